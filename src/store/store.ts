@@ -1,0 +1,133 @@
+/**
+ * The store interface. Every call is asynchronous (ResultAsync) so that a PostgreSQL store can
+ * follow without changing callers. Reservation semantics are Ironic's (reference §4.2):
+ * conditional UPDATE ... WHERE reservation IS NULL, not re-entrant, wrong tag steals nothing.
+ */
+import type { ResultAsync } from 'neverthrow';
+import type {
+  Duplicate,
+  InvalidIdentity,
+  InvalidParameterValue,
+  NodeLocked,
+  NodeNotFound,
+  NodeNotLocked,
+  StoreError,
+} from '../errors.ts';
+import type {
+  ConductorRow,
+  NewNode,
+  NodeChanges,
+  NodeIdentity,
+  NodeRecord,
+  Port,
+  Portgroup,
+  VolumeConnector,
+  VolumeTarget,
+} from '../node.ts';
+
+/** Extra facts recorded beside `reservation` (Ironic does not keep them; operators miss them). */
+export interface ReservationInfo {
+  /** What the holder is doing, e.g. "deploy". */
+  purpose: string;
+  /** When the lock was taken; defaults to now. */
+  at?: Date;
+}
+
+/** Filters for listing nodes. All given filters must match. */
+export interface NodeFilter {
+  provisionState?: string | readonly string[];
+  /** true: reserved only; false: unreserved only. */
+  reserved?: boolean;
+  /** Reservation tag, matched case-insensitively. */
+  reservedBy?: string;
+  maintenance?: boolean;
+  driver?: string;
+  /** Only nodes whose provision_updated_at is older than this instant. */
+  provisionUpdatedBefore?: Date;
+  limit?: number;
+}
+
+/** New port fields. */
+export type NewPort = Partial<Omit<Port, 'id' | 'node_id' | 'created_at' | 'updated_at'>> & { address: string };
+/** New portgroup fields. */
+export type NewPortgroup = Partial<Omit<Portgroup, 'id' | 'node_id' | 'created_at' | 'updated_at'>>;
+/** New volume connector fields. */
+export type NewVolumeConnector = Partial<Omit<VolumeConnector, 'id' | 'node_id' | 'created_at' | 'updated_at'>> & {
+  type: string;
+  connector_id: string;
+};
+/** New volume target fields. */
+export type NewVolumeTarget = Partial<Omit<VolumeTarget, 'id' | 'node_id' | 'created_at' | 'updated_at'>> & {
+  volume_type: string;
+  volume_id: string;
+  boot_index: number;
+};
+
+/** Lookup errors. */
+export type LookupError = NodeNotFound | InvalidIdentity | StoreError;
+
+/** The asynchronous node store. */
+export interface Store {
+  /** Human-readable description (kind and path) for logs. */
+  readonly description: string;
+
+  /** Create a node in `enroll` (unless provision_state is given). Duplicate uuid/name → Duplicate. */
+  createNode(fields: NewNode): ResultAsync<NodeRecord, Duplicate | InvalidParameterValue | StoreError>;
+  /** Get a node by integer id, UUID or name. Anything else → InvalidIdentity. */
+  getNode(identity: NodeIdentity): ResultAsync<NodeRecord, LookupError>;
+  /** List nodes matching the filter, ordered by id. */
+  listNodes(filter?: NodeFilter): ResultAsync<NodeRecord[], StoreError>;
+  /**
+   * Write changed fields of a node (by integer id) and stamp `updated_at` (and
+   * `provision_updated_at` when provision_state changes). Durable before it resolves (sync mode).
+   * Returns the row as stored.
+   */
+  updateNode(nodeId: number, changes: NodeChanges): ResultAsync<NodeRecord, NodeNotFound | Duplicate | StoreError>;
+  /** Delete a node and its ports, portgroups and volume objects. */
+  destroyNode(nodeId: number): ResultAsync<void, NodeNotFound | StoreError>;
+
+  /**
+   * Take the exclusive reservation: UPDATE nodes SET reservation = tag WHERE id = ? AND reservation IS NULL.
+   * Fails fast with NodeLocked naming the holder (also when the holder is `tag`: not re-entrant).
+   * Returns the full node row after the reservation.
+   */
+  reserve(tag: string, identity: NodeIdentity, info?: ReservationInfo): ResultAsync<NodeRecord, NodeLocked | LookupError>;
+  /**
+   * Clear the reservation held under `tag`. Unlocked node → NodeNotLocked; held by another tag →
+   * NodeLocked naming that holder (nothing is stolen).
+   */
+  release(tag: string, nodeId: number): ResultAsync<void, NodeNotLocked | NodeLocked | NodeNotFound | StoreError>;
+  /**
+   * Re-label a reservation already held under `tag` (new purpose and time) without releasing it:
+   * used for a local hand-off from one holder to the next. Fails like release.
+   */
+  transferReservation(tag: string, nodeId: number, info: ReservationInfo): ResultAsync<void, NodeNotLocked | NodeLocked | NodeNotFound | StoreError>;
+  /** Clear every reservation whose tag matches `host` case-insensitively. Returns the cleared node UUIDs. */
+  clearReservations(host: string): ResultAsync<string[], StoreError>;
+  /**
+   * For nodes reserved by `host` (case-insensitive) with a target_power_state, clear it and set
+   * last_error to `message`. Returns the UUIDs touched.
+   */
+  clearTargetPowerState(host: string, message: string): ResultAsync<string[], StoreError>;
+
+  listPorts(nodeId: number): ResultAsync<Port[], StoreError>;
+  listPortgroups(nodeId: number): ResultAsync<Portgroup[], StoreError>;
+  listVolumeConnectors(nodeId: number): ResultAsync<VolumeConnector[], StoreError>;
+  listVolumeTargets(nodeId: number): ResultAsync<VolumeTarget[], StoreError>;
+  createPort(nodeId: number, fields: NewPort): ResultAsync<Port, NodeNotFound | Duplicate | StoreError>;
+  createPortgroup(nodeId: number, fields: NewPortgroup): ResultAsync<Portgroup, NodeNotFound | Duplicate | StoreError>;
+  createVolumeConnector(nodeId: number, fields: NewVolumeConnector): ResultAsync<VolumeConnector, NodeNotFound | Duplicate | StoreError>;
+  createVolumeTarget(nodeId: number, fields: NewVolumeTarget): ResultAsync<VolumeTarget, NodeNotFound | Duplicate | StoreError>;
+
+  /** Register (or re-register) a conductor host as online. */
+  registerConductor(hostname: string): ResultAsync<ConductorRow, StoreError>;
+  /** Mark a conductor online/offline and bump updated_at. */
+  touchConductor(hostname: string, online: boolean): ResultAsync<void, StoreError>;
+  /** List conductor rows. */
+  listConductors(): ResultAsync<ConductorRow[], StoreError>;
+
+  /** Resolve once every change acknowledged so far is durable (no-op for in-memory stores). */
+  flush(): ResultAsync<void, StoreError>;
+  /** Flush, checkpoint (file stores) and close. Further calls fail with StoreError. */
+  close(): ResultAsync<void, StoreError>;
+}
