@@ -1,0 +1,426 @@
+/**
+ * The node actor: single writer of one node and arbiter of its exclusive lock.
+ *
+ * - Exclusive requests queue FIFO and are granted one at a time. On grant the actor takes the DB
+ *   reservation; a waiter is granted the moment the holder releases (the reservation is handed
+ *   over with one conditional UPDATE, so no outside process can slip in between local waiters).
+ * - A reservation held outside this process is retried every `nodeLockedRetryInterval`, at most
+ *   `nodeLockedRetryAttempts` times (Ironic's count); waiting behind a local holder is bounded by
+ *   `(attempts − 1) × interval` of wall-clock time.
+ * - Every committed change publishes a new immer-frozen snapshot on the entry, which shared
+ *   readers use without ever entering the mailbox.
+ * Long work never runs here: handlers only await the store.
+ */
+import { freeze, produce, type Draft } from 'immer';
+import { err, ok, type Result } from 'neverthrow';
+import type { ConductorConfig } from '../src/config.ts';
+import {
+  ConductorStopping,
+  InvalidParameterValue,
+  StoreError,
+  LeaseNotFound,
+  NodeLocked,
+  NodeNotFound,
+  NodeNotLocked,
+  type LockHolder,
+} from '../src/errors.ts';
+import type { Logger } from '../src/logging.ts';
+import type { NodeChanges, NodeRecord } from '../src/node.ts';
+import type { Store } from '../src/store/store.ts';
+import type { Lease, UnlockError, UpdateError } from '../src/task/backend.ts';
+import type { Waiter } from './internal/waiter.ts';
+import type { ActorContext, ActorRef, Ask, Behavior } from './runtime.ts';
+
+/** What the registry and shared readers see of a node actor (written only by the actor). */
+export interface NodeEntry {
+  readonly id: number;
+  uuid: string;
+  name: string | null;
+  /** Latest committed snapshot; null once the node was deleted. */
+  snapshot: NodeRecord | null;
+  ref: ActorRef<NodeMessage>;
+  /** Current exclusive holder. */
+  holder: { readonly leaseId: string; readonly purpose: string; readonly since: number; readonly requestId: string } | null;
+  /** Exclusive requests waiting. */
+  waiting: number;
+  /** Messages sent and not yet handled (passivation only happens at 1: its own message). */
+  inflight: number;
+  lastActivity: number;
+}
+
+/** Messages a node actor understands. */
+export type NodeMessage =
+  | { readonly type: 'acquire'; readonly waiter: Waiter }
+  | { readonly type: 'expire'; readonly waiter: Waiter }
+  | { readonly type: 'retry' }
+  | { readonly type: 'passivate' }
+  | ReleaseMessage
+  | UpdateMessage
+  | DestroyMessage
+  | RefreshMessage;
+
+/** Release the lease (ask). */
+export interface ReleaseMessage extends Ask<void, UnlockError | NodeNotFound> {
+  readonly type: 'release';
+  readonly leaseId: string;
+}
+/** Apply an immer recipe as the lease holder (ask). */
+export interface UpdateMessage extends Ask<NodeRecord, UpdateError> {
+  readonly type: 'update';
+  readonly leaseId: string;
+  readonly recipe: (draft: Draft<NodeRecord>) => void;
+}
+/** Delete the node as the lease holder (ask). */
+export interface DestroyMessage extends Ask<void, UpdateError> {
+  readonly type: 'destroy';
+  readonly leaseId: string;
+}
+/** Re-read the node from the store (ask). */
+export interface RefreshMessage extends Ask<NodeRecord, NodeNotFound> {
+  readonly type: 'refresh';
+}
+
+/** What the node actor needs from its surroundings. */
+export interface NodeActorDeps {
+  readonly store: Store;
+  readonly config: ConductorConfig;
+  readonly logger: Logger;
+  readonly now: () => number;
+  /** Send a message to this actor (counts it as in flight). */
+  send(entry: NodeEntry, message: NodeMessage): void;
+  /** The node was deleted or the actor passivates: drop it from the registry. */
+  forget(entry: NodeEntry): void;
+  /** The node's name changed. */
+  renamed(entry: NodeEntry, previous: string | null): void;
+  /** Stop this actor. */
+  stop(entry: NodeEntry): void;
+}
+
+/** Columns a recipe may not change: identity and the lock, which only the lock protocol writes. */
+const PROTECTED = new Set(['id', 'uuid', 'created_at', 'reservation', 'reservation_purpose', 'reserved_at']);
+
+let nextLease = 0;
+
+/** Mutable state of one node actor (owned by its handler only). */
+class NodeActorState {
+  readonly queue: Waiter[] = [];
+  lease: Lease | null = null;
+  /** True while this process holds the DB reservation (also between two local holders). */
+  reservedByUs = false;
+  retryTimer: NodeJS.Timeout | null = null;
+  /** Last holder seen outside this process. */
+  externalHolder: LockHolder | null = null;
+  constructor(readonly entry: NodeEntry) {}
+}
+
+/** Build the behavior of a node actor for `entry`. */
+export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavior<NodeActorState, NodeMessage> {
+  const log = deps.logger.child({ node: entry.uuid });
+  const { store, config } = deps;
+  const host = config.host;
+
+  const lockedError = (state: NodeActorState): NodeLocked => {
+    const holder = entry.holder;
+    if (holder !== null) {
+      return new NodeLocked(entry.uuid, { host, purpose: holder.purpose, heldForMs: deps.now() - holder.since });
+    }
+    return new NodeLocked(entry.uuid, state.externalHolder ?? { host: entry.snapshot?.reservation ?? host });
+  };
+
+  const publish = (node: NodeRecord): void => {
+    const previousName = entry.name;
+    entry.snapshot = node;
+    if (node.name !== previousName) {
+      entry.name = node.name;
+      deps.renamed(entry, previousName);
+    }
+  };
+
+  const failAll = (state: NodeActorState, error: NodeNotFound): void => {
+    for (const waiter of state.queue.splice(0)) waiter.fail(error);
+    entry.waiting = 0;
+  };
+
+  const gone = (state: NodeActorState): void => {
+    entry.snapshot = null;
+    failAll(state, new NodeNotFound(entry.uuid));
+    if (state.retryTimer !== null) clearTimeout(state.retryTimer);
+    state.retryTimer = null;
+    deps.forget(entry);
+  };
+
+  /** Grant the lock to the first live waiter while it is free. */
+  const pump = async (state: NodeActorState): Promise<void> => {
+    while (state.lease === null && state.queue.length > 0) {
+      const waiter = state.queue[0] as Waiter;
+      if (waiter.settled) {
+        state.queue.shift();
+        continue;
+      }
+      const at = deps.now();
+      const info = { purpose: waiter.request.purpose, at: new Date(at) };
+      let reserved: NodeRecord | null = null;
+      if (state.reservedByUs) {
+        // Hand-off between local holders: re-label the reservation we already hold.
+        const moved = await store.transferReservation(host, entry.id, info);
+        if (moved.isOk()) {
+          const current = entry.snapshot as NodeRecord;
+          reserved = produce(current, (draft) => {
+            draft.reservation = host;
+            draft.reservation_purpose = info.purpose;
+            draft.reserved_at = info.at.toISOString();
+          });
+        } else if (moved.error instanceof NodeNotFound) {
+          state.reservedByUs = false;
+          gone(state);
+          return;
+        } else {
+          // Cleared or taken behind our back (operator, recovery): fall back to a fresh reserve.
+          log.warn({ err: moved.error }, 'reservation hand-off failed; reserving again');
+          state.reservedByUs = false;
+          continue;
+        }
+      } else {
+        waiter.attemptsUsed += 1;
+        const got = await store.reserve(host, entry.id, info);
+        if (got.isOk()) {
+          state.reservedByUs = true;
+          reserved = freeze(got.value, true);
+        } else if (got.error instanceof NodeLocked) {
+          state.externalHolder = got.error.holder;
+          if (waiter.attemptsUsed >= waiter.maxAttempts || waiter.settled) {
+            state.queue.shift();
+            waiter.fail(got.error);
+            continue;
+          }
+          if (state.retryTimer === null) {
+            state.retryTimer = setTimeout(() => {
+              state.retryTimer = null;
+              deps.send(entry, { type: 'retry' });
+            }, config.nodeLockedRetryInterval);
+          }
+          return;
+        } else if (got.error instanceof NodeNotFound) {
+          gone(state);
+          return;
+        } else {
+          state.queue.shift();
+          waiter.fail(got.error instanceof StoreError ? got.error : new StoreError('reserve', got.error));
+          continue;
+        }
+      }
+      publish(reserved);
+      state.queue.shift();
+      entry.waiting = state.queue.length;
+      if (waiter.settled) continue; // aborted while we reserved: the next waiter (or release) takes it
+      const lease: Lease = { id: `${entry.id}:${++nextLease}`, nodeId: entry.id, node: reserved, grantedAt: at };
+      state.lease = lease;
+      entry.holder = { leaseId: lease.id, purpose: waiter.request.purpose, since: at, requestId: waiter.request.context.requestId };
+      waiter.grant(lease);
+      return;
+    }
+    entry.waiting = state.queue.length;
+  };
+
+  /** Clear the DB reservation once no local holder or waiter needs it, and publish the change. */
+  const releaseUnused = async (state: NodeActorState): Promise<Result<void, UnlockError | NodeNotFound>> => {
+    if (state.lease !== null || state.queue.length > 0 || !state.reservedByUs) return ok(undefined);
+    state.reservedByUs = false;
+    const released = await store.release(host, entry.id);
+    if (released.isErr()) {
+      if (released.error instanceof NodeNotFound) gone(state);
+      return err(released.error);
+    }
+    if (entry.snapshot !== null) {
+      publish(
+        produce(entry.snapshot, (draft) => {
+          draft.reservation = null;
+          draft.reservation_purpose = null;
+          draft.reserved_at = null;
+        }),
+      );
+    }
+    return ok(undefined);
+  };
+
+  /** Grant what can be granted, then drop a reservation nobody needs (e.g. its waiter aborted). */
+  const pumpAndTidy = async (state: NodeActorState): Promise<void> => {
+    await pump(state);
+    const released = await releaseUnused(state);
+    if (released.isErr()) log.warn({ err: released.error }, 'releasing an unused reservation failed');
+  };
+
+  const onAcquire = async (state: NodeActorState, waiter: Waiter): Promise<void> => {
+    if (waiter.settled) return;
+    if (entry.snapshot === null) {
+      waiter.fail(new NodeNotFound(entry.uuid));
+      return;
+    }
+    if (state.lease === null && state.queue.length === 0) {
+      state.queue.push(waiter);
+      await pumpAndTidy(state);
+      return;
+    }
+    const now = deps.now();
+    if (!waiter.canWait(now)) {
+      waiter.fail(lockedError(state));
+      return;
+    }
+    state.queue.push(waiter);
+    entry.waiting = state.queue.length;
+    waiter.armDeadline(() => deps.send(entry, { type: 'expire', waiter }), now);
+  };
+
+  const onExpire = (state: NodeActorState, waiter: Waiter): void => {
+    if (waiter.settled) return;
+    const index = state.queue.indexOf(waiter);
+    if (index < 0) return;
+    // The head waiter facing an outside holder is bounded by its attempt count, as Ironic.
+    if (index === 0 && state.lease === null) return;
+    state.queue.splice(index, 1);
+    entry.waiting = state.queue.length;
+    waiter.fail(lockedError(state));
+  };
+
+  const onRelease = async (state: NodeActorState, message: ReleaseMessage, ctx: ActorContext<NodeMessage>): Promise<void> => {
+    if (state.lease?.id !== message.leaseId) {
+      ctx.fail(new LeaseNotFound(message.leaseId));
+      return;
+    }
+    state.lease = null;
+    entry.holder = null;
+    if (entry.snapshot === null) {
+      // Deleted during the task: nothing to release (Ironic swallows NodeNotFound here).
+      state.reservedByUs = false;
+      ctx.fail(new NodeNotFound(entry.uuid));
+      deps.stop(entry);
+      return;
+    }
+    await pump(state);
+    const released = await releaseUnused(state);
+    if (released.isOk()) {
+      ctx.reply(undefined);
+      return;
+    }
+    if (released.error instanceof NodeNotLocked || released.error instanceof NodeLocked) {
+      log.error({ err: released.error }, 'reservation changed behind our back before release');
+    }
+    ctx.fail(released.error);
+  };
+
+  const onUpdate = async (state: NodeActorState, message: UpdateMessage, ctx: ActorContext<NodeMessage>): Promise<void> => {
+    if (state.lease?.id !== message.leaseId || entry.snapshot === null) {
+      ctx.fail(entry.snapshot === null ? new NodeNotFound(entry.uuid) : new LeaseNotFound(message.leaseId));
+      return;
+    }
+    const current = entry.snapshot;
+    const next = produce(current, message.recipe);
+    if (next === current) {
+      ctx.reply(current);
+      return;
+    }
+    const changes: Record<string, unknown> = {};
+    for (const key of Object.keys(next) as (keyof NodeRecord)[]) {
+      if (next[key] === current[key]) continue;
+      if (PROTECTED.has(key)) {
+        ctx.fail(new InvalidParameterValue(`field ${key} cannot be changed through an update`, { field: key }));
+        return;
+      }
+      changes[key] = next[key];
+    }
+    const saved = await store.updateNode(entry.id, changes as NodeChanges);
+    if (saved.isErr()) {
+      if (saved.error instanceof NodeNotFound) gone(state);
+      ctx.fail(saved.error);
+      return;
+    }
+    const row = saved.value;
+    const committed = produce(next, (draft) => {
+      draft.updated_at = row.updated_at;
+      draft.provision_updated_at = row.provision_updated_at;
+    });
+    publish(committed);
+    ctx.reply(committed);
+  };
+
+  const onDestroy = async (state: NodeActorState, message: DestroyMessage, ctx: ActorContext<NodeMessage>): Promise<void> => {
+    if (state.lease?.id !== message.leaseId || entry.snapshot === null) {
+      ctx.fail(entry.snapshot === null ? new NodeNotFound(entry.uuid) : new LeaseNotFound(message.leaseId));
+      return;
+    }
+    const destroyed = await store.destroyNode(entry.id);
+    if (destroyed.isErr()) {
+      ctx.fail(destroyed.error);
+      return;
+    }
+    log.info('node deleted');
+    state.reservedByUs = false;
+    gone(state);
+    ctx.reply(undefined);
+  };
+
+  const onRefresh = async (state: NodeActorState, ctx: ActorContext<NodeMessage>): Promise<void> => {
+    const got = await store.getNode(entry.id);
+    if (got.isErr()) {
+      if (got.error instanceof NodeNotFound) gone(state);
+      ctx.fail(got.error);
+      return;
+    }
+    publish(freeze(got.value, true));
+    ctx.reply(entry.snapshot);
+  };
+
+  const onPassivate = (state: NodeActorState): void => {
+    const idle = state.lease === null && state.queue.length === 0 && state.retryTimer === null && !state.reservedByUs;
+    if (idle && entry.inflight === 1) {
+      deps.forget(entry);
+      deps.stop(entry);
+    }
+  };
+
+  return {
+    initialState: () => new NodeActorState(entry),
+    async handle(state, message, ctx) {
+      try {
+        switch (message.type) {
+          case 'acquire':
+            await onAcquire(state, message.waiter);
+            break;
+          case 'expire':
+            onExpire(state, message.waiter);
+            break;
+          case 'retry':
+            await pumpAndTidy(state);
+            break;
+          case 'release':
+            await onRelease(state, message, ctx);
+            break;
+          case 'update':
+            await onUpdate(state, message, ctx);
+            break;
+          case 'destroy':
+            await onDestroy(state, message, ctx);
+            break;
+          case 'refresh':
+            await onRefresh(state, ctx);
+            break;
+          case 'passivate':
+            onPassivate(state);
+            break;
+          default:
+            ctx.fail(new InvalidParameterValue('unknown node message', { type: (message as { type?: unknown }).type }));
+        }
+        return state;
+      } finally {
+        entry.inflight -= 1;
+        entry.lastActivity = deps.now();
+      }
+    },
+    // A bug in a handler must not wedge the node: keep the lock state and go on.
+    onError: () => 'resume',
+    afterStop(state) {
+      if (state.retryTimer !== null) clearTimeout(state.retryTimer);
+      for (const waiter of state.queue.splice(0)) waiter.fail(new ConductorStopping());
+    },
+  };
+}

@@ -1,0 +1,286 @@
+/**
+ * The registry of node actors and the conductor side of the task backend. It spawns a node actor
+ * on first use ("get or spawn"), routes lock requests and writes to it, serves shared reads from
+ * the published snapshots, and passivates idle actors.
+ */
+import { freeze, type Draft } from 'immer';
+import { err, errAsync, ok, okAsync, type Result, ResultAsync } from 'neverthrow';
+import type { ConductorConfig } from '../src/config.ts';
+import type { BuiltDriver } from '../src/drivers/build-driver.ts';
+import {
+  ActorStopped,
+  type DriverError,
+  InvalidIdentity,
+  isConductorError,
+  LeaseNotFound,
+  NodeNotFound,
+  type StoreError,
+} from '../src/errors.ts';
+import type { FSM } from '../src/fsm/fsm.ts';
+import type { Logger } from '../src/logging.ts';
+import type { NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../src/node.ts';
+import type { NotificationBus } from '../src/notifications/bus.ts';
+import type { ProvisionSetNotification } from '../src/notifications/notification.ts';
+import type { Store } from '../src/store/store.ts';
+import type {
+  Lease,
+  LockError,
+  LockRequest,
+  TaskBackend,
+  TransportError,
+  UnlockError,
+  UpdateError,
+  WorkerSpawner,
+} from '../src/task/backend.ts';
+import { Waiter } from './internal/waiter.ts';
+import { nodeActorBehavior, type NodeActorDeps, type NodeEntry, type NodeMessage } from './node-actor.ts';
+import type { ActorRuntime, AnyActorRef, Ask, ErrorOf, ReplyOf } from './runtime.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DIGITS = /^[0-9]+$/;
+
+/** What the registry is built from. */
+export interface NodeRegistryDeps {
+  readonly runtime: ActorRuntime;
+  /** Parent of the node actors; it never receives messages (nact copies a parent's children per message). */
+  readonly parent: AnyActorRef;
+  readonly store: Store;
+  readonly config: ConductorConfig;
+  readonly logger: Logger;
+  readonly bus: NotificationBus;
+  readonly buildDriver: (node: NodeRecord) => Result<BuiltDriver, DriverError>;
+  readonly newFsm: () => FSM;
+  readonly spawnWorker: WorkerSpawner;
+  readonly now: () => number;
+}
+
+/** Status of one loaded node actor. */
+export interface NodeActorStatus {
+  readonly id: number;
+  readonly uuid: string;
+  readonly provisionState: string | null;
+  readonly holder: { readonly purpose: string; readonly heldForMs: number; readonly requestId: string } | null;
+  readonly waiters: number;
+}
+
+/** Registry of node actors; implements the task backend. */
+export class NodeRegistry implements TaskBackend {
+  readonly config: ConductorConfig;
+  readonly logger: Logger;
+  readonly spawnWorker: WorkerSpawner;
+  readonly #deps: NodeRegistryDeps;
+  readonly #byId = new Map<number, NodeEntry>();
+  readonly #byUuid = new Map<string, NodeEntry>();
+  readonly #byName = new Map<string, NodeEntry>();
+  readonly #actorDeps: NodeActorDeps;
+  #sweeper: NodeJS.Timeout | null = null;
+  #spawned = 0;
+  #passivated = 0;
+
+  constructor(deps: NodeRegistryDeps) {
+    this.#deps = deps;
+    this.config = deps.config;
+    this.logger = deps.logger;
+    this.spawnWorker = deps.spawnWorker;
+    this.#actorDeps = {
+      store: deps.store,
+      config: deps.config,
+      logger: deps.logger,
+      now: deps.now,
+      send: (entry, message) => this.#send(entry, message),
+      forget: (entry) => this.#forget(entry),
+      renamed: (entry, previous) => {
+        if (previous !== null && this.#byName.get(previous) === entry) this.#byName.delete(previous);
+        if (entry.name !== null) this.#byName.set(entry.name, entry);
+      },
+      stop: (entry) => {
+        this.#passivated += 1;
+        deps.runtime.stop(entry.ref);
+      },
+    };
+    const idle = deps.config.nodeIdleTimeout;
+    if (idle > 0) {
+      this.#sweeper = setInterval(() => this.#sweep(), Math.max(250, Math.floor(idle / 2)));
+      this.#sweeper.unref();
+    }
+  }
+
+  // ---- TaskBackend ----------------------------------------------------------------------------
+
+  getNode(identity: NodeIdentity): ResultAsync<NodeRecord, NodeNotFound | InvalidIdentity | StoreError | TransportError> {
+    const cached = this.#cached(identity);
+    if (cached instanceof InvalidIdentity) return errAsync(cached);
+    if (cached?.snapshot) return okAsync(cached.snapshot);
+    return this.#load(identity).map((entry) => entry.snapshot as NodeRecord);
+  }
+
+  latestSnapshot(nodeId: number): NodeRecord | null {
+    return this.#byId.get(nodeId)?.snapshot ?? null;
+  }
+
+  lock(nodeId: number, request: LockRequest): ResultAsync<Lease, LockError> {
+    const entry = this.#byId.get(nodeId);
+    const ready: ResultAsync<NodeEntry, LockError> = entry ? okAsync(entry) : this.#load(nodeId).mapErr(asLockError);
+    return ready.andThen((target) => {
+      const waiter = new Waiter(request, this.config.nodeLockedRetryAttempts, this.config.nodeLockedRetryInterval, this.#deps.now());
+      if (!waiter.settled && !this.#send(target, { type: 'acquire', waiter })) waiter.fail(new ActorStopped(target.ref.path));
+      return new ResultAsync(waiter.promise);
+    });
+  }
+
+  unlock(lease: Lease): ResultAsync<void, UnlockError> {
+    return this.#askHolder(lease, { type: 'release', leaseId: lease.id }).mapErr((error) => error as UnlockError);
+  }
+
+  update(lease: Lease, recipe: (draft: Draft<NodeRecord>) => void): ResultAsync<NodeRecord, UpdateError> {
+    return this.#askHolder(lease, { type: 'update', leaseId: lease.id, recipe });
+  }
+
+  destroy(lease: Lease): ResultAsync<void, UpdateError> {
+    return this.#askHolder(lease, { type: 'destroy', leaseId: lease.id });
+  }
+
+  refresh(nodeId: number): ResultAsync<NodeRecord, NodeNotFound | StoreError | TransportError> {
+    const entry = this.#byId.get(nodeId);
+    if (!entry) return this.#load(nodeId).map((loaded) => loaded.snapshot as NodeRecord).mapErr((e) => e as NodeNotFound | StoreError);
+    return this.#ask(entry, { type: 'refresh' });
+  }
+
+  listPorts(nodeId: number): ResultAsync<Port[], StoreError> {
+    return this.#deps.store.listPorts(nodeId);
+  }
+  listPortgroups(nodeId: number): ResultAsync<Portgroup[], StoreError> {
+    return this.#deps.store.listPortgroups(nodeId);
+  }
+  listVolumeConnectors(nodeId: number): ResultAsync<VolumeConnector[], StoreError> {
+    return this.#deps.store.listVolumeConnectors(nodeId);
+  }
+  listVolumeTargets(nodeId: number): ResultAsync<VolumeTarget[], StoreError> {
+    return this.#deps.store.listVolumeTargets(nodeId);
+  }
+  buildDriver(node: NodeRecord): Result<BuiltDriver, DriverError> {
+    return this.#deps.buildDriver(node);
+  }
+  newFsm(): FSM {
+    return this.#deps.newFsm();
+  }
+  emit(notification: ProvisionSetNotification): void {
+    this.#deps.bus.emit(notification);
+  }
+
+  // ---- management -----------------------------------------------------------------------------
+
+  /** Loaded node actors with holder and waiters. */
+  status(): NodeActorStatus[] {
+    const now = this.#deps.now();
+    return [...this.#byId.values()].map((entry) => ({
+      id: entry.id,
+      uuid: entry.uuid,
+      provisionState: entry.snapshot?.provision_state ?? null,
+      holder: entry.holder
+        ? { purpose: entry.holder.purpose, heldForMs: now - entry.holder.since, requestId: entry.holder.requestId }
+        : null,
+      waiters: entry.waiting,
+    }));
+  }
+
+  /** Actor counters. */
+  get stats(): { loaded: number; spawned: number; passivated: number } {
+    return { loaded: this.#byId.size, spawned: this.#spawned, passivated: this.#passivated };
+  }
+
+  /** Stop passivating (the runtime stops the actors themselves). */
+  close(): void {
+    if (this.#sweeper !== null) clearInterval(this.#sweeper);
+    this.#sweeper = null;
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  /** The loaded entry for an identity, undefined if not loaded, or InvalidIdentity. */
+  #cached(identity: NodeIdentity): NodeEntry | undefined | InvalidIdentity {
+    if (typeof identity === 'number') {
+      return Number.isSafeInteger(identity) && identity > 0 ? this.#byId.get(identity) : new InvalidIdentity(identity);
+    }
+    if (typeof identity !== 'string' || identity === '') return new InvalidIdentity(identity);
+    if (DIGITS.test(identity)) return this.#byId.get(Number(identity));
+    if (UUID.test(identity)) return this.#byUuid.get(identity.toLowerCase());
+    return this.#byName.get(identity);
+  }
+
+  #load(identity: NodeIdentity): ResultAsync<NodeEntry, NodeNotFound | InvalidIdentity | StoreError> {
+    return this.#deps.store.getNode(identity).map((row) => this.#ensure(row));
+  }
+
+  /** Get or spawn the actor of a node just read from the store. */
+  #ensure(row: NodeRecord): NodeEntry {
+    const existing = this.#byId.get(row.id);
+    if (existing) return existing;
+    const entry: NodeEntry = {
+      id: row.id,
+      uuid: row.uuid,
+      name: row.name,
+      snapshot: freeze(row, true),
+      ref: undefined as unknown as NodeEntry['ref'],
+      holder: null,
+      waiting: 0,
+      inflight: 0,
+      lastActivity: this.#deps.now(),
+    };
+    entry.ref = this.#deps.runtime.spawn(this.#deps.parent, `node-${row.id}`, nodeActorBehavior(entry, this.#actorDeps));
+    this.#byId.set(entry.id, entry);
+    this.#byUuid.set(entry.uuid.toLowerCase(), entry);
+    if (entry.name !== null) this.#byName.set(entry.name, entry);
+    this.#spawned += 1;
+    return entry;
+  }
+
+  #forget(entry: NodeEntry): void {
+    if (this.#byId.get(entry.id) === entry) this.#byId.delete(entry.id);
+    if (this.#byUuid.get(entry.uuid.toLowerCase()) === entry) this.#byUuid.delete(entry.uuid.toLowerCase());
+    if (entry.name !== null && this.#byName.get(entry.name) === entry) this.#byName.delete(entry.name);
+  }
+
+  #send(entry: NodeEntry, message: NodeMessage): boolean {
+    entry.inflight += 1;
+    if (this.#deps.runtime.tell(entry.ref, message)) return true;
+    entry.inflight -= 1;
+    return false;
+  }
+
+  #ask<Q extends NodeMessage & Ask<unknown, unknown>>(entry: NodeEntry, message: Q): ResultAsync<ReplyOf<Q>, ErrorOf<Q> | TransportError> {
+    entry.inflight += 1;
+    const asked = this.#deps.runtime.ask(entry.ref, message, { timeoutMs: this.config.askTimeout });
+    return rethrowBugs(asked.mapErr((error) => error as ErrorOf<Q> | TransportError));
+  }
+
+  #askHolder<Q extends NodeMessage & Ask<unknown, unknown>>(lease: Lease, message: Q): ResultAsync<ReplyOf<Q>, ErrorOf<Q> | TransportError | LeaseNotFound> {
+    const entry = this.#byId.get(lease.nodeId);
+    if (!entry) return errAsync(new LeaseNotFound(lease.id));
+    return this.#ask(entry, message);
+  }
+
+  #sweep(): void {
+    const limit = this.#deps.now() - this.config.nodeIdleTimeout;
+    for (const entry of this.#byId.values()) {
+      if (entry.holder === null && entry.waiting === 0 && entry.inflight === 0 && entry.lastActivity < limit) {
+        this.#send(entry, { type: 'passivate' });
+      }
+    }
+  }
+}
+
+function asLockError(error: NodeNotFound | InvalidIdentity | StoreError): LockError {
+  // Lock requests use integer ids, so InvalidIdentity means the node is gone.
+  return error instanceof InvalidIdentity ? new NodeNotFound(String(error.details.identity)) : error;
+}
+
+/** A non-ConductorError coming back from an actor is a bug (e.g. a recipe that threw): rethrow it. */
+function rethrowBugs<T, E>(result: ResultAsync<T, E>): ResultAsync<T, E> {
+  return new ResultAsync(
+    Promise.resolve(result).then((settled): Result<T, E> => {
+      if (settled.isErr() && !isConductorError(settled.error)) throw settled.error;
+      return settled.isOk() ? ok(settled.value) : err(settled.error);
+    }),
+  );
+}

@@ -1,0 +1,309 @@
+/**
+ * A thin runtime over nact: spawn, tell, ask (with a timeout), stop, supervise. nact's traps
+ * (actor-runtime-notes.md §1.5, §7) are handled here, in one place:
+ *  - asks are carried in the message envelope instead of nact's `query`, so a reply fails fast
+ *    with ActorStopped when the target stops, a throwing handler answers with its error instead of
+ *    a silent timeout, and there are no 32-bit temporary-reference collisions;
+ *  - handler errors are caught here and turned into a supervision decision (resume, restart,
+ *    stop) taken by our code; nact's own `onCrash` only ever answers `stop` and cannot throw;
+ *    `resume` on escalation, `resetAll` and `spawnStateless` are never used;
+ *  - messages to stopped actors, and messages still queued when an actor stops, become dead
+ *    letters: counted, logged and published to subscribers, never silently dropped.
+ */
+import { errAsync, ResultAsync } from 'neverthrow';
+import { Aborted, ActorStopped, AskTimeout, describe, type SerializedError } from '../src/errors.ts';
+import type { Logger } from '../src/logging.ts';
+import { dispatch, spawnActor, startSystem, stopActor, type NactContext, type NactRef } from './internal/nact.ts';
+
+/** A message that expects a reply of type R or an error of type E (phantom fields, never set). */
+export interface Ask<R, E = never> {
+  readonly __reply?: R;
+  readonly __error?: E;
+}
+/** Reply type of an ask message. */
+export type ReplyOf<M> = M extends Ask<infer R, unknown> ? R : never;
+/** Error type of an ask message. */
+export type ErrorOf<M> = M extends Ask<unknown, infer E> ? E : never;
+
+/** A reference to any actor, whatever it accepts (for parents and stop). */
+export interface AnyActorRef {
+  /** Full path, e.g. `conductor/nodes/node-12`. */
+  readonly path: string;
+  /** False once the actor has stopped. */
+  readonly alive: boolean;
+}
+
+/** A reference to a running (or stopped) actor accepting messages of type M. */
+export interface ActorRef<M> extends AnyActorRef {
+  /** Phantom: the message type. */
+  readonly __messages?: (message: M) => void;
+}
+
+/** What a handler can do besides returning the next state. */
+export interface ActorContext<M> {
+  readonly self: ActorRef<M>;
+  /** True when the current message was sent with `ask`. */
+  readonly isAsk: boolean;
+  /** Answer the current ask (no-op for tells or when already answered). */
+  reply(value: unknown): void;
+  /** Answer the current ask with an error (no-op for tells or when already answered). */
+  fail(error: unknown): void;
+  /** Capture the reply channel of the current ask to answer it later (after the handler returns). */
+  deferReply(): Replier;
+}
+
+/** A captured reply channel; settling twice is a no-op. */
+export interface Replier {
+  readonly settled: boolean;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+/** Supervision decision for an error thrown by a handler. */
+export type SupervisionDecision = 'resume' | 'restart' | 'stop';
+
+/** How an actor behaves. */
+export interface Behavior<S, M> {
+  /** Initial state (also the state after a `restart`). */
+  initialState: () => S;
+  /** Handle one message; messages are handled one at a time, in order. */
+  handle(state: S, message: M, ctx: ActorContext<M>): S | Promise<S>;
+  /**
+   * Decide what happens when `handle` throws or rejects. The ask (if any) is answered with the
+   * error first. Default `resume` (keep state, go on with the next message). Must not throw; if
+   * it does, `stop` is used.
+   */
+  onError?(error: unknown, message: M, state: S): SupervisionDecision;
+  /** Called once after the actor stopped (its own last words); must not throw. */
+  afterStop?(state: S): void;
+}
+
+/** An undeliverable message. */
+export interface DeadLetter {
+  readonly target: string;
+  readonly message: unknown;
+  readonly reason: 'stopped' | 'stopped-with-queued-message';
+}
+
+/** Options of an ask. */
+export interface AskOptions {
+  /** Milliseconds before the ask fails with AskTimeout. Required: asks always have a timeout. */
+  timeoutMs: number;
+  /** Abort the wait (the message may still be handled). */
+  signal?: AbortSignal;
+}
+
+type Envelope = { readonly message: unknown; readonly replier: ReplierImpl | null };
+
+class ReplierImpl implements Replier {
+  settled = false;
+  #resolve: (value: unknown) => void;
+  #reject: (error: unknown) => void;
+  constructor(resolve: (value: unknown) => void, reject: (error: unknown) => void) {
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+  resolve(value: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.#resolve(value);
+  }
+  reject(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.#reject(error);
+  }
+}
+
+class Handle<M> implements ActorRef<M> {
+  alive = true;
+  /** Asks delivered but not answered yet: failed with ActorStopped if the actor stops. */
+  readonly pending = new Set<ReplierImpl>();
+  constructor(
+    readonly path: string,
+    readonly nact: NactRef,
+  ) {}
+}
+
+/** The actor runtime: one nact system plus dead-letter accounting. */
+export class ActorRuntime {
+  readonly #system: NactRef;
+  readonly #log: Logger;
+  readonly #deadLetterSubscribers = new Set<(letter: DeadLetter) => void>();
+  #deadLetters = 0;
+  #stopped = false;
+  static #systems = 0;
+
+  /** Start a runtime (a nact system) named `name`. */
+  constructor(name: string, logger: Logger) {
+    ActorRuntime.#systems += 1;
+    this.#system = startSystem(`${name}-${process.pid}-${ActorRuntime.#systems}`);
+    this.#log = logger.child({ component: 'runtime' });
+  }
+
+  /** The number of dead letters so far. */
+  get deadLetterCount(): number {
+    return this.#deadLetters;
+  }
+
+  /** Subscribe to dead letters; returns an unsubscribe function. A throwing subscriber is logged. */
+  onDeadLetter(subscriber: (letter: DeadLetter) => void): () => void {
+    this.#deadLetterSubscribers.add(subscriber);
+    return () => this.#deadLetterSubscribers.delete(subscriber);
+  }
+
+  /** Spawn an actor under `parent` (or at the top level). Names must be unique among siblings. */
+  spawn<S, M>(parent: AnyActorRef | null, name: string, behavior: Behavior<S, M>): ActorRef<M> {
+    if (this.#stopped) throw new Error('ActorRuntime is stopped');
+    const parentNact = parent ? (parent as Handle<unknown>).nact : this.#system;
+    const path = parent ? `${parent.path}/${name}` : name;
+    let handle!: Handle<M>;
+    const self = (): Handle<M> => handle;
+    const onError = behavior.onError;
+    const log = this.#log;
+    const handler = async (state: S, raw: unknown): Promise<S> => {
+      const envelope = raw as Envelope;
+      const replier = envelope.replier;
+      const ctx: ActorContext<M> = {
+        self: self(),
+        isAsk: replier !== null,
+        reply: (value) => replier?.resolve(value),
+        fail: (error) => replier?.reject(error),
+        deferReply: () => replier ?? NO_REPLY,
+      };
+      try {
+        const next = await behavior.handle(state, envelope.message as M, ctx);
+        return next;
+      } catch (error) {
+        replier?.reject(error);
+        let decision: SupervisionDecision = 'resume';
+        try {
+          decision = onError ? onError(error, envelope.message as M, state) : 'resume';
+        } catch (hookError) {
+          log.error({ err: hookError, actor: path }, 'onError hook threw; stopping the actor');
+          decision = 'stop';
+        }
+        log.error({ err: error, actor: path, decision }, 'actor handler failed');
+        if (decision === 'stop') {
+          this.stop(handle);
+          return state;
+        }
+        return decision === 'restart' ? behavior.initialState() : state;
+      } finally {
+        if (replier) handle.pending.delete(replier);
+      }
+    };
+    const nactRef = spawnActor<S>(parentNact, handler, name, {
+      initialState: behavior.initialState(),
+      // Our handler never throws, so this only runs for a bug in this file; it must not throw.
+      onCrash: (_msg, _error, ctx) => ctx.stop,
+      afterStop: (state, ctx) => {
+        handle.alive = false;
+        for (const entry of ctx.mailbox ?? []) this.#onUndelivered(handle, entry.message as Envelope, 'stopped-with-queued-message');
+        for (const pending of handle.pending) pending.reject(new ActorStopped(path));
+        handle.pending.clear();
+        try {
+          behavior.afterStop?.(state);
+        } catch (error) {
+          log.error({ err: error, actor: path }, 'afterStop hook threw');
+        }
+      },
+    });
+    handle = new Handle<M>(path, nactRef);
+    return handle;
+  }
+
+  /** Send a message without waiting. Returns false (and records a dead letter) if the actor is stopped. */
+  tell<M>(ref: ActorRef<M>, message: M): boolean {
+    const handle = ref as Handle<M>;
+    const envelope: Envelope = { message, replier: null };
+    if (!handle.alive) {
+      this.#onUndelivered(handle, envelope, 'stopped');
+      return false;
+    }
+    dispatch(handle.nact, envelope);
+    return true;
+  }
+
+  /**
+   * Send a message and wait for its reply. Fails with AskTimeout after `timeoutMs`, at once with
+   * ActorStopped if the actor is (or becomes) stopped, with Aborted if `signal` aborts, or with the
+   * error the handler answered or threw.
+   */
+  ask<M, Q extends M & Ask<unknown, unknown>>(
+    ref: ActorRef<M>,
+    message: Q,
+    options: AskOptions,
+  ): ResultAsync<ReplyOf<Q>, ErrorOf<Q> | AskTimeout | ActorStopped | Aborted> {
+    const handle = ref as Handle<M>;
+    if (!handle.alive) {
+      this.#onUndelivered(handle, { message, replier: null }, 'stopped');
+      return errAsync(new ActorStopped(handle.path));
+    }
+    if (options.signal?.aborted) return errAsync(new Aborted(`ask ${handle.path}`, options.signal.reason));
+    let replier!: ReplierImpl;
+    const promise = new Promise<unknown>((resolve, reject) => {
+      replier = new ReplierImpl(resolve, reject);
+    });
+    const timer = setTimeout(() => replier.reject(new AskTimeout(handle.path, options.timeoutMs)), options.timeoutMs);
+    const signal = options.signal;
+    const onAbort = (): void => replier.reject(new Aborted(`ask ${handle.path}`, signal?.reason));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      handle.pending.delete(replier);
+    };
+    promise.then(cleanup, cleanup);
+    handle.pending.add(replier);
+    dispatch(handle.nact, { message, replier } satisfies Envelope);
+    return ResultAsync.fromPromise(promise as Promise<ReplyOf<Q>>, (error) => error as ErrorOf<Q> | AskTimeout | ActorStopped | Aborted);
+  }
+
+  /** Stop an actor and its children. Queued messages become dead letters; pending asks fail with ActorStopped. */
+  stop(ref: AnyActorRef): void {
+    const handle = ref as Handle<unknown>;
+    if (!handle.alive) return;
+    handle.alive = false;
+    stopActor(handle.nact);
+  }
+
+  /** Stop every actor. Resolves after their afterStop hooks ran. */
+  async shutdown(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    stopActor(this.#system);
+    // afterStop hooks run in a later setImmediate (nact); let them run.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  #onUndelivered(handle: Handle<unknown>, envelope: Envelope, reason: DeadLetter['reason']): void {
+    this.#deadLetters += 1;
+    envelope.replier?.reject(new ActorStopped(handle.path));
+    const letter: DeadLetter = { target: handle.path, message: envelope.message, reason };
+    this.#log.warn({ target: handle.path, reason, message: preview(envelope.message) }, 'dead letter');
+    for (const subscriber of this.#deadLetterSubscribers) {
+      try {
+        subscriber(letter);
+      } catch (error) {
+        this.#log.error({ err: error }, 'dead-letter subscriber threw');
+      }
+    }
+  }
+}
+
+const NO_REPLY: Replier = { settled: true, resolve() {}, reject() {} };
+
+function preview(message: unknown): unknown {
+  if (message && typeof message === 'object' && 'type' in message) return { type: (message as { type: unknown }).type };
+  return describe(message).slice(0, 120);
+}
+
+/** Serialize an error for a reply to another actor. */
+export function serializeError(error: unknown): SerializedError {
+  if (error && typeof error === 'object' && 'toJSON' in error && 'code' in error) {
+    return (error as { toJSON(): SerializedError }).toJSON();
+  }
+  return { code: 'InternalError', status: 500, message: describe(error), details: {} };
+}

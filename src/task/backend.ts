@@ -1,0 +1,128 @@
+/**
+ * What a task needs from the conductor: node lookup, the exclusive lock, writes through the node's
+ * single writer, lazy resource loads, driver building, notifications and the background-worker
+ * spawner. The actor layer implements it (actors/node-registry.ts); src/ holds no actor code.
+ */
+import type { Draft } from 'immer';
+import type { Result, ResultAsync } from 'neverthrow';
+import type { ConductorConfig } from '../config.ts';
+import type { RequestContext } from '../context.ts';
+import type { BareDriver, BuiltDriver } from '../drivers/build-driver.ts';
+import type {
+  Aborted,
+  ActorStopped,
+  AskTimeout,
+  ConductorStopping,
+  Duplicate,
+  DriverError,
+  InvalidIdentity,
+  LeaseNotFound,
+  NodeLocked,
+  NodeNotFound,
+  NodeNotLocked,
+  StoreError,
+} from '../errors.ts';
+import type { FSM } from '../fsm/fsm.ts';
+import type { Logger } from '../logging.ts';
+import type { NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../node.ts';
+import type { ProvisionSetNotification } from '../notifications/notification.ts';
+
+/** How an exclusive lock is requested (Ironic's TaskManager arguments). */
+export interface LockRequest {
+  /** Human-readable purpose, recorded beside the reservation and in logs. */
+  readonly purpose: string;
+  /** Retry within the budget (default true); false fails at once if the node is held. */
+  readonly retry: boolean;
+  /** Wait forever (overrides retry). */
+  readonly patient: boolean;
+  /** Abort the wait. */
+  readonly signal?: AbortSignal | undefined;
+  readonly context: RequestContext;
+}
+
+/** A granted exclusive lock. */
+export interface Lease {
+  /** Unique lease id. */
+  readonly id: string;
+  /** Integer id of the node. */
+  readonly nodeId: number;
+  /** The node as read when the reservation was taken. */
+  readonly node: NodeRecord;
+  /** When the lock was granted (ms since epoch). */
+  readonly grantedAt: number;
+}
+
+/** Failures of the transport between a task and its node actor. */
+export type TransportError = AskTimeout | ActorStopped | ConductorStopping;
+
+/** Errors of taking the exclusive lock. */
+export type LockError = NodeLocked | NodeNotFound | Aborted | StoreError | TransportError;
+/** Errors of releasing it. */
+export type UnlockError = NodeNotLocked | NodeLocked | LeaseNotFound | StoreError | TransportError;
+/** Errors of writing a node through its actor. */
+export type UpdateError = NodeNotFound | LeaseNotFound | Duplicate | StoreError | TransportError;
+
+/** How a background worker ended. */
+export type WorkerOutcome =
+  | { readonly kind: 'ok' }
+  | { readonly kind: 'error'; readonly error: unknown }
+  | { readonly kind: 'cancelled' };
+
+/** Ironic's future: a handle on a submitted background worker. */
+export interface WorkerFuture {
+  /**
+   * Run `callback` when the worker ends; at once if it already ended. A returned promise is
+   * awaited: the worker counts as finished only after its callbacks (lease release) are done.
+   */
+  onDone(callback: (outcome: WorkerOutcome) => unknown): void;
+  /** Cancel: a worker not yet started never runs; a running one has its signal aborted. */
+  cancel(): void;
+}
+
+/** What is submitted to the worker pool. */
+export interface WorkerRequest {
+  /** Name of the work function (for logs and last_error). */
+  readonly name: string;
+  /** Runs the work; receives the abort signal of the worker. */
+  readonly run: (signal: AbortSignal) => Promise<void>;
+  readonly nodeUuid: string;
+  readonly purpose: string;
+  readonly context: RequestContext;
+}
+
+/** Submits background work (Ironic's `_spawn_worker`). Throws (NoFreeWorker, ConductorStopping, ...) when it cannot. */
+export type WorkerSpawner = (request: WorkerRequest) => WorkerFuture;
+
+/** The conductor seen from a task. */
+export interface TaskBackend {
+  readonly config: ConductorConfig;
+  readonly logger: Logger;
+  /** Ironic `Node.get`: the node's latest snapshot, loading it on first use. */
+  getNode(identity: NodeIdentity): ResultAsync<NodeRecord, NodeNotFound | InvalidIdentity | StoreError | TransportError>;
+  /** The latest committed snapshot of a node, or null if it is not loaded or was deleted. */
+  latestSnapshot(nodeId: number): NodeRecord | null;
+  /** Take the exclusive lock, waiting per the request's budget. */
+  lock(nodeId: number, request: LockRequest): ResultAsync<Lease, LockError>;
+  /** Release an exclusive lock (hand it to the next waiter, or clear the reservation). */
+  unlock(lease: Lease): ResultAsync<void, UnlockError>;
+  /** Apply an immer recipe to the node through its single writer; resolves with the committed snapshot. */
+  update(lease: Lease, recipe: (draft: Draft<NodeRecord>) => void): ResultAsync<NodeRecord, UpdateError>;
+  /** Re-read the node from the store (Ironic `node.refresh()`). */
+  refresh(nodeId: number): ResultAsync<NodeRecord, NodeNotFound | StoreError | TransportError>;
+  /** Delete the node (the lease holder only). */
+  destroy(lease: Lease): ResultAsync<void, UpdateError>;
+  listPorts(nodeId: number): ResultAsync<Port[], StoreError>;
+  listPortgroups(nodeId: number): ResultAsync<Portgroup[], StoreError>;
+  listVolumeConnectors(nodeId: number): ResultAsync<VolumeConnector[], StoreError>;
+  listVolumeTargets(nodeId: number): ResultAsync<VolumeTarget[], StoreError>;
+  /** Build the node's driver (Ironic `build_driver_for_task`). */
+  buildDriver(node: NodeRecord): Result<BuiltDriver, DriverError>;
+  /** A fresh, uninitialised copy of the provision state machine. */
+  newFsm(): FSM;
+  /** Deliver a provision_set notification; never throws. */
+  emit(notification: ProvisionSetNotification): void;
+  /** Submit background work. */
+  readonly spawnWorker: WorkerSpawner;
+}
+
+export type { BareDriver };

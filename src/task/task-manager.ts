@@ -1,0 +1,577 @@
+/**
+ * TaskManager: Ironic's conductor TaskManager (reference §1) on top of a node actor. One class
+ * serves both task kinds; the public types (SharedTask / ExclusiveTask) decide what callers see.
+ */
+import type { Draft } from 'immer';
+import { err, errAsync, ok, okAsync, Result, ResultAsync } from 'neverthrow';
+import type { RequestContext } from '../context.ts';
+import type { BareDriver } from '../drivers/build-driver.ts';
+import {
+  describe,
+  type DriverError,
+  ExclusiveLockRequired,
+  InvalidState,
+  NodeNotFound,
+  type StoreError,
+  TaskReleased,
+} from '../errors.ts';
+import type { FSM } from '../fsm/fsm.ts';
+import type { Logger } from '../logging.ts';
+import type { NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../node.ts';
+import type { ProvisionSetNotification } from '../notifications/notification.ts';
+import { provisionSetPayload } from '../notifications/notification.ts';
+import { provisionSetStatus } from '../notifications/provision-status.ts';
+import type { Lease, LockError, TaskBackend, UnlockError, UpdateError, WorkerFuture, WorkerOutcome } from './backend.ts';
+import { TASK_BRAND } from './require-exclusive.ts';
+import type {
+  AcquireError,
+  AcquireOptions,
+  ExclusiveTask,
+  ProcessEventError,
+  ProcessEventOptions,
+  SharedTask,
+  SpawnErrorHook,
+  Task,
+  UpgradeOptions,
+  WorkFunction,
+} from './types.ts';
+
+const DEFAULT_PURPOSE = 'unspecified action';
+const NEVER_ABORTED = new AbortController().signal;
+
+type Scheduled = { fn: (...args: unknown[]) => unknown; args: unknown[]; name: string };
+
+/** The task implementation. Use `acquireTask` (or the conductor) to create one. */
+export class TaskManager {
+  readonly [TASK_BRAND] = true;
+  readonly context: RequestContext;
+  readonly nodeId: NodeIdentity;
+  readonly #backend: TaskBackend;
+  #shared: boolean;
+  #purpose: string;
+  #retry: boolean;
+  readonly #patient: boolean;
+  #node: NodeRecord | null = null;
+  #lease: Lease | null = null;
+  #driver: BareDriver | null = null;
+  #fsm: FSM | null;
+  #ports: readonly Port[] | null = null;
+  #portgroups: readonly Portgroup[] | null = null;
+  #volumeConnectors: readonly VolumeConnector[] | null = null;
+  #volumeTargets: readonly VolumeTarget[] | null = null;
+  #spawn: Scheduled | null = null;
+  #onError: Scheduled | null = null;
+  #prevProvisionState: string | null = null;
+  #prevTargetProvisionState: string | null = null;
+  #event: string | null = null;
+  #savedNode: NodeRecord | null = null;
+  #releasing: Promise<Result<void, UnlockError>> | null = null;
+  #workerSignal: AbortSignal = NEVER_ABORTED;
+  #timerStart = performance.now();
+  #log: Logger;
+
+  private constructor(backend: TaskBackend, context: RequestContext, nodeId: NodeIdentity, options: AcquireOptions) {
+    this.#backend = backend;
+    this.context = context;
+    this.nodeId = nodeId;
+    this.#shared = options.shared ?? false;
+    this.#purpose = options.purpose ?? DEFAULT_PURPOSE;
+    this.#retry = options.retry ?? true;
+    this.#patient = options.patient ?? false;
+    this.#fsm = backend.newFsm();
+    this.#log = backend.logger;
+  }
+
+  /**
+   * Acquire a task (Ironic `TaskManager.__init__`): get the node, take the lock (exclusive), build
+   * the driver. On any failure after the lock was taken, the lock is released before returning.
+   */
+  static acquire(
+    backend: TaskBackend,
+    context: RequestContext,
+    nodeId: NodeIdentity,
+    options: AcquireOptions = {},
+  ): ResultAsync<TaskManager, AcquireError> {
+    const task = new TaskManager(backend, context, nodeId, options);
+    return new ResultAsync(task.#init(options));
+  }
+
+  async #init(options: AcquireOptions): Promise<Result<TaskManager, AcquireError>> {
+    const got = await this.#backend.getNode(this.nodeId);
+    if (got.isErr()) return err(got.error);
+    const node = got.value;
+    this.#log = this.#backend.logger.child({ node: node.uuid, purpose: this.#purpose });
+    this.#log.debug(`Attempting to get ${this.#shared ? 'shared' : 'exclusive'} lock on node ${node.uuid} (for ${this.#purpose})`);
+    if (!this.#shared) {
+      const locked = await this.#lock(node.id, options.signal);
+      if (locked.isErr()) return err(locked.error);
+    } else {
+      this.#timerStart = performance.now();
+      const set = this.#setNode(node);
+      if (set.isErr()) return err(set.error);
+    }
+    if (options.loadDriver ?? true) {
+      const built = this.loadDriver();
+      if (built.isErr()) {
+        await this.release();
+        return err(built.error);
+      }
+    }
+    return ok(this);
+  }
+
+  async #lock(nodeId: number, signal?: AbortSignal): Promise<Result<void, LockError | InvalidState>> {
+    this.#timerStart = performance.now();
+    const leased = await this.#backend.lock(nodeId, {
+      purpose: this.#purpose,
+      retry: this.#retry,
+      patient: this.#patient,
+      signal,
+      context: this.context,
+    });
+    if (leased.isErr()) return err(leased.error);
+    this.#lease = leased.value;
+    const set = this.#setNode(leased.value.node);
+    if (set.isErr()) {
+      // The stored state is not one the machine knows: give the lock back before failing.
+      await this.#backend.unlock(leased.value);
+      this.#lease = null;
+      return err(set.error);
+    }
+    const took = (performance.now() - this.#timerStart) / 1000;
+    this.#log.debug(`Node ${leased.value.node.uuid} successfully reserved for ${this.#purpose} (took ${took.toFixed(2)} seconds)`);
+    this.#timerStart = performance.now();
+    return ok(undefined);
+  }
+
+  /** Assigning a node re-initialises the state machine from it (Ironic's `node` setter). */
+  #setNode(node: NodeRecord): Result<void, InvalidState> {
+    this.#node = node;
+    if (this.#fsm === null) return ok(undefined);
+    return this.#fsm.initialize(node.provision_state, node.target_provision_state);
+  }
+
+  /** Keep the driver's (unsaved) interface defaults on a freshly committed snapshot. */
+  #adopt(node: NodeRecord): void {
+    if (this.#driver !== null) {
+      const built = this.#backend.buildDriver(node);
+      this.#node = built.isOk() ? built.value.node : node;
+    } else {
+      this.#node = node;
+    }
+  }
+
+  // ---- read-only surface ----------------------------------------------------------------
+
+  get shared(): boolean {
+    return this.#shared;
+  }
+  get purpose(): string {
+    return this.#purpose;
+  }
+  get released(): boolean {
+    return this.#node === null;
+  }
+  get node(): NodeRecord {
+    if (this.#node === null) throw new TaskReleased(String(this.nodeId), 'read node');
+    return this.#node;
+  }
+  get driver(): BareDriver | null {
+    return this.#driver;
+  }
+  /** The state machine copy of this task (null after release). */
+  get fsm(): FSM | null {
+    return this.#fsm;
+  }
+  get signal(): AbortSignal {
+    return this.#workerSignal;
+  }
+
+  loadDriver(): Result<BareDriver, DriverError> {
+    if (this.#driver !== null) return ok(this.#driver);
+    const node = this.#alive('load driver');
+    const built = this.#backend.buildDriver(node);
+    if (built.isErr()) return err(built.error);
+    this.#driver = built.value.driver;
+    this.#node = built.value.node;
+    return ok(built.value.driver);
+  }
+
+  ports(): ResultAsync<readonly Port[], StoreError> {
+    return this.#lazy('ports', () => this.#ports, (v) => (this.#ports = v), (id) => this.#backend.listPorts(id));
+  }
+  portgroups(): ResultAsync<readonly Portgroup[], StoreError> {
+    return this.#lazy('portgroups', () => this.#portgroups, (v) => (this.#portgroups = v), (id) => this.#backend.listPortgroups(id));
+  }
+  volumeConnectors(): ResultAsync<readonly VolumeConnector[], StoreError> {
+    return this.#lazy(
+      'volume connectors',
+      () => this.#volumeConnectors,
+      (v) => (this.#volumeConnectors = v),
+      (id) => this.#backend.listVolumeConnectors(id),
+    );
+  }
+  volumeTargets(): ResultAsync<readonly VolumeTarget[], StoreError> {
+    return this.#lazy(
+      'volume targets',
+      () => this.#volumeTargets,
+      (v) => (this.#volumeTargets = v),
+      (id) => this.#backend.listVolumeTargets(id),
+    );
+  }
+
+  /** A lazily loaded resource; a failing load releases the task (exactly once), as Ironic. */
+  #lazy<T>(
+    what: string,
+    get: () => readonly T[] | null,
+    set: (value: readonly T[]) => void,
+    load: (nodeId: number) => ResultAsync<T[], StoreError>,
+  ): ResultAsync<readonly T[], StoreError> {
+    const cached = get();
+    if (cached !== null) return okAsync(cached);
+    const node = this.#alive(`load ${what}`);
+    return new ResultAsync(
+      (async () => {
+        const loaded = await load(node.id);
+        if (loaded.isErr()) {
+          await this.release();
+          return err(loaded.error);
+        }
+        const frozen = Object.freeze(loaded.value);
+        set(frozen);
+        return ok(frozen as readonly T[]);
+      })(),
+    );
+  }
+
+  // ---- lock changes -----------------------------------------------------------------------
+
+  upgradeLock(options: UpgradeOptions = {}): ResultAsync<ExclusiveTask, LockError | InvalidState> {
+    const node = this.#alive('upgrade lock');
+    if (options.purpose !== undefined) this.#setPurpose(options.purpose);
+    if (options.retry !== undefined) this.#retry = options.retry;
+    if (!this.#shared) return okAsync(this as unknown as ExclusiveTask);
+    return new ResultAsync(
+      (async (): Promise<Result<ExclusiveTask, LockError | InvalidState>> => {
+        const heldFor = (performance.now() - this.#timerStart) / 1000;
+        this.#log.debug(
+          `Upgrading shared lock on node ${node.uuid} for ${this.#purpose} to an exclusive one (shared lock was held ${heldFor.toFixed(2)} seconds)`,
+        );
+        const locked = await this.#lock(node.id, options.signal);
+        if (locked.isErr()) return err(locked.error);
+        if (this.#driver !== null) this.#adopt(this.#node as NodeRecord);
+        this.#shared = false;
+        return ok(this as unknown as ExclusiveTask);
+      })(),
+    );
+  }
+
+  downgradeLock(): ResultAsync<SharedTask, UnlockError | NodeNotFound> {
+    if (this.#node === null) throw new TaskReleased(String(this.nodeId), 'downgrade an already released lock');
+    if (this.#shared) return okAsync(this as unknown as SharedTask);
+    const lease = this.#lease as Lease;
+    return new ResultAsync(
+      (async (): Promise<Result<SharedTask, UnlockError | NodeNotFound>> => {
+        const unlocked = await this.#backend.unlock(lease);
+        if (unlocked.isErr()) return err(unlocked.error);
+        this.#lease = null;
+        this.#shared = true;
+        // Ironic refreshes the node in place and does not re-initialise the state machine.
+        const fresh = this.#backend.latestSnapshot(lease.nodeId);
+        if (fresh !== null) this.#adopt(fresh);
+        this.#log.debug(`Successfully downgraded lock for ${this.#purpose} on node ${lease.node.uuid}`);
+        return ok(this as unknown as SharedTask);
+      })(),
+    );
+  }
+
+  #setPurpose(purpose: string): void {
+    this.#purpose = purpose;
+    this.#log = this.#log.child({ purpose });
+  }
+
+  // ---- exclusive-only operations ------------------------------------------------------------
+
+  updateNode(recipe: (draft: Draft<NodeRecord>) => void): ResultAsync<NodeRecord, UpdateError> {
+    const lease = this.#exclusive('updateNode');
+    return this.#backend.update(lease, recipe).map((committed) => {
+      this.#adopt(committed);
+      return this.#node as NodeRecord;
+    });
+  }
+
+  destroyNode(): ResultAsync<void, UpdateError> {
+    const lease = this.#exclusive('destroyNode');
+    return this.#backend.destroy(lease);
+  }
+
+  spawnAfter<A extends unknown[]>(fn: WorkFunction<A>, ...args: A): void {
+    this.#exclusive('spawnAfter');
+    this.#spawn = { fn: fn as Scheduled['fn'], args, name: fn.name || 'anonymous' };
+  }
+
+  setSpawnErrorHook<A extends unknown[]>(hook: SpawnErrorHook<A>, ...args: A): void {
+    this.#exclusive('setSpawnErrorHook');
+    this.#onError = { fn: hook as Scheduled['fn'], args, name: hook.name || 'anonymous' };
+  }
+
+  /**
+   * Ironic `process_event`, same order of effects (reference §1.11): remember the previous states
+   * and the event; advance the machine (InvalidState: nothing saved or spawned); with callback +
+   * errHandler record the hook with the pre-transition states; set provision and target state;
+   * with a callback clear/set last_error and schedule the spawn; save once; log; notify now
+   * (no callback) or after a successful spawn (callback).
+   */
+  processEvent<A extends unknown[]>(event: string, options: ProcessEventOptions<A> = {}): ResultAsync<NodeRecord, ProcessEventError> {
+    const lease = this.#exclusive('processEvent');
+    const node = this.#node as NodeRecord;
+    const fsm = this.#fsm as FSM;
+    this.#prevProvisionState = node.provision_state;
+    this.#prevTargetProvisionState = node.target_provision_state;
+    this.#event = event;
+
+    const advanced = fsm.processEvent(event, options.targetState);
+    if (advanced.isErr()) {
+      // Ironic leaves the machine moved when only the target was invalid; we put it back in step
+      // with the (unsaved) node so the task stays usable.
+      fsm.initialize(node.provision_state, node.target_provision_state);
+      return errAsync(advanced.error);
+    }
+
+    const { callback, errHandler } = options;
+    const previousHook = this.#onError;
+    const previousSpawn = this.#spawn;
+    if (errHandler && callback) {
+      this.setSpawnErrorHook(errHandler, this as unknown as ExclusiveTask, node.provision_state, node.target_provision_state);
+    }
+    const provisionState = fsm.currentState as string;
+    const stable = fsm.isStable(provisionState);
+    const targetState = !callback && stable.isOk() && stable.value ? null : (fsm.targetState ?? null);
+    let lastError: string | null | undefined;
+    if (callback) {
+      lastError = options.lastError ?? null;
+      this.spawnAfter(callback, ...((options.callArgs ?? []) as A));
+    } else if (options.lastError !== undefined && options.lastError !== null) {
+      lastError = options.lastError;
+    }
+    const limit = this.#backend.config.logInDbMaxSize;
+
+    return this.#backend
+      .update(lease, (draft) => {
+        draft.provision_state = provisionState;
+        draft.target_provision_state = targetState;
+        if (lastError !== undefined) draft.last_error = lastError === null ? null : lastError.slice(0, limit);
+      })
+      .mapErr((error) => {
+        // Not saved: undo what this call scheduled so a clean scope exit spawns nothing, and put
+        // the machine back in step with the node.
+        this.#spawn = previousSpawn;
+        this.#onError = previousHook;
+        if (this.#node !== null) fsm.initialize(this.#node.provision_state, this.#node.target_provision_state);
+        return error;
+      })
+      .map((committed) => {
+        this.#adopt(committed);
+        const message =
+          `Node ${committed.uuid} moved to provision state "${provisionState}" from state ` +
+          `"${this.#prevProvisionState}"; target provision state is "${targetState}"`;
+        if (provisionState.endsWith('failed') || provisionState === 'error') this.#log.error(message);
+        else this.#log.info(message);
+        if (!callback) this.notifyProvisionStateChange();
+        else this.#savedNode = this.#node;
+        return this.#node as NodeRecord;
+      });
+  }
+
+  resumeCleaning(): ResultAsync<NodeRecord, ProcessEventError> {
+    const node = this.#alive('resumeCleaning');
+    const targetState = node.target_provision_state === 'manageable' ? 'manageable' : undefined;
+    return this.processEvent('resume', targetState === undefined ? {} : { targetState });
+  }
+
+  /**
+   * Emit the provision_set notification of the last processed event, at most once (Ironic
+   * `_notify_provision_state_change`). Uses the saved node when the task was already released.
+   */
+  notifyProvisionStateChange(): void {
+    if (this.#event === null) return;
+    const node = this.#node ?? this.#savedNode;
+    const event = this.#event;
+    this.#event = null;
+    if (node === null) return;
+    const { status, level } = provisionSetStatus(event, this.#prevProvisionState, node.provision_state);
+    const notification: ProvisionSetNotification = {
+      eventType: `baremetal.node.provision_set.${status}`,
+      level,
+      status,
+      publisherId: `metal-conductor.${this.#backend.config.host}`,
+      timestamp: new Date().toISOString(),
+      requestId: this.context.requestId,
+      payload: provisionSetPayload(node, event, this.#prevProvisionState, this.#prevTargetProvisionState),
+    };
+    this.#backend.emit(notification);
+  }
+
+  // ---- leaving the scope -----------------------------------------------------------------------
+
+  release(): Promise<Result<void, UnlockError>> {
+    this.#releasing ??= this.#releaseResources();
+    return this.#releasing;
+  }
+
+  /** Ironic `release_resources`: release the reservation (NodeNotFound swallowed), then drop everything. */
+  async #releaseResources(): Promise<Result<void, UnlockError>> {
+    const node = this.#node;
+    let result: Result<void, UnlockError> = ok(undefined);
+    if (!this.#shared && node !== null && this.#lease !== null) {
+      const unlocked = await this.#backend.unlock(this.#lease);
+      if (unlocked.isErr() && !(unlocked.error instanceof NodeNotFound)) result = err(unlocked.error);
+    }
+    if (node !== null) {
+      const held = (performance.now() - this.#timerStart) / 1000;
+      this.#log.debug(
+        { held_for_s: Number(held.toFixed(3)) },
+        `Successfully released ${this.#shared ? 'shared' : 'exclusive'} lock for ${this.#purpose} on node ${node.uuid} (lock was held ${held.toFixed(2)} sec)`,
+      );
+    }
+    this.#node = null;
+    this.#lease = null;
+    this.#driver = null;
+    this.#ports = null;
+    this.#portgroups = null;
+    this.#volumeConnectors = null;
+    this.#volumeTargets = null;
+    this.#fsm = null;
+    return result;
+  }
+
+  /**
+   * Leave the task's scope (Ironic `__exit__`). If the body did not throw and a spawn is scheduled,
+   * hand the lock to a background worker and emit the deferred notification; if spawning fails, run
+   * the hook (its errors logged), cancel, release, and rethrow the original error. Otherwise release.
+   */
+  async exit(bodyThrew: boolean): Promise<Result<void, UnlockError>> {
+    const spawn = this.#spawn;
+    if (!bodyThrew && spawn !== null && this.#node !== null) {
+      let future: WorkerFuture | null = null;
+      try {
+        future = this.#backend.spawnWorker({
+          name: spawn.name,
+          nodeUuid: this.#node.uuid,
+          purpose: this.#purpose,
+          context: this.context,
+          run: async (signal) => {
+            this.#workerSignal = signal;
+            await spawn.fn(this, ...spawn.args);
+          },
+        });
+        future.onDone((outcome) => this.threadReleaseResources(outcome));
+        this.notifyProvisionStateChange();
+        return ok(undefined);
+      } catch (error) {
+        const hook = this.#onError;
+        if (hook !== null) {
+          try {
+            await hook.fn(error, ...hook.args);
+          } catch (hookError) {
+            this.#log.warn(
+              { err: hookError },
+              `Task's on_error hook failed to call ${hook.name} on node ${this.#node?.uuid ?? this.#savedNode?.uuid}`,
+            );
+          }
+        }
+        future?.cancel();
+        await this.release();
+        throw error;
+      }
+    }
+    return this.release();
+  }
+
+  /** Worker done-callback (Ironic `_thread_release_resources`): record the failure, then release. */
+  async threadReleaseResources(outcome: WorkerOutcome): Promise<void> {
+    try {
+      await this.writeException(outcome);
+    } catch (error) {
+      this.#log.error({ err: error }, 'recording the background failure failed');
+    } finally {
+      const released = await this.release();
+      if (released.isErr()) this.#log.error({ err: released.error }, 'releasing after background work failed');
+    }
+  }
+
+  /** Ironic `_write_exception`: set last_error only when the node has none; cancellation writes nothing. */
+  async writeException(outcome: WorkerOutcome): Promise<void> {
+    const node = this.#node;
+    if (node === null || node.last_error !== null || outcome.kind === 'ok') return;
+    const method = this.#spawn?.name ?? 'anonymous';
+    if (outcome.kind === 'cancelled') {
+      this.#log.error(`Execution of ${method} for node ${node.uuid} was canceled.`);
+      return;
+    }
+    const message = `Async execution of ${method} failed with error: ${describe(outcome.error)}`;
+    this.#log.error({ err: outcome.error }, message);
+    if (this.#lease === null) return;
+    const limit = this.#backend.config.logInDbMaxSize;
+    const saved = await this.#backend.update(this.#lease, (draft) => {
+      draft.last_error = message.slice(0, limit);
+    });
+    if (saved.isOk()) this.#adopt(saved.value);
+    else if (!(saved.error instanceof NodeNotFound)) this.#log.error({ err: saved.error }, 'could not record last_error');
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    const released = await this.exit(false);
+    if (released.isErr()) throw released.error;
+  }
+
+  // ---- guards ----------------------------------------------------------------------------------
+
+  #alive(operation: string): NodeRecord {
+    if (this.#node === null) throw new TaskReleased(String(this.nodeId), operation);
+    return this.#node;
+  }
+
+  /** Run-time lock check for untyped callers (the types already forbid it). */
+  #exclusive(operation: string): Lease {
+    const node = this.#alive(operation);
+    if (this.#shared || this.#lease === null) {
+      this.#log.error(`Callable ${operation} expected an exclusive lock, got a shared task for node ${node.uuid}.`);
+      throw new ExclusiveLockRequired(operation, node.uuid);
+    }
+    return this.#lease;
+  }
+}
+
+/** Acquire a task: shared with `{ shared: true }`, exclusive otherwise. */
+export function acquireTask(
+  backend: TaskBackend,
+  context: RequestContext,
+  nodeId: NodeIdentity,
+  options: AcquireOptions & { shared: true },
+): ResultAsync<SharedTask, AcquireError>;
+export function acquireTask(
+  backend: TaskBackend,
+  context: RequestContext,
+  nodeId: NodeIdentity,
+  options?: AcquireOptions & { shared?: false },
+): ResultAsync<ExclusiveTask, AcquireError>;
+export function acquireTask(
+  backend: TaskBackend,
+  context: RequestContext,
+  nodeId: NodeIdentity,
+  options?: AcquireOptions,
+): ResultAsync<Task, AcquireError>;
+export function acquireTask(
+  backend: TaskBackend,
+  context: RequestContext,
+  nodeId: NodeIdentity,
+  options: AcquireOptions = {},
+): ResultAsync<Task, AcquireError> {
+  return TaskManager.acquire(backend, context, nodeId, options).map((task) => task as unknown as Task);
+}
+
+/** The implementation behind a public task type (for the conductor and tests). */
+export function taskInternals(task: Task): TaskManager {
+  return task as unknown as TaskManager;
+}
