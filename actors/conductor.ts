@@ -9,11 +9,12 @@ import { randomUUID } from 'node:crypto';
 import { err, errAsync, ok, okAsync, type Result, ResultAsync } from 'neverthrow';
 import { resolveConfig, type ConductorConfig, type ConductorOptions } from '../src/config.ts';
 import { createRequestContext, type RequestContext } from '../src/context.ts';
-import { buildDriverForTask } from '../src/drivers/build-driver.ts';
+import { buildDriverForTask, type BuiltDriver } from '../src/drivers/build-driver.ts';
 import { createDriverRegistry, DriverRegistry, type DriverRegistryOptions } from '../src/drivers/registry.ts';
 import {
   type AnyConductorError,
   ConductorStopping,
+  type DriverError,
   ExclusiveLockRequired,
   InvalidIdentity,
   type InvalidParameterValue,
@@ -48,6 +49,8 @@ export interface ConductorSeams {
   spawner?: WorkerSpawner;
   /** Replace the state-machine factory (each task gets one copy). */
   newFsm?: () => FSM;
+  /** Replace driver building (Ironic `build_driver_for_task`). */
+  buildDriver?: (node: NodeRecord) => Result<BuiltDriver, DriverError>;
   /** Clock in ms since epoch. Default `Date.now`. */
   now?: () => number;
 }
@@ -134,7 +137,7 @@ export class Conductor {
       config: parts.config,
       logger: this.logger,
       bus: this.#bus,
-      buildDriver: (node) => buildDriverForTask({ node }, drivers),
+      buildDriver: parts.seams.buildDriver ?? ((node) => buildDriverForTask({ node }, drivers)),
       newFsm: parts.seams.newFsm ?? (newProvisionFsm as () => FSM),
       spawnWorker: (request) => {
         if (this.#stopping) throw new ConductorStopping();
