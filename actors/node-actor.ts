@@ -146,7 +146,8 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
     failAll(state, new NodeNotFound(entry.uuid));
     if (state.retryTimer !== null) clearTimeout(state.retryTimer);
     state.retryTimer = null;
-    deps.forget(entry);
+    // A holder still has to release (and be told NodeNotFound): keep the entry until then.
+    if (state.lease === null) deps.forget(entry);
   };
 
   /** Grant the lock to the first live waiter while it is free. */
@@ -293,6 +294,7 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
       // Deleted during the task: nothing to release (Ironic swallows NodeNotFound here).
       state.reservedByUs = false;
       ctx.fail(new NodeNotFound(entry.uuid));
+      deps.forget(entry);
       deps.stop(entry);
       return;
     }
@@ -378,6 +380,9 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
     }
   };
 
+  const stoppedError = (): NodeNotFound | ConductorStopping =>
+    entry.snapshot === null ? new NodeNotFound(entry.uuid) : new ConductorStopping();
+
   return {
     initialState: () => new NodeActorState(entry),
     async handle(state, message, ctx) {
@@ -420,7 +425,11 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
     onError: () => 'resume',
     afterStop(state) {
       if (state.retryTimer !== null) clearTimeout(state.retryTimer);
-      for (const waiter of state.queue.splice(0)) waiter.fail(new ConductorStopping());
+      for (const waiter of state.queue.splice(0)) waiter.fail(stoppedError());
+    },
+    // An acquire that reaches a stopped actor must still settle its waiter.
+    onUndelivered(message) {
+      if (message.type === 'acquire') message.waiter.fail(stoppedError());
     },
   };
 }

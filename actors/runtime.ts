@@ -76,6 +76,11 @@ export interface Behavior<S, M> {
   onError?(error: unknown, message: M, state: S): SupervisionDecision;
   /** Called once after the actor stopped (its own last words); must not throw. */
   afterStop?(state: S): void;
+  /**
+   * Called for each message that can no longer be handled (queued at stop, or sent after it), so
+   * whatever the message carries (a waiter, a reply channel) is settled instead of hanging.
+   */
+  onUndelivered?(message: M): void;
 }
 
 /** An undeliverable message. */
@@ -117,6 +122,7 @@ class ReplierImpl implements Replier {
 
 class Handle<M> implements ActorRef<M> {
   alive = true;
+  onUndelivered: ((message: M) => void) | undefined;
   /** Asks delivered but not answered yet: failed with ActorStopped if the actor stops. */
   readonly pending = new Set<ReplierImpl>();
   constructor(
@@ -210,6 +216,7 @@ export class ActorRuntime {
       },
     });
     handle = new Handle<M>(path, nactRef);
+    handle.onUndelivered = behavior.onUndelivered?.bind(behavior);
     return handle;
   }
 
@@ -278,9 +285,14 @@ export class ActorRuntime {
     await new Promise((resolve) => setImmediate(resolve));
   }
 
-  #onUndelivered(handle: Handle<unknown>, envelope: Envelope, reason: DeadLetter['reason']): void {
+  #onUndelivered<M>(handle: Handle<M>, envelope: Envelope, reason: DeadLetter["reason"]): void {
     this.#deadLetters += 1;
     envelope.replier?.reject(new ActorStopped(handle.path));
+    try {
+      handle.onUndelivered?.(envelope.message as M);
+    } catch (error) {
+      this.#log.error({ err: error, target: handle.path }, 'onUndelivered hook threw');
+    }
     const letter: DeadLetter = { target: handle.path, message: envelope.message, reason };
     this.#log.warn({ target: handle.path, reason, message: preview(envelope.message) }, 'dead letter');
     for (const subscriber of this.#deadLetterSubscribers) {
