@@ -57,6 +57,7 @@ export type NodeMessage =
   | ReleaseMessage
   | UpdateMessage
   | DestroyMessage
+  | RelabelMessage
   | RefreshMessage;
 
 /** Release the lease (ask). */
@@ -74,6 +75,12 @@ export interface UpdateMessage extends Ask<NodeRecord, UpdateError> {
 export interface DestroyMessage extends Ask<void, UpdateError> {
   readonly type: 'destroy';
   readonly leaseId: string;
+}
+/** Change the purpose recorded for the current holder (ask). */
+export interface RelabelMessage extends Ask<NodeRecord, UnlockError | NodeNotFound> {
+  readonly type: 'relabel';
+  readonly leaseId: string;
+  readonly purpose: string;
 }
 /** Re-read the node from the store (ask). */
 export interface RefreshMessage extends Ask<NodeRecord, NodeNotFound> {
@@ -361,6 +368,27 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
     ctx.reply(undefined);
   };
 
+  const onRelabel = async (state: NodeActorState, message: RelabelMessage, ctx: ActorContext<NodeMessage>): Promise<void> => {
+    const holder = entry.holder;
+    if (state.lease?.id !== message.leaseId || holder === null || entry.snapshot === null) {
+      ctx.fail(entry.snapshot === null ? new NodeNotFound(entry.uuid) : new LeaseNotFound(message.leaseId));
+      return;
+    }
+    const at = new Date(holder.since);
+    const moved = await store.transferReservation(host, entry.id, { purpose: message.purpose, at });
+    if (moved.isErr()) {
+      ctx.fail(moved.error);
+      return;
+    }
+    entry.holder = { ...holder, purpose: message.purpose };
+    publish(
+      produce(entry.snapshot, (draft) => {
+        draft.reservation_purpose = message.purpose;
+      }),
+    );
+    ctx.reply(entry.snapshot);
+  };
+
   const onRefresh = async (state: NodeActorState, ctx: ActorContext<NodeMessage>): Promise<void> => {
     const got = await store.getNode(entry.id);
     if (got.isErr()) {
@@ -405,6 +433,9 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
             break;
           case 'destroy':
             await onDestroy(state, message, ctx);
+            break;
+          case 'relabel':
+            await onRelabel(state, message, ctx);
             break;
           case 'refresh':
             await onRefresh(state, ctx);

@@ -136,6 +136,10 @@ export class NodeRegistry implements TaskBackend {
     return this.#askHolder(lease, { type: 'update', leaseId: lease.id, recipe });
   }
 
+  relabel(lease: Lease, purpose: string): ResultAsync<NodeRecord, UnlockError | NodeNotFound> {
+    return this.#askHolder(lease, { type: 'relabel', leaseId: lease.id, purpose }).mapErr((error) => error as UnlockError | NodeNotFound);
+  }
+
   destroy(lease: Lease): ResultAsync<void, UpdateError> {
     return this.#askHolder(lease, { type: 'destroy', leaseId: lease.id });
   }

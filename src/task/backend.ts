@@ -109,6 +109,8 @@ export interface TaskBackend {
   update(lease: Lease, recipe: (draft: Draft<NodeRecord>) => void): ResultAsync<NodeRecord, UpdateError>;
   /** Re-read the node from the store (Ironic `node.refresh()`). */
   refresh(nodeId: number): ResultAsync<NodeRecord, NodeNotFound | StoreError | TransportError>;
+  /** Record a new purpose for the lease holder (beside the reservation and in status). */
+  relabel(lease: Lease, purpose: string): ResultAsync<NodeRecord, UnlockError | NodeNotFound>;
   /** Delete the node (the lease holder only). */
   destroy(lease: Lease): ResultAsync<void, UpdateError>;
   listPorts(nodeId: number): ResultAsync<Port[], StoreError>;

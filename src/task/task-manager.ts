@@ -250,7 +250,20 @@ export class TaskManager {
     const node = this.#alive('upgrade lock');
     if (options.purpose !== undefined) this.#setPurpose(options.purpose);
     if (options.retry !== undefined) this.#retry = options.retry;
-    if (!this.#shared) return okAsync(this as unknown as ExclusiveTask);
+    if (!this.#shared) {
+      // Already exclusive: no second reservation; only the recorded purpose follows the change.
+      if (options.purpose === undefined || this.#lease === null) return okAsync(this as unknown as ExclusiveTask);
+      return this.#backend
+        .relabel(this.#lease, options.purpose)
+        .map((relabelled) => {
+          this.#adopt(relabelled);
+          return this as unknown as ExclusiveTask;
+        })
+        .orElse((error) => {
+          this.#log.warn({ err: error }, 'could not record the new lock purpose');
+          return okAsync(this as unknown as ExclusiveTask);
+        });
+    }
     return new ResultAsync(
       (async (): Promise<Result<ExclusiveTask, LockError | InvalidState>> => {
         const heldFor = (performance.now() - this.#timerStart) / 1000;

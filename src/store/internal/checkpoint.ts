@@ -1,0 +1,79 @@
+/**
+ * Checkpoint files: writing a database image atomically (temp file, fsync, rename, fsync of the
+ * directory) and checking an image before loading it. A file that is not a valid database of ours
+ * is reported, never replaced.
+ */
+import { open, rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/** Points in a checkpoint where tests may pause or kill the process. */
+export type CheckpointPhase = 'exported' | 'temp-written' | 'renamed' | 'journal-truncated';
+
+/** Called at each checkpoint phase; a returned promise delays the checkpoint (tests only). */
+export type CheckpointHook = (phase: CheckpointPhase) => void | Promise<void>;
+
+/** The temp file a checkpoint writes before renaming it over the database file. */
+export function tempPathOf(path: string): string {
+  return `${path}.tmp`;
+}
+
+/**
+ * Write `bytes` to `path` atomically: after a crash at any point `path` holds either its old
+ * content or `bytes`, never a mix. `onPhase` is awaited after the temp file is durable and after
+ * the rename.
+ */
+export async function writeFileAtomic(path: string, bytes: Uint8Array, onPhase?: CheckpointHook): Promise<void> {
+  const temp = tempPathOf(path);
+  const handle = await open(temp, 'w');
+  try {
+    await handle.writeFile(bytes);
+    await handle.datasync();
+  } catch (cause) {
+    await handle.close().catch(() => undefined);
+    await unlink(temp).catch(() => undefined);
+    throw cause;
+  }
+  await handle.close();
+  await onPhase?.('temp-written');
+  await rename(temp, path);
+  await fsyncDirectory(dirname(path));
+  await onPhase?.('renamed');
+}
+
+/** fsync a directory so that a rename or create in it survives a power loss. */
+export async function fsyncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+const SQLITE_MAGIC = 'SQLite format 3\0';
+
+/**
+ * Check the SQLite header of a database image: magic string, page size, and a length that is a
+ * whole number of pages matching the header's page count (a truncated file fails here; SQLite
+ * itself may read a short last page as zeros). Returns the problem, or null.
+ */
+export function checkImageHeader(bytes: Uint8Array): string | null {
+  if (bytes.length === 0) return 'the file is empty';
+  if (bytes.length < 100) return `the file is too short for a SQLite header (${bytes.length} bytes)`;
+  const header = Buffer.from(bytes.buffer, bytes.byteOffset, 100);
+  if (header.toString('latin1', 0, 16) !== SQLITE_MAGIC) return 'not a SQLite database (bad header magic)';
+  const rawPageSize = header.readUInt16BE(16);
+  const pageSize = rawPageSize === 1 ? 65536 : rawPageSize;
+  if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0) return `invalid page size ${rawPageSize} in header`;
+  if (bytes.length % pageSize !== 0) {
+    return `file length ${bytes.length} is not a multiple of the page size ${pageSize} (truncated?)`;
+  }
+  // The in-header page count is valid when "version-valid-for" equals the change counter.
+  const changeCounter = header.readUInt32BE(24);
+  const pageCount = header.readUInt32BE(28);
+  const validFor = header.readUInt32BE(92);
+  if (pageCount !== 0 && validFor === changeCounter && pageCount * pageSize !== bytes.length) {
+    return `header says ${pageCount} pages of ${pageSize} bytes but the file has ${bytes.length} bytes (truncated?)`;
+  }
+  return null;
+}

@@ -1,0 +1,118 @@
+/**
+ * The SQL of the store's operations and the descriptions of the child tables (ports, portgroups,
+ * volume objects), kept apart from the store's control flow.
+ */
+import type { Port, Portgroup, VolumeConnector, VolumeTarget } from '../../node.ts';
+import type { SqlParam, SqlRow } from './database.ts';
+import {
+  type ColumnKind,
+  PORT_CREATABLE,
+  PORTGROUP_CREATABLE,
+  VOLUME_CONNECTOR_CREATABLE,
+  VOLUME_TARGET_CREATABLE,
+} from './fields.ts';
+import {
+  rowToPort,
+  rowToPortgroup,
+  rowToVolumeConnector,
+  rowToVolumeTarget,
+  SELECT_PORT,
+  SELECT_PORTGROUP,
+  SELECT_VOLUME_CONNECTOR,
+  SELECT_VOLUME_TARGET,
+} from './rows.ts';
+import { INTERFACE_COLUMNS } from './schema.ts';
+
+/** Columns of the node INSERT, in parameter order: all but id, the lock columns and updated_at (NULL on create). */
+export const NODE_INSERT_COLUMNS = [
+  'uuid',
+  'name',
+  'driver',
+  ...INTERFACE_COLUMNS,
+  'provision_state',
+  'target_provision_state',
+  'power_state',
+  'target_power_state',
+  'last_error',
+  'maintenance',
+  'maintenance_reason',
+  'instance_info',
+  'driver_info',
+  'driver_internal_info',
+  'properties',
+  'extra',
+  'created_at',
+  'provision_updated_at',
+] as const;
+/** The node INSERT (one shape for every create). */
+export const NODE_INSERT_SQL = `INSERT INTO nodes (${NODE_INSERT_COLUMNS.join(', ')}) VALUES (${NODE_INSERT_COLUMNS.map(() => '?').join(', ')})`;
+/** Values of node columns a create does not give. */
+export const NODE_INSERT_DEFAULTS: Readonly<Record<string, SqlParam>> = {
+  name: null,
+  provision_state: 'enroll',
+  maintenance: 0,
+  instance_info: '{}',
+  driver_info: '{}',
+  driver_internal_info: '{}',
+  properties: '{}',
+  extra: '{}',
+  provision_updated_at: null,
+};
+
+/** Ironic's conditional reserve, to be completed with `<column> = ? AND reservation IS NULL`. */
+export const RESERVE_SQL = 'UPDATE nodes SET reservation = ?, reservation_purpose = ?, reserved_at = ? WHERE';
+/** Ironic's conditional release: only the holder's tag matches. */
+export const RELEASE_SQL = 'UPDATE nodes SET reservation = NULL, reservation_purpose = NULL, reserved_at = NULL WHERE id = ? AND reservation = ?';
+/** Re-label a held reservation. */
+export const TRANSFER_SQL = 'UPDATE nodes SET reservation_purpose = ?, reserved_at = ? WHERE id = ? AND reservation = ?';
+/** Who holds a node, to be completed with `<column> = ?`. */
+export const HOLDER_SQL = 'SELECT uuid, reservation, reservation_purpose, reserved_at FROM nodes WHERE';
+/** Id of the row just inserted. */
+export const LAST_ID_SQL = 'SELECT last_insert_rowid()';
+
+/** How one child table (ports, ...) is created. */
+export interface ChildTable<T> {
+  readonly table: string;
+  readonly columns: Readonly<Record<string, ColumnKind>>;
+  readonly required: readonly string[];
+  readonly defaults: Readonly<Record<string, SqlParam>>;
+  readonly select: string;
+  readonly convert: (row: SqlRow) => T;
+}
+
+/** Ports. */
+export const PORTS: ChildTable<Port> = {
+  table: 'ports',
+  columns: PORT_CREATABLE,
+  required: ['address'],
+  defaults: { portgroup_id: null, pxe_enabled: 1, local_link_connection: '{}', extra: '{}' },
+  select: SELECT_PORT,
+  convert: rowToPort,
+};
+/** Portgroups. */
+export const PORTGROUPS: ChildTable<Portgroup> = {
+  table: 'portgroups',
+  columns: PORTGROUP_CREATABLE,
+  required: [],
+  defaults: { name: null, address: null, mode: null, extra: '{}' },
+  select: SELECT_PORTGROUP,
+  convert: rowToPortgroup,
+};
+/** Volume connectors. */
+export const VOLUME_CONNECTORS: ChildTable<VolumeConnector> = {
+  table: 'volume_connectors',
+  columns: VOLUME_CONNECTOR_CREATABLE,
+  required: ['type', 'connector_id'],
+  defaults: { extra: '{}' },
+  select: SELECT_VOLUME_CONNECTOR,
+  convert: rowToVolumeConnector,
+};
+/** Volume targets. */
+export const VOLUME_TARGETS: ChildTable<VolumeTarget> = {
+  table: 'volume_targets',
+  columns: VOLUME_TARGET_CREATABLE,
+  required: ['volume_type', 'volume_id', 'boot_index'],
+  defaults: { properties: '{}', extra: '{}' },
+  select: SELECT_VOLUME_TARGET,
+  convert: rowToVolumeTarget,
+};

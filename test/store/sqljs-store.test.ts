@@ -1,0 +1,374 @@
+/**
+ * The sql.js store: the Store contract in memory and on file (both durability modes), plus what is
+ * specific to this implementation (identity rules, row conversion, journal format, group commit,
+ * checkpoint triggers, options).
+ */
+import assert from 'node:assert/strict';
+import { copyFile, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { InvalidParameterValue, StoreError } from '../../src/errors.ts';
+import type { NodeRecord } from '../../src/node.ts';
+import { openSqlJsStore } from '../../src/store/index.ts';
+import { SqlDatabase } from '../../src/store/internal/database.ts';
+import { isIntLike, isUuidLike, nodeNameProblem, parseIdentity } from '../../src/store/internal/identity.ts';
+import { encodeBatch, JournalFile, readJournal, type JournalRecord } from '../../src/store/internal/journal.ts';
+import { rowToNode } from '../../src/store/internal/rows.ts';
+import { NODE_COLUMNS } from '../../src/store/internal/schema.ts';
+import { loadSqlJs } from '../../src/store/internal/sqljs.ts';
+import { writeError } from '../../src/store/internal/sql-errors.ts';
+import { eventually, openStore, tempDir } from './helpers.ts';
+import { failure, storeContractSuite, value } from './store-contract.ts';
+
+storeContractSuite('SqlJsStore in memory', async () => ({ store: await openStore(), cleanup: async () => {} }));
+
+storeContractSuite('SqlJsStore file, sync durability', async () => {
+  const tmp = await tempDir();
+  return { store: await openStore({ path: join(tmp.dir, 'nodes.sqlite') }), cleanup: tmp.cleanup };
+});
+
+storeContractSuite('SqlJsStore file, batched durability, tiny checkpoints', async () => {
+  const tmp = await tempDir();
+  // Checkpoint after nearly every write, so the contract also holds across checkpoints.
+  const store = await openStore({ path: join(tmp.dir, 'nodes.sqlite'), durability: 'batched', maxDelayMs: 5, checkpointJournalBytes: 256 });
+  return { store, cleanup: tmp.cleanup };
+});
+
+describe('identity rules', () => {
+  it('classifies ids, UUIDs and names as Ironic does (names: documented extension)', () => {
+    assert.deepEqual(parseIdentity(7)._unsafeUnwrap(), { kind: 'id', id: 7 });
+    assert.deepEqual(parseIdentity('7')._unsafeUnwrap(), { kind: 'id', id: 7 });
+    assert.deepEqual(parseIdentity('1BE26C0B-03F2-4D2E-AE87-C02D7F33C123')._unsafeUnwrap(), {
+      kind: 'uuid',
+      uuid: '1be26c0b-03f2-4d2e-ae87-c02d7f33c123',
+    });
+    // Not int-like by Ironic's rule (str(int(v)) == v), so a name.
+    assert.deepEqual(parseIdentity('007')._unsafeUnwrap(), { kind: 'name', name: '007' });
+    assert.deepEqual(parseIdentity('node-1.rack_2~a')._unsafeUnwrap(), { kind: 'name', name: 'node-1.rack_2~a' });
+    assert.equal(parseIdentity('a'.repeat(255)).isOk(), true);
+    for (const bad of ['a'.repeat(256), '', ' ', 'é', '+1', '-5', '0', 1.5, -3, 0, Number.MAX_SAFE_INTEGER + 1, {}, null]) {
+      assert.equal(parseIdentity(bad).isErr(), true, `expected InvalidIdentity for ${String(bad)}`);
+    }
+    assert.equal(isIntLike('12'), true);
+    assert.equal(isIntLike('012'), false);
+    assert.equal(isUuidLike('1be26c0b03f24d2eae87c02d7f33c123'), false);
+  });
+
+  it('refuses node names that could not be looked up by name', async () => {
+    assert.equal(nodeNameProblem('web-01'), null);
+    assert.notEqual(nodeNameProblem('123'), null);
+    assert.notEqual(nodeNameProblem('1be26c0b-03f2-4d2e-ae87-c02d7f33c123'), null);
+    assert.notEqual(nodeNameProblem('white space'), null);
+    const store = await openStore();
+    await failure(store.createNode({ driver: 'fake-hardware', name: '123' }), InvalidParameterValue);
+    await failure(store.createNode({ driver: 'fake-hardware', name: 'bad name' }), InvalidParameterValue);
+    const node = await value(store.createNode({ driver: 'fake-hardware' }));
+    assert.throws(() => store.updateNode(node.id, { name: '42' }), TypeError);
+    await value(store.close());
+  });
+});
+
+describe('row conversion', () => {
+  it('rowToNode reads every column at its SELECT position', () => {
+    // A row whose every text column holds its own column name shows any index mix-up.
+    const row = NODE_COLUMNS.map((c) => {
+      if (c === 'id') return 5;
+      if (c === 'maintenance') return 1;
+      if (['instance_info', 'driver_info', 'driver_internal_info', 'properties', 'extra'].includes(c)) return JSON.stringify({ c });
+      return c;
+    });
+    const node = rowToNode(row) as unknown as Record<string, unknown>;
+    assert.deepEqual(Object.keys(node).sort(), [...NODE_COLUMNS].sort());
+    for (const c of NODE_COLUMNS) {
+      if (c === 'id') assert.equal(node[c], 5);
+      else if (c === 'maintenance') assert.equal(node[c], true);
+      else if (typeof node[c] === 'object') assert.deepEqual(node[c], { c });
+      else assert.equal(node[c], c, c);
+    }
+  });
+});
+
+describe('journal format', () => {
+  const rec = (seq: number, sql = 'INSERT INTO t VALUES (?)'): JournalRecord => ({ seq, sql, params: [seq, 'x', null] });
+  const image = (...batches: JournalRecord[][]) => Buffer.concat(batches.map((b) => encodeBatch(b)));
+
+  it('round-trips records and skips those already in the checkpoint', () => {
+    const parsed = readJournal(image([rec(1), rec(2)], [rec(3)]), 1);
+    assert.ok(parsed.ok);
+    assert.deepEqual(
+      parsed.records.map((r) => [r.seq, r.batch, r.params]),
+      [
+        [2, 1, [2, 'x', null]],
+        [3, 3, [3, 'x', null]],
+      ],
+    );
+    assert.equal(parsed.skipped, 1);
+    assert.equal(parsed.tornTail, null);
+  });
+
+  it('drops a torn last line: no newline, or a bad checksum', () => {
+    const good = image([rec(1)], [rec(2)]);
+    const partial = Buffer.concat([good, image([rec(3)]).subarray(0, 20)]);
+    const a = readJournal(partial, 0);
+    assert.ok(a.ok);
+    assert.equal(a.records.length, 2);
+    assert.equal(a.validBytes, good.length);
+    assert.match(a.tornTail ?? '', /incomplete/);
+
+    const flipped = Buffer.concat([good, image([rec(3)])]);
+    flipped.writeUInt8(flipped.readUInt8(good.length + 15) ^ 0x01, good.length + 15);
+    const b = readJournal(flipped, 0);
+    assert.ok(b.ok);
+    assert.equal(b.records.length, 2);
+    assert.equal(b.validBytes, good.length);
+  });
+
+  it('treats a bad line followed by valid records of a later write as corruption', () => {
+    const bytes = image([rec(1)], [rec(2)], [rec(3)]);
+    const secondLine = bytes.indexOf(10) + 1;
+    bytes.writeUInt8(bytes.readUInt8(secondLine + 20) ^ 0x01, secondLine + 20);
+    const parsed = readJournal(bytes, 0);
+    assert.equal(parsed.ok, false);
+    assert.match(!parsed.ok ? parsed.reason : '', /line 2 is corrupt/);
+  });
+
+  it('treats a hole inside the final (unacknowledged) write as a torn tail', () => {
+    // Pages of an unsynced write can reach the disk out of order.
+    const bytes = image([rec(1)], [rec(2), rec(3), rec(4)]);
+    const secondLine = bytes.indexOf(10) + 1;
+    bytes.fill(0, secondLine, secondLine + 30);
+    const parsed = readJournal(bytes, 0);
+    assert.ok(parsed.ok);
+    assert.deepEqual(
+      parsed.records.map((r) => r.seq),
+      [1],
+    );
+    assert.equal(parsed.validBytes, secondLine);
+  });
+
+  it('rejects sequence gaps and non-increasing sequences', () => {
+    assert.equal(readJournal(image([rec(1)], [rec(3)]), 0).ok, false);
+    assert.equal(readJournal(image([rec(5)]), 3).ok, false, 'first record after checkpoint 3 must be 4');
+    assert.equal(readJournal(image([rec(2)], [rec(2)]), 0).ok, false);
+    // Old records below the checkpoint may precede the continuation (crash before truncation).
+    assert.equal(readJournal(image([rec(1)], [rec(2)], [rec(4)]), 3).ok, true);
+  });
+});
+
+describe('sql.js specifics', () => {
+  it('maps UNIQUE violations to Duplicate and anything else, thrown strings included, to StoreError', async () => {
+    const dup = writeError('createPort', new Error('UNIQUE constraint failed: ports.address'), { address: 'aa' });
+    assert.equal(dup.code, 'Duplicate');
+    assert.match(dup.message, /port with address aa already exists/);
+    const closed = writeError('updateNode', 'Database closed');
+    assert.ok(closed instanceof StoreError);
+    assert.match(closed.message, /Database closed/);
+
+    // The real thing: sql.js throws the string "Database closed" on a closed database.
+    const SQL = await loadSqlJs();
+    const db = new SqlDatabase(new SQL.Database());
+    db.close();
+    assert.throws(
+      () => db.run('SELECT 1'),
+      (thrown: unknown) => typeof thrown === 'string' || thrown instanceof Error,
+    );
+  });
+
+  it('rejects invalid options with InvalidParameterValue naming the option', async () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ durability: 'eventually' }, 'durability'],
+      [{ maxDelayMs: -1 }, 'maxDelayMs'],
+      [{ checkpointJournalBytes: 1.5 }, 'checkpointJournalBytes'],
+      [{ checkpointIntervalMs: Number.NaN }, 'checkpointIntervalMs'],
+      [{ path: '' }, 'path'],
+      [{ now: 'yesterday' }, 'now'],
+    ];
+    for (const [options, option] of cases) {
+      const error = await failure(openSqlJsStore(options as never), InvalidParameterValue);
+      assert.equal(error.details.option, option);
+    }
+  });
+
+  it('uses the injected clock for every timestamp', async () => {
+    let t = Date.parse('2024-03-01T10:00:00.000Z');
+    const store = await openStore({ now: () => new Date(t) });
+    const node = await value(store.createNode({ driver: 'fake-hardware' }));
+    assert.equal(node.created_at, '2024-03-01T10:00:00.000Z');
+    await value(store.reserve('h', node.id, { purpose: 'deploy' }));
+    t += 1500;
+    const locked = await store.reserve('other', node.id);
+    assert.equal(locked._unsafeUnwrapErr().details.heldForMs, 1500);
+    const updated = await value(store.updateNode(node.id, { provision_state: 'manageable' }));
+    assert.equal(updated.updated_at, '2024-03-01T10:00:01.500Z');
+    assert.equal(updated.provision_updated_at, '2024-03-01T10:00:01.500Z');
+    await value(store.close());
+  });
+
+  it('in memory: no path, flush resolves at once, stats stay zero', async () => {
+    const store = await openStore();
+    assert.equal(store.path, null);
+    assert.match(store.description, /in-memory/);
+    await value(store.createNode({ driver: 'fake-hardware' }));
+    await value(store.flush());
+    await value(store.checkpoint());
+    assert.equal(store.stats.journalWrites, 0);
+    await value(store.close());
+  });
+
+  it('throws TypeError for malformed arguments the types forbid', async () => {
+    const store = await openStore();
+    const node = await value(store.createNode({ driver: 'fake-hardware' }));
+    assert.throws(() => store.updateNode(node.id, { properties: [] as never }), TypeError);
+    assert.throws(() => store.updateNode(node.id, { maintenance: 'yes' as never }), TypeError);
+    assert.throws(() => store.updateNode(1.5, {}), TypeError);
+    assert.throws(() => store.reserve('', node.id), TypeError);
+    assert.throws(() => store.createPort(node.id, {} as never), TypeError);
+    await value(store.close());
+  });
+});
+
+describe('file store durability machinery', () => {
+  it('sync mode: concurrent writers share fdatasyncs, and each resolves only once durable', async () => {
+    const tmp = await tempDir();
+    try {
+      const store = await openStore({ path: join(tmp.dir, 'n.sqlite') });
+      const nodes = await Promise.all(Array.from({ length: 32 }, () => value(store.createNode({ driver: 'fake-hardware' }))));
+      const before = store.stats.journalWrites;
+      const results = await Promise.all(nodes.map((n, i) => store.updateNode(n.id, { extra: { i } })));
+      assert.ok(results.every((r) => r.isOk()));
+      const stats = store.stats;
+      assert.equal(stats.durableSeq, stats.seq, 'every resolved change is durable');
+      assert.ok(stats.journalWrites - before < 32, `32 concurrent updates took ${stats.journalWrites - before} writes`);
+      // Reservations are not journaled.
+      const seq = stats.seq;
+      await value(store.reserve('h', nodes[0]!.id));
+      await value(store.release('h', nodes[0]!.id));
+      assert.equal(store.stats.seq, seq);
+      await value(store.close());
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+
+  it('batched mode: changes resolve before they are durable, flush() is a barrier, the timer flushes', async () => {
+    const tmp = await tempDir();
+    try {
+      const store = await openStore({ path: join(tmp.dir, 'n.sqlite'), durability: 'batched', maxDelayMs: 40 });
+      await value(store.createNode({ driver: 'fake-hardware' }));
+      const afterCreate = store.stats;
+      assert.equal(afterCreate.seq, 1);
+      assert.equal(afterCreate.durableSeq, 0, 'acknowledged before the fdatasync');
+      await value(store.flush());
+      assert.equal(store.stats.durableSeq, 1);
+      await value(store.createNode({ driver: 'fake-hardware' }));
+      await eventually(() => store.stats.durableSeq === 2, 'the batch timer to flush');
+      await value(store.close());
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+
+  it('checkpoints by journal size, by interval and on demand, and truncates the journal', async () => {
+    const tmp = await tempDir();
+    try {
+      const path = join(tmp.dir, 'n.sqlite');
+      const bySize = await openStore({ path, checkpointJournalBytes: 2000, checkpointIntervalMs: 0 });
+      for (let i = 0; i < 10; i++) await value(bySize.createNode({ driver: 'fake-hardware' }));
+      assert.ok(bySize.stats.checkpoints >= 2, `checkpoints: ${bySize.stats.checkpoints}`);
+      assert.ok(bySize.stats.journalBytes <= 2000 + 1000);
+      await value(bySize.checkpoint());
+      assert.equal(bySize.stats.journalBytes, 0);
+      assert.equal((await stat(`${path}.journal`)).size, 0);
+      await value(bySize.close());
+
+      const byInterval = await openStore({ path, checkpointIntervalMs: 30 });
+      await value(byInterval.createNode({ driver: 'fake-hardware' }));
+      assert.equal(byInterval.stats.checkpoints, 0);
+      await eventually(() => byInterval.stats.checkpoints === 1, 'the interval checkpoint');
+      await value(byInterval.close());
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+
+  it('close checkpoints, removes the journal and the lock file; the file then holds everything', async () => {
+    const tmp = await tempDir();
+    try {
+      const path = join(tmp.dir, 'n.sqlite');
+      const store = await openStore({ path });
+      const node = await value(store.createNode({ driver: 'fake-hardware', name: 'kept' }));
+      await value(store.close());
+      await assert.rejects(stat(`${path}.journal`), { code: 'ENOENT' });
+      await assert.rejects(stat(`${path}.lock`), { code: 'ENOENT' });
+      const SQL = await loadSqlJs();
+      const db = new SqlDatabase(new SQL.Database(await readFile(path)));
+      assert.equal(db.get('SELECT uuid FROM nodes WHERE name = ?', ['kept'])?.[0], node.uuid);
+      db.close();
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+
+  it('replays clearTargetPowerState by id, independent of the unjournaled reservations', async () => {
+    const tmp = await tempDir();
+    try {
+      const path = join(tmp.dir, 'n.sqlite');
+      const store = await openStore({ path });
+      const node: NodeRecord = await value(store.createNode({ driver: 'fake-hardware', target_power_state: 'power on' }));
+      await value(store.checkpoint()); // the file has no reservation
+      await value(store.reserve('host-a', node.id));
+      await value(store.clearTargetPowerState('host-a', 'aborted'));
+      await value(store.release('host-a', node.id));
+      await value(store.flush());
+      const copy = join(tmp.dir, 'copy.sqlite');
+      await copyFile(path, copy);
+      await copyFile(`${path}.journal`, `${copy}.journal`);
+      const reopened = await openStore({ path: copy });
+      const replayed = await value(reopened.getNode(node.id));
+      assert.equal(replayed.target_power_state, null);
+      assert.equal(replayed.last_error, 'aborted');
+      await value(reopened.close());
+      await value(store.close());
+      await failure(reopened.getNode(node.id), StoreError);
+      await failure(store.updateNode(node.id, {}), StoreError);
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+
+  it('a failed journal write fails the waiting call and every later call with StoreError; close still unlocks', async () => {
+    const tmp = await tempDir();
+    const original = JournalFile.prototype.append;
+    try {
+      const path = join(tmp.dir, 'n.sqlite');
+      const store = await openStore({ path });
+      const kept = await value(store.createNode({ driver: 'fake-hardware', name: 'kept' }));
+      JournalFile.prototype.append = () => Promise.reject(new Error('EIO: injected write failure'));
+      const error = await failure(store.createNode({ driver: 'fake-hardware', name: 'lost' }), StoreError);
+      assert.match(error.message, /injected write failure/);
+      await failure(store.getNode(kept.id), StoreError);
+      await failure(store.updateNode(kept.id, { extra: {} }), StoreError);
+      await failure(store.close(), StoreError);
+      JournalFile.prototype.append = original;
+      const reopened = await openStore({ path });
+      assert.deepEqual(
+        (await value(reopened.listNodes())).map((n) => n.name),
+        ['kept'],
+      );
+      await value(reopened.close());
+    } finally {
+      JournalFile.prototype.append = original;
+      await tmp.cleanup();
+    }
+  });
+
+  it('opening in a missing directory fails with StoreError', async () => {
+    const tmp = await tempDir();
+    try {
+      const error = await failure(openSqlJsStore({ path: join(tmp.dir, 'missing', 'x.sqlite') }), StoreError);
+      assert.match(error.message, /missing/);
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+});
