@@ -215,8 +215,13 @@ export class Conductor {
     return this.#registry.getNode(nodeId);
   }
 
-  /** Enroll a node (provision state `enroll` unless given), optionally with ports (MAC addresses). */
+  /**
+   * Enroll a node (provision state `enroll` unless given), optionally with ports (MAC addresses).
+   * The hardware type must be enabled (DriverNotFound otherwise), as Ironic's API checks.
+   */
   enroll(fields: NewNode, ports: readonly string[] = []): ResultAsync<NodeRecord, AnyConductorError> {
+    const hardware = this.drivers.getHardwareType(fields.driver);
+    if (hardware.isErr()) return errAsync(hardware.error);
     return this.store.createNode(fields).andThen((node) =>
       ResultAsync.combine(ports.map((address) => this.store.createPort(node.id, { address }))).map(() => node),
     );

@@ -277,6 +277,8 @@ export class StoreInUse extends ConductorError {
 
 /** The union of every error metal-conductor reports. */
 export type AnyConductorError =
+  | import('./drivers/fake/fake-driver-error.ts').FakeDriverError
+  | import('./drivers/unsupported-driver-extension.ts').UnsupportedDriverExtension
   | NodeLocked
   | NodeNotFound
   | NodeNotLocked

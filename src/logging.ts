@@ -3,7 +3,10 @@
  * per task. The request context (request id, user, project) is added to every line by a mixin.
  */
 import { pino, type Logger, type LoggerOptions } from 'pino';
-import { currentRequestContext } from './context.ts';
+import { currentRequestContext, type RequestContext } from './context.ts';
+
+/** Set on loggers that carry their own request binding (pino children inherit it). */
+const REQUEST_BOUND = Symbol('metal-conductor.request-bound');
 
 export type { Logger } from 'pino';
 
@@ -25,7 +28,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       name: 'metal-conductor',
       level: process.env.METAL_CONDUCTOR_LOG_LEVEL ?? 'info',
       redact: { paths: REDACTED_PATHS, censor: '******' },
-      mixin() {
+      mixin(_object: object, _level: number, logger: unknown) {
+        if ((logger as { [REQUEST_BOUND]?: boolean })[REQUEST_BOUND]) return {};
         const ctx = currentRequestContext();
         return ctx ? { request_id: ctx.requestId, user: ctx.user ?? undefined, project: ctx.project ?? undefined } : {};
       },
@@ -33,6 +37,13 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     },
     pino.destination({ fd: 2, sync: false }),
   );
+}
+
+/** A child logger bound to a request context (used by tasks, whatever context the caller runs in). */
+export function bindRequest(logger: Logger, ctx: RequestContext, bindings: Record<string, unknown> = {}): Logger {
+  const child = logger.child({ ...bindings, request_id: ctx.requestId, user: ctx.user ?? undefined, project: ctx.project ?? undefined });
+  (child as unknown as { [REQUEST_BOUND]: boolean })[REQUEST_BOUND] = true;
+  return child;
 }
 
 /** A logger that writes nothing (tests, benchmarks). */

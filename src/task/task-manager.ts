@@ -16,7 +16,7 @@ import {
   TaskReleased,
 } from '../errors.ts';
 import type { FSM } from '../fsm/fsm.ts';
-import type { Logger } from '../logging.ts';
+import { bindRequest, type Logger } from '../logging.ts';
 import type { NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../node.ts';
 import type { ProvisionSetNotification } from '../notifications/notification.ts';
 import { provisionSetPayload } from '../notifications/notification.ts';
@@ -100,7 +100,7 @@ export class TaskManager {
     const got = await this.#backend.getNode(this.nodeId);
     if (got.isErr()) return err(got.error);
     const node = got.value;
-    this.#log = this.#backend.logger.child({ node: node.uuid, purpose: this.#purpose });
+    this.#log = bindRequest(this.#backend.logger, this.context, { node: node.uuid, purpose: this.#purpose });
     this.#log.debug(`Attempting to get ${this.#shared ? 'shared' : 'exclusive'} lock on node ${node.uuid} (for ${this.#purpose})`);
     if (!this.#shared) {
       const locked = await this.#lock(node.id, options.signal);
