@@ -11,7 +11,7 @@ import { Conductor } from '../conductor.ts';
 import { createLogger } from '../../src/logging.ts';
 import { createRequestContext } from '../../src/context.ts';
 import { NodeLocked } from '../../src/errors.ts';
-import { FAKE_CLEAN_STEPS } from '../../src/drivers/index.ts';
+import { FAKE_CLEAN_STEPS, seededRandom } from '../../src/drivers/index.ts';
 import type { ExclusiveTask } from '../../src/task/types.ts';
 import { orThrow } from '../../src/task/scope.ts';
 
@@ -30,17 +30,6 @@ if (!Number.isInteger(nodeCount) || nodeCount < 1 || !(failureRate >= 0 && failu
   process.exit(2);
 }
 
-/** Small seeded PRNG (mulberry32) so a run can be repeated. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const started = Date.now();
 const conductor = await orThrow(
@@ -48,7 +37,7 @@ const conductor = await orThrow(
     logger: createLogger({ level: process.env.METAL_CONDUCTOR_LOG_LEVEL ?? 'silent' }),
     store: values.db ? { path: values.db } : {},
     nodeLockedRetryInterval: 100,
-    drivers: { fakeBehaviour: { delayMs: { min: 20, max: 120 }, failureRate, random: seeded(Number(values.seed)) } },
+    drivers: { fakeBehaviour: { delayMs: { min: 20, max: 120 }, failureRate, random: seededRandom(Number(values.seed)) } },
   }),
 );
 const ctx = createRequestContext({ user: 'demo', project: 'metal' });

@@ -9,6 +9,7 @@ export { abortableSleep } from './fake/abortable-sleep.ts';
 export { DEFAULT_FAKE_BEHAVIOUR, resolveFakeBehaviour, type FakeBehaviour, type ResolvedFakeBehaviour } from './fake/fake-behaviour.ts';
 export { FakeDriverError } from './fake/fake-driver-error.ts';
 export { FakeEngine } from './fake/fake-engine.ts';
+export { seededRandom } from './fake/seeded-random.ts';
 export { FAKE_HARDWARE } from './fake/fake-hardware.ts';
 export { FAKE_CLEAN_STEPS } from './fake/fake-interfaces.ts';
 export { defineHardwareType, type HardwareType, type SupportedLists } from './hardware-type.ts';
