@@ -283,6 +283,11 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
     if (waiter.settled) return;
     const index = state.queue.indexOf(waiter);
     if (index < 0) return;
+    const now = deps.now();
+    if (waiter.deadline > now) {
+      waiter.armDeadline(() => deps.send(entry, { type: 'expire', waiter }), now);
+      return;
+    }
     // The head waiter facing an outside holder is bounded by its attempt count, as Ironic.
     if (index === 0 && state.lease === null) return;
     state.queue.splice(index, 1);

@@ -7,6 +7,7 @@ import { Aborted } from '../../src/errors.ts';
 import type { Lease, LockError, LockRequest } from '../../src/task/backend.ts';
 
 let nextWaiterId = 0;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** One queued exclusive request. */
 export class Waiter {
@@ -58,10 +59,13 @@ export class Waiter {
     return this.deadline > now;
   }
 
-  /** Arm the local-wait deadline (no timer for patient waiters). */
+  /**
+   * Arm the local-wait deadline (no timer for patient waiters). Delays beyond setTimeout's 2^31 ms
+   * limit fire early on purpose; the expiry handler re-arms until the deadline has really passed.
+   */
   armDeadline(onExpire: () => void, now: number): void {
     if (this.deadline === Number.POSITIVE_INFINITY || this.#settled) return;
-    this.#timer = setTimeout(onExpire, Math.max(0, this.deadline - now));
+    this.#timer = setTimeout(onExpire, Math.min(MAX_TIMER_MS, Math.max(0, this.deadline - now)));
   }
 
   grant(lease: Lease): boolean {
