@@ -63,8 +63,6 @@ export interface ConductorInit extends ConductorOptions {
   drivers?: DriverRegistry | DriverRegistryOptions;
   /** Root pino logger. Default: `createLogger()` (stderr, level from METAL_CONDUCTOR_LOG_LEVEL or info). */
   logger?: Logger;
-  /** On `stop()`, milliseconds running workers may take before they are cancelled. Default 60000. */
-  gracefulShutdownTimeout?: number;
   /** Seams for tests. */
   seams?: ConductorSeams;
 }
@@ -98,7 +96,6 @@ export class Conductor {
   readonly #workers: WorkerSupervisor;
   readonly #bus: NotificationBus;
   readonly #ownsStore: boolean;
-  readonly #graceMs: number;
   readonly #leases = new Map<string, Task>();
   #stopping: Promise<void> | null = null;
 
@@ -108,7 +105,6 @@ export class Conductor {
     ownsStore: boolean;
     drivers: DriverRegistry;
     logger: Logger;
-    graceMs: number;
     seams: ConductorSeams;
   }) {
     this.config = parts.config;
@@ -116,7 +112,6 @@ export class Conductor {
     this.#ownsStore = parts.ownsStore;
     this.drivers = parts.drivers;
     this.logger = parts.logger.child({ host: parts.config.host });
-    this.#graceMs = parts.graceMs;
     this.runtime = new ActorRuntime('metal-conductor', this.logger);
     this.ref = this.runtime.spawn<null, ConductorMessage>(null, 'conductor', {
       initialState: () => null,
@@ -151,7 +146,7 @@ export class Conductor {
   static open(init: ConductorInit = {}): ResultAsync<Conductor, OpenError> {
     return new ResultAsync(
       (async (): Promise<Result<Conductor, OpenError>> => {
-        const { store: storeInit, drivers: driversInit, logger: loggerInit, gracefulShutdownTimeout, seams, ...options } = init;
+        const { store: storeInit, drivers: driversInit, logger: loggerInit, seams, ...options } = init;
         const config = resolveConfig(options);
         if (config.isErr()) return err(config.error);
         const logger = loggerInit ?? createLogger();
@@ -178,7 +173,6 @@ export class Conductor {
           ownsStore,
           drivers: drivers.value,
           logger,
-          graceMs: gracefulShutdownTimeout ?? 60_000,
           seams: seams ?? {},
         });
         conductor.logger.info({ store: store.description }, 'conductor started');
@@ -272,7 +266,7 @@ export class Conductor {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.logger.info('conductor stopping');
-      await this.#workers.drain(this.#graceMs);
+      await this.#workers.drain(this.config.gracefulShutdownTimeout);
       for (const [leaseId, task] of this.#leases) {
         this.#leases.delete(leaseId);
         await task.release();

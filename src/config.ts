@@ -27,6 +27,30 @@ export interface ConductorOptions {
   logInDbMaxSize?: number;
   /** Lowest notification level delivered to subscribers; `null` delivers none (Ironic's unset). Default `'info'`. */
   notificationLevel?: NotificationLevel | null;
+  /** Background workers at most (Ironic `workers_pool_size`, min 3). Default 300. */
+  workersPoolSize?: number;
+  /** Share of the pool kept for spawns that allow it (API requests), 0–50 (Ironic `reserved_workers_pool_percentage`). Default 5. */
+  reservedWorkersPoolPercentage?: number;
+  /** A background task running longer than this is cancelled and fails (0 = no limit, as Ironic). Default 0. */
+  workerTimeout?: number;
+  /** On `stop()`, how long running workers may take before they are cancelled (Ironic `graceful_shutdown_timeout`, 60 s). Default 60000. */
+  gracefulShutdownTimeout?: number;
+  /** Nodes a periodic check processes per run at most (Ironic `periodic_max_workers`). Default 8. */
+  periodicMaxWorkers?: number;
+  /** Interval of the deploy/clean/inspect/service wait checks (Ironic `check_provision_state_interval`, 60 s; 0 disables). Default 60000. */
+  checkProvisionStateInterval?: number;
+  /** Interval of the rescue wait check (Ironic `check_rescue_state_interval`, 60 s). Default 60000. */
+  checkRescueStateInterval?: number;
+  /** `wait call-back` longer than this fails the deploy (Ironic `deploy_callback_timeout`, 1800 s; 0 disables). Default 1800000. */
+  deployCallbackTimeout?: number;
+  /** `clean wait` longer than this fails cleaning (Ironic `clean_callback_timeout`, 1800 s; 0 disables). Default 1800000. */
+  cleanCallbackTimeout?: number;
+  /** `inspect wait` longer than this fails inspection (Ironic `inspect_wait_timeout`, 1800 s; 0 disables). Default 1800000. */
+  inspectWaitTimeout?: number;
+  /** `rescue wait` longer than this fails the rescue (Ironic `rescue_callback_timeout`, 1800 s; 0 disables). Default 1800000. */
+  rescueCallbackTimeout?: number;
+  /** `service wait` longer than this fails servicing (Ironic `service_callback_timeout`, 1800 s; 0 disables). Default 1800000. */
+  serviceCallbackTimeout?: number;
 }
 
 /** Fully resolved configuration. */
@@ -40,6 +64,18 @@ export const DEFAULTS: Readonly<Omit<ConductorConfig, 'host'>> = Object.freeze({
   askTimeout: 10_000,
   logInDbMaxSize: 4096,
   notificationLevel: 'info',
+  workersPoolSize: 300,
+  reservedWorkersPoolPercentage: 5,
+  workerTimeout: 0,
+  gracefulShutdownTimeout: 60_000,
+  periodicMaxWorkers: 8,
+  checkProvisionStateInterval: 60_000,
+  checkRescueStateInterval: 60_000,
+  deployCallbackTimeout: 1_800_000,
+  cleanCallbackTimeout: 1_800_000,
+  inspectWaitTimeout: 1_800_000,
+  rescueCallbackTimeout: 1_800_000,
+  serviceCallbackTimeout: 1_800_000,
 });
 
 /** Validate options and fill defaults. Bad values → InvalidParameterValue naming the option. */
@@ -54,6 +90,18 @@ export function resolveConfig(options: ConductorOptions = {}): Result<ConductorC
     ['nodeIdleTimeout', 0],
     ['askTimeout', 1],
     ['logInDbMaxSize', 1],
+    ['workersPoolSize', 3],
+    ['reservedWorkersPoolPercentage', 0],
+    ['workerTimeout', 0],
+    ['gracefulShutdownTimeout', 0],
+    ['periodicMaxWorkers', 1],
+    ['checkProvisionStateInterval', 0],
+    ['checkRescueStateInterval', 1],
+    ['deployCallbackTimeout', 0],
+    ['cleanCallbackTimeout', 0],
+    ['inspectWaitTimeout', 0],
+    ['rescueCallbackTimeout', 0],
+    ['serviceCallbackTimeout', 0],
   ];
   for (const [name, min] of integers) {
     const value = config[name];
@@ -62,6 +110,14 @@ export function resolveConfig(options: ConductorOptions = {}): Result<ConductorC
         new InvalidParameterValue(`${name} must be an integer >= ${min}, got ${String(value)}`, { option: name, value }),
       );
     }
+  }
+  if (config.reservedWorkersPoolPercentage > 50) {
+    return err(
+      new InvalidParameterValue('reservedWorkersPoolPercentage must be between 0 and 50', {
+        option: 'reservedWorkersPoolPercentage',
+        value: config.reservedWorkersPoolPercentage,
+      }),
+    );
   }
   if (config.notificationLevel !== null && !NOTIFICATION_LEVELS.includes(config.notificationLevel)) {
     return err(
