@@ -27,6 +27,7 @@ import {
   type StoreInUse,
 } from '../src/errors.ts';
 import type { FSM } from '../src/fsm/fsm.ts';
+import { systemClock, type Clock } from '../src/clock.ts';
 import { createLogger, type Logger } from '../src/logging.ts';
 import type { NewNode, NodeIdentity, NodeRecord } from '../src/node.ts';
 import { NotificationBus, type NotificationSubscriber } from '../src/notifications/bus.ts';
@@ -41,7 +42,7 @@ import type { AcquireError, AcquireOptions, ExclusiveTask, SharedTask, Task } fr
 import type { ConductorMessage, LeaseGrant, MessageContext } from './conductor-protocol.ts';
 import { NodeRegistry, type NodeActorStatus } from './node-registry.ts';
 import { ActorRuntime, type ActorContext, type ActorRef, type DeadLetter } from './runtime.ts';
-import { WorkerSupervisor, type WorkerInfo } from './worker-supervisor.ts';
+import { WorkerSupervisor, type PoolStatus, type WorkerInfo } from './worker-supervisor.ts';
 
 /** Test and embedding seams. Not needed in normal use. */
 export interface ConductorSeams {
@@ -51,8 +52,8 @@ export interface ConductorSeams {
   newFsm?: () => FSM;
   /** Replace driver building (Ironic `build_driver_for_task`). */
   buildDriver?: (node: NodeRecord) => Result<BuiltDriver, DriverError>;
-  /** Clock in ms since epoch. Default `Date.now`. */
-  now?: () => number;
+  /** Time and timers (periodic checks, backoff, worker timeouts). Default: the system clock. */
+  clock?: Clock;
 }
 
 /** Everything `Conductor.open` accepts. */
@@ -74,7 +75,13 @@ export interface ConductorStatus {
   /** Loaded node actors with holder (purpose, held-for) and waiters. */
   readonly nodes: readonly NodeActorStatus[];
   readonly actors: { readonly loaded: number; readonly spawned: number; readonly passivated: number };
-  readonly workers: { readonly running: readonly WorkerInfo[]; readonly completed: number; readonly failed: number };
+  readonly workers: {
+    readonly pool: PoolStatus;
+    readonly running: readonly WorkerInfo[];
+    readonly completed: number;
+    readonly failed: number;
+    readonly cancelled: number;
+  };
   readonly leasesHeldByActors: number;
   readonly deadLetters: number;
   readonly notifications: { readonly delivered: number; readonly failures: number; readonly subscribers: number };
@@ -97,6 +104,7 @@ export class Conductor {
   readonly #bus: NotificationBus;
   readonly #ownsStore: boolean;
   readonly #leases = new Map<string, Task>();
+  readonly #clock: Clock;
   #stopping: Promise<void> | null = null;
 
   private constructor(parts: {
@@ -121,7 +129,13 @@ export class Conductor {
       },
     });
     const nodes = this.runtime.spawn<null, never>(this.ref, 'nodes', { initialState: () => null, handle: (state) => state });
-    this.#workers = new WorkerSupervisor(this.runtime, this.ref, this.logger);
+    const clock = parts.seams.clock ?? systemClock;
+    this.#clock = clock;
+    this.#workers = new WorkerSupervisor(this.runtime, this.ref, this.logger, clock, {
+      poolSize: parts.config.workersPoolSize,
+      reservedPercentage: parts.config.reservedWorkersPoolPercentage,
+      timeoutMs: parts.config.workerTimeout,
+    });
     this.#bus = new NotificationBus(parts.config.notificationLevel, this.logger);
     const drivers = parts.drivers;
     const spawner = parts.seams.spawner ?? this.#workers.spawn;
@@ -138,7 +152,7 @@ export class Conductor {
         if (this.#stopping) throw new ConductorStopping();
         return spawner(request);
       },
-      now: parts.seams.now ?? Date.now,
+      now: () => clock.now(),
     });
   }
 
@@ -251,7 +265,13 @@ export class Conductor {
       stopping: this.#stopping !== null,
       nodes: this.#registry.status(),
       actors: this.#registry.stats,
-      workers: { running: this.#workers.active(), completed: workers.completed, failed: workers.failed },
+      workers: {
+        pool: this.#workers.pool(),
+        running: this.#workers.active(),
+        completed: workers.completed,
+        failed: workers.failed,
+        cancelled: workers.cancelled,
+      },
       leasesHeldByActors: this.#leases.size,
       deadLetters: this.runtime.deadLetterCount,
       notifications: this.#bus.stats,
@@ -269,10 +289,15 @@ export class Conductor {
       await this.#workers.drain(this.config.gracefulShutdownTimeout);
       for (const [leaseId, task] of this.#leases) {
         this.#leases.delete(leaseId);
-        await task.release();
+        await taskInternals(task).exit(false);
       }
       this.#registry.close();
       await this.runtime.shutdown();
+      // Tasks still held by callers cannot release through stopped actors: clear what is ours.
+      const cleared = await this.store.clearReservations(this.config.host);
+      if (cleared.isOk() && cleared.value.length > 0) {
+        this.logger.warn({ nodes: cleared.value }, 'cleared reservations still held at stop');
+      }
       await this.store.touchConductor(this.config.host, false);
       if (this.#ownsStore) {
         const closed = await this.store.close();

@@ -1,14 +1,21 @@
 /**
  * The worker supervisor: one child actor per background task (what `spawnAfter` and
- * `processEvent({callback})` schedule). The worker runs the work with the request context and an
- * AbortSignal, settles its future exactly once (ok, error or cancelled), then stops. The lease stays
- * with the task; the task's done-callback records the failure and releases it.
+ * `processEvent({callback})` schedule), in a bounded pool (Ironic's workers pool with its reserved
+ * share). Work is never queued beyond capacity: a full pool is NoFreeWorker (503), thrown by
+ * `spawn` so the task's spawn-error hook runs.
+ *
+ * A worker runs the work with the request context and an AbortSignal; it settles its future
+ * exactly once (ok, error or cancelled) whatever the work does — throw, reject, never settle
+ * (per-task timeout), or lose its actor — and then runs the future's done-callbacks (the task
+ * records the failure and releases the lock) before it counts as finished. One-shot work is not
+ * restarted; a task may opt in to retries, holding the lock across attempts.
  */
+import type { Clock, TimerHandle } from '../src/clock.ts';
 import { runWithContext } from '../src/context.ts';
-import { Aborted, ConductorStopping } from '../src/errors.ts';
+import { Aborted, ActorStopped, ConductorStopping, describe, NoFreeWorker, WorkerTimedOut } from '../src/errors.ts';
 import type { Logger } from '../src/logging.ts';
 import type { WorkerFuture, WorkerOutcome, WorkerRequest, WorkerSpawner } from '../src/task/backend.ts';
-import type { ActorRef, ActorRuntime, AnyActorRef } from './runtime.ts';
+import type { ActorRuntime, AnyActorRef } from './runtime.ts';
 
 /** A running or finished worker's future. */
 class WorkerFutureImpl implements WorkerFuture {
@@ -60,85 +67,224 @@ export interface WorkerInfo {
   readonly name: string;
   readonly node: string;
   readonly purpose: string;
+  /** Which share of the pool it occupies. */
+  readonly pool: 'normal' | 'reserved';
   readonly startedAt: number;
+  /** Milliseconds it has been running. */
+  readonly runningForMs: number;
+  /** Current attempt (1-based) when the task has a retry policy. */
+  readonly attempt: number;
+}
+
+/** Pool figures. */
+export interface PoolStatus {
+  /** Workers running now. */
+  readonly inUse: number;
+  /** `workersPoolSize`. */
+  readonly capacity: number;
+  /** Size of the reserved share. */
+  readonly reserved: number;
+  /** Reserved slots in use. */
+  readonly reservedInUse: number;
+  /** Spawns refused with NoFreeWorker since start. */
+  readonly rejected: number;
+}
+
+/** Pool sizing and defaults. */
+export interface WorkerPoolOptions {
+  /** Total workers (Ironic `workers_pool_size`). */
+  readonly poolSize: number;
+  /** Reserved share in percent (Ironic `reserved_workers_pool_percentage`). */
+  readonly reservedPercentage: number;
+  /** Default per-task timeout in ms, 0 = none. */
+  readonly timeoutMs: number;
 }
 
 type WorkerMessage = { readonly type: 'run' };
 
+interface Running {
+  readonly info: Omit<WorkerInfo, 'runningForMs' | 'attempt'>;
+  readonly future: WorkerFutureImpl;
+  attempt: number;
+}
+
 /** Supervises background workers under one parent actor. */
 export class WorkerSupervisor {
-  readonly ref: ActorRef<never>;
+  readonly ref: AnyActorRef;
   readonly #runtime: ActorRuntime;
   readonly #log: Logger;
-  readonly #active = new Map<number, { info: WorkerInfo; future: WorkerFutureImpl }>();
+  readonly #clock: Clock;
+  readonly #capacity: number;
+  readonly #reserved: number;
+  readonly #timeoutMs: number;
+  readonly #active = new Map<number, Running>();
   readonly #idleWaiters = new Set<() => void>();
+  #reservedInUse = 0;
   #nextId = 0;
   #stopping = false;
   #completed = 0;
   #failed = 0;
+  #cancelled = 0;
+  #rejected = 0;
 
-  constructor(runtime: ActorRuntime, parent: AnyActorRef | null, logger: Logger) {
+  constructor(runtime: ActorRuntime, parent: AnyActorRef | null, logger: Logger, clock: Clock, pool: WorkerPoolOptions) {
     this.#runtime = runtime;
     this.#log = logger.child({ component: 'workers' });
+    this.#clock = clock;
+    this.#capacity = pool.poolSize;
+    // Ironic: reserved = int(total * pct / 100), normal = total - reserved.
+    this.#reserved = Math.floor((pool.poolSize * pool.reservedPercentage) / 100);
+    this.#timeoutMs = pool.timeoutMs;
     this.ref = runtime.spawn<null, never>(parent, 'workers', { initialState: () => null, handle: (state) => state });
   }
 
-  /** Submit background work (Ironic `_spawn_worker`). Throws ConductorStopping while stopping. */
+  /** Submit background work (Ironic `_spawn_worker`). Throws NoFreeWorker when full, ConductorStopping while stopping. */
   readonly spawn: WorkerSpawner = (request: WorkerRequest) => {
     if (this.#stopping) throw new ConductorStopping();
+    const pool = this.#place(request.allowReservedPool ?? true);
     const id = ++this.#nextId;
     const future = new WorkerFutureImpl(this.#log);
-    const info: WorkerInfo = { id, name: request.name, node: request.nodeUuid, purpose: request.purpose, startedAt: Date.now() };
     const log = this.#log.child({ worker: id, node: request.nodeUuid, purpose: request.purpose, work: request.name });
-    const ref = this.#runtime.spawn<null, WorkerMessage>(this.ref, `worker-${id}`, {
+    const running: Running = {
+      info: { id, name: request.name, node: request.nodeUuid, purpose: request.purpose, pool, startedAt: this.#clock.now() },
+      future,
+      attempt: 1,
+    };
+    this.#active.set(id, running);
+    let ref: AnyActorRef | null = null;
+    const finish = async (outcome: WorkerOutcome): Promise<void> => {
+      if (!this.#active.has(id)) return;
+      // The worker ends when its done-callbacks (record the error, release the lease) have run.
+      await future.settle(outcome);
+      this.#finish(id, pool, outcome, log);
+      if (ref !== null) this.#runtime.stop(ref);
+    };
+    ref = this.#runtime.spawn<null, WorkerMessage>(this.ref, `worker-${id}`, {
       initialState: () => null,
       handle: async (state) => {
         if (!future.start()) {
-          // Cancelled before it started: cancel() already settled the future.
-          this.#finish(id, { kind: 'cancelled' }, log);
-          this.#runtime.stop(ref);
+          await finish({ kind: 'cancelled' }); // cancel() already settled the future
           return state;
         }
-        let outcome: WorkerOutcome;
-        try {
-          await runWithContext(request.context, () => request.run(future.controller.signal));
-          outcome = { kind: 'ok' };
-        } catch (error) {
-          outcome = future.controller.signal.aborted ? { kind: 'cancelled' } : { kind: 'error', error };
-        }
-        // The worker ends when its done-callbacks (record the error, release the lease) have run.
-        await future.settle(outcome);
-        this.#finish(id, outcome, log);
-        this.#runtime.stop(ref);
+        await finish(await this.#run(request, running, log));
         return state;
       },
+      // If the worker's actor is stopped under it, the lease must still be released.
+      afterStop: () => void finish({ kind: 'error', error: new ActorStopped(`worker-${id}`) }),
+      onUndelivered: () => void finish({ kind: 'error', error: new ActorStopped(`worker-${id}`) }),
     });
-    this.#active.set(id, { info, future });
-    log.debug('worker spawned');
+    log.debug({ pool, in_use: this.#active.size }, 'worker spawned');
     this.#runtime.tell(ref, { type: 'run' });
     return future;
   };
 
-  #finish(id: number, outcome: WorkerOutcome, log: Logger): void {
+  /** Choose the pool share for a new worker, or throw NoFreeWorker. */
+  #place(allowReserved: boolean): 'normal' | 'reserved' {
+    const normalInUse = this.#active.size - this.#reservedInUse;
+    if (normalInUse < this.#capacity - this.#reserved) return 'normal';
+    if (allowReserved && this.#reservedInUse < this.#reserved) {
+      this.#log.debug('Normal workers pool is full, using reserved pool');
+      this.#reservedInUse += 1;
+      return 'reserved';
+    }
+    this.#rejected += 1;
+    this.#log.warn({ in_use: this.#active.size, capacity: this.#capacity, reserved: this.#reserved }, 'no free conductor worker');
+    throw new NoFreeWorker({ capacity: this.#capacity, reserved: this.#reserved, inUse: this.#active.size, allowReserved });
+  }
+
+  /** Run the work (with retries and timeout); never throws, whatever the work does. */
+  async #run(request: WorkerRequest, running: Running, log: Logger): Promise<WorkerOutcome> {
+    const signal = running.future.controller.signal;
+    const timeoutMs = request.timeoutMs ?? this.#timeoutMs;
+    let timer: TimerHandle | null = null;
+    let timedOut = false;
+    if (timeoutMs > 0) {
+      timer = this.#clock.setTimeout(() => {
+        timedOut = true;
+        running.future.controller.abort(new WorkerTimedOut(request.name, timeoutMs));
+      }, timeoutMs);
+    }
+    const retry = request.retry;
+    const attempts = Math.max(1, Math.floor(retry?.attempts ?? 1));
+    try {
+      for (;;) {
+        try {
+          await untilAborted(
+            runWithContext(request.context, () => request.run(signal)),
+            signal,
+          );
+          return { kind: 'ok' };
+        } catch (error) {
+          if (signal.aborted) {
+            if (timedOut) return { kind: 'error', error: signal.reason as WorkerTimedOut };
+            return { kind: 'cancelled' };
+          }
+          const transient = retry?.isTransient ? safe(() => retry.isTransient?.(error) ?? true, false) : true;
+          if (running.attempt >= attempts || !transient) return { kind: 'error', error };
+          const delay = Math.min(retry?.maxBackoffMs ?? 30_000, (retry?.backoffMs ?? 1000) * 2 ** (running.attempt - 1));
+          log.warn({ err: error, attempt: running.attempt, attempts, delay_ms: delay }, 'background work failed; retrying');
+          await this.#sleep(delay, signal).catch(() => undefined);
+          if (signal.aborted) return timedOut ? { kind: 'error', error: signal.reason as WorkerTimedOut } : { kind: 'cancelled' };
+          running.attempt += 1;
+        }
+      }
+    } finally {
+      if (timer !== null) this.#clock.clearTimeout(timer);
+    }
+  }
+
+  #sleep(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = this.#clock.setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      const onAbort = (): void => {
+        this.#clock.clearTimeout(timer);
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #finish(id: number, pool: 'normal' | 'reserved', outcome: WorkerOutcome, log: Logger): void {
+    const running = this.#active.get(id);
     if (!this.#active.delete(id)) return;
+    if (pool === 'reserved') this.#reservedInUse -= 1;
+    const ranForMs = running ? this.#clock.now() - running.info.startedAt : 0;
     if (outcome.kind === 'error') {
       this.#failed += 1;
-      log.warn({ err: outcome.error }, 'worker failed');
+      log.warn({ err: outcome.error, ran_for_ms: ranForMs, error: describe(outcome.error) }, 'worker failed');
+    } else if (outcome.kind === 'cancelled') {
+      this.#cancelled += 1;
+      log.info({ ran_for_ms: ranForMs }, 'worker cancelled');
     } else {
       this.#completed += 1;
-      log.debug({ outcome: outcome.kind }, 'worker ended');
+      log.debug({ ran_for_ms: ranForMs }, 'worker ended');
     }
     if (this.#active.size === 0) for (const wake of this.#idleWaiters) wake();
   }
 
-  /** Workers running now. */
+  /** Workers running now, with their node, purpose and run time. */
   active(): WorkerInfo[] {
-    return [...this.#active.values()].map((entry) => entry.info);
+    const now = this.#clock.now();
+    return [...this.#active.values()].map((r) => ({ ...r.info, runningForMs: now - r.info.startedAt, attempt: r.attempt }));
+  }
+
+  /** Pool figures. */
+  pool(): PoolStatus {
+    return {
+      inUse: this.#active.size,
+      capacity: this.#capacity,
+      reserved: this.#reserved,
+      reservedInUse: this.#reservedInUse,
+      rejected: this.#rejected,
+    };
   }
 
   /** Counters since start. */
-  get stats(): { running: number; completed: number; failed: number } {
-    return { running: this.#active.size, completed: this.#completed, failed: this.#failed };
+  get stats(): { running: number; completed: number; failed: number; cancelled: number } {
+    return { running: this.#active.size, completed: this.#completed, failed: this.#failed, cancelled: this.#cancelled };
   }
 
   /** Resolve when no worker runs (at once if none). */
@@ -157,14 +303,51 @@ export class WorkerSupervisor {
   async drain(timeoutMs: number): Promise<void> {
     this.#stopping = true;
     if (this.#active.size === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+    this.#log.info({ running: this.#active.size, timeout_ms: timeoutMs }, 'waiting for background work to finish');
+    let timer: TimerHandle | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = this.#clock.setTimeout(() => resolve('timeout'), timeoutMs)));
     const first = await Promise.race([this.onIdle().then(() => 'idle' as const), timedOut]);
-    clearTimeout(timer);
+    if (timer) this.#clock.clearTimeout(timer);
     if (first === 'timeout') {
       this.#log.warn({ running: this.#active.size }, 'graceful stop timed out; cancelling workers');
       for (const { future } of this.#active.values()) future.cancel();
       await this.onIdle();
     }
+  }
+}
+
+/**
+ * Settle with `work`, or reject as soon as `signal` aborts: a worker never waits on work that
+ * ignores cancellation (the work's own late result is observed and dropped).
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      work.catch(() => undefined);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function safe<T>(fn: () => T, fallback: T): T {
+  try {
+    return fn();
+  } catch {
+    return fallback;
   }
 }

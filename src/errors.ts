@@ -183,6 +183,15 @@ export class NoFreeWorker extends ConductorError {
   }
 }
 
+/** Background work ran longer than its timeout and was cancelled (HTTP 504). */
+export class WorkerTimedOut extends ConductorError {
+  readonly code = 'WorkerTimedOut';
+  readonly status = 504;
+  constructor(work: string, timeoutMs: number) {
+    super(`${work} timed out after ${timeoutMs} ms`, { work, timeoutMs });
+  }
+}
+
 /** A task was used after it was released (HTTP 409). A bug in the caller: thrown, not returned. */
 export class TaskReleased extends ConductorError {
   readonly code = 'TaskReleased';
@@ -292,6 +301,7 @@ export type AnyConductorError =
   | InvalidParameterValue
   | Duplicate
   | NoFreeWorker
+  | WorkerTimedOut
   | TaskReleased
   | Aborted
   | AskTimeout

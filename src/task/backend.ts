@@ -79,8 +79,30 @@ export interface WorkerFuture {
   cancel(): void;
 }
 
+/** Opt-in retries of one background task; the lock is held across attempts. */
+export interface WorkerRetryPolicy {
+  /** Total attempts (1 = no retry). */
+  readonly attempts: number;
+  /** Delay before the 2nd attempt, doubled each time. Default 1000 ms. */
+  readonly backoffMs?: number;
+  /** Upper bound of the delay. Default 30000 ms. */
+  readonly maxBackoffMs?: number;
+  /** Which errors are worth another attempt. Default: every error. */
+  readonly isTransient?: (error: unknown) => boolean;
+}
+
+/** How a background task is spawned. */
+export interface SpawnOptions {
+  /** May use the reserved share of the pool (Ironic `_allow_reserved_pool`). Default true. */
+  readonly allowReservedPool?: boolean;
+  /** Opt-in retries. Default: none (one attempt, as Ironic). */
+  readonly retry?: WorkerRetryPolicy;
+  /** Cancel and fail the work after this long; 0 = no limit. Default: the conductor's `workerTimeout`. */
+  readonly timeoutMs?: number;
+}
+
 /** What is submitted to the worker pool. */
-export interface WorkerRequest {
+export interface WorkerRequest extends SpawnOptions {
   /** Name of the work function (for logs and last_error). */
   readonly name: string;
   /** Runs the work; receives the abort signal of the worker. */

@@ -21,7 +21,7 @@ import type { NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, Volume
 import type { ProvisionSetNotification } from '../notifications/notification.ts';
 import { provisionSetPayload } from '../notifications/notification.ts';
 import { provisionSetStatus } from '../notifications/provision-status.ts';
-import type { Lease, LockError, TaskBackend, UnlockError, UpdateError, WorkerFuture, WorkerOutcome } from './backend.ts';
+import type { Lease, LockError, SpawnOptions, TaskBackend, UnlockError, UpdateError, WorkerFuture, WorkerOutcome } from './backend.ts';
 import { TASK_BRAND } from './require-exclusive.ts';
 import type {
   AcquireError,
@@ -39,7 +39,7 @@ import type {
 const DEFAULT_PURPOSE = 'unspecified action';
 const NEVER_ABORTED = new AbortController().signal;
 
-type Scheduled = { fn: (...args: unknown[]) => unknown; args: unknown[]; name: string };
+type Scheduled = { fn: (...args: unknown[]) => unknown; args: unknown[]; name: string; options?: SpawnOptions };
 
 /** The task implementation. Use `acquireTask` (or the conductor) to create one. */
 export class TaskManager {
@@ -323,6 +323,11 @@ export class TaskManager {
     this.#spawn = { fn: fn as Scheduled['fn'], args, name: fn.name || 'anonymous' };
   }
 
+  spawnAfterWith<A extends unknown[]>(options: SpawnOptions, fn: WorkFunction<A>, ...args: A): void {
+    this.#exclusive('spawnAfterWith');
+    this.#spawn = { fn: fn as Scheduled['fn'], args, name: fn.name || 'anonymous', options };
+  }
+
   setSpawnErrorHook<A extends unknown[]>(hook: SpawnErrorHook<A>, ...args: A): void {
     this.#exclusive('setSpawnErrorHook');
     this.#onError = { fn: hook as Scheduled['fn'], args, name: hook.name || 'anonymous' };
@@ -363,7 +368,10 @@ export class TaskManager {
     let lastError: string | null | undefined;
     if (callback) {
       lastError = options.lastError ?? null;
-      this.spawnAfter(callback, ...((options.callArgs ?? []) as A));
+      const callArgs = (options.callArgs ?? []) as A;
+      if (options.spawnOptions) this.spawnAfterWith(options.spawnOptions, callback, ...callArgs);
+      else this.spawnAfter(callback, ...callArgs); // as Ironic's process_event calls spawn_after
+
     } else if (options.lastError !== undefined && options.lastError !== null) {
       lastError = options.lastError;
     }
@@ -469,6 +477,7 @@ export class TaskManager {
       let future: WorkerFuture | null = null;
       try {
         future = this.#backend.spawnWorker({
+          ...spawn.options,
           name: spawn.name,
           nodeUuid: this.#node.uuid,
           purpose: this.#purpose,

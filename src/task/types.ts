@@ -8,7 +8,7 @@ import type { RequestContext } from '../context.ts';
 import type { BareDriver } from '../drivers/build-driver.ts';
 import type { DriverError, InvalidState, NodeNotFound, StoreError } from '../errors.ts';
 import type { NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../node.ts';
-import type { LockError, UnlockError, UpdateError } from './backend.ts';
+import type { LockError, SpawnOptions, UnlockError, UpdateError } from './backend.ts';
 
 /** Options of `acquire` (Ironic's TaskManager arguments). */
 export interface AcquireOptions {
@@ -57,6 +57,8 @@ export interface ProcessEventOptions<A extends unknown[] = unknown[]> {
   targetState?: string;
   /** last_error to record; with a callback, omitted means cleared (as Ironic). */
   lastError?: string | null;
+  /** How the callback is spawned (reserved pool, retries, timeout). */
+  spawnOptions?: SpawnOptions;
 }
 
 /** Errors processEvent can return. */
@@ -118,6 +120,8 @@ export interface ExclusiveTask extends TaskBase {
   destroyNode(): ResultAsync<void, UpdateError>;
   /** Run `fn(task, ...args)` in a background worker when the scope ends; the worker keeps the lock. */
   spawnAfter<A extends unknown[]>(fn: WorkFunction<A>, ...args: A): void;
+  /** `spawnAfter` with spawn options: reserved-pool use, opt-in retries, a timeout. */
+  spawnAfterWith<A extends unknown[]>(options: SpawnOptions, fn: WorkFunction<A>, ...args: A): void;
   /** Hook called as `hook(error, ...args)` if spawning fails. */
   setSpawnErrorHook<A extends unknown[]>(hook: SpawnErrorHook<A>, ...args: A): void;
 }
