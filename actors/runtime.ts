@@ -8,7 +8,10 @@
  *    stop) taken by our code; nact's own `onCrash` only ever answers `stop` and cannot throw;
  *    `resume` on escalation, `resetAll` and `spawnStateless` are never used;
  *  - messages to stopped actors, and messages still queued when an actor stops, become dead
- *    letters: counted, logged and published to subscribers, never silently dropped.
+ *    letters: counted, logged and published to subscribers, never silently dropped;
+ *  - nact 7.6.2 does not stop children with their parent (its recursive stop passes concrete
+ *    actors where references are expected, so `stop(system)` stops nothing): we keep the tree
+ *    and stop depth-first ourselves.
  */
 import { errAsync, ResultAsync } from 'neverthrow';
 import { Aborted, ActorStopped, AskTimeout, describe, type SerializedError } from '../src/errors.ts';
@@ -123,6 +126,8 @@ class ReplierImpl implements Replier {
 class Handle<M> implements ActorRef<M> {
   alive = true;
   onUndelivered: ((message: M) => void) | undefined;
+  readonly children = new Set<Handle<unknown>>();
+  parent: Handle<unknown> | null = null;
   /** Asks delivered but not answered yet: failed with ActorStopped if the actor stops. */
   readonly pending = new Set<ReplierImpl>();
   constructor(
@@ -136,6 +141,7 @@ export class ActorRuntime {
   readonly #system: NactRef;
   readonly #log: Logger;
   readonly #deadLetterSubscribers = new Set<(letter: DeadLetter) => void>();
+  readonly #roots = new Set<Handle<unknown>>();
   #deadLetters = 0;
   #stopped = false;
   static #systems = 0;
@@ -205,6 +211,8 @@ export class ActorRuntime {
       onCrash: (_msg, _error, ctx) => ctx.stop,
       afterStop: (state, ctx) => {
         handle.alive = false;
+        if (handle.parent) handle.parent.children.delete(handle as Handle<unknown>);
+        else this.#roots.delete(handle as Handle<unknown>);
         for (const entry of ctx.mailbox ?? []) this.#onUndelivered(handle, entry.message as Envelope, 'stopped-with-queued-message');
         for (const pending of handle.pending) pending.reject(new ActorStopped(path));
         handle.pending.clear();
@@ -217,6 +225,12 @@ export class ActorRuntime {
     });
     handle = new Handle<M>(path, nactRef);
     handle.onUndelivered = behavior.onUndelivered?.bind(behavior);
+    if (parent) {
+      handle.parent = parent as Handle<unknown>;
+      handle.parent.children.add(handle as Handle<unknown>);
+    } else {
+      this.#roots.add(handle as Handle<unknown>);
+    }
     return handle;
   }
 
@@ -271,6 +285,7 @@ export class ActorRuntime {
   stop(ref: AnyActorRef): void {
     const handle = ref as Handle<unknown>;
     if (!handle.alive) return;
+    for (const child of [...handle.children]) this.stop(child);
     handle.alive = false;
     stopActor(handle.nact);
   }
@@ -279,6 +294,7 @@ export class ActorRuntime {
   async shutdown(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    for (const root of [...this.#roots]) this.stop(root);
     stopActor(this.#system);
     // afterStop hooks run in a later setImmediate (nact); let them run.
     await new Promise((resolve) => setImmediate(resolve));
