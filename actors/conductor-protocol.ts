@@ -63,8 +63,14 @@ export interface ProcessEventMessage extends Ask<NodeRecord, AnyConductorError> 
   readonly context?: MessageContext;
 }
 
+/** Ask for the conductor's status report (pool, workers, locks, waiters, components, dead letters). */
+export interface StatusMessage extends Ask<import('./conductor.ts').ConductorStatus, AnyConductorError> {
+  readonly type: 'status';
+}
+
 /** Every message the conductor root actor accepts. */
 export type ConductorMessage =
+  | StatusMessage
   | AcquireLeaseMessage
   | ReleaseLeaseMessage
   | SnapshotMessage

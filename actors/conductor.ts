@@ -333,6 +333,9 @@ export class Conductor {
     };
     const context = (fields?: MessageContext): RequestContext => createRequestContext(fields ?? {});
     switch (message.type) {
+      case 'status':
+        replier.resolve(this.status());
+        return;
       case 'acquireLease': {
         const options: AcquireOptions = {
           shared: message.shared ?? false,
@@ -404,6 +407,8 @@ function validate(message: unknown): AnyConductorError | null {
   const identity = (key: string): AnyConductorError | null =>
     IDENTITY_TYPES.has(typeof m[key]) ? null : new InvalidIdentity(m[key]);
   switch (m.type) {
+    case 'status':
+      return null;
     case 'acquireLease':
       if (!bool('shared') || !bool('retry') || !bool('patient') || !str('purpose')) {
         return new MalformedMessage('acquireLease flags must be booleans and purpose a string', message);

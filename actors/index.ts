@@ -12,6 +12,7 @@ export type {
   ReleaseLeaseMessage,
   RunExclusiveMessage,
   SnapshotMessage,
+  StatusMessage,
 } from './conductor-protocol.ts';
 export { ActorRuntime, type ActorRef, type Ask, type Behavior, type DeadLetter } from './runtime.ts';
 
