@@ -155,9 +155,8 @@ export const DEFAULT_STOP_TIMEOUT_MS = 5000;
 
 type RunMessage = { readonly type: 'run' };
 
-/** One run of a component: its own actor and abort controller. */
+/** One run of a component (in its own actor). */
 interface Run {
-  readonly ref: ActorRef<RunMessage>;
   readonly controller: AbortController;
   /** Resolves when `run()` has settled (or will never be called). */
   readonly settled: Promise<void>;
@@ -344,7 +343,7 @@ export class RestartSupervisor {
         this.#exited(entry, run, true, new Error(`the actor of component ${component.name} stopped before it ran`));
       },
     });
-    const run: Run = { ref, controller, settled };
+    const run: Run = { controller, settled };
     entry.run = run;
     entry.state = 'running';
     entry.startedAt = this.#clock.now();
