@@ -128,6 +128,11 @@ class Handle<M> implements ActorRef<M> {
   onUndelivered: ((message: M) => void) | undefined;
   readonly children = new Set<Handle<unknown>>();
   parent: Handle<unknown> | null = null;
+  /**
+   * Envelopes dispatched whose handler has not started. nact's stop() cancels the scheduled start
+   * of the next message without putting it back in `ctx.mailbox`; this set is what we dead-letter.
+   */
+  readonly undelivered = new Set<Envelope>();
   /** Asks delivered but not answered yet: failed with ActorStopped if the actor stops. */
   readonly pending = new Set<ReplierImpl>();
   constructor(
@@ -175,6 +180,7 @@ export class ActorRuntime {
     const log = this.#log;
     const handler = async (state: S, raw: unknown): Promise<S> => {
       const envelope = raw as Envelope;
+      handle.undelivered.delete(envelope);
       const replier = envelope.replier;
       const ctx: ActorContext<M> = {
         self: self(),
@@ -209,11 +215,12 @@ export class ActorRuntime {
       initialState: behavior.initialState(),
       // Our handler never throws, so this only runs for a bug in this file; it must not throw.
       onCrash: (_msg, _error, ctx) => ctx.stop,
-      afterStop: (state, ctx) => {
+      afterStop: (state) => {
         handle.alive = false;
         if (handle.parent) handle.parent.children.delete(handle as Handle<unknown>);
         else this.#roots.delete(handle as Handle<unknown>);
-        for (const entry of ctx.mailbox ?? []) this.#onUndelivered(handle, entry.message as Envelope, 'stopped-with-queued-message');
+        for (const envelope of handle.undelivered) this.#onUndelivered(handle, envelope, 'stopped-with-queued-message');
+        handle.undelivered.clear();
         for (const pending of handle.pending) pending.reject(new ActorStopped(path));
         handle.pending.clear();
         try {
@@ -242,6 +249,7 @@ export class ActorRuntime {
       this.#onUndelivered(handle, envelope, 'stopped');
       return false;
     }
+    handle.undelivered.add(envelope);
     dispatch(handle.nact, envelope);
     return true;
   }
@@ -277,7 +285,9 @@ export class ActorRuntime {
     };
     promise.then(cleanup, cleanup);
     handle.pending.add(replier);
-    dispatch(handle.nact, { message, replier } satisfies Envelope);
+    const envelope: Envelope = { message, replier };
+    handle.undelivered.add(envelope);
+    dispatch(handle.nact, envelope);
     return ResultAsync.fromPromise(promise as Promise<ReplyOf<Q>>, (error) => error as ErrorOf<Q> | AskTimeout | ActorStopped | Aborted);
   }
 
