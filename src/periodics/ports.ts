@@ -1,0 +1,58 @@
+/**
+ * The narrow port the periodic checks and start-up recovery need from a conductor: the store (to
+ * find candidate nodes), the configuration, a clock (so tests can move time), a logger, and scoped
+ * exclusive tasks. It keeps this code free of actors: a `Conductor` satisfies `TaskRunner`, and
+ * `periodicPort(conductor, clock)` adds the clock.
+ */
+import type { ResultAsync } from 'neverthrow';
+import { systemClock, type Clock } from '../clock.ts';
+import type { ConductorConfig } from '../config.ts';
+import type { RequestContext } from '../context.ts';
+import type { Logger } from '../logging.ts';
+import type { NodeIdentity } from '../node.ts';
+import type { Store } from '../store/store.ts';
+import type { ScopeError } from '../task/scope.ts';
+import type { AcquireOptions, ExclusiveTask } from '../task/types.ts';
+
+/** Acquire options of an exclusive task (the periodics never take shared ones). */
+export type ExclusiveAcquireOptions = AcquireOptions & { shared?: false };
+
+/**
+ * Run `body` with an exclusive task and leave the scope as Ironic's `with` block (release, or hand
+ * the lock to the background worker `processEvent({ callback })` scheduled). Matches the exclusive
+ * overload of `Conductor.withTask`.
+ */
+export type WithExclusiveTask = <R>(
+  context: RequestContext,
+  nodeId: NodeIdentity,
+  options: ExclusiveAcquireOptions,
+  body: (task: ExclusiveTask) => R | Promise<R>,
+) => ResultAsync<R, ScopeError>;
+
+/** What a conductor offers the periodics as it is (a `Conductor` satisfies this structurally). */
+export interface TaskRunner {
+  readonly store: Store;
+  readonly config: ConductorConfig;
+  readonly logger: Logger;
+  readonly withTask: WithExclusiveTask;
+}
+
+/** Everything the periodic checks and start-up recovery use. */
+export interface PeriodicPort extends TaskRunner {
+  /** Time source: "now" for the wait timeouts. */
+  readonly clock: Clock;
+}
+
+/**
+ * Build a port from a conductor (or anything shaped like one) and a clock. `withTask` is bound, so
+ * the conductor's method keeps its `this`.
+ */
+export function periodicPort(runner: TaskRunner, clock: Clock = systemClock): PeriodicPort {
+  return {
+    store: runner.store,
+    config: runner.config,
+    logger: runner.logger,
+    clock,
+    withTask: runner.withTask.bind(runner),
+  };
+}
