@@ -17,7 +17,7 @@ import {
   type DriverError,
   ExclusiveLockRequired,
   InvalidIdentity,
-  type InvalidParameterValue,
+  InvalidParameterValue,
   isConductorError,
   LeaseNotFound,
   MalformedMessage,
@@ -43,6 +43,11 @@ import type { ConductorMessage, LeaseGrant, MessageContext } from './conductor-p
 import { NodeRegistry, type NodeActorStatus } from './node-registry.ts';
 import { ActorRuntime, type ActorContext, type ActorRef, type DeadLetter } from './runtime.ts';
 import { WorkerSupervisor, type PoolStatus, type WorkerInfo } from './worker-supervisor.ts';
+import { periodicComponent } from './periodic-component.ts';
+import { RestartSupervisor, type ComponentStatus, type RestartPolicy } from './restart-supervisor.ts';
+import { periodicPort } from '../src/periodics/ports.ts';
+import { checkIntervalMs, isCheckEnabled, runWaitTimeoutCheck, WAIT_TIMEOUT_CHECKS } from '../src/periodics/wait-timeouts.ts';
+import { recoverOnStartup, type RecoveryReport } from '../src/recovery/startup.ts';
 
 /** Test and embedding seams. Not needed in normal use. */
 export interface ConductorSeams {
@@ -64,6 +69,15 @@ export interface ConductorInit extends ConductorOptions {
   drivers?: DriverRegistry | DriverRegistryOptions;
   /** Root pino logger. Default: `createLogger()` (stderr, level from METAL_CONDUCTOR_LOG_LEVEL or info). */
   logger?: Logger;
+  /**
+   * Run Ironic's start-up recovery before serving: clear pending target power states and this
+   * host's reservations, fail nodes stuck in STUCK_STATES_TREATED_AS_FAIL. Default true.
+   */
+  startupRecovery?: boolean;
+  /** Start the periodic wait-timeout checks. Default true (each still needs its interval and timeout > 0). */
+  periodicChecks?: boolean;
+  /** Restart policy of the periodic checks. Default: see README (1 s → 30 s, 5 restarts in 60 s). */
+  restartPolicy?: RestartPolicy;
   /** Seams for tests. */
   seams?: ConductorSeams;
 }
@@ -82,6 +96,10 @@ export interface ConductorStatus {
     readonly failed: number;
     readonly cancelled: number;
   };
+  /** Long-lived components (periodic checks): state, restarts, escalations. */
+  readonly components: readonly ComponentStatus[];
+  /** What start-up recovery did, if it ran. */
+  readonly recovery: RecoveryReport | null;
   readonly leasesHeldByActors: number;
   readonly deadLetters: number;
   readonly notifications: { readonly delivered: number; readonly failures: number; readonly subscribers: number };
@@ -105,6 +123,8 @@ export class Conductor {
   readonly #ownsStore: boolean;
   readonly #leases = new Map<string, Task>();
   readonly #clock: Clock;
+  readonly #components: RestartSupervisor;
+  #recovery: RecoveryReport | null = null;
   #stopping: Promise<void> | null = null;
 
   private constructor(parts: {
@@ -137,6 +157,15 @@ export class Conductor {
       timeoutMs: parts.config.workerTimeout,
     });
     this.#bus = new NotificationBus(parts.config.notificationLevel, this.logger);
+    this.#components = new RestartSupervisor({
+      runtime: this.runtime,
+      parent: this.ref,
+      logger: this.logger,
+      clock,
+      // Past its restart intensity a component is marked failed (status) and the rest go on.
+      onEscalate: (component, error) =>
+        this.logger.error({ component, err: error }, 'component failed permanently; the conductor keeps serving'),
+    });
     const drivers = parts.drivers;
     const spawner = parts.seams.spawner ?? this.#workers.spawn;
     this.#registry = new NodeRegistry({
@@ -160,7 +189,16 @@ export class Conductor {
   static open(init: ConductorInit = {}): ResultAsync<Conductor, OpenError> {
     return new ResultAsync(
       (async (): Promise<Result<Conductor, OpenError>> => {
-        const { store: storeInit, drivers: driversInit, logger: loggerInit, seams, ...options } = init;
+        const {
+          store: storeInit,
+          drivers: driversInit,
+          logger: loggerInit,
+          seams,
+          startupRecovery = true,
+          periodicChecks = true,
+          restartPolicy,
+          ...options
+        } = init;
         const config = resolveConfig(options);
         if (config.isErr()) return err(config.error);
         const logger = loggerInit ?? createLogger();
@@ -189,10 +227,44 @@ export class Conductor {
           logger,
           seams: seams ?? {},
         });
+        if (startupRecovery) await conductor.#recover();
+        if (periodicChecks) {
+          const started = conductor.#startPeriodicChecks(restartPolicy);
+          if (started.isErr()) {
+            await conductor.stop();
+            return err(started.error);
+          }
+        }
         conductor.logger.info({ store: store.description }, 'conductor started');
         return ok(conductor);
       })(),
     );
+  }
+
+  /** Ironic's start-up recovery. Every stuck node is failed (Ironic stops at periodic_max_workers). */
+  async #recover(): Promise<void> {
+    this.#recovery = await recoverOnStartup(periodicPort(this, this.#clock), { maxNodesPerState: Number.POSITIVE_INFINITY });
+    this.logger.info({ recovery: this.#recovery }, 'start-up recovery done');
+  }
+
+  /** Run each enabled wait-timeout check as a supervised periodic component. */
+  #startPeriodicChecks(policy: RestartPolicy | undefined): Result<void, InvalidParameterValue> {
+    const port = periodicPort(this, this.#clock);
+    for (const check of WAIT_TIMEOUT_CHECKS) {
+      if (!isCheckEnabled(check, this.config)) continue;
+      try {
+        this.#components.start(
+          periodicComponent(`check-${check.name}-timeouts`, checkIntervalMs(check, this.config), async () => {
+            await runWaitTimeoutCheck(check, port);
+          }),
+          policy,
+        );
+      } catch (error) {
+        if (error instanceof InvalidParameterValue) return err(error);
+        throw error;
+      }
+    }
+    return ok(undefined);
   }
 
   /**
@@ -272,6 +344,8 @@ export class Conductor {
         failed: workers.failed,
         cancelled: workers.cancelled,
       },
+      components: this.#components.status(),
+      recovery: this.#recovery,
       leasesHeldByActors: this.#leases.size,
       deadLetters: this.runtime.deadLetterCount,
       notifications: this.#bus.stats,
@@ -286,6 +360,7 @@ export class Conductor {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.logger.info('conductor stopping');
+      await this.#components.stop();
       await this.#workers.drain(this.config.gracefulShutdownTimeout);
       for (const [leaseId, task] of this.#leases) {
         this.#leases.delete(leaseId);
@@ -396,16 +471,28 @@ function isStore(value: unknown): value is Store {
   return typeof value === 'object' && value !== null && typeof (value as Store).reserve === 'function';
 }
 
-const IDENTITY_TYPES = new Set(['number', 'string']);
-
 /** Check a protocol message's shape; returns the error to reply with, or null. */
 function validate(message: unknown): AnyConductorError | null {
   if (typeof message !== 'object' || message === null) return new MalformedMessage('not an object', message);
   const m = message as Record<string, unknown>;
   const bool = (key: string): boolean => m[key] === undefined || typeof m[key] === 'boolean';
   const str = (key: string): boolean => m[key] === undefined || typeof m[key] === 'string';
+  // A missing or wrongly typed id is a malformed message; a well-typed but invalid one is InvalidIdentity.
   const identity = (key: string): AnyConductorError | null =>
-    IDENTITY_TYPES.has(typeof m[key]) ? null : new InvalidIdentity(m[key]);
+    typeof m[key] === 'number' || typeof m[key] === 'string' ? null : new MalformedMessage(`${key} must be a number or a string`, message);
+  const context = m.context;
+  if (context !== undefined) {
+    const c = context as Record<string, unknown>;
+    const textOrNull = (v: unknown): boolean => v === undefined || v === null || typeof v === 'string';
+    const valid =
+      typeof context === 'object' &&
+      context !== null &&
+      textOrNull(c.requestId) &&
+      textOrNull(c.user) &&
+      textOrNull(c.project) &&
+      (c.roles === undefined || (Array.isArray(c.roles) && c.roles.every((r) => typeof r === 'string')));
+    if (!valid) return new MalformedMessage('context must be { requestId?, user?, project?: string, roles?: string[] }', message);
+  }
   switch (m.type) {
     case 'status':
       return null;

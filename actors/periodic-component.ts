@@ -52,6 +52,8 @@ function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<boolean> 
       signal.removeEventListener('abort', onAbort);
       resolve(true);
     }, ms);
+    // Housekeeping alone must not keep a process alive.
+    timer.unref();
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -207,9 +207,9 @@ export class ActorRuntime {
           return state;
         }
         return decision === 'restart' ? behavior.initialState() : state;
-      } finally {
-        if (replier) handle.pending.delete(replier);
       }
+      // A settled replier leaves `pending` through the ask's own cleanup; a deferred one stays
+      // there until answered, so it still fails fast if the actor stops first.
     };
     const nactRef = spawnActor<S>(parentNact, handler, name, {
       initialState: behavior.initialState(),

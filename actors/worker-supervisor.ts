@@ -13,7 +13,7 @@
 import type { Clock, TimerHandle } from '../src/clock.ts';
 import { runWithContext } from '../src/context.ts';
 import { Aborted, ActorStopped, ConductorStopping, describe, NoFreeWorker, WorkerTimedOut } from '../src/errors.ts';
-import type { Logger } from '../src/logging.ts';
+import { bindRequest, type Logger } from '../src/logging.ts';
 import type { WorkerFuture, WorkerOutcome, WorkerRequest, WorkerSpawner } from '../src/task/backend.ts';
 import type { ActorRuntime, AnyActorRef } from './runtime.ts';
 
@@ -144,7 +144,7 @@ export class WorkerSupervisor {
     const pool = this.#place(request.allowReservedPool ?? true);
     const id = ++this.#nextId;
     const future = new WorkerFutureImpl(this.#log);
-    const log = this.#log.child({ worker: id, node: request.nodeUuid, purpose: request.purpose, work: request.name });
+    const log = bindRequest(this.#log, request.context, { worker: id, node: request.nodeUuid, purpose: request.purpose, work: request.name });
     const running: Running = {
       info: { id, name: request.name, node: request.nodeUuid, purpose: request.purpose, pool, startedAt: this.#clock.now() },
       future,

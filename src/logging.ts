@@ -2,7 +2,7 @@
  * Structured logging with pino. One root logger per conductor; child loggers per node actor and
  * per task. The request context (request id, user, project) is added to every line by a mixin.
  */
-import { pino, type Logger, type LoggerOptions } from 'pino';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import { currentRequestContext, type RequestContext } from './context.ts';
 
 /** Set on loggers that carry their own request binding (pino children inherit it). */
@@ -19,10 +19,11 @@ export const REDACTED_PATHS = [
 ];
 
 /**
- * Create the root logger. Default level `info` (env `METAL_CONDUCTOR_LOG_LEVEL` overrides), written
- * to stderr so that stdout stays free for a program's own output.
+ * Create the root logger, with secret redaction and the request-context mixin. Default level
+ * `info` (env `METAL_CONDUCTOR_LOG_LEVEL` overrides); default destination stderr, so that stdout
+ * stays free for a program's own output.
  */
-export function createLogger(options: LoggerOptions = {}): Logger {
+export function createLogger(options: LoggerOptions = {}, destination: DestinationStream = pino.destination({ fd: 2, sync: false })): Logger {
   return pino(
     {
       name: 'metal-conductor',
@@ -35,7 +36,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       },
       ...options,
     },
-    pino.destination({ fd: 2, sync: false }),
+    destination,
   );
 }
 

@@ -126,6 +126,8 @@ export async function failIfInState(port: PeriodicPort, options: FailIfInStateOp
               callArgs: [port.logger.child({ node: task.node.uuid })] as [Logger],
               ...(options.errHandler ? { errHandler: options.errHandler } : {}),
               ...targetState,
+              // The reserved share of the pool is kept for API requests (Ironic).
+              spawnOptions: { allowReservedPool: false },
             })
           : // Ironic records the history event (setting last_error) and then processes `fail`
             // without a callback, which keeps that last_error: one save here.

@@ -1,0 +1,120 @@
+/**
+ * Fixture of the actor-layer and conductor tests: a conductor on an in-memory sql.js store behind a
+ * SpyStore (so store calls can be counted), with short timings, plus small polling helpers.
+ * Every fixture must be stopped (`withConductor` does it).
+ */
+import assert from 'node:assert/strict';
+import type { Result, ResultAsync } from 'neverthrow';
+import { Conductor, type ConductorInit } from '../../actors/conductor.ts';
+import { createRequestContext, type RequestContext } from '../../src/context.ts';
+import { silentLogger } from '../../src/logging.ts';
+import type { NewNode, NodeRecord } from '../../src/node.ts';
+import { openSqlJsStore } from '../../src/store/sqljs-store.ts';
+import type { Store } from '../../src/store/store.ts';
+import { SpyStore } from '../helpers/spy-store.ts';
+import { okValue } from '../helpers/task-harness.ts';
+
+/** The reservation tag of fixture conductors. */
+export const HOST = 'fixture-host';
+
+/** What a test works with. */
+export interface Fixture {
+  readonly conductor: Conductor;
+  /** Spy over the store the conductor uses. */
+  readonly spy: SpyStore;
+  /** The real store (calls on it are not recorded): plays "another process" or checks the DB row. */
+  readonly inner: Store;
+  readonly ctx: RequestContext;
+  /** Enroll a `fake-hardware` node (provision state `available` unless given). */
+  createNode(fields?: Partial<NewNode>): Promise<NodeRecord>;
+  /** The node as stored (not the actor's snapshot). */
+  stored(nodeId: number): Promise<NodeRecord>;
+  /** Stop the conductor and close the store (idempotent). */
+  stop(): Promise<void>;
+}
+
+/** Conductor options for a fixture (store and logger are the fixture's unless given). */
+export type FixtureOptions = Omit<ConductorInit, 'store'>;
+
+/** Open a fixture: fresh in-memory store, conductor on host HOST, silent, 5 ms retry interval. */
+export async function openFixture(options: FixtureOptions = {}): Promise<Fixture> {
+  const inner = await okValue(openSqlJsStore({ logger: silentLogger() }));
+  const spy = new SpyStore(inner);
+  const conductor = await okValue(
+    Conductor.open({
+      logger: silentLogger(),
+      host: HOST,
+      nodeLockedRetryAttempts: 3,
+      nodeLockedRetryInterval: 5,
+      nodeIdleTimeout: 0,
+      gracefulShutdownTimeout: 2000,
+      ...options,
+      store: spy.store,
+    }),
+  );
+  let stopped: Promise<void> | null = null;
+  return {
+    conductor,
+    spy,
+    inner,
+    ctx: createRequestContext({ user: 'fixture-user', project: 'fixture-project', roles: ['admin'] }),
+    createNode: (fields = {}) => okValue(conductor.enroll({ driver: 'fake-hardware', provision_state: 'available', ...fields })),
+    stored: (nodeId) => okValue(inner.getNode(nodeId)),
+    stop() {
+      stopped ??= (async () => {
+        await conductor.stop();
+        await inner.close();
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** Run `body` with a fresh fixture and always stop it afterwards. */
+export async function withConductor(options: FixtureOptions, body: (f: Fixture) => Promise<void>): Promise<void> {
+  const f = await openFixture(options);
+  try {
+    await body(f);
+  } finally {
+    await f.stop();
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Poll `condition` until it holds; fail after `limitMs` (generous: not a timing assertion). */
+export async function until(condition: () => boolean | Promise<boolean>, what: string, limitMs = 5000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+/** Settle `promise` or give up after `limitMs` with 'pending' (so a hang fails a test instead of wedging it). */
+export async function within<T>(promise: PromiseLike<T>, limitMs: number): Promise<T | 'pending'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), limitMs)));
+  try {
+    return await Promise.race([Promise.resolve(promise), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Await a Result that must be Err with an instance of `type`; returns the error. */
+export async function errorOf<C extends abstract new (...args: never[]) => unknown>(
+  result: Result<unknown, unknown> | PromiseLike<Result<unknown, unknown>> | ResultAsync<unknown, unknown>,
+  type: C,
+): Promise<InstanceType<C>> {
+  const settled = await result;
+  if (settled.isOk()) assert.fail(`expected Err(${type.name}), got Ok`);
+  const error = settled.error;
+  assert.ok(error instanceof type, `expected ${type.name}, got ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
+  return error as InstanceType<C>;
+}
+
+/** Number of exclusive waiters the conductor reports for a node (0 when its actor is not loaded). */
+export function waitersOf(conductor: Conductor, nodeId: number): number {
+  return conductor.status().nodes.find((node) => node.id === nodeId)?.waiters ?? 0;
+}
