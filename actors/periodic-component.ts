@@ -4,7 +4,7 @@
  * through the supervisor's clock and are cleared when the signal aborts; a throwing tick crashes
  * the component, so the supervisor restarts it with backoff.
  */
-import type { Clock, TimerHandle } from '../src/clock.ts';
+import { sleep } from '../src/clock.ts';
 import { InvalidParameterValue } from '../src/errors.ts';
 import type { ComponentContext, LongLivedComponent } from './restart-supervisor.ts';
 
@@ -35,25 +35,8 @@ export function periodicComponent(
     name,
     async run(ctx: ComponentContext): Promise<void> {
       if (runAtStart && !ctx.signal.aborted) await tick(ctx);
-      while (await sleep(ctx.clock, intervalMs, ctx.signal)) await tick(ctx);
+      // Housekeeping alone must not keep a process alive: the wait is unref'd.
+      while (await sleep(ctx.clock, intervalMs, ctx.signal, { unref: true })) await tick(ctx);
     },
   };
-}
-
-/** Wait `ms` on `clock`: true when the time passed, false (timer cleared) as soon as `signal` aborts. */
-function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = (): void => {
-      clock.clearTimeout(timer);
-      resolve(false);
-    };
-    const timer: TimerHandle = clock.setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    // Housekeeping alone must not keep a process alive.
-    timer.unref();
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

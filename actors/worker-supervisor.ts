@@ -10,7 +10,8 @@
  * records the failure and releases the lock) before it counts as finished. One-shot work is not
  * restarted; a task may opt in to retries, holding the lock across attempts.
  */
-import type { Clock, TimerHandle } from '../src/clock.ts';
+import { sleep, type Clock, type TimerHandle } from '../src/clock.ts';
+import { raceAbort } from '../src/abort.ts';
 import { runWithContext } from '../src/context.ts';
 import { Aborted, ActorStopped, ConductorStopping, describe, NoFreeWorker, WorkerTimedOut } from '../src/errors.ts';
 import { bindRequest, type Logger } from '../src/logging.ts';
@@ -209,7 +210,8 @@ export class WorkerSupervisor {
     try {
       for (;;) {
         try {
-          await untilAborted(
+          // Never wait on work that ignores cancellation: its late result is dropped.
+          await raceAbort(
             runWithContext(request.context, () => request.run(signal)),
             signal,
           );
@@ -223,7 +225,7 @@ export class WorkerSupervisor {
           if (running.attempt >= attempts || !transient) return { kind: 'error', error };
           const delay = Math.min(retry?.maxBackoffMs ?? 30_000, (retry?.backoffMs ?? 1000) * 2 ** (running.attempt - 1));
           log.warn({ err: error, attempt: running.attempt, attempts, delay_ms: delay }, 'background work failed; retrying');
-          await this.#sleep(delay, signal).catch(() => undefined);
+          await sleep(this.#clock, delay, signal);
           if (signal.aborted) return timedOut ? { kind: 'error', error: signal.reason as WorkerTimedOut } : { kind: 'cancelled' };
           running.attempt += 1;
         }
@@ -231,20 +233,6 @@ export class WorkerSupervisor {
     } finally {
       if (timer !== null) this.#clock.clearTimeout(timer);
     }
-  }
-
-  #sleep(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = this.#clock.setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      const onAbort = (): void => {
-        this.#clock.clearTimeout(timer);
-        reject(signal.reason);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
   }
 
   #finish(id: number, pool: 'normal' | 'reserved', outcome: WorkerOutcome, log: Logger): void {
@@ -314,34 +302,6 @@ export class WorkerSupervisor {
       await this.onIdle();
     }
   }
-}
-
-/**
- * Settle with `work`, or reject as soon as `signal` aborts: a worker never waits on work that
- * ignores cancellation (the work's own late result is observed and dropped).
- */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => undefined);
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => {
-      work.catch(() => undefined);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 function safe<T>(fn: () => T, fallback: T): T {

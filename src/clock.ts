@@ -85,6 +85,26 @@ export class ManualClock implements Clock {
   }
 }
 
+/**
+ * Wait `ms` on `clock`. Resolves true when the time passed, false as soon as `signal` aborts (the
+ * timer is cleared). With `unref`, the wait alone does not keep the process alive.
+ */
+export function sleep(clock: Clock, ms: number, signal: AbortSignal, options: { unref?: boolean } = {}): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = (): void => {
+      clock.clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = clock.setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    if (options.unref) timer.unref();
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /** Let queued promise callbacks and immediates (nact delivers messages in setImmediate) run. */
 async function flush(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));

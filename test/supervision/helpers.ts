@@ -5,7 +5,7 @@
 import { pino } from 'pino';
 import { RestartSupervisor, type ComponentStatus, type LongLivedComponent } from '../../actors/restart-supervisor.ts';
 import { ActorRuntime, type ActorRef, type AnyActorRef, type Behavior } from '../../actors/runtime.ts';
-import { ManualClock, type Clock, type TimerHandle } from '../../src/clock.ts';
+import { ManualClock, sleep, type Clock } from '../../src/clock.ts';
 import { silentLogger, type Logger } from '../../src/logging.ts';
 
 /** An ActorRuntime that remembers every actor it spawned (to check none is left running). */
@@ -98,20 +98,8 @@ export function harness(options: HarnessOptions = {}): Harness {
 }
 
 /** Wait `ms` on `clock`; resolves early (false) when `signal` aborts. */
-export function clockSleep(clock: Clock, ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = (): void => {
-      clock.clearTimeout(timer);
-      resolve(false);
-    };
-    const timer: TimerHandle = clock.setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
+export const clockSleep = (clock: Clock, ms: number, signal: AbortSignal): Promise<boolean> => sleep(clock, ms, signal);
+
 
 /** A component that records its runs and their signals. */
 export interface ScriptedComponent extends LongLivedComponent {

@@ -6,7 +6,7 @@
 import type { Result } from 'neverthrow';
 import type { InvalidParameterValue } from '../../errors.ts';
 import type { DriverTask } from '../driver-task.ts';
-import { raceAbort } from './abortable-sleep.ts';
+import { raceAbort } from '../../abort.ts';
 import { DEFAULT_FAKE_BEHAVIOUR, resolveFakeBehaviour, type FakeBehaviour, type ResolvedFakeBehaviour } from './fake-behaviour.ts';
 import { FakeDriverError } from './fake-driver-error.ts';
 
