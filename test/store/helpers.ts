@@ -13,6 +13,16 @@ export async function tempDir(prefix = 'mc-store-'): Promise<{ dir: string; clea
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
+/** Run `body` with a fresh temporary directory, removed afterwards whatever happens. */
+export async function withTempDir<T>(body: (dir: string) => Promise<T>, prefix = 'mc-store-'): Promise<T> {
+  const tmp = await tempDir(prefix);
+  try {
+    return await body(tmp.dir);
+  } finally {
+    await tmp.cleanup();
+  }
+}
+
 /** Open a store and fail the test if that fails. */
 export function openStore(options: SqlJsStoreOptions = {}): Promise<SqlJsStore> {
   return value(openSqlJsStore(options));

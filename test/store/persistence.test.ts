@@ -15,7 +15,7 @@ import type { Store } from '../../src/store/store.ts';
 import { openSqlJsStore, type SqlJsStore } from '../../src/store/sqljs-store.ts';
 import { SqlDatabase } from '../../src/store/internal/database.ts';
 import { loadSqlJs } from '../../src/store/internal/sqljs.ts';
-import { openStore, tempDir } from './helpers.ts';
+import { openStore, withTempDir } from './helpers.ts';
 import { failure, value } from './store-contract.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -73,9 +73,8 @@ async function crashImage(path: string, copy: string): Promise<string> {
 
 describe('reopen', () => {
   it('write, close, reopen: same nodes, children, JSON fields and timestamps', async () => {
-    const tmp = await tempDir();
-    try {
-      const path = join(tmp.dir, 'nodes.sqlite');
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'nodes.sqlite');
       const store = await openStore({ path });
       await populate(store);
       const before = await dump(store);
@@ -87,51 +86,42 @@ describe('reopen', () => {
       assert.ok(next.id > Math.max(...before.nodes.map((n) => n.id)));
       await failure(reopened.createNode({ driver: 'fake-hardware', name: 'node-a' }), Duplicate);
       await value(reopened.close());
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 
   it('reopen without close (flushed, then abandoned) replays the journal', async () => {
-    const tmp = await tempDir();
-    try {
-      const path = join(tmp.dir, 'nodes.sqlite');
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'nodes.sqlite');
       const store = await openStore({ path });
       await populate(store);
       await value(store.flush());
       const before = await dump(store);
       assert.ok((await stat(`${path}.journal`)).size > 0, 'the changes are in the journal, not yet in the file');
-      const copy = await crashImage(path, join(tmp.dir, 'crashed.sqlite'));
+      const copy = await crashImage(path, join(dir, 'crashed.sqlite'));
       const reopened = await openStore({ path: copy });
       assert.deepEqual(await dump(reopened), before);
       await value(reopened.close());
       await value(store.close());
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 
   it('batched mode: flush() makes every acknowledged change reach the journal', async () => {
-    const tmp = await tempDir();
-    try {
-      const path = join(tmp.dir, 'nodes.sqlite');
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'nodes.sqlite');
       const store = await openStore({ path, durability: 'batched', maxDelayMs: 10_000 });
       await populate(store);
       await value(store.flush());
       const before = await dump(store);
-      const reopened = await openStore({ path: await crashImage(path, join(tmp.dir, 'crashed.sqlite')) });
+      const reopened = await openStore({ path: await crashImage(path, join(dir, 'crashed.sqlite')) });
       assert.deepEqual(await dump(reopened), before);
       await value(reopened.close());
       await value(store.close());
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 
   it('a crash after the checkpoint rename but before the journal truncation applies nothing twice', async () => {
-    const tmp = await tempDir();
-    try {
-      const path = join(tmp.dir, 'nodes.sqlite');
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'nodes.sqlite');
       const store = await openStore({ path });
       await populate(store);
       await value(store.flush());
@@ -142,7 +132,7 @@ describe('reopen', () => {
       await value(store.updateNode(late.id, { extra: { after: 'checkpoint' } }));
       await value(store.flush());
       const before = await dump(store);
-      const copy = join(tmp.dir, 'crashed.sqlite');
+      const copy = join(dir, 'crashed.sqlite');
       await copyFile(path, copy);
       // As if the truncation had not reached the disk: old records, then the new ones.
       await writeFile(`${copy}.journal`, Buffer.concat([oldJournal, await readFile(`${path}.journal`)]));
@@ -150,22 +140,19 @@ describe('reopen', () => {
       assert.deepEqual(await dump(reopened), before);
       await value(reopened.close());
       await value(store.close());
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 });
 
 describe('interrupted checkpoints', () => {
   it('a garbage <path>.tmp next to a valid file (crash before rename) is removed; the file and journal are read', async () => {
-    const tmp = await tempDir();
-    try {
-      const path = join(tmp.dir, 'nodes.sqlite');
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'nodes.sqlite');
       const store = await openStore({ path });
       await populate(store);
       await value(store.flush());
       const before = await dump(store);
-      const copy = await crashImage(path, join(tmp.dir, 'crashed.sqlite'));
+      const copy = await crashImage(path, join(dir, 'crashed.sqlite'));
       const garbage = Buffer.from('SQLite format 3\0 but only the first bytes of an image');
       await writeFile(`${copy}.tmp`, garbage);
       const reopened = await openStore({ path: copy });
@@ -173,15 +160,12 @@ describe('interrupted checkpoints', () => {
       await assert.rejects(stat(`${copy}.tmp`), { code: 'ENOENT' });
       await value(reopened.close());
       await value(store.close());
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 
   it('a checkpoint failing after the temp write leaves the store working and nothing lost', async () => {
-    const tmp = await tempDir();
-    try {
-      const path = join(tmp.dir, 'nodes.sqlite');
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'nodes.sqlite');
       let failCheckpoints = true;
       const store = await openStore({
         path,
@@ -196,15 +180,13 @@ describe('interrupted checkpoints', () => {
       const node = await value(store.createNode({ driver: 'fake-hardware', name: 'after-fault' }));
       await value(store.flush());
       const before = await dump(store);
-      const reopened = await openStore({ path: await crashImage(path, join(tmp.dir, 'crashed.sqlite')) });
+      const reopened = await openStore({ path: await crashImage(path, join(dir, 'crashed.sqlite')) });
       assert.deepEqual(await dump(reopened), before);
       assert.equal((await value(reopened.getNode('after-fault'))).id, node.id);
       await value(reopened.close());
       failCheckpoints = false;
       await value(store.close());
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 });
 
@@ -231,9 +213,8 @@ describe('corrupt files are reported, never replaced', () => {
   }
 
   it('random bytes, a truncated database, an empty file, a foreign or newer database → StoreCorrupt', async () => {
-    const tmp = await tempDir();
-    try {
-      const image = await validImage(tmp.dir);
+    await withTempDir(async (dir) => {
+      const image = await validImage(dir);
       const random = Buffer.alloc(8192);
       for (let i = 0; i < random.length; i++) random[i] = (Math.random() * 256) | 0;
       const cases: [string, Buffer, RegExp][] = [
@@ -257,79 +238,67 @@ describe('corrupt files are reported, never replaced', () => {
       cases.push(['mangled.sqlite', mangled, /integrity|malformed|corrupt/i]);
 
       for (const [name, bytes, reason] of cases) {
-        const path = join(tmp.dir, name);
+        const path = join(dir, name);
         await writeFile(path, bytes);
         await expectCorrupt(path, reason);
       }
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 
   it('a corrupt line in the middle of the journal → StoreCorrupt naming the journal', async () => {
-    const tmp = await tempDir();
-    try {
-      const path = join(tmp.dir, 'nodes.sqlite');
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'nodes.sqlite');
       const store = await openStore({ path });
       await populate(store);
       await value(store.flush());
-      const copy = await crashImage(path, join(tmp.dir, 'crashed.sqlite'));
+      const copy = await crashImage(path, join(dir, 'crashed.sqlite'));
       await value(store.close());
       const journal = await readFile(`${copy}.journal`);
       const thirdLine = journal.indexOf(10, journal.indexOf(10) + 1) + 1;
       journal.writeUInt8(journal.readUInt8(thirdLine + 30) ^ 0x20, thirdLine + 30); // one flipped bit: the checksum catches it
       await writeFile(`${copy}.journal`, journal);
       await expectCorrupt(copy, /line 3 is corrupt/, `${copy}.journal`);
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 
   it('a sequence gap in the journal → StoreCorrupt', async () => {
-    const tmp = await tempDir();
-    try {
-      const path = join(tmp.dir, 'nodes.sqlite');
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'nodes.sqlite');
       const store = await openStore({ path });
       await populate(store);
       await value(store.flush());
-      const copy = await crashImage(path, join(tmp.dir, 'crashed.sqlite'));
+      const copy = await crashImage(path, join(dir, 'crashed.sqlite'));
       await value(store.close());
       const lines = (await readFile(`${copy}.journal`, 'utf8')).split('\n');
       lines.splice(2, 1); // a whole valid line missing
       await writeFile(`${copy}.journal`, lines.join('\n'));
       await expectCorrupt(copy, /sequence gap/, `${copy}.journal`);
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 
   it('a journal without its database file → StoreCorrupt (it is not replayed onto an empty database)', async () => {
-    const tmp = await tempDir();
-    try {
-      const path = join(tmp.dir, 'nodes.sqlite');
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'nodes.sqlite');
       const store = await openStore({ path });
       await populate(store);
       await value(store.flush());
-      await copyFile(`${path}.journal`, join(tmp.dir, 'orphan.sqlite.journal'));
+      await copyFile(`${path}.journal`, join(dir, 'orphan.sqlite.journal'));
       await value(store.close());
-      const orphan = join(tmp.dir, 'orphan.sqlite');
+      const orphan = join(dir, 'orphan.sqlite');
       const error = await failure(openSqlJsStore({ path: orphan }), StoreCorrupt);
       assert.match(error.message, /journal/);
       await assert.rejects(stat(orphan), { code: 'ENOENT' });
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 
   it('a torn last journal line is ignored and cut off; the store then works normally', async () => {
-    const tmp = await tempDir();
-    try {
-      const path = join(tmp.dir, 'nodes.sqlite');
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'nodes.sqlite');
       const store = await openStore({ path });
       await populate(store);
       await value(store.flush());
       const before = await dump(store);
-      const copy = await crashImage(path, join(tmp.dir, 'crashed.sqlite'));
+      const copy = await crashImage(path, join(dir, 'crashed.sqlite'));
       await value(store.close());
       const validLength = (await stat(`${copy}.journal`)).size;
       // Half a record: what a crash during a write leaves.
@@ -339,23 +308,20 @@ describe('corrupt files are reported, never replaced', () => {
       assert.equal((await stat(`${copy}.journal`)).size, validLength);
       const more = await value(reopened.createNode({ driver: 'fake-hardware', name: 'after-tear' }));
       await value(reopened.flush());
-      const again = await openStore({ path: await crashImage(copy, join(tmp.dir, 'again.sqlite')) });
+      const again = await openStore({ path: await crashImage(copy, join(dir, 'again.sqlite')) });
       assert.equal((await value(again.getNode('after-tear'))).uuid, more.uuid);
       await value(again.close());
       await value(reopened.close());
 
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 
   it('a complete last journal line with a bad checksum is a torn write too', async () => {
-    const tmp = await tempDir();
-    try {
-      const path = join(tmp.dir, 'nodes.sqlite');
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'nodes.sqlite');
       const store = await openStore({ path });
       for (let i = 0; i < 3; i++) await value(store.createNode({ driver: 'fake-hardware', name: `n-${i}` }));
-      const copy = await crashImage(path, join(tmp.dir, 'crashed.sqlite'));
+      const copy = await crashImage(path, join(dir, 'crashed.sqlite'));
       await value(store.close());
       const journal = await readFile(`${copy}.journal`);
       const lastLine = journal.lastIndexOf(10, journal.length - 2) + 1;
@@ -368,17 +334,14 @@ describe('corrupt files are reported, never replaced', () => {
       );
       assert.equal((await stat(`${copy}.journal`)).size, lastLine);
       await value(reopened.close());
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 });
 
 describe('exclusive lock file', () => {
   it('a second open of the same path while the first is open → StoreInUse; after close it opens', async () => {
-    const tmp = await tempDir();
-    try {
-      const path = join(tmp.dir, 'nodes.sqlite');
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'nodes.sqlite');
       const first = await openStore({ path });
       const error = await failure(openSqlJsStore({ path }), StoreInUse);
       assert.equal(error.details.pid, process.pid);
@@ -389,15 +352,12 @@ describe('exclusive lock file', () => {
       const second = await openStore({ path });
       assert.equal((await value(second.listNodes())).length, 1);
       await value(second.close());
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 
   it('a stale lock file (its process is gone) is taken over', async () => {
-    const tmp = await tempDir();
-    try {
-      const path = join(tmp.dir, 'nodes.sqlite');
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'nodes.sqlite');
       const dead = spawn(process.execPath, ['-e', '']);
       const deadPid = dead.pid!;
       await new Promise((r) => dead.once('exit', r));
@@ -406,22 +366,17 @@ describe('exclusive lock file', () => {
       assert.equal((await readFile(`${path}.lock`, 'utf8')).trim(), String(process.pid));
       await value(store.close());
       await assert.rejects(stat(`${path}.lock`), { code: 'ENOENT' });
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 
   it('a lock file naming our own pid that no store of ours holds (a restarted container) is taken over', async () => {
-    const tmp = await tempDir();
-    try {
-      const path = join(tmp.dir, 'nodes.sqlite');
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'nodes.sqlite');
       await writeFile(`${path}.lock`, `${process.pid}\n`);
       const store = await openStore({ path });
       await failure(openSqlJsStore({ path }), StoreInUse);
       await value(store.close());
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 });
 
@@ -539,9 +494,8 @@ async function verifyRound(path: string, round: number, acks: Acks, durableBefor
 
 describe('crash tests (child process SIGKILLed)', () => {
   it('sync mode: every acknowledged change survives SIGKILL at random points and inside checkpoints', async (t) => {
-    const tmp = await tempDir();
-    try {
-      const path = join(tmp.dir, 'crash.sqlite');
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'crash.sqlite');
       const plans: Omit<RoundOptions, 'path' | 'round'>[] = [
         { killAfterMs: 100 + Math.floor(Math.random() * 300) },
         { killAfterMs: 200 + Math.floor(Math.random() * 600) },
@@ -565,15 +519,12 @@ describe('crash tests (child process SIGKILLed)', () => {
         await value(store.close());
       }
       assert.ok(totalAcks > 0, 'the writers acknowledged changes');
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 
   it('batched mode: changes acknowledged more than maxDelayMs (+ margin) before the kill survive', async (t) => {
-    const tmp = await tempDir();
-    try {
-      const path = join(tmp.dir, 'batched.sqlite');
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'batched.sqlite');
       const maxDelayMs = 50;
       // Generous margin for a slow or busy disk; the bound is best effort by nature.
       const margin = 1000;
@@ -591,8 +542,6 @@ describe('crash tests (child process SIGKILLed)', () => {
       assert.ok(checked > 0, 'some acknowledgements are old enough to check');
       const store = await verifyRound(path, 1, acks, durableBefore);
       await value(store.close());
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 });

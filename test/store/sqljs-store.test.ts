@@ -17,7 +17,7 @@ import { rowToNode } from '../../src/store/internal/rows.ts';
 import { NODE_COLUMNS } from '../../src/store/internal/schema.ts';
 import { loadSqlJs } from '../../src/store/internal/sqljs.ts';
 import { writeError } from '../../src/store/internal/sql-errors.ts';
-import { eventually, openStore, tempDir } from './helpers.ts';
+import { eventually, openStore, tempDir, withTempDir } from './helpers.ts';
 import { failure, storeContractSuite, value } from './store-contract.ts';
 
 storeContractSuite('SqlJsStore in memory', async () => ({ store: await openStore(), cleanup: async () => {} }));
@@ -229,9 +229,8 @@ describe('sql.js specifics', () => {
 
 describe('file store durability machinery', () => {
   it('sync mode: concurrent writers share fdatasyncs, and each resolves only once durable', async () => {
-    const tmp = await tempDir();
-    try {
-      const store = await openStore({ path: join(tmp.dir, 'n.sqlite') });
+    await withTempDir(async (dir) => {
+      const store = await openStore({ path: join(dir, 'n.sqlite') });
       const nodes = await Promise.all(Array.from({ length: 32 }, () => value(store.createNode({ driver: 'fake-hardware' }))));
       const before = store.stats.journalWrites;
       const results = await Promise.all(nodes.map((n, i) => store.updateNode(n.id, { extra: { i } })));
@@ -245,15 +244,12 @@ describe('file store durability machinery', () => {
       await value(store.release('h', nodes[0]!.id));
       assert.equal(store.stats.seq, seq);
       await value(store.close());
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 
   it('batched mode: changes resolve before they are durable, flush() is a barrier, the timer flushes', async () => {
-    const tmp = await tempDir();
-    try {
-      const store = await openStore({ path: join(tmp.dir, 'n.sqlite'), durability: 'batched', maxDelayMs: 40 });
+    await withTempDir(async (dir) => {
+      const store = await openStore({ path: join(dir, 'n.sqlite'), durability: 'batched', maxDelayMs: 40 });
       await value(store.createNode({ driver: 'fake-hardware' }));
       const afterCreate = store.stats;
       assert.equal(afterCreate.seq, 1);
@@ -263,15 +259,12 @@ describe('file store durability machinery', () => {
       await value(store.createNode({ driver: 'fake-hardware' }));
       await eventually(() => store.stats.durableSeq === 2, 'the batch timer to flush');
       await value(store.close());
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 
   it('checkpoints by journal size, by interval and on demand, and truncates the journal', async () => {
-    const tmp = await tempDir();
-    try {
-      const path = join(tmp.dir, 'n.sqlite');
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'n.sqlite');
       const bySize = await openStore({ path, checkpointJournalBytes: 2000, checkpointIntervalMs: 0 });
       for (let i = 0; i < 10; i++) await value(bySize.createNode({ driver: 'fake-hardware' }));
       assert.ok(bySize.stats.checkpoints >= 2, `checkpoints: ${bySize.stats.checkpoints}`);
@@ -286,15 +279,12 @@ describe('file store durability machinery', () => {
       assert.equal(byInterval.stats.checkpoints, 0);
       await eventually(() => byInterval.stats.checkpoints === 1, 'the interval checkpoint');
       await value(byInterval.close());
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 
   it('close checkpoints, removes the journal and the lock file; the file then holds everything', async () => {
-    const tmp = await tempDir();
-    try {
-      const path = join(tmp.dir, 'n.sqlite');
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'n.sqlite');
       const store = await openStore({ path });
       const node = await value(store.createNode({ driver: 'fake-hardware', name: 'kept' }));
       await value(store.close());
@@ -304,15 +294,12 @@ describe('file store durability machinery', () => {
       const db = new SqlDatabase(new SQL.Database(await readFile(path)));
       assert.equal(db.get('SELECT uuid FROM nodes WHERE name = ?', ['kept'])?.[0], node.uuid);
       db.close();
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 
   it('replays clearTargetPowerState by id, independent of the unjournaled reservations', async () => {
-    const tmp = await tempDir();
-    try {
-      const path = join(tmp.dir, 'n.sqlite');
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'n.sqlite');
       const store = await openStore({ path });
       const node: NodeRecord = await value(store.createNode({ driver: 'fake-hardware', target_power_state: 'power on' }));
       await value(store.checkpoint()); // the file has no reservation
@@ -320,7 +307,7 @@ describe('file store durability machinery', () => {
       await value(store.clearTargetPowerState('host-a', 'aborted'));
       await value(store.release('host-a', node.id));
       await value(store.flush());
-      const copy = join(tmp.dir, 'copy.sqlite');
+      const copy = join(dir, 'copy.sqlite');
       await copyFile(path, copy);
       await copyFile(`${path}.journal`, `${copy}.journal`);
       const reopened = await openStore({ path: copy });
@@ -331,9 +318,7 @@ describe('file store durability machinery', () => {
       await value(store.close());
       await failure(reopened.getNode(node.id), StoreError);
       await failure(store.updateNode(node.id, {}), StoreError);
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 
   it('a failed journal write fails the waiting call and every later call with StoreError; close still unlocks', async () => {
@@ -363,12 +348,9 @@ describe('file store durability machinery', () => {
   });
 
   it('opening in a missing directory fails with StoreError', async () => {
-    const tmp = await tempDir();
-    try {
-      const error = await failure(openSqlJsStore({ path: join(tmp.dir, 'missing', 'x.sqlite') }), StoreError);
+    await withTempDir(async (dir) => {
+      const error = await failure(openSqlJsStore({ path: join(dir, 'missing', 'x.sqlite') }), StoreError);
       assert.match(error.message, /missing/);
-    } finally {
-      await tmp.cleanup();
-    }
+    });
   });
 });
