@@ -181,7 +181,7 @@ export class Conductor {
         if (this.#stopping) throw new ConductorStopping();
         return spawner(request);
       },
-      now: () => clock.now(),
+      clock,
     });
   }
 
@@ -284,9 +284,9 @@ export class Conductor {
    * the background worker scheduled with spawnAfter/processEvent({callback}) when the body did not
    * throw. A throwing body releases and rethrows. Resolves with the body's value or a typed error.
    */
-  withTask<R>(context: RequestContext, nodeId: NodeIdentity, options: AcquireOptions & { shared: true }, body: (task: SharedTask) => R | Promise<R>): ResultAsync<R, ScopeError>;
-  withTask<R>(context: RequestContext, nodeId: NodeIdentity, options: (AcquireOptions & { shared?: false }) | undefined, body: (task: ExclusiveTask) => R | Promise<R>): ResultAsync<R, ScopeError>;
-  withTask<R>(context: RequestContext, nodeId: NodeIdentity, options: AcquireOptions | undefined, body: (task: never) => R | Promise<R>): ResultAsync<R, ScopeError> {
+  withTask<R>(context: RequestContext, nodeId: NodeIdentity, options: AcquireOptions & { shared: true }, body: (task: SharedTask) => R | Promise<R>): ResultAsync<Awaited<R>, ScopeError>;
+  withTask<R>(context: RequestContext, nodeId: NodeIdentity, options: (AcquireOptions & { shared?: false }) | undefined, body: (task: ExclusiveTask) => R | Promise<R>): ResultAsync<Awaited<R>, ScopeError>;
+  withTask<R>(context: RequestContext, nodeId: NodeIdentity, options: AcquireOptions | undefined, body: (task: never) => R | Promise<R>): ResultAsync<Awaited<R>, ScopeError> {
     return runScoped(this.acquire(context, nodeId, options ?? {}), body as (task: Task) => R | Promise<R>);
   }
 

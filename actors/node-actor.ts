@@ -27,6 +27,8 @@ import {
 import type { Logger } from '../src/logging.ts';
 import type { NodeChanges, NodeRecord } from '../src/node.ts';
 import type { Store } from '../src/store/store.ts';
+import type { Clock, TimerHandle } from '../src/clock.ts';
+import { guardStore } from '../src/store/guard.ts';
 import type { Lease, UnlockError, UpdateError } from '../src/task/backend.ts';
 import type { Waiter } from './internal/waiter.ts';
 import type { ActorContext, ActorRef, Ask, Behavior } from './runtime.ts';
@@ -53,6 +55,7 @@ export type NodeMessage =
   | { readonly type: 'acquire'; readonly waiter: Waiter }
   | { readonly type: 'expire'; readonly waiter: Waiter }
   | { readonly type: 'retry' }
+  | { readonly type: 'forget'; readonly waiter: Waiter }
   | { readonly type: 'passivate' }
   | ReleaseMessage
   | UpdateMessage
@@ -92,7 +95,7 @@ export interface NodeActorDeps {
   readonly store: Store;
   readonly config: ConductorConfig;
   readonly logger: Logger;
-  readonly now: () => number;
+  readonly clock: Clock;
   /** Send a message to this actor (counts it as in flight). */
   send(entry: NodeEntry, message: NodeMessage): void;
   /** The node was deleted or the actor passivates: drop it from the registry. */
@@ -105,6 +108,8 @@ export interface NodeActorDeps {
 
 /** Columns a recipe may not change: identity and the lock, which only the lock protocol writes. */
 const PROTECTED = new Set(['id', 'uuid', 'created_at', 'reservation', 'reservation_purpose', 'reserved_at']);
+/** Columns truncated to `logInDbMaxSize` on every write (Ironic `Node.save`). */
+const TRUNCATED = new Set(['last_error', 'maintenance_reason']);
 
 let nextLease = 0;
 
@@ -114,7 +119,7 @@ class NodeActorState {
   lease: Lease | null = null;
   /** True while this process holds the DB reservation (also between two local holders). */
   reservedByUs = false;
-  retryTimer: NodeJS.Timeout | null = null;
+  retryTimer: TimerHandle | null = null;
   /** Last holder seen outside this process. */
   externalHolder: LockHolder | null = null;
   constructor(readonly entry: NodeEntry) {}
@@ -123,13 +128,15 @@ class NodeActorState {
 /** Build the behavior of a node actor for `entry`. */
 export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavior<NodeActorState, NodeMessage> {
   const log = deps.logger.child({ node: entry.uuid });
-  const { store, config } = deps;
+  const { config } = deps;
+  // The actor keeps lock state across store calls: a call that throws must not leave it stuck.
+  const store = guardStore(deps.store);
   const host = config.host;
 
   const lockedError = (state: NodeActorState): NodeLocked => {
     const holder = entry.holder;
     if (holder !== null) {
-      return new NodeLocked(entry.uuid, { host, purpose: holder.purpose, heldForMs: deps.now() - holder.since });
+      return new NodeLocked(entry.uuid, { host, purpose: holder.purpose, heldForMs: deps.clock.now() - holder.since });
     }
     return new NodeLocked(entry.uuid, state.externalHolder ?? { host: entry.snapshot?.reservation ?? host });
   };
@@ -151,10 +158,13 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
   const gone = (state: NodeActorState): void => {
     entry.snapshot = null;
     failAll(state, new NodeNotFound(entry.uuid));
-    if (state.retryTimer !== null) clearTimeout(state.retryTimer);
+    if (state.retryTimer !== null) deps.clock.clearTimeout(state.retryTimer);
     state.retryTimer = null;
     // A holder still has to release (and be told NodeNotFound): keep the entry until then.
-    if (state.lease === null) deps.forget(entry);
+    if (state.lease === null) {
+      deps.forget(entry);
+      deps.stop(entry);
+    }
   };
 
   /** Grant the lock to the first live waiter while it is free. */
@@ -165,7 +175,7 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
         state.queue.shift();
         continue;
       }
-      const at = deps.now();
+      const at = deps.clock.now();
       const info = { purpose: waiter.request.purpose, at: new Date(at) };
       let reserved: NodeRecord | null = null;
       if (state.reservedByUs) {
@@ -202,7 +212,7 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
             continue;
           }
           if (state.retryTimer === null) {
-            state.retryTimer = setTimeout(() => {
+            state.retryTimer = deps.clock.setTimeout(() => {
               state.retryTimer = null;
               deps.send(entry, { type: 'retry' });
             }, config.nodeLockedRetryInterval);
@@ -269,7 +279,7 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
       await pumpAndTidy(state);
       return;
     }
-    const now = deps.now();
+    const now = deps.clock.now();
     if (!waiter.canWait(now)) {
       waiter.fail(lockedError(state));
       return;
@@ -279,11 +289,21 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
     waiter.armDeadline(() => deps.send(entry, { type: 'expire', waiter }), now);
   };
 
+  /** An aborted waiter leaves the queue at once (its promise is already settled). */
+  const onForget = async (state: NodeActorState, waiter: Waiter): Promise<void> => {
+    const index = state.queue.indexOf(waiter);
+    if (index < 0) return;
+    state.queue.splice(index, 1);
+    entry.waiting = state.queue.length;
+    // The head may have been waiting on an outside holder: let the next one try.
+    if (index === 0 && state.lease === null) await pumpAndTidy(state);
+  };
+
   const onExpire = (state: NodeActorState, waiter: Waiter): void => {
     if (waiter.settled) return;
     const index = state.queue.indexOf(waiter);
     if (index < 0) return;
-    const now = deps.now();
+    const now = deps.clock.now();
     if (waiter.deadline > now) {
       waiter.armDeadline(() => deps.send(entry, { type: 'expire', waiter }), now);
       return;
@@ -328,7 +348,14 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
       return;
     }
     const current = entry.snapshot;
-    const next = produce(current, message.recipe);
+    const next = produce(current, (draft) => {
+      const returned: unknown = (message.recipe as (d: Draft<NodeRecord>) => unknown)(draft);
+      if (returned !== undefined) {
+        // immer recipes run synchronously on a draft; an async recipe's writes would land on a
+        // revoked proxy. A caller bug: thrown back to the caller.
+        throw new TypeError('updateNode recipes must be synchronous and return nothing: do async work first, then change the draft');
+      }
+    });
     if (next === current) {
       ctx.reply(current);
       return;
@@ -340,7 +367,9 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
         ctx.fail(new InvalidParameterValue(`field ${key} cannot be changed through an update`, { field: key }));
         return;
       }
-      changes[key] = next[key];
+      const value = next[key];
+      // Ironic's Node.save truncates these to log_in_db_max_size, whoever writes them.
+      changes[key] = TRUNCATED.has(key) && typeof value === 'string' ? value.slice(0, config.logInDbMaxSize) : value;
     }
     const saved = await store.updateNode(entry.id, changes as NodeChanges);
     if (saved.isErr()) {
@@ -349,7 +378,11 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
       return;
     }
     const row = saved.value;
+    // Publish what the store holds for the changed fields (JSON round-trip, truncation), so
+    // shared readers never see a value a reload would not give them; the rest stays shared.
     const committed = produce(next, (draft) => {
+      const target = draft as unknown as Record<string, unknown>;
+      for (const key of Object.keys(changes)) target[key] = row[key as keyof NodeRecord];
       draft.updated_at = row.updated_at;
       draft.provision_updated_at = row.provision_updated_at;
     });
@@ -430,6 +463,9 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
           case 'retry':
             await pumpAndTidy(state);
             break;
+          case 'forget':
+            await onForget(state, message.waiter);
+            break;
           case 'release':
             await onRelease(state, message, ctx);
             break;
@@ -454,13 +490,13 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
         return state;
       } finally {
         entry.inflight -= 1;
-        entry.lastActivity = deps.now();
+        entry.lastActivity = deps.clock.now();
       }
     },
     // A bug in a handler must not wedge the node: keep the lock state and go on.
     onError: () => 'resume',
     afterStop(state) {
-      if (state.retryTimer !== null) clearTimeout(state.retryTimer);
+      if (state.retryTimer !== null) deps.clock.clearTimeout(state.retryTimer);
       for (const waiter of state.queue.splice(0)) waiter.fail(stoppedError());
     },
     // An acquire that reaches a stopped actor must still settle its waiter.

@@ -6,11 +6,13 @@
 import { freeze, type Draft } from 'immer';
 import { err, errAsync, ok, okAsync, type Result, ResultAsync } from 'neverthrow';
 import type { ConductorConfig } from '../src/config.ts';
+import type { Clock } from '../src/clock.ts';
 import type { BuiltDriver } from '../src/drivers/build-driver.ts';
 import {
   ActorStopped,
   type DriverError,
   InvalidIdentity,
+  InvalidParameterValue,
   isConductorError,
   LeaseNotFound,
   NodeNotFound,
@@ -51,7 +53,8 @@ export interface NodeRegistryDeps {
   readonly buildDriver: (node: NodeRecord) => Result<BuiltDriver, DriverError>;
   readonly newFsm: () => FSM;
   readonly spawnWorker: WorkerSpawner;
-  readonly now: () => number;
+  /** Time and timers (lock-wait deadlines, retries against outside holders, passivation). */
+  readonly clock: Clock;
 }
 
 /** Status of one loaded node actor. */
@@ -86,7 +89,7 @@ export class NodeRegistry implements TaskBackend {
       store: deps.store,
       config: deps.config,
       logger: deps.logger,
-      now: deps.now,
+      clock: deps.clock,
       send: (entry, message) => this.#send(entry, message),
       forget: (entry) => this.#forget(entry),
       renamed: (entry, previous) => {
@@ -119,11 +122,15 @@ export class NodeRegistry implements TaskBackend {
   }
 
   lock(nodeId: number, request: LockRequest): ResultAsync<Lease, LockError> {
+    const invalid = invalidLockRequest(request);
+    if (invalid !== null) return errAsync(invalid);
     const entry = this.#byId.get(nodeId);
     const ready: ResultAsync<NodeEntry, LockError> = entry ? okAsync(entry) : this.#load(nodeId).mapErr(asLockError);
     return ready.andThen((target) => {
-      const waiter = new Waiter(request, this.config.nodeLockedRetryAttempts, this.config.nodeLockedRetryInterval, this.#deps.now());
+      const waiter = new Waiter(request, this.config.nodeLockedRetryAttempts, this.config.nodeLockedRetryInterval, this.#deps.clock);
       if (!waiter.settled && !this.#send(target, { type: 'acquire', waiter })) waiter.fail(new ActorStopped(target.ref.path));
+      // An aborted waiter leaves the queue at once instead of waiting for the holder to release.
+      waiter.onAbandoned = () => void this.#send(target, { type: 'forget', waiter });
       return new ResultAsync(waiter.promise);
     });
   }
@@ -176,7 +183,7 @@ export class NodeRegistry implements TaskBackend {
 
   /** Loaded node actors with holder and waiters. */
   status(): NodeActorStatus[] {
-    const now = this.#deps.now();
+    const now = this.#deps.clock.now();
     return [...this.#byId.values()].map((entry) => ({
       id: entry.id,
       uuid: entry.uuid,
@@ -229,7 +236,7 @@ export class NodeRegistry implements TaskBackend {
       holder: null,
       waiting: 0,
       inflight: 0,
-      lastActivity: this.#deps.now(),
+      lastActivity: this.#deps.clock.now(),
     };
     entry.ref = this.#deps.runtime.spawn(this.#deps.parent, `node-${row.id}`, nodeActorBehavior(entry, this.#actorDeps));
     this.#byId.set(entry.id, entry);
@@ -252,26 +259,44 @@ export class NodeRegistry implements TaskBackend {
     return false;
   }
 
-  #ask<Q extends NodeMessage & Ask<unknown, unknown>>(entry: NodeEntry, message: Q): ResultAsync<ReplyOf<Q>, ErrorOf<Q> | TransportError> {
+  #ask<Q extends NodeMessage & Ask<unknown, unknown>>(
+    entry: NodeEntry,
+    message: Q,
+    timeoutMs: number = this.config.askTimeout,
+  ): ResultAsync<ReplyOf<Q>, ErrorOf<Q> | TransportError> {
     entry.inflight += 1;
-    const asked = this.#deps.runtime.ask(entry.ref, message, { timeoutMs: this.config.askTimeout });
+    const asked = this.#deps.runtime.ask(entry.ref, message, { timeoutMs });
     return rethrowBugs(asked.mapErr((error) => error as ErrorOf<Q> | TransportError));
   }
 
   #askHolder<Q extends NodeMessage & Ask<unknown, unknown>>(lease: Lease, message: Q): ResultAsync<ReplyOf<Q>, ErrorOf<Q> | TransportError | LeaseNotFound> {
     const entry = this.#byId.get(lease.nodeId);
     if (!entry) return errAsync(new LeaseNotFound(lease.id));
-    return this.#ask(entry, message);
+    // The holder's own writes and release never time out: a timed-out write could still commit
+    // later (it is queued), leaving the caller with a wrong picture. They still fail at once if
+    // the node actor stops.
+    return this.#ask(entry, message, Number.POSITIVE_INFINITY);
   }
 
   #sweep(): void {
-    const limit = this.#deps.now() - this.config.nodeIdleTimeout;
+    const limit = this.#deps.clock.now() - this.config.nodeIdleTimeout;
     for (const entry of this.#byId.values()) {
       if (entry.holder === null && entry.waiting === 0 && entry.inflight === 0 && entry.lastActivity < limit) {
         this.#send(entry, { type: 'passivate' });
       }
     }
   }
+}
+
+/** Untyped callers can send anything: check the request before it reaches the node's queue. */
+function invalidLockRequest(request: LockRequest): InvalidParameterValue | null {
+  if (typeof request.purpose !== 'string') return new InvalidParameterValue('purpose must be a string', { option: 'purpose' });
+  if (typeof request.retry !== 'boolean') return new InvalidParameterValue('retry must be a boolean', { option: 'retry' });
+  if (typeof request.patient !== 'boolean') return new InvalidParameterValue('patient must be a boolean', { option: 'patient' });
+  if (request.signal !== undefined && !(request.signal instanceof AbortSignal)) {
+    return new InvalidParameterValue('signal must be an AbortSignal', { option: 'signal' });
+  }
+  return null;
 }
 
 function asLockError(error: NodeNotFound | InvalidIdentity | StoreError): LockError {

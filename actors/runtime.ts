@@ -95,7 +95,11 @@ export interface DeadLetter {
 
 /** Options of an ask. */
 export interface AskOptions {
-  /** Milliseconds before the ask fails with AskTimeout. Required: asks always have a timeout. */
+  /**
+   * Milliseconds before the ask fails with AskTimeout. Required. `Infinity` is for the one case
+   * where giving up would leave the outcome unknown (a lock holder's own write): such an ask still
+   * fails at once with ActorStopped if its target stops.
+   */
   timeoutMs: number;
   /** Abort the wait (the message may still be handled). */
   signal?: AbortSignal;
@@ -274,7 +278,9 @@ export class ActorRuntime {
     const promise = new Promise<unknown>((resolve, reject) => {
       replier = new ReplierImpl(resolve, reject);
     });
-    const timer = setTimeout(() => replier.reject(new AskTimeout(handle.path, options.timeoutMs)), options.timeoutMs);
+    const timer = Number.isFinite(options.timeoutMs)
+      ? setTimeout(() => replier.reject(new AskTimeout(handle.path, options.timeoutMs)), options.timeoutMs)
+      : undefined;
     const signal = options.signal;
     const onAbort = (): void => replier.reject(new Aborted(`ask ${handle.path}`, signal?.reason));
     signal?.addEventListener('abort', onAbort, { once: true });

@@ -3,6 +3,7 @@
  * aborted. The node actor skips settled waiters, so an abort needs no message.
  */
 import { err, ok, type Result } from 'neverthrow';
+import type { Clock, TimerHandle } from '../../src/clock.ts';
 import { Aborted } from '../../src/errors.ts';
 import type { Lease, LockError, LockRequest } from '../../src/task/backend.ts';
 
@@ -20,12 +21,17 @@ export class Waiter {
   readonly enqueuedAt: number;
   attemptsUsed = 0;
   #settled = false;
-  #timer: NodeJS.Timeout | null = null;
+  #timer: TimerHandle | null = null;
+  readonly #clock: Clock;
+  /** Called once if the waiter is settled by its abort signal (so the actor can drop it). */
+  onAbandoned: (() => void) | null = null;
   #resolve!: (result: Result<Lease, LockError>) => void;
   readonly #onAbort: (() => void) | null = null;
   readonly promise: Promise<Result<Lease, LockError>>;
 
-  constructor(request: LockRequest, attempts: number, intervalMs: number, now: number) {
+  constructor(request: LockRequest, attempts: number, intervalMs: number, clock: Clock) {
+    const now = clock.now();
+    this.#clock = clock;
     this.request = request;
     this.enqueuedAt = now;
     if (request.patient) {
@@ -44,7 +50,9 @@ export class Waiter {
       if (signal.aborted) {
         this.#settle(err(new Aborted('acquire', signal.reason)));
       } else {
-        this.#onAbort = () => this.#settle(err(new Aborted('acquire', signal.reason)));
+        this.#onAbort = () => {
+          if (this.#settle(err(new Aborted('acquire', signal.reason)))) this.onAbandoned?.();
+        };
         signal.addEventListener('abort', this.#onAbort, { once: true });
       }
     }
@@ -65,7 +73,7 @@ export class Waiter {
    */
   armDeadline(onExpire: () => void, now: number): void {
     if (this.deadline === Number.POSITIVE_INFINITY || this.#settled) return;
-    this.#timer = setTimeout(onExpire, Math.min(MAX_TIMER_MS, Math.max(0, this.deadline - now)));
+    this.#timer = this.#clock.setTimeout(onExpire, Math.min(MAX_TIMER_MS, Math.max(0, this.deadline - now)));
   }
 
   grant(lease: Lease): boolean {
@@ -79,7 +87,7 @@ export class Waiter {
   #settle(result: Result<Lease, LockError>): boolean {
     if (this.#settled) return false;
     this.#settled = true;
-    if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
     if (this.#onAbort !== null) this.request.signal?.removeEventListener('abort', this.#onAbort);
     this.#resolve(result);
     return true;

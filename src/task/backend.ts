@@ -16,6 +16,7 @@ import type {
   Duplicate,
   DriverError,
   InvalidIdentity,
+  InvalidParameterValue,
   LeaseNotFound,
   NodeLocked,
   NodeNotFound,
@@ -56,7 +57,7 @@ export interface Lease {
 export type TransportError = AskTimeout | ActorStopped | ConductorStopping;
 
 /** Errors of taking the exclusive lock. */
-export type LockError = NodeLocked | NodeNotFound | Aborted | StoreError | TransportError;
+export type LockError = NodeLocked | NodeNotFound | Aborted | StoreError | InvalidParameterValue | TransportError;
 /** Errors of releasing it. */
 export type UnlockError = NodeNotLocked | NodeLocked | LeaseNotFound | StoreError | TransportError;
 /** Errors of writing a node through its actor. */

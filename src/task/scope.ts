@@ -19,14 +19,14 @@ export type ScopeError = AcquireError | UnlockError | AnyConductorError;
 export function runScoped<T extends Task, R>(
   acquired: ResultAsync<T, AcquireError>,
   body: (task: T) => R | Promise<R>,
-): ResultAsync<R, ScopeError> {
+): ResultAsync<Awaited<R>, ScopeError> {
   return new ResultAsync(
-    (async (): Promise<Result<R, ScopeError>> => {
+    (async (): Promise<Result<Awaited<R>, ScopeError>> => {
       const got = await acquired;
       if (got.isErr()) return err(got.error);
       const task = got.value;
       const impl = taskInternals(task);
-      let value: R;
+      let value: Awaited<R>;
       try {
         value = await body(task);
       } catch (error) {

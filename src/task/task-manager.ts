@@ -375,13 +375,11 @@ export class TaskManager {
     } else if (options.lastError !== undefined && options.lastError !== null) {
       lastError = options.lastError;
     }
-    const limit = this.#backend.config.logInDbMaxSize;
-
     return this.#backend
       .update(lease, (draft) => {
         draft.provision_state = provisionState;
         draft.target_provision_state = targetState;
-        if (lastError !== undefined) draft.last_error = lastError === null ? null : lastError.slice(0, limit);
+        if (lastError !== undefined) draft.last_error = lastError;
       })
       .mapErr((error) => {
         // Not saved: undo what this call scheduled so a clean scope exit spawns nothing, and put
@@ -534,9 +532,8 @@ export class TaskManager {
     const message = `Async execution of ${method} failed with error: ${describe(outcome.error)}`;
     this.#log.error({ err: outcome.error }, message);
     if (this.#lease === null) return;
-    const limit = this.#backend.config.logInDbMaxSize;
     const saved = await this.#backend.update(this.#lease, (draft) => {
-      draft.last_error = message.slice(0, limit);
+      draft.last_error = message;
     });
     if (saved.isOk()) this.#adopt(saved.value);
     else if (!(saved.error instanceof NodeNotFound)) this.#log.error({ err: saved.error }, 'could not record last_error');

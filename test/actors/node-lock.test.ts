@@ -4,6 +4,7 @@
  * waiting budget (retry / retry: false / patient), AbortSignal, reservations held outside this
  * process, shared tasks, published snapshots, passivation, node deletion and stale lease ids.
  */
+import { systemClock } from '../../src/clock.ts';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { err } from 'neverthrow';
@@ -402,7 +403,7 @@ describe('node lock: lease ids', () => {
         spawnWorker: () => {
           throw new Error('no workers in this test');
         },
-        now: Date.now,
+        clock: systemClock,
       });
       const node = await okValue(store.createNode({ driver: 'fake-hardware' }));
       const request = { purpose: 'p', retry: true, patient: false, context: createRequestContext() };

@@ -1,0 +1,28 @@
+/**
+ * `guardStore(store)`: a view of a store whose calls never throw or reject. A store that throws
+ * (a bug, bad input from an untyped caller) or whose promise rejects (a driver-level failure in a
+ * future PostgreSQL store) answers `StoreError` instead, so callers that keep state across calls
+ * (the node actor) always reach their error path and never wedge.
+ */
+import { errAsync, ResultAsync } from 'neverthrow';
+import { StoreError } from '../errors.ts';
+import type { Store } from './store.ts';
+
+/** Wrap every method of `store` so failures come back as `StoreError` results. */
+export function guardStore(store: Store): Store {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      const name = String(property);
+      return (...args: unknown[]) => {
+        try {
+          const result = (value as (...a: unknown[]) => PromiseLike<unknown>).apply(target, args);
+          return new ResultAsync(Promise.resolve(result).then(undefined, (error: unknown) => errAsync(new StoreError(name, error))) as never);
+        } catch (error) {
+          return errAsync(new StoreError(name, error));
+        }
+      };
+    },
+  });
+}

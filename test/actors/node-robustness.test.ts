@@ -1,0 +1,186 @@
+/**
+ * Node actor robustness (regressions found in review): a throwing store call or a bad request never
+ * wedges a node's queue; a holder's slow write is never reported failed while it is still queued;
+ * shared readers see what the store holds; a node deleted behind our back leaves no actor; an
+ * aborted waiter leaves the queue at once; last_error is truncated whoever writes it.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ResultAsync } from 'neverthrow';
+import { Conductor } from '../../actors/conductor.ts';
+import { createRequestContext } from '../../src/context.ts';
+import { Aborted, InvalidParameterValue, NodeNotFound, StoreError } from '../../src/errors.ts';
+import { silentLogger } from '../../src/logging.ts';
+import { openSqlJsStore } from '../../src/store/sqljs-store.ts';
+import { orThrow } from '../../src/task/scope.ts';
+import type { AcquireOptions, ExclusiveTask } from '../../src/task/types.ts';
+import { SpyStore } from '../helpers/spy-store.ts';
+
+const ctx = createRequestContext({ user: 'test' });
+
+async function open(options: Parameters<typeof Conductor.open>[0] = {}) {
+  const inner = await orThrow(openSqlJsStore());
+  const spy = new SpyStore(inner);
+  const conductor = await orThrow(
+    Conductor.open({ store: spy.store, logger: silentLogger(), host: 'robust-host', nodeLockedRetryInterval: 5, periodicChecks: false, ...options }),
+  );
+  const node = await orThrow(conductor.enroll({ driver: 'fake-hardware', provision_state: 'available' }));
+  return {
+    conductor,
+    spy,
+    node,
+    async stop() {
+      await conductor.stop();
+      await inner.close();
+    },
+  };
+}
+
+describe('node actor robustness', () => {
+  it('a request with a non-string purpose is refused and the node keeps serving', async () => {
+    const r = await open();
+    try {
+      const bad = await r.conductor.acquire(ctx, r.node.id, { purpose: 42 } as unknown as AcquireOptions);
+      assert.ok(bad.isErr() && bad.error instanceof InvalidParameterValue);
+      const next = await r.conductor.acquire(ctx, r.node.id, { retry: false });
+      assert.ok(next.isOk(), 'the next request is granted');
+      await next.value.release();
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it('a store call that throws fails that waiter with StoreError and the node keeps serving', async () => {
+    const r = await open();
+    try {
+      r.spy.inject('reserve', () => {
+        throw new Error('driver bug');
+      });
+      const failed = await r.conductor.acquire(ctx, r.node.id, { retry: false });
+      assert.ok(failed.isErr() && failed.error instanceof StoreError);
+      const rejecting = () => new ResultAsync(Promise.reject(new Error('connection reset')));
+      r.spy.inject('reserve', rejecting as never);
+      const rejected = await r.conductor.acquire(ctx, r.node.id, { retry: false });
+      assert.ok(rejected.isErr() && rejected.error instanceof StoreError);
+      const next = await r.conductor.acquire(ctx, r.node.id, { retry: false });
+      assert.ok(next.isOk());
+      await next.value.release();
+      assert.equal(r.conductor.status().nodes[0]?.waiters, 0);
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it('a holder write slower than askTimeout is waited for, not reported failed while it commits later', async () => {
+    const r = await open({ askTimeout: 20 });
+    try {
+      const slow = (...args: unknown[]) =>
+        new ResultAsync(new Promise((resolve) => setTimeout(resolve, 80)).then(() => r.spy.inner.updateNode(...(args as [number, object]))));
+      r.spy.inject('updateNode', slow as never);
+      let workerRan = false;
+      const result = await r.conductor.withTask(ctx, r.node.id, {}, (task) =>
+        task.processEvent('deploy', { callback: async () => void (workerRan = true) }),
+      );
+      assert.ok(result.isOk() && result.value.isOk(), 'the save succeeded and is reported as such');
+      await r.conductor.onIdle();
+      assert.ok(workerRan, 'the spawn scheduled with the transition ran');
+      const row = await orThrow(r.spy.inner.getNode(r.node.id));
+      assert.deepEqual([row.provision_state, row.target_provision_state, row.reservation], ['deploying', 'active', null]);
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it('shared readers see what the store holds (values JSON cannot keep are not published)', async () => {
+    const r = await open();
+    try {
+      await orThrow(
+        r.conductor.withTask(ctx, r.node.id, {}, (task) =>
+          task.updateNode((d) => {
+            d.extra = { ratio: Number.NaN, when: new Date(0) as unknown as string, gone: undefined as unknown as string };
+          }),
+        ),
+      );
+      const snapshot = await orThrow(r.conductor.snapshot(r.node.id));
+      const stored = await orThrow(r.spy.inner.getNode(r.node.id));
+      assert.deepEqual(snapshot.extra, stored.extra);
+      assert.deepEqual(snapshot.extra, { ratio: null, when: '1970-01-01T00:00:00.000Z' });
+      assert.ok(Object.isFrozen(snapshot.extra));
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it('a node deleted behind the actor is forgotten and its actor stopped', async () => {
+    const r = await open();
+    try {
+      await orThrow(r.conductor.snapshot(r.node.id)); // load the actor
+      await orThrow(r.spy.inner.destroyNode(r.node.id));
+      const attempt = await r.conductor.acquire(ctx, r.node.id, { retry: false });
+      assert.ok(attempt.isErr() && attempt.error instanceof NodeNotFound);
+      assert.equal(r.conductor.status().actors.loaded, 0);
+      assert.deepEqual(r.conductor.status().nodes, []);
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it('an aborted waiter leaves the queue at once, before the holder releases', async () => {
+    const r = await open();
+    try {
+      const holder = await orThrow(r.conductor.acquire(ctx, r.node.id, { purpose: 'long hold' }));
+      const controllers = Array.from({ length: 20 }, () => new AbortController());
+      const waits = controllers.map((c) => r.conductor.acquire(ctx, r.node.id, { patient: true, signal: c.signal }));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(r.conductor.status().nodes[0]?.waiters, 20);
+      for (const c of controllers) c.abort(new Error('gave up'));
+      for (const w of waits) {
+        const settled = await w;
+        assert.ok(settled.isErr() && settled.error instanceof Aborted);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(r.conductor.status().nodes[0]?.waiters, 0, 'no aborted waiter left behind the holder');
+      await holder.release();
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it('last_error and maintenance_reason are truncated to logInDbMaxSize whoever writes them', async () => {
+    const r = await open({ logInDbMaxSize: 16 });
+    try {
+      const written = await orThrow(
+        r.conductor.withTask(ctx, r.node.id, {}, (task) =>
+          orThrow(task.updateNode((d) => {
+            d.last_error = 'x'.repeat(100);
+            d.maintenance_reason = 'y'.repeat(100);
+          })),
+        ),
+      );
+      assert.equal(written.last_error, 'x'.repeat(16));
+      const stored = await orThrow(r.spy.inner.getNode(r.node.id));
+      assert.deepEqual([stored.last_error, stored.maintenance_reason], ['x'.repeat(16), 'y'.repeat(16)]);
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it('an async updateNode recipe is a clear TypeError for the caller', async () => {
+    const r = await open();
+    try {
+      await assert.rejects(
+        orThrow(
+          r.conductor.withTask(ctx, r.node.id, {}, async (task: ExclusiveTask) => {
+            await task.updateNode((async (d: { extra: object }) => void (d.extra = {})) as never);
+          }),
+        ),
+        (error: unknown) => error instanceof TypeError && /synchronous/.test(error.message),
+      );
+      const next = await r.conductor.acquire(ctx, r.node.id, { retry: false });
+      assert.ok(next.isOk(), 'released after the throwing body, and still serving');
+      await next.value.release();
+    } finally {
+      await r.stop();
+    }
+  });
+});
