@@ -5,7 +5,7 @@
  */
 import { freeze, type Draft } from 'immer';
 import { err, errAsync, ok, okAsync, type Result, ResultAsync } from 'neverthrow';
-import type { ConductorConfig } from '../src/config.ts';
+import type { ConductorConfig, NotificationLevel } from '../src/config.ts';
 import type { Clock } from '../src/clock.ts';
 import type { BuiltDriver } from '../src/drivers/build-driver.ts';
 import {
@@ -177,6 +177,9 @@ export class NodeRegistry implements TaskBackend {
   }
   emit(notification: ProvisionSetNotification): void {
     this.#deps.bus.emit(notification);
+  }
+  wantsNotification(level: NotificationLevel): boolean {
+    return this.#deps.bus.wants(level);
   }
 
   // ---- management -----------------------------------------------------------------------------

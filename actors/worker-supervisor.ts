@@ -287,10 +287,18 @@ export class WorkerSupervisor {
     });
   }
 
-  /** Take no new work; wait up to `timeoutMs` for running workers, then cancel the rest and wait for them. */
+  /**
+   * Take no new work; wait up to `timeoutMs` for running workers (0: as long as they take, as
+   * Ironic's graceful_shutdown_timeout), then cancel the rest and wait for them.
+   */
   async drain(timeoutMs: number): Promise<void> {
     this.#stopping = true;
     if (this.#active.size === 0) return;
+    if (timeoutMs === 0) {
+      this.#log.info({ running: this.#active.size }, 'waiting for background work to finish (no time limit)');
+      await this.onIdle();
+      return;
+    }
     this.#log.info({ running: this.#active.size, timeout_ms: timeoutMs }, 'waiting for background work to finish');
     let timer: TimerHandle | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => (timer = this.#clock.setTimeout(() => resolve('timeout'), timeoutMs)));

@@ -33,7 +33,7 @@ export interface ConductorOptions {
   reservedWorkersPoolPercentage?: number;
   /** A background task running longer than this is cancelled and fails (0 = no limit, as Ironic). Default 0. */
   workerTimeout?: number;
-  /** On `stop()`, how long running workers may take before they are cancelled (Ironic `graceful_shutdown_timeout`, 60 s). Default 60000. */
+  /** On `stop()`, how long running workers may take before they are cancelled; 0 waits as long as they take (Ironic `graceful_shutdown_timeout`, 60 s). Default 60000. */
   gracefulShutdownTimeout?: number;
   /** Nodes a periodic check processes per run at most (Ironic `periodic_max_workers`). Default 8. */
   periodicMaxWorkers?: number;

@@ -30,6 +30,11 @@ export class NotificationBus {
     };
   }
 
+  /** True if a notification of `level` would reach at least one subscriber (skip building it otherwise). */
+  wants(level: NotificationLevel): boolean {
+    return this.#subscribers.size > 0 && NOTIFICATION_LEVELS.indexOf(level) >= this.#threshold;
+  }
+
   /** Deliver to every subscriber if the level passes the threshold. Never throws. */
   emit(notification: ProvisionSetNotification): void {
     if (NOTIFICATION_LEVELS.indexOf(notification.level) < this.#threshold) return;

@@ -11,8 +11,11 @@ import type { ProvisionSetStatus } from './provision-status.ts';
 /** Status of a provision_set notification (Ironic NotificationStatus). */
 export type NotificationStatus = ProvisionSetStatus;
 
-/** The node as published: every NodeRecord field except the reservation columns, secrets masked. */
-export type NodePayload = Omit<NodeRecord, 'reservation' | 'reservation_purpose' | 'reserved_at'>;
+/**
+ * The node as published: every NodeRecord field except those Ironic's NodePayload leaves out
+ * (`driver_info`, which holds BMC credentials, and the reservation), with secrets masked.
+ */
+export type NodePayload = Omit<NodeRecord, 'driver_info' | 'reservation' | 'reservation_purpose' | 'reserved_at'>;
 
 /** Payload of `baremetal.node.provision_set.*` (Ironic NodeSetProvisionStatePayload). */
 export interface ProvisionSetPayload extends NodePayload {
@@ -60,12 +63,11 @@ export function provisionSetPayload(
   previousState: string | null,
   previousTarget: string | null,
 ): ProvisionSetPayload {
-  const { reservation: _r, reservation_purpose: _p, reserved_at: _a, ...rest } = node;
+  const { reservation: _r, reservation_purpose: _p, reserved_at: _a, driver_info: _d, ...rest } = node;
   const instanceInfo = maskSecrets(rest.instance_info);
   return {
     ...rest,
     instance_info: 'image_url' in instanceInfo ? { ...instanceInfo, image_url: '******' } : instanceInfo,
-    driver_info: maskSecrets(rest.driver_info),
     driver_internal_info: maskSecrets(rest.driver_internal_info),
     event,
     previous_provision_state: previousState,

@@ -5,7 +5,7 @@
  */
 import type { Draft } from 'immer';
 import type { Result, ResultAsync } from 'neverthrow';
-import type { ConductorConfig } from '../config.ts';
+import type { ConductorConfig, NotificationLevel } from '../config.ts';
 import type { RequestContext } from '../context.ts';
 import type { BareDriver, BuiltDriver } from '../drivers/build-driver.ts';
 import type {
@@ -146,6 +146,8 @@ export interface TaskBackend {
   newFsm(): FSM;
   /** Deliver a provision_set notification; never throws. */
   emit(notification: ProvisionSetNotification): void;
+  /** Whether a notification of this level would be delivered at all (so it is not built for nobody). */
+  wantsNotification(level: NotificationLevel): boolean;
   /** Submit background work. */
   readonly spawnWorker: WorkerSpawner;
 }

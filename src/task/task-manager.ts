@@ -70,6 +70,11 @@ export class TaskManager {
   #timerStart = performance.now();
   #log: Logger;
 
+  /** Debug lines are built only when they will be written (they are on every acquire and release). */
+  get #debug(): boolean {
+    return this.#log.isLevelEnabled('debug');
+  }
+
   private constructor(backend: TaskBackend, context: RequestContext, nodeId: NodeIdentity, options: AcquireOptions) {
     this.#backend = backend;
     this.context = context;
@@ -101,7 +106,7 @@ export class TaskManager {
     if (got.isErr()) return err(got.error);
     const node = got.value;
     this.#log = bindRequest(this.#backend.logger, this.context, { node: node.uuid, purpose: this.#purpose });
-    this.#log.debug(`Attempting to get ${this.#shared ? 'shared' : 'exclusive'} lock on node ${node.uuid} (for ${this.#purpose})`);
+    if (this.#debug) this.#log.debug(`Attempting to get ${this.#shared ? 'shared' : 'exclusive'} lock on node ${node.uuid} (for ${this.#purpose})`);
     if (!this.#shared) {
       const locked = await this.#lock(node.id, options.signal);
       if (locked.isErr()) return err(locked.error);
@@ -138,8 +143,10 @@ export class TaskManager {
       this.#lease = null;
       return err(set.error);
     }
-    const took = (performance.now() - this.#timerStart) / 1000;
-    this.#log.debug(`Node ${leased.value.node.uuid} successfully reserved for ${this.#purpose} (took ${took.toFixed(2)} seconds)`);
+    if (this.#debug) {
+      const took = (performance.now() - this.#timerStart) / 1000;
+      this.#log.debug(`Node ${leased.value.node.uuid} successfully reserved for ${this.#purpose} (took ${took.toFixed(2)} seconds)`);
+    }
     this.#timerStart = performance.now();
     return ok(undefined);
   }
@@ -292,7 +299,7 @@ export class TaskManager {
         // Ironic refreshes the node in place and does not re-initialise the state machine.
         const fresh = this.#backend.latestSnapshot(lease.nodeId);
         if (fresh !== null) this.#adopt(fresh);
-        this.#log.debug(`Successfully downgraded lock for ${this.#purpose} on node ${lease.node.uuid}`);
+        if (this.#debug) this.#log.debug(`Successfully downgraded lock for ${this.#purpose} on node ${lease.node.uuid}`);
         return ok(this as unknown as SharedTask);
       })(),
     );
@@ -419,6 +426,7 @@ export class TaskManager {
     this.#event = null;
     if (node === null) return;
     const { status, level } = provisionSetStatus(event, this.#prevProvisionState, node.provision_state);
+    if (!this.#backend.wantsNotification(level)) return;
     const notification: ProvisionSetNotification = {
       eventType: `baremetal.node.provision_set.${status}`,
       level,
@@ -446,7 +454,7 @@ export class TaskManager {
       const unlocked = await this.#backend.unlock(this.#lease);
       if (unlocked.isErr() && !(unlocked.error instanceof NodeNotFound)) result = err(unlocked.error);
     }
-    if (node !== null) {
+    if (node !== null && this.#debug) {
       const held = (performance.now() - this.#timerStart) / 1000;
       this.#log.debug(
         { held_for_s: Number(held.toFixed(3)) },
@@ -471,6 +479,9 @@ export class TaskManager {
    */
   async exit(bodyThrew: boolean): Promise<Result<void, UnlockError>> {
     const spawn = this.#spawn;
+    if (!bodyThrew && spawn !== null && this.#node === null) {
+      this.#log.warn(`Spawn of ${spawn.name} dropped: the task was released before its scope ended.`);
+    }
     if (!bodyThrew && spawn !== null && this.#node !== null) {
       let future: WorkerFuture | null = null;
       try {

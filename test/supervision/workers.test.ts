@@ -349,6 +349,27 @@ describe('worker pool', () => {
     }
   });
 
+  it('gracefulShutdownTimeout 0 lets running work finish however long it takes (Ironic), then stops', async () => {
+    const r = await rig({ gracefulShutdownTimeout: 0 });
+    try {
+      let finished = false;
+      await orThrow(
+        r.conductor.withTask(ctx, r.node.id, {}, (task) =>
+          task.spawnAfter(async () => {
+            await new Promise((resolve) => setTimeout(resolve, 150));
+            finished = true;
+          }),
+        ),
+      );
+      await r.conductor.stop();
+      assert.ok(finished, 'the worker ran to its end before stop() resolved');
+      assert.equal(r.conductor.status().workers.cancelled, 0);
+      assert.equal((await orThrow(r.spy.inner.getNode(r.node.id))).reservation, null);
+    } finally {
+      await r.stop();
+    }
+  });
+
   it('a worker whose actor is stopped under it still settles (error) and runs its done-callback', async () => {
     const runtime = new ActorRuntime('workers-test', silentLogger());
     const supervisor = new WorkerSupervisor(runtime, null, silentLogger(), systemClock, { poolSize: 3, reservedPercentage: 0, timeoutMs: 0 });
