@@ -21,29 +21,12 @@ import {
   SELECT_VOLUME_CONNECTOR,
   SELECT_VOLUME_TARGET,
 } from './rows.ts';
-import { INTERFACE_COLUMNS } from './schema.ts';
+import { NODE_COLUMNS } from './schema.ts';
 
-/** Columns of the node INSERT, in parameter order: all but id, the lock columns and updated_at (NULL on create). */
-export const NODE_INSERT_COLUMNS = [
-  'uuid',
-  'name',
-  'driver',
-  ...INTERFACE_COLUMNS,
-  'provision_state',
-  'target_provision_state',
-  'power_state',
-  'target_power_state',
-  'last_error',
-  'maintenance',
-  'maintenance_reason',
-  'instance_info',
-  'driver_info',
-  'driver_internal_info',
-  'properties',
-  'extra',
-  'created_at',
-  'provision_updated_at',
-] as const;
+/** Columns a node INSERT never sets: the key, the lock columns, and updated_at (NULL on create). */
+const NOT_INSERTED = new Set<string>(['id', 'reservation', 'reservation_purpose', 'reserved_at', 'updated_at']);
+/** Columns of the node INSERT, in parameter order (derived from NODE_COLUMNS so the two never drift). */
+export const NODE_INSERT_COLUMNS = NODE_COLUMNS.filter((column) => !NOT_INSERTED.has(column));
 /** The node INSERT (one shape for every create). */
 export const NODE_INSERT_SQL = `INSERT INTO nodes (${NODE_INSERT_COLUMNS.join(', ')}) VALUES (${NODE_INSERT_COLUMNS.map(() => '?').join(', ')})`;
 /** Values of node columns a create does not give. */
