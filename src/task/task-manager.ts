@@ -17,7 +17,7 @@ import {
 } from '../errors.ts';
 import type { FSM } from '../fsm/fsm.ts';
 import { bindRequest, type Logger } from '../logging.ts';
-import type { NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../node.ts';
+import { INTERFACE_TYPES, type NodeIdentity, type NodeRecord, type Port, type Portgroup, type VolumeConnector, type VolumeTarget } from '../node.ts';
 import type { ProvisionSetNotification } from '../notifications/notification.ts';
 import { provisionSetPayload } from '../notifications/notification.ts';
 import { provisionSetStatus } from '../notifications/provision-status.ts';
@@ -68,11 +68,18 @@ export class TaskManager {
   #releasing: Promise<Result<void, UnlockError>> | null = null;
   #workerSignal: AbortSignal = NEVER_ABORTED;
   #timerStart = performance.now();
-  #log: Logger;
+  /** Bindings of this task's child logger; the child is created on first use (most tasks log nothing). */
+  #logBindings: Record<string, unknown> = {};
+  #logger: Logger | null = null;
+
+  get #log(): Logger {
+    this.#logger ??= bindRequest(this.#backend.logger, this.context, this.#logBindings);
+    return this.#logger;
+  }
 
   /** Debug lines are built only when they will be written (they are on every acquire and release). */
   get #debug(): boolean {
-    return this.#log.isLevelEnabled('debug');
+    return this.#backend.logger.isLevelEnabled('debug');
   }
 
   private constructor(backend: TaskBackend, context: RequestContext, nodeId: NodeIdentity, options: AcquireOptions) {
@@ -84,7 +91,6 @@ export class TaskManager {
     this.#retry = options.retry ?? true;
     this.#patient = options.patient ?? false;
     this.#fsm = backend.newFsm();
-    this.#log = backend.logger;
   }
 
   /**
@@ -105,7 +111,7 @@ export class TaskManager {
     const got = await this.#backend.getNode(this.nodeId);
     if (got.isErr()) return err(got.error);
     const node = got.value;
-    this.#log = bindRequest(this.#backend.logger, this.context, { node: node.uuid, purpose: this.#purpose });
+    this.#logBindings = { node: node.uuid, purpose: this.#purpose };
     if (this.#debug) this.#log.debug(`Attempting to get ${this.#shared ? 'shared' : 'exclusive'} lock on node ${node.uuid} (for ${this.#purpose})`);
     if (!this.#shared) {
       const locked = await this.#lock(node.id, options.signal);
@@ -158,14 +164,21 @@ export class TaskManager {
     return this.#fsm.initialize(node.provision_state, node.target_provision_state);
   }
 
-  /** Keep the driver's (unsaved) interface defaults on a freshly committed snapshot. */
+  /**
+   * Keep the driver's (unsaved) interface defaults on a freshly committed snapshot: fill the
+   * interface fields the node leaves empty from the names the driver was built with, without
+   * resolving the driver again (this runs after every committed write).
+   */
   #adopt(node: NodeRecord): void {
-    if (this.#driver !== null) {
-      const built = this.#backend.buildDriver(node);
-      this.#node = built.isOk() ? built.value.node : node;
-    } else {
-      this.#node = node;
+    const names = this.#driver?.interfaceNames;
+    let filled: Record<string, string> | null = null;
+    if (names) {
+      for (const type of INTERFACE_TYPES) {
+        const column = `${type}_interface` as const;
+        if (node[column] === null) (filled ??= {})[column] = names[type];
+      }
     }
+    this.#node = filled === null ? node : Object.freeze({ ...node, ...filled });
   }
 
   // ---- read-only surface ----------------------------------------------------------------
@@ -307,7 +320,8 @@ export class TaskManager {
 
   #setPurpose(purpose: string): void {
     this.#purpose = purpose;
-    this.#log = this.#log.child({ purpose });
+    this.#logBindings = { ...this.#logBindings, purpose };
+    this.#logger = null;
   }
 
   // ---- exclusive-only operations ------------------------------------------------------------
