@@ -1,0 +1,440 @@
+/**
+ * `npm run bench:ironic`: the same scenarios against the REAL OpenStack Ironic TaskManager
+ * (Debian's python3-ironic, run by /usr/bin/python3 through benchmarks/ironic/driver.py) and
+ * against ours (benchmarks/scenarios/<name>.ts), in the same run, printed side by side with the
+ * ratio ours/Ironic.
+ *
+ *   npm run bench:ironic [-- --quick] [-- --scenario contention --scenario spawn-after]
+ *                        [-- --ironic-db memory|file] [-- --ironic-only | --ours-only]
+ *
+ * - Ironic is installed first when missing (benchmarks/ironic/install.sh: apt-get when root,
+ *   else it says what to install and the run stops).
+ * - Scenario by scenario, Ironic's side runs first, then ours, so both are measured under the
+ *   same conditions; the two never run at the same time (2 cores).
+ * - A missing scenario module of ours is reported and the Ironic side is still printed.
+ * - Table on stdout, progress on stderr, everything in benchmarks/results/ironic-comparison.json.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { arch, cpus, platform, release, totalmem } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { MachineInfo, ScenarioResult } from '../lib/result.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const benchDir = dirname(here);
+const repoDir = dirname(benchDir);
+const PYTHON = '/usr/bin/python3';
+
+/** The compared scenarios, in run order (names of benchmarks/scenarios/<name>.ts and driver.py). */
+const SCENARIOS = ['exclusive-cycle', 'shared-cycle', 'exclusive-ports', 'process-event', 'contention', 'spawn-after'] as const;
+type ScenarioName = (typeof SCENARIOS)[number];
+
+/** Targets of issue 4, as ours/Ironic ratios measured in the same run. */
+const RATIO_TARGETS: Partial<Record<ScenarioName, { min: number; variants?: (v: string) => boolean }>> = {
+  'exclusive-cycle': { min: 150 },
+  'shared-cycle': { min: 500 },
+  'process-event': { min: 100 },
+  'spawn-after': { min: 100, variants: (v) => v.startsWith('tasks') },
+};
+/** Contention target: with 32 callers, 0 NodeLocked within the default budget and wait p99 ≤ 5 ms. */
+const CONTENTION_TARGET = { variant: 'T=32', maxNodeLocked: 0, maxWaitP99Us: 5000 };
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    scenario: { type: 'string', multiple: true },
+    'ironic-db': { type: 'string', default: 'memory' },
+    'ironic-only': { type: 'boolean', default: false },
+    'ours-only': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  strict: true,
+});
+
+if (args.help) {
+  process.stdout.write(
+    [
+      'npm run bench:ironic [-- options]',
+      '  --quick                 smoke run of both sides (timings meaningless)',
+      `  --scenario NAME         one of ${SCENARIOS.join(', ')} (repeatable; default all)`,
+      '  --ironic-db memory|file Ironic on sqlite:// (as its unit tests, default) or on a sqlite file',
+      '  --ironic-only / --ours-only   run one side only',
+      '',
+    ].join('\n'),
+  );
+  process.exit(0);
+}
+
+const quick = args.quick ?? false;
+const selected: ScenarioName[] = (() => {
+  const asked = args.scenario ?? [];
+  const unknown = asked.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
+  if (unknown.length > 0) {
+    process.stderr.write(`bench:ironic: unknown scenario ${unknown.join(', ')} (known: ${SCENARIOS.join(', ')})\n`);
+    process.exit(2);
+  }
+  return asked.length === 0 ? [...SCENARIOS] : SCENARIOS.filter((s) => asked.includes(s));
+})();
+const ironicDb = args['ironic-db'];
+if (ironicDb !== 'memory' && ironicDb !== 'file') {
+  process.stderr.write(`bench:ironic: --ironic-db must be memory or file, not ${ironicDb}\n`);
+  process.exit(2);
+}
+const runIronic = !(args['ours-only'] ?? false);
+const runOurs = !(args['ironic-only'] ?? false);
+
+// Our closed loops collect garbage before each round when global.gc exists (benchmarks/lib/measure.ts);
+// Ironic's driver does gc.collect() at the same points. Expose gc without re-executing.
+if (typeof (globalThis as { gc?: unknown }).gc !== 'function') {
+  setFlagsFromString('--expose-gc');
+  (globalThis as { gc?: unknown }).gc = runInNewContext('gc');
+}
+
+const say = (line: string): void => {
+  process.stderr.write(`[bench:ironic] ${line}\n`);
+};
+
+// ---------------------------------------------------------------------------------------------
+// Ironic side
+
+interface IronicRun {
+  readonly meta: Record<string, unknown>;
+  readonly results: ScenarioResult[];
+}
+
+function ensureIronic(): void {
+  const installed = spawnSync('bash', [join(here, 'install.sh')], { stdio: ['ignore', 2, 2] });
+  if (installed.status !== 0) {
+    say('the real Ironic is not available (see above); nothing was measured.');
+    process.exit(1);
+  }
+}
+
+/** Run driver.py for one scenario; its stdout is one JSON object, its stderr is forwarded. */
+function runDriver(scenario: ScenarioName): Promise<IronicRun> {
+  const argv = [join(here, 'driver.py'), '--scenario', scenario, '--db', ironicDb as string];
+  if (quick) argv.push('--quick');
+  return new Promise((resolve, reject) => {
+    const child = spawn(PYTHON, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: repoDir });
+    let out = '';
+    let errTail = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      errTail = (errTail + chunk).slice(-4000);
+      for (const line of chunk.split('\n')) {
+        // Keep the driver's own progress lines; alembic's INFO chatter is dropped.
+        if (line.startsWith('[ironic driver]')) process.stderr.write(`  ${line}\n`);
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) {
+        reject(new Error(`driver.py --scenario ${scenario} exited with ${code}:\n${errTail}`));
+        return;
+      }
+      try {
+        resolve(JSON.parse(out) as IronicRun);
+      } catch (e) {
+        reject(new Error(`driver.py printed no JSON object: ${(e as Error).message}\n${out.slice(0, 500)}`));
+      }
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Our side
+
+interface OursRun {
+  readonly results: ScenarioResult[];
+  readonly missing?: string;
+  readonly error?: string;
+}
+
+async function runOursScenario(scenario: ScenarioName): Promise<OursRun> {
+  const file = join(benchDir, 'scenarios', `${scenario}.ts`);
+  const shown = relative(repoDir, file);
+  if (!existsSync(file)) return { results: [], missing: shown };
+  try {
+    const mod = (await import(pathToFileURL(file).href)) as { run?: (o: { quick: boolean }) => Promise<ScenarioResult[]> };
+    if (typeof mod.run !== 'function') return { results: [], missing: `${shown} (no run export)` };
+    return { results: await mod.run({ quick }) };
+  } catch (e) {
+    const err = e as Error;
+    return { results: [], error: `${shown}: ${err.stack ?? err.message}` };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formatting
+
+const fmtOps = (n: number | undefined): string => {
+  if (n === undefined) return '—';
+  if (n >= 100) return Math.round(n).toLocaleString('en-US');
+  if (n >= 10) return n.toFixed(1);
+  return n.toFixed(2);
+};
+const fmtUs = (us: number | undefined): string => {
+  if (us === undefined) return '—';
+  if (us >= 1e6) return `${(us / 1e6).toFixed(2)} s`;
+  if (us >= 1e3) return `${(us / 1e3).toFixed(2)} ms`;
+  return `${us.toFixed(us >= 100 ? 0 : 1)} µs`;
+};
+const fmtRatio = (r: number | undefined): string => {
+  if (r === undefined || !Number.isFinite(r)) return '—';
+  if (r >= 100) return `${Math.round(r).toLocaleString('en-US')}×`;
+  if (r >= 10) return `${r.toFixed(1)}×`;
+  return `${r.toFixed(2)}×`;
+};
+
+function table(header: readonly string[], rows: readonly (readonly string[])[], rightAlign: (col: number) => boolean): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    cells.map((c, i) => (rightAlign(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function machineInfo(): MachineInfo {
+  const list = cpus();
+  return {
+    cpu: list[0]?.model.trim() ?? 'unknown',
+    cores: list.length,
+    node: process.version,
+    platform: `${platform()} ${arch()} ${release()}`,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+interface Row {
+  scenario: string;
+  variant: string;
+  ironic?: ScenarioResult;
+  ours?: ScenarioResult;
+  /** ours ops/s ÷ Ironic ops/s. */
+  ratio?: number;
+  target?: string;
+  met?: boolean;
+}
+
+const started = new Date();
+const machine = machineInfo();
+say(`${quick ? 'quick (smoke) run' : 'full run'}: ${selected.join(', ')}; Ironic db ${ironicDb}`);
+if (runIronic) ensureIronic();
+
+let ironicMeta: Record<string, unknown> | undefined;
+const ironicResults: ScenarioResult[] = [];
+const oursResults: ScenarioResult[] = [];
+const missing: string[] = [];
+const errors: string[] = [];
+
+for (const scenario of selected) {
+  if (runIronic) {
+    const t0 = performance.now();
+    say(`${scenario}: Ironic ...`);
+    try {
+      const ran = await runDriver(scenario);
+      ironicMeta ??= ran.meta;
+      ironicResults.push(...ran.results);
+      say(`${scenario}: Ironic done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    } catch (e) {
+      errors.push(`Ironic ${scenario}: ${(e as Error).message}`);
+      say(`${scenario}: Ironic FAILED: ${(e as Error).message}`);
+    }
+  }
+  if (runOurs) {
+    const t0 = performance.now();
+    say(`${scenario}: ours ...`);
+    const ran = await runOursScenario(scenario);
+    oursResults.push(...ran.results);
+    if (ran.missing !== undefined) {
+      missing.push(ran.missing);
+      say(`${scenario}: ours MISSING (${ran.missing}); Ironic side only`);
+    } else if (ran.error !== undefined) {
+      errors.push(`ours ${scenario}: ${ran.error}`);
+      say(`${scenario}: ours FAILED: ${ran.error}`);
+    } else {
+      say(`${scenario}: ours done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  }
+}
+
+// Pair the results by (scenario, variant), Ironic's order first.
+const key = (r: ScenarioResult): string => `${r.scenario}\u0000${r.variant}`;
+const rows: Row[] = [];
+const byKey = new Map<string, Row>();
+for (const r of [...ironicResults, ...oursResults]) {
+  let row = byKey.get(key(r));
+  if (row === undefined) {
+    row = { scenario: r.scenario, variant: r.variant };
+    byKey.set(key(r), row);
+    rows.push(row);
+  }
+  if (ironicResults.includes(r)) row.ironic = r;
+  else row.ours = r;
+}
+rows.sort((a, b) => SCENARIOS.indexOf(a.scenario as ScenarioName) - SCENARIOS.indexOf(b.scenario as ScenarioName));
+for (const row of rows) {
+  if (row.ironic !== undefined && row.ours !== undefined && row.ironic.opsPerSec > 0) {
+    row.ratio = row.ours.opsPerSec / row.ironic.opsPerSec;
+  }
+  const t = RATIO_TARGETS[row.scenario as ScenarioName];
+  if (t !== undefined && (t.variants === undefined || t.variants(row.variant))) {
+    row.target = `≥ ${t.min}×`;
+    if (row.ratio !== undefined) row.met = row.ratio >= t.min;
+  }
+  if (row.scenario === 'contention' && row.variant === CONTENTION_TARGET.variant) {
+    row.target = '0 NodeLocked, wait p99 ≤ 5 ms';
+    if (row.ours !== undefined) {
+      const nl = Number(row.ours.extra['nodeLocked'] ?? NaN);
+      row.met = nl <= CONTENTION_TARGET.maxNodeLocked && row.ours.latencyUs.p99 <= CONTENTION_TARGET.maxWaitP99Us;
+    }
+  }
+}
+
+const verdict = (row: Row): string => (row.met === undefined ? (row.target === undefined ? '' : 'n/a') : row.met ? 'met' : 'MISSED');
+const out: string[] = [];
+const iv = ironicMeta?.['versions'] as Record<string, string> | undefined;
+const ic = ironicMeta?.['config'] as Record<string, unknown> | undefined;
+out.push('');
+out.push(`metal-conductor vs OpenStack Ironic TaskManager${quick ? '  [QUICK smoke run: timings are not meaningful]' : ''}`);
+out.push(`date     ${started.toISOString()}`);
+out.push(`machine  ${machine.cpu}, ${machine.cores} cores, ${Math.round((totalmem() / 2 ** 30) * 10) / 10} GiB, ${machine.platform}`);
+out.push(`ours     Node ${machine.node} (V8 ${process.versions.v8}), sql.js store in memory, silent logger, no notifications, no periodics`);
+if (iv !== undefined && ic !== undefined) {
+  out.push(
+    `Ironic   ${iv['debianPackage']} (Ironic ${iv['ironic']}) on Python ${iv['python']} (${iv['pythonExecutable']}), ` +
+      `SQLAlchemy ${iv['sqlalchemy']}, oslo.db ${iv['oslo.db']}, eventlet ${iv['eventlet']}, futurist ${iv['futurist']}`,
+  );
+  out.push(
+    `         db ${ic['database']} (sqlite_synchronous=false), fake-hardware, ${ic['executor']}, pool ${ic['workersPoolSize']}, ` +
+      `lock retries ${ic['nodeLockedRetryAttempts']}×${ic['nodeLockedRetryInterval']} s, periodics ${ic['periodicTasks'] ? 'on' : 'off'}, log ${ic['logLevel']}`,
+  );
+}
+out.push('');
+out.push(
+  table(
+    ['scenario', 'variant', 'Ironic ops/s', 'ours ops/s', 'ours/Ironic', 'Ironic p99', 'ours p99', 'target', ''],
+    rows.map((r) => [
+      r.scenario,
+      r.variant,
+      fmtOps(r.ironic?.opsPerSec),
+      fmtOps(r.ours?.opsPerSec),
+      fmtRatio(r.ratio),
+      fmtUs(r.ironic?.latencyUs.p99),
+      fmtUs(r.ours?.latencyUs.p99),
+      r.target ?? '',
+      verdict(r),
+    ]),
+    (i) => i >= 2 && i <= 6,
+  ),
+);
+
+const contentionRows = rows.filter((r) => r.scenario === 'contention');
+if (contentionRows.length > 0) {
+  const x = (r: ScenarioResult | undefined, k: string): string => {
+    const v = r?.extra[k];
+    return v === undefined ? '—' : String(v);
+  };
+  const nl = (r: ScenarioResult | undefined): string => {
+    if (r === undefined) return '—';
+    const attempts = r.extra['attempts'];
+    return attempts === undefined ? x(r, 'nodeLocked') : `${x(r, 'nodeLocked')} / ${attempts}`;
+  };
+  out.push('');
+  out.push('contention (one node, T callers, default budget 3 attempts × 1 s; wait = acquire → granted, granted ones only)');
+  out.push(
+    table(
+      ['T', 'Ironic NodeLocked', 'ours NodeLocked', 'Ironic wait p50', 'Ironic wait p99', 'ours wait p50', 'ours wait p99', 'Ironic in-order', 'ours in-order'],
+      contentionRows.map((r) => [
+        r.variant,
+        nl(r.ironic),
+        x(r.ours, 'nodeLocked'),
+        fmtUs(r.ironic?.latencyUs.p50),
+        fmtUs(r.ironic?.latencyUs.p99),
+        fmtUs(r.ours?.latencyUs.p50),
+        fmtUs(r.ours?.latencyUs.p99),
+        x(r.ironic, 'inOrder'),
+        x(r.ours, 'inOrder'),
+      ]),
+      (i) => i >= 1,
+    ),
+  );
+  const perCaller = contentionRows.map((r) => r.ironic?.extra['cyclesPerCaller']).find((v) => v !== undefined);
+  out.push(
+    `  Ironic: NodeLocked / acquire attempts; each of its callers runs ${perCaller ?? '?'} cycles (every miss costs ~2 s); ` +
+      'ours: the cycles of benchmarks/scenarios/contention.ts split over the callers.',
+  );
+  for (const r of contentionRows) {
+    if (r.ironic === undefined) continue;
+    out.push(
+      `  Ironic ${r.variant}: waits of the failed acquires p50 ${fmtUs(Number(r.ironic.extra['failedWaitP50Us']))}, ` +
+        `all waits p99 ${fmtUs(Number(r.ironic.extra['allWaitP99Us']))}, callers never granted ${x(r.ironic, 'callersNeverGranted')}, ` +
+        `max overtakes ${x(r.ironic, 'maxOvertakes')}`,
+    );
+  }
+}
+
+const spawnRows = rows.filter((r) => r.scenario === 'spawn-after' && r.ironic?.extra['waitForReleaseOpsPerSec'] !== undefined);
+if (spawnRows.length > 0) {
+  out.push('');
+  out.push('spawn-after, Ironic when the caller waits for the lease to be released (done-callback) instead of a patient re-acquire:');
+  for (const r of spawnRows) {
+    const alt = Number(r.ironic!.extra['waitForReleaseOpsPerSec']);
+    const ratio = r.ours !== undefined && alt > 0 ? ` → ours/Ironic ${fmtRatio(r.ours.opsPerSec / alt)}` : '';
+    out.push(`  ${r.variant}: Ironic ${fmtOps(alt)} tasks/s${ratio}`);
+  }
+}
+
+if (missing.length > 0) out.push('', `our scenario modules missing (Ironic side only): ${missing.join(', ')}`);
+if (errors.length > 0) out.push('', 'errors:', ...errors.map((e) => `  ${e.split('\n')[0]}`));
+
+const misses = rows.filter((r) => r.met === false);
+out.push('');
+out.push(
+  misses.length === 0
+    ? `targets: ${rows.filter((r) => r.met === true).length} met, none missed${quick ? ' (quick run: not meaningful)' : ''}`
+    : `targets MISSED: ${misses.map((r) => `${r.scenario} ${r.variant} (${r.ratio !== undefined ? fmtRatio(r.ratio) : ''} vs ${r.target})`).join('; ')}`,
+);
+process.stdout.write(`${out.join('\n')}\n`);
+
+const resultsDir = join(benchDir, 'results');
+await mkdir(resultsDir, { recursive: true });
+const jsonPath = join(resultsDir, 'ironic-comparison.json');
+await writeFile(
+  jsonPath,
+  `${JSON.stringify(
+    {
+      date: started.toISOString(),
+      quick,
+      machine,
+      memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+      ironic: ironicMeta ?? null,
+      scenarios: selected,
+      rows: rows.map((r) => ({
+        scenario: r.scenario,
+        variant: r.variant,
+        ironicOpsPerSec: r.ironic?.opsPerSec ?? null,
+        oursOpsPerSec: r.ours?.opsPerSec ?? null,
+        ratio: r.ratio === undefined ? null : Math.round(r.ratio * 100) / 100,
+        ironicP99Us: r.ironic?.latencyUs.p99 ?? null,
+        oursP99Us: r.ours?.latencyUs.p99 ?? null,
+        target: r.target ?? null,
+        met: r.met ?? null,
+      })),
+      ironicResults,
+      oursResults,
+      missing,
+      errors,
+    },
+    null,
+    2,
+  )}\n`,
+);
+say(`wrote ${relative(repoDir, jsonPath)}`);
+process.exit(errors.length > 0 ? 1 : 0);
