@@ -145,7 +145,10 @@ export class WorkerSupervisor {
     const pool = this.#place(request.allowReservedPool ?? true);
     const id = ++this.#nextId;
     const future = new WorkerFutureImpl(this.#log);
-    const log = bindRequest(this.#log, request.context, { worker: id, node: request.nodeUuid, purpose: request.purpose, work: request.name });
+    // The worker's logger is created on first use: most workers end without logging.
+    let workerLog: Logger | null = null;
+    const log = (): Logger =>
+      (workerLog ??= bindRequest(this.#log, request.context, { worker: id, node: request.nodeUuid, purpose: request.purpose, work: request.name }));
     const running: Running = {
       info: { id, name: request.name, node: request.nodeUuid, purpose: request.purpose, pool, startedAt: this.#clock.now() },
       future,
@@ -170,11 +173,16 @@ export class WorkerSupervisor {
         await finish(await this.#run(request, running, log));
         return state;
       },
-      // If the worker's actor is stopped under it, the lease must still be released.
-      afterStop: () => void finish({ kind: 'error', error: new ActorStopped(`worker-${id}`) }),
-      onUndelivered: () => void finish({ kind: 'error', error: new ActorStopped(`worker-${id}`) }),
+      // If the worker's actor is stopped under it, the lease must still be released. (Checked
+      // first: a normal end also stops the actor, and an error with a stack is not free.)
+      afterStop: () => {
+        if (this.#active.has(id)) void finish({ kind: 'error', error: new ActorStopped(`worker-${id}`) });
+      },
+      onUndelivered: () => {
+        if (this.#active.has(id)) void finish({ kind: 'error', error: new ActorStopped(`worker-${id}`) });
+      },
     });
-    log.debug({ pool, in_use: this.#active.size }, 'worker spawned');
+    if (this.#log.isLevelEnabled('debug')) log().debug({ pool, in_use: this.#active.size }, 'worker spawned');
     this.#runtime.tell(ref, { type: 'run' });
     return future;
   };
@@ -194,7 +202,7 @@ export class WorkerSupervisor {
   }
 
   /** Run the work (with retries and timeout); never throws, whatever the work does. */
-  async #run(request: WorkerRequest, running: Running, log: Logger): Promise<WorkerOutcome> {
+  async #run(request: WorkerRequest, running: Running, log: () => Logger): Promise<WorkerOutcome> {
     const signal = running.future.controller.signal;
     const timeoutMs = request.timeoutMs ?? this.#timeoutMs;
     let timer: TimerHandle | null = null;
@@ -224,7 +232,7 @@ export class WorkerSupervisor {
           const transient = retry?.isTransient ? safe(() => retry.isTransient?.(error) ?? true, false) : true;
           if (running.attempt >= attempts || !transient) return { kind: 'error', error };
           const delay = Math.min(retry?.maxBackoffMs ?? 30_000, (retry?.backoffMs ?? 1000) * 2 ** (running.attempt - 1));
-          log.warn({ err: error, attempt: running.attempt, attempts, delay_ms: delay }, 'background work failed; retrying');
+          log().warn({ err: error, attempt: running.attempt, attempts, delay_ms: delay }, 'background work failed; retrying');
           await sleep(this.#clock, delay, signal);
           if (signal.aborted) return timedOut ? { kind: 'error', error: signal.reason as WorkerTimedOut } : { kind: 'cancelled' };
           running.attempt += 1;
@@ -235,20 +243,20 @@ export class WorkerSupervisor {
     }
   }
 
-  #finish(id: number, pool: 'normal' | 'reserved', outcome: WorkerOutcome, log: Logger): void {
+  #finish(id: number, pool: 'normal' | 'reserved', outcome: WorkerOutcome, log: () => Logger): void {
     const running = this.#active.get(id);
     if (!this.#active.delete(id)) return;
     if (pool === 'reserved') this.#reservedInUse -= 1;
     const ranForMs = running ? this.#clock.now() - running.info.startedAt : 0;
     if (outcome.kind === 'error') {
       this.#failed += 1;
-      log.warn({ err: outcome.error, ran_for_ms: ranForMs, error: describe(outcome.error) }, 'worker failed');
+      log().warn({ err: outcome.error, ran_for_ms: ranForMs, error: describe(outcome.error) }, 'worker failed');
     } else if (outcome.kind === 'cancelled') {
       this.#cancelled += 1;
-      log.info({ ran_for_ms: ranForMs }, 'worker cancelled');
+      log().info({ ran_for_ms: ranForMs }, 'worker cancelled');
     } else {
       this.#completed += 1;
-      log.debug({ ran_for_ms: ranForMs }, 'worker ended');
+      if (this.#log.isLevelEnabled('debug')) log().debug({ ran_for_ms: ranForMs }, 'worker ended');
     }
     if (this.#active.size === 0) for (const wake of this.#idleWaiters) wake();
   }

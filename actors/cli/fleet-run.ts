@@ -1,0 +1,461 @@
+/**
+ * The fleet run (the default command): open the conductor on the store (start-up recovery fails
+ * what a killed run left stuck), enroll up to N nodes, drive every node along Ironic's path with
+ * real tasks and supervised workers, `--concurrency` nodes at a time, while API clients contend
+ * for the same nodes; then print the summary.
+ */
+import { setMaxListeners } from 'node:events';
+import { Conductor } from '../conductor.ts';
+import { createRequestContext } from '../../src/context.ts';
+import { seededRandom } from '../../src/drivers/fake/seeded-random.ts';
+import { describe, InvalidState, NodeLocked, NoFreeWorker } from '../../src/errors.ts';
+import { createLogger, type Logger } from '../../src/logging.ts';
+import type { NodeRecord } from '../../src/node.ts';
+import { provisioningErrorHandler } from '../../src/task/error-handlers.ts';
+import { orThrow } from '../../src/task/scope.ts';
+import type { ProcessEventOptions } from '../../src/task/types.ts';
+import { ApiClients } from './clients.ts';
+import { enrollFleet } from './enroll.ts';
+import { EXIT, oneLine, UsageError, type CliIo } from './io.ts';
+import type { FleetOptions } from './options.ts';
+import { BarProgress, createProgress, type Progress } from './progress.ts';
+import { isRecordedFailure, PHASE_END, PHASES, planNext, startPhase, StepCompletion, TARGET_STATE, type Phase, type Step } from './provision-path.ts';
+import { renderSummary, renderSummaryJson, type FleetSummary } from './summary.ts';
+
+/** A node that needs this many steps is going round in circles: give up on it (an internal problem). */
+const MAX_STEPS_PER_NODE = 200;
+/** How long to wait for a node in a transitional state someone else's worker is on. */
+const BUSY_POLL_MS = 5;
+const BUSY_POLL_LIMIT = 2000;
+/** Pause of an API client between two requests. */
+const CLIENT_THINK_MS = 2;
+
+/** Resolve after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted || ms <= 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Resolve when `promise` settles or `signal` aborts. */
+function settledOrAborted(promise: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    signal.addEventListener('abort', done, { once: true });
+    promise.then(done, done);
+  });
+}
+
+/** Nodes being driven now, for the API clients to pick from. */
+class InFlight {
+  readonly #ids: number[] = [];
+  readonly #at = new Map<number, number>();
+  add(id: number): void {
+    this.#at.set(id, this.#ids.length);
+    this.#ids.push(id);
+  }
+  delete(id: number): void {
+    const at = this.#at.get(id);
+    if (at === undefined) return;
+    const last = this.#ids.pop()!;
+    if (last !== id) {
+      this.#ids[at] = last;
+      this.#at.set(last, at);
+    }
+    this.#at.delete(id);
+  }
+  pick(random: () => number): number | null {
+    return this.#ids.length === 0 ? null : (this.#ids[Math.floor(random() * this.#ids.length)] ?? null);
+  }
+}
+
+/** Drives the nodes and keeps the counts. */
+class FleetDriver {
+  readonly #conductor: Conductor;
+  readonly #options: FleetOptions;
+  readonly #progress: Progress;
+  readonly #signal: AbortSignal;
+  readonly #logger: Logger;
+  readonly #random: () => number;
+  readonly #ctx = createRequestContext({ user: 'fleet-run', project: 'metal' });
+  /** Per node: index in PHASES of the next phase it completes (null: not on a progress bar). */
+  readonly #nextPhase = new Map<number, number | null>();
+  readonly inFlight = new InFlight();
+  readonly failures: Record<Phase, number> = { manage: 0, clean: 0, deploy: 0 };
+  retried = 0;
+  steps = 0;
+  stepFailures = 0;
+  noFreeWorker = 0;
+  /** NodeLocked met by the driver's own (non-patient) steps, backed off and retried. */
+  driverNodeLocked = 0;
+  invalidState = 0;
+  internalErrors = 0;
+  /** The first internal error, for the closing line. */
+  firstInternalError: string | null = null;
+
+  constructor(conductor: Conductor, options: FleetOptions, progress: Progress, signal: AbortSignal, logger: Logger) {
+    this.#conductor = conductor;
+    this.#options = options;
+    this.#progress = progress;
+    this.#signal = signal;
+    this.#logger = logger;
+    this.#random = seededRandom((options.seed + 0x9e3779b9) >>> 0);
+  }
+
+  get recover(): boolean {
+    return this.#options.retryFailed && this.#options.maxRetries > 0;
+  }
+
+  /** Put a node on the progress bars from the phase it starts in; false when there is nothing to do. */
+  enlist(node: NodeRecord): boolean {
+    const plan = planNext(node, this.recover);
+    if (plan.kind === 'done' || plan.kind === 'failed') return false;
+    const phase = startPhase(node, this.recover);
+    const index = phase === null ? null : PHASES.indexOf(phase);
+    this.#nextPhase.set(node.id, index);
+    if (index !== null) for (const p of PHASES.slice(index)) this.#progress.addTotal(p, 1);
+    return true;
+  }
+
+  async drive(nodeId: number): Promise<void> {
+    this.inFlight.add(nodeId);
+    try {
+      await this.#driveNode(nodeId);
+    } catch (error) {
+      this.internalErrors += 1;
+      this.firstInternalError ??= describe(error);
+      this.#leaveBars(nodeId, true);
+      this.#logger.error({ err: error, node: nodeId }, `driving node ${nodeId} failed: ${describe(error)}`);
+    } finally {
+      this.inFlight.delete(nodeId);
+    }
+  }
+
+  async #driveNode(nodeId: number): Promise<void> {
+    let retriesLeft = this.#options.retryFailed ? this.#options.maxRetries : 0;
+    let busyPolls = 0;
+    for (let stepCount = 0; !this.#signal.aborted; stepCount++) {
+      const node = await orThrow(this.#conductor.snapshot(nodeId));
+      this.#observe(node);
+      if (stepCount >= MAX_STEPS_PER_NODE) throw new Error(`node ${node.uuid} still in "${node.provision_state}" after ${stepCount} steps`);
+      const plan = planNext(node, retriesLeft > 0);
+      switch (plan.kind) {
+        case 'done':
+          return;
+        case 'failed':
+          this.#leaveBars(nodeId, true);
+          return;
+        case 'unexpected':
+          throw new Error(`node ${node.uuid} is in "${node.provision_state}", which this run has no path from`);
+        case 'busy':
+          if (++busyPolls > BUSY_POLL_LIMIT) throw new Error(`node ${node.uuid} stays in "${node.provision_state}"`);
+          await sleep(BUSY_POLL_MS, this.#signal);
+          continue;
+        case 'step': {
+          busyPolls = 0;
+          if (plan.step.recovery) {
+            retriesLeft -= 1;
+            this.retried += 1;
+          }
+          const ran = await this.#runStep(nodeId, plan.step);
+          if (ran) {
+            const after = await orThrow(this.#conductor.snapshot(nodeId));
+            // The step moved the node out of where it was: a failure now is a new one.
+            if (isRecordedFailure(after)) {
+              this.failures[plan.step.phase] += 1;
+              this.stepFailures += 1;
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /** Advance the progress bars when a node reaches the end of its next phase. */
+  #observe(node: NodeRecord): void {
+    const index = this.#nextPhase.get(node.id);
+    if (index === undefined || index === null) return;
+    const phase = PHASES[index]!;
+    if (node.provision_state !== PHASE_END[phase]) return;
+    this.#progress.advance(phase, false);
+    this.#nextPhase.set(node.id, index + 1 < PHASES.length ? index + 1 : null);
+  }
+
+  /** A node stops short of the target: count it in its current phase, drop it from the later ones. */
+  #leaveBars(nodeId: number, failed: boolean): void {
+    const index = this.#nextPhase.get(nodeId);
+    if (index === undefined || index === null) return;
+    this.#progress.advance(PHASES[index]!, failed);
+    for (const later of PHASES.slice(index + 1)) this.#progress.addTotal(later, -1);
+    this.#nextPhase.set(nodeId, null);
+  }
+
+  /**
+   * Process the step's event in an exclusive task (Ironic's API call or agent callback), its work
+   * spawned in a worker when the task's scope ends; wait for the work to end. No free worker: the
+   * transition is rolled back (provisioningErrorHandler), back off and try again. Returns false when
+   * nothing was done (the node's state changed under us: plan again).
+   */
+  async #runStep(nodeId: number, step: Step): Promise<boolean> {
+    if (step.agentCallback) {
+      // The ramdisk boots and calls back after a while.
+      await sleep(this.#delay(), this.#signal);
+    }
+    for (let attempt = 0; !this.#signal.aborted; attempt++) {
+      const completion = step.work === null ? null : new StepCompletion();
+      const result = await this.#conductor.withTask(
+        this.#ctx,
+        nodeId,
+        { purpose: step.purpose, patient: step.agentCallback },
+        (task) => {
+          const options: ProcessEventOptions<[StepCompletion]> = {};
+          if (step.work !== null && completion !== null) {
+            options.callback = step.work;
+            options.callArgs = [completion];
+            options.errHandler = provisioningErrorHandler;
+          }
+          // resumeCleaning's target: manual cleaning goes back to manageable.
+          if (step.event === 'resume' && task.node.provision_state === 'clean wait' && task.node.target_provision_state === 'manageable') {
+            options.targetState = 'manageable';
+          }
+          return task.processEvent(step.event, options);
+        },
+      );
+      if (result.isErr()) {
+        const error = result.error;
+        if (error instanceof NoFreeWorker) this.noFreeWorker += 1;
+        else if (error instanceof NodeLocked) this.driverNodeLocked += 1;
+        else throw error;
+        await sleep(this.#backoff(attempt), this.#signal);
+        continue;
+      }
+      if (result.value.isErr()) {
+        if (result.value.error instanceof InvalidState) {
+          this.invalidState += 1;
+          return false;
+        }
+        throw result.value.error;
+      }
+      if (completion !== null) {
+        this.steps += 1;
+        await settledOrAborted(completion.promise, this.#signal);
+      }
+      return true;
+    }
+    return false;
+  }
+
+  /** A simulated duration in [min, max]. */
+  #delay(): number {
+    const { minStepMs: min, maxStepMs: max } = this.#options;
+    return min + this.#random() * (max - min);
+  }
+
+  /** Jittered exponential back-off, 1 ms doubling up to 100 ms. */
+  #backoff(attempt: number): number {
+    return Math.min(100, 2 ** Math.min(attempt, 7)) * (0.5 + this.#random());
+  }
+
+  pickForClient(all: readonly number[]): number | null {
+    if (this.#random() < 0.8) {
+      const busy = this.inFlight.pick(this.#random);
+      if (busy !== null) return busy;
+    }
+    return all.length === 0 ? null : (all[Math.floor(this.#random() * all.length)] ?? null);
+  }
+}
+
+/** Run the fleet. Returns the exit code. Bad input (store refused) → UsageError. */
+export async function runFleet(options: FleetOptions, io: CliIo): Promise<number> {
+  const started = performance.now();
+  // Our own signal (every waiting node lane listens to it), following the caller's.
+  const stopping = new AbortController();
+  setMaxListeners(0, stopping.signal);
+  const signal = stopping.signal;
+  const onOuterAbort = (): void => stopping.abort(io.signal?.reason);
+  if (io.signal?.aborted) onOuterAbort();
+  else io.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  // With --json only the summary goes to stdout; progress goes to stderr then.
+  const progressOut = options.json ? io.stderr : io.stdout;
+  const progressTTY = options.json ? io.stderr.isTTY === true : io.isTTY;
+  const logs = new LogSink(io.stderr);
+  const logger = createLogger({ level: options.logLevel }, logs);
+
+  const opened = await Conductor.open({
+    logger,
+    store: options.db === null ? {} : { path: options.db, durability: options.durability },
+    ...(options.workers === undefined ? {} : { workersPoolSize: options.workers }),
+    drivers: {
+      fakeBehaviour: {
+        delayMs: { min: options.minStepMs, max: options.maxStepMs },
+        failureRate: options.failureRate,
+        failOperations: options.failOperations,
+        random: seededRandom(options.seed),
+      },
+    },
+  });
+  if (opened.isErr()) throw new UsageError(opened.error.message);
+  const conductor = opened.value;
+
+  const progress = createProgress(options.progress, progressOut, progressTTY);
+  // Live bars and log lines on the same terminal would garble each other: hold the lines until the bars stop.
+  if (progress instanceof BarProgress && io.stderr.isTTY === true) logs.hold();
+  let transitions = 0;
+  const unsubscribe = conductor.subscribe(() => void (transitions += 1));
+  const driver = new FleetDriver(conductor, options, progress, signal, logger);
+  let allIds: number[] = [];
+  const clients = new ApiClients(conductor, {
+    count: options.clients,
+    random: seededRandom((options.seed + 1) >>> 0),
+    pick: () => driver.pickForClient(allIds),
+    thinkMs: CLIENT_THINK_MS,
+    logger,
+  });
+  let enrolledCount = 0;
+  let clientsStarted = false;
+  try {
+    const recovery = conductor.status().recovery;
+    const stuckFailed = recovery?.failed.length ?? 0;
+    const cleared = recovery?.reservationsCleared.length ?? 0;
+    if (stuckFailed > 0 || cleared > 0) {
+      const byState = Object.entries(recovery?.stuck ?? {})
+        .filter(([, r]) => r.failed.length > 0)
+        .map(([state, r]) => `${state} ${r.failed.length}`)
+        .join(', ');
+      progress.note(`start-up recovery: ${stuckFailed} stuck nodes failed${byState ? ` (${byState})` : ''}, ${cleared} reservations cleared`);
+    }
+
+    const existing = await orThrow(conductor.store.listNodes());
+    const toEnroll = Math.max(0, options.nodes - existing.length);
+    const activeBefore = existing.filter((n) => n.provision_state === TARGET_STATE).length;
+    progress.note(
+      `metal-conductor: fleet of ${Math.max(options.nodes, existing.length)} nodes on ${options.db ?? 'an in-memory store'}` +
+        ` (${existing.length} in the store, ${activeBefore} active; enrolling ${toEnroll})`,
+    );
+    progress.setTotal('enroll', toEnroll);
+    const enrolled = await enrollFleet(conductor, existing, options.nodes, {
+      concurrency: options.concurrency,
+      onEnrolled: () => progress.advance('enroll', false),
+      signal,
+    });
+    enrolledCount = enrolled.length;
+
+    const fleet = [...existing, ...enrolled].sort((a, b) => a.id - b.id);
+    allIds = fleet.map((n) => n.id);
+    const toDrive = fleet.filter((node) => driver.enlist(node)).map((n) => n.id);
+
+    if (toDrive.length > 0 && !signal.aborted) {
+      clients.start();
+      clientsStarted = true;
+    }
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < toDrive.length && !signal.aborted) await driver.drive(toDrive[next++]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(options.concurrency, toDrive.length) }, lane));
+    if (clientsStarted) await clients.stop();
+    await conductor.onIdle();
+    progress.stop();
+    logs.release();
+
+    const final = await orThrow(conductor.store.listNodes());
+    const status = conductor.status();
+    const elapsedMs = performance.now() - started;
+    const states: Record<string, number> = {};
+    let active = 0;
+    let failed = 0;
+    for (const node of final) {
+      states[node.provision_state] = (states[node.provision_state] ?? 0) + 1;
+      if (node.provision_state === TARGET_STATE) active += 1;
+      else if (isRecordedFailure(node)) failed += 1;
+    }
+    const clientStats = clients.stats();
+    const summary: FleetSummary = {
+      nodes: final.length,
+      enrolled: enrolledCount,
+      db: options.db,
+      seed: options.seed,
+      states,
+      active,
+      failed,
+      unfinished: final.length - active - failed,
+      reserved: final.filter((n) => n.reservation !== null).length,
+      failures: { ...driver.failures },
+      retried: driver.retried,
+      transitions,
+      transitionsPerSec: Math.round((transitions / Math.max(elapsedMs, 1)) * 1000 * 10) / 10,
+      lockWaitMs: clientStats.lockWaitMs,
+      nodeLocked: clientStats.nodeLocked,
+      apiClients: clientStats,
+      workers: {
+        steps: driver.steps,
+        stepFailures: driver.stepFailures,
+        uncaught: status.workers.failed,
+        cancelled: status.workers.cancelled,
+        poolCapacity: status.workers.pool.capacity,
+        noFreeWorkerRetries: driver.noFreeWorker,
+      },
+      driver: { nodeLockedRetries: driver.driverNodeLocked, invalidStateReplans: driver.invalidState, internalErrors: driver.internalErrors },
+      recovery: recovery === null ? null : { stuckNodesFailed: stuckFailed, reservationsCleared: cleared },
+      deadLetters: status.deadLetters,
+      interrupted: signal.aborted,
+      elapsedMs: Math.round(elapsedMs),
+    };
+    io.stdout.write(options.json ? renderSummaryJson(summary) : renderSummary(summary));
+    if (driver.internalErrors > 0) {
+      const count = driver.internalErrors === 1 ? '1 node' : `${driver.internalErrors} nodes`;
+      io.stderr.write(`metal-conductor: ${count} could not be driven (first: ${oneLine(driver.firstInternalError ?? '?')}; see the log)\n`);
+    }
+    if (signal.aborted) return EXIT.interrupted;
+    return driver.internalErrors > 0 || summary.unfinished > 0 ? EXIT.internal : EXIT.ok;
+  } finally {
+    progress.stop();
+    logs.release();
+    if (clientsStarted) await clients.stop();
+    unsubscribe();
+    await conductor.stop();
+    io.signal?.removeEventListener('abort', onOuterAbort);
+  }
+}
+
+/** The log destination: stderr, or held back (bounded) while live bars are on the terminal. */
+class LogSink {
+  static readonly MAX_HELD = 1000;
+  readonly #out: CliIo['stderr'];
+  #held: string[] | null = null;
+  #dropped = 0;
+
+  constructor(out: CliIo['stderr']) {
+    this.#out = out;
+  }
+
+  hold(): void {
+    this.#held ??= [];
+  }
+
+  release(): void {
+    const held = this.#held;
+    if (held === null) return;
+    this.#held = null;
+    for (const line of held) this.#out.write(line);
+    if (this.#dropped > 0) this.#out.write(`metal-conductor: ${this.#dropped} more log lines were dropped while the progress bars were shown\n`);
+    this.#dropped = 0;
+  }
+
+  write(line: string): void {
+    if (this.#held === null) this.#out.write(line);
+    else if (this.#held.length < LogSink.MAX_HELD) this.#held.push(line);
+    else this.#dropped += 1;
+  }
+}

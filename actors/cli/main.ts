@@ -1,0 +1,30 @@
+/**
+ * `metal-conductor` (bin.mjs imports this file): runs the CLI on the process's arguments and
+ * streams. SIGINT/SIGTERM: the run stops taking work, lets the running steps finish, stops the
+ * conductor (reservations cleared, store checkpointed) and prints its summary; a second signal
+ * exits at once.
+ */
+import { runCli } from './program.ts';
+
+const controller = new AbortController();
+const onSignal = (signal: NodeJS.Signals): void => {
+  if (controller.signal.aborted) process.exit(130);
+  process.stderr.write(`metal-conductor: ${signal}: stopping after the running steps (again to exit at once)\n`);
+  controller.abort(new Error(signal));
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+// `metal-conductor | head`: once the reader is gone, stop the run as on SIGINT instead of crashing.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  if (!controller.signal.aborted) controller.abort(error);
+});
+
+process.exitCode = await runCli(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  isTTY: process.stdout.isTTY === true,
+  signal: controller.signal,
+});
+process.off('SIGINT', onSignal);
+process.off('SIGTERM', onSignal);
