@@ -1,0 +1,200 @@
+/**
+ * The benchmark harness behind `npm run bench`: argument parsing, re-execution with --expose-gc
+ * when a selected scenario needs it, running the scenarios, the table, the JSON files and the
+ * summary of ratios to the raw floor.
+ *
+ *   npm run bench [-- --quick] [-- --scenario name[,name] ...] [-- name ...]
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { SCENARIO_NAMES, SCENARIOS } from '../scenarios/index.ts';
+import { floorRatios, targetChecks, type FloorRatio, type TargetCheck } from './floor.ts';
+import { describeMachine, machineInfo, runEnvironment } from './machine.ts';
+import { gcAvailable, nowNs } from './measure.ts';
+import type { ScenarioResult } from './result.ts';
+import { extraText, markdownTable, textTable, type Column } from './table.ts';
+
+const RESULTS_DIR = new URL('../results/', import.meta.url);
+const REEXEC_ENV = 'METAL_CONDUCTOR_BENCH_CHILD';
+
+const USAGE = `usage: npm run bench [-- --quick] [-- --scenario NAME[,NAME] ...]
+scenarios: ${SCENARIO_NAMES.join(', ')}
+  --quick      smoke run (CI): a few seconds in all, timings not meaningful
+  --scenario   run only these (repeatable, comma-separated, or as plain arguments)
+  --no-gc      do not re-execute with --expose-gc (heap figures become unavailable)
+  --markdown   also print the tables as Markdown (for the README)`;
+
+interface Parsed {
+  readonly quick: boolean;
+  readonly names: readonly string[];
+  readonly reexec: boolean;
+  readonly markdown: boolean;
+}
+
+function parse(argv: readonly string[]): Parsed | string {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        quick: { type: 'boolean', default: false },
+        scenario: { type: 'string', multiple: true },
+        'no-gc': { type: 'boolean', default: false },
+        markdown: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (error) {
+    return (error as Error).message;
+  }
+  if (parsed.values.help) return '';
+  const requested = [...(parsed.values.scenario ?? []), ...parsed.positionals].flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  const unknown = requested.filter((name) => !(name in SCENARIOS));
+  if (unknown.length > 0) return `unknown scenario(s): ${unknown.join(', ')}`;
+  // Keep the harness order (raw-floor first), whatever order they were given in.
+  const names = requested.length === 0 ? SCENARIO_NAMES : SCENARIO_NAMES.filter((name) => requested.includes(name));
+  return {
+    quick: parsed.values.quick ?? false,
+    names,
+    reexec: !(parsed.values['no-gc'] ?? false),
+    markdown: parsed.values.markdown ?? false,
+  };
+}
+
+/**
+ * Re-run this process with --expose-gc (same flags, same script, same arguments). Returns the
+ * child's exit code, or null when no re-execution is needed or possible.
+ */
+function reexecWithGc(parsed: Parsed): number | null {
+  if (!parsed.reexec || gcAvailable() || process.env[REEXEC_ENV] === '1') return null;
+  if (!parsed.names.some((name) => SCENARIOS[name]!.needsGc)) return null;
+  const script = process.argv[1];
+  if (script === undefined) return null;
+  const child = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, script, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, [REEXEC_ENV]: '1' },
+  });
+  if (child.error) {
+    console.error(`could not re-execute with --expose-gc (${child.error.message}); heap figures will be unavailable`);
+    return null;
+  }
+  return child.status ?? 1;
+}
+
+const RESULT_COLUMNS: Column[] = [
+  { header: 'scenario' },
+  { header: 'variant' },
+  { header: 'ops/s', align: 'right' },
+  { header: 'p50 µs', align: 'right' },
+  { header: 'p99 µs', align: 'right' },
+  { header: 'p99.9 µs', align: 'right' },
+  { header: 'max µs', align: 'right' },
+  { header: 'extra', wrap: 72 },
+];
+
+const resultRow = (r: ScenarioResult): (string | number)[] => [
+  r.scenario,
+  r.variant,
+  r.opsPerSec,
+  r.latencyUs.p50,
+  r.latencyUs.p99,
+  r.latencyUs.p999,
+  r.latencyUs.max,
+  extraText(r.extra),
+];
+
+const RATIO_COLUMNS: Column[] = [
+  { header: 'scenario' },
+  { header: 'variant' },
+  { header: 'µs/op', align: 'right' },
+  { header: 'floor' },
+  { header: 'floor µs', align: 'right' },
+  { header: 'x floor', align: 'right' },
+  { header: 'x floor p50', align: 'right' },
+];
+
+const ratioRow = (r: FloorRatio): (string | number)[] => [r.scenario, r.variant, r.usPerOp, r.floor, r.floorUs, r.ratio, r.ratioP50 ?? '—'];
+
+async function writeJson(name: string, value: unknown): Promise<void> {
+  await mkdir(RESULTS_DIR, { recursive: true });
+  await writeFile(new URL(`${name}.json`, RESULTS_DIR), `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Run the harness; returns the process exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const parsed = parse(argv);
+  if (typeof parsed === 'string') {
+    if (parsed === '') {
+      console.log(USAGE);
+      return 0;
+    }
+    console.error(`bench: ${parsed}\n${USAGE}`);
+    return 2;
+  }
+  const child = reexecWithGc(parsed);
+  if (child !== null) return child;
+
+  const machine = machineInfo();
+  const environment = runEnvironment();
+  const date = new Date().toISOString();
+  console.log(`metal-conductor benchmarks${parsed.quick ? ' [quick: smoke run, timings not meaningful]' : ''} — ${date}`);
+  console.log(`machine: ${describeMachine(machine, environment)}`);
+  if (!environment.gc) console.log('note: global.gc is not available: heap-per-actor figures are reported as unavailable');
+  if (environment.loadAverage1m > machine.cores / 4) {
+    console.log(`note: 1-minute load average ${environment.loadAverage1m} on ${machine.cores} cores: something else may be running; figures may be noisy`);
+  }
+
+  const all: ScenarioResult[] = [];
+  const failures: string[] = [];
+  const started = nowNs();
+  for (const name of parsed.names) {
+    const scenario = SCENARIOS[name]!;
+    process.stdout.write(`▶ ${name}: ${scenario.description} ... `);
+    const t0 = nowNs();
+    try {
+      const results = await scenario.run({ quick: parsed.quick });
+      const seconds = Number(nowNs() - t0) / 1e9;
+      console.log(`${seconds.toFixed(1)} s`);
+      all.push(...results);
+      await writeJson(name, { scenario: name, description: scenario.description, date, quick: parsed.quick, machine, environment, durationSeconds: Math.round(seconds * 10) / 10, results });
+    } catch (error) {
+      console.log('FAILED');
+      console.error(error);
+      failures.push(name);
+    }
+  }
+  const totalSeconds = Number(nowNs() - started) / 1e9;
+
+  console.log('');
+  console.log(textTable(RESULT_COLUMNS, all.map(resultRow)));
+
+  const ratios = floorRatios(all);
+  console.log('');
+  if (ratios === null) {
+    console.log('ratios to the raw floor: not computed (include the raw-floor scenario in the run)');
+  } else {
+    console.log('ratios to the raw floor measured in this run (µs/op = 1e6 / ops/s; x floor p50 compares p50s):');
+    console.log(textTable(RATIO_COLUMNS, ratios.map(ratioRow)));
+  }
+  const checks: TargetCheck[] = targetChecks(all, ratios);
+  if (checks.length > 0) {
+    console.log('');
+    console.log('targets that need no Ironic (the Ironic ratios come from npm run bench:ironic):');
+    for (const check of checks) console.log(`  ${check.met ? 'met ' : 'MISS'}  ${check.target}: ${check.measured}`);
+  }
+  console.log('');
+  console.log(`${all.length} results from ${parsed.names.length - failures.length}/${parsed.names.length} scenarios in ${totalSeconds.toFixed(1)} s; JSON in benchmarks/results/`);
+  if (failures.length > 0) console.error(`failed: ${failures.join(', ')}`);
+
+  await writeJson('summary', { date, quick: parsed.quick, machine, environment, totalSeconds: Math.round(totalSeconds), scenarios: parsed.names, failures, ratios, targets: checks });
+  if (parsed.markdown) {
+    console.log('');
+    console.log(`Measured ${date.slice(0, 10)} on ${describeMachine(machine, environment)}${parsed.quick ? ' (quick run: not meaningful)' : ''}.`);
+    console.log('');
+    console.log(markdownTable(RESULT_COLUMNS, all.map(resultRow)));
+    if (ratios !== null) console.log(`\n${markdownTable(RATIO_COLUMNS, ratios.map(ratioRow))}`);
+  }
+  return failures.length > 0 ? 1 : 0;
+}
