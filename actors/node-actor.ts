@@ -113,6 +113,15 @@ const TRUNCATED = new Set(['last_error', 'maintenance_reason']);
 
 let nextLease = 0;
 
+/**
+ * A new frozen snapshot with some top-level fields replaced; everything else stays shared with the
+ * previous one. The actor's own edits (reservation columns, timestamps) use this instead of immer:
+ * they run on every grant and release. Callers' recipes still go through immer.
+ */
+function withChanges(node: NodeRecord, changes: Partial<NodeRecord>): NodeRecord {
+  return Object.freeze({ ...node, ...changes });
+}
+
 /** Mutable state of one node actor (owned by its handler only). */
 class NodeActorState {
   readonly queue: Waiter[] = [];
@@ -182,11 +191,10 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
         // Hand-off between local holders: re-label the reservation we already hold.
         const moved = await store.transferReservation(host, entry.id, info);
         if (moved.isOk()) {
-          const current = entry.snapshot as NodeRecord;
-          reserved = produce(current, (draft) => {
-            draft.reservation = host;
-            draft.reservation_purpose = info.purpose;
-            draft.reserved_at = info.at.toISOString();
+          reserved = withChanges(entry.snapshot as NodeRecord, {
+            reservation: host,
+            reservation_purpose: info.purpose,
+            reserved_at: info.at.toISOString(),
           });
         } else if (moved.error instanceof NodeNotFound) {
           state.reservedByUs = false;
@@ -249,15 +257,7 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
       if (released.error instanceof NodeNotFound) gone(state);
       return err(released.error);
     }
-    if (entry.snapshot !== null) {
-      publish(
-        produce(entry.snapshot, (draft) => {
-          draft.reservation = null;
-          draft.reservation_purpose = null;
-          draft.reserved_at = null;
-        }),
-      );
-    }
+    if (entry.snapshot !== null) publish(withChanges(entry.snapshot, { reservation: null, reservation_purpose: null, reserved_at: null }));
     return ok(undefined);
   };
 
@@ -380,12 +380,9 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
     const row = saved.value;
     // Publish what the store holds for the changed fields (JSON round-trip, truncation), so
     // shared readers never see a value a reload would not give them; the rest stays shared.
-    const committed = produce(next, (draft) => {
-      const target = draft as unknown as Record<string, unknown>;
-      for (const key of Object.keys(changes)) target[key] = row[key as keyof NodeRecord];
-      draft.updated_at = row.updated_at;
-      draft.provision_updated_at = row.provision_updated_at;
-    });
+    const stored: Partial<NodeRecord> = { updated_at: row.updated_at, provision_updated_at: row.provision_updated_at };
+    for (const key of Object.keys(changes) as (keyof NodeRecord)[]) (stored as Record<string, unknown>)[key] = freeze(row[key], true);
+    const committed = withChanges(next, stored);
     publish(committed);
     ctx.reply(committed);
   };
@@ -419,11 +416,7 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
       return;
     }
     entry.holder = { ...holder, purpose: message.purpose };
-    publish(
-      produce(entry.snapshot, (draft) => {
-        draft.reservation_purpose = message.purpose;
-      }),
-    );
+    publish(withChanges(entry.snapshot, { reservation_purpose: message.purpose }));
     ctx.reply(entry.snapshot);
   };
 

@@ -302,11 +302,9 @@ export class SqlJsStore implements Store {
       const [column, key] = identityColumn(parsed.value);
       // Ironic's conditional UPDATE, then the row. Measured: UPDATE + SELECT by primary key is
       // about 10% faster than UPDATE ... RETURNING (which buffers its rows) with sql.js 1.16.
-      const reserveSql = `${RESERVE_SQL} ${column} = ? AND reservation IS NULL`;
-      if (db.run(reserveSql, [tag, purpose, at, key]) === 1) {
-        return ok(rowToNode(db.get(`${SELECT_NODE} WHERE ${column} = ?`, [key])!));
-      }
-      const holder = db.get(`${HOLDER_SQL} ${column} = ?`, [key]);
+      const sql = RESERVE_STATEMENTS[column];
+      if (db.run(sql.reserve, [tag, purpose, at, key]) === 1) return ok(rowToNode(db.get(sql.select, [key])!));
+      const holder = db.get(sql.holder, [key]);
       if (holder === undefined) return err(new NodeNotFound(identity));
       if (holder[1] === null) {
         return err(new StoreError('reserve', `conditional UPDATE matched nothing but node ${String(holder[0])} is unreserved`));
@@ -604,7 +602,23 @@ export class SqlJsStore implements Store {
   }
 }
 
-function identityColumn(identity: ParsedIdentity): [column: string, key: SqlParam] {
+type IdentityColumn = 'id' | 'uuid' | 'name';
+
+/** The reserve statements per identity column, built once (reserve is on every exclusive grant). */
+const RESERVE_STATEMENTS: Readonly<Record<IdentityColumn, { reserve: string; select: string; holder: string }>> = Object.freeze(
+  Object.fromEntries(
+    (['id', 'uuid', 'name'] as const).map((column) => [
+      column,
+      {
+        reserve: `${RESERVE_SQL} ${column} = ? AND reservation IS NULL`,
+        select: `${SELECT_NODE} WHERE ${column} = ?`,
+        holder: `${HOLDER_SQL} ${column} = ?`,
+      },
+    ]),
+  ) as Record<IdentityColumn, { reserve: string; select: string; holder: string }>,
+);
+
+function identityColumn(identity: ParsedIdentity): [column: IdentityColumn, key: SqlParam] {
   switch (identity.kind) {
     case 'id':
       return ['id', identity.id];

@@ -17,7 +17,7 @@ import {
 } from '../errors.ts';
 import type { FSM } from '../fsm/fsm.ts';
 import { bindRequest, type Logger } from '../logging.ts';
-import { INTERFACE_TYPES, type NodeIdentity, type NodeRecord, type Port, type Portgroup, type VolumeConnector, type VolumeTarget } from '../node.ts';
+import { INTERFACE_TYPES, type InterfaceColumn, type InterfaceType, type NodeIdentity, type NodeRecord, type Port, type Portgroup, type VolumeConnector, type VolumeTarget } from '../node.ts';
 import type { ProvisionSetNotification } from '../notifications/notification.ts';
 import { provisionSetPayload } from '../notifications/notification.ts';
 import { provisionSetStatus } from '../notifications/provision-status.ts';
@@ -37,6 +37,7 @@ import type {
 } from './types.ts';
 
 const DEFAULT_PURPOSE = 'unspecified action';
+const INTERFACE_COLUMNS: readonly InterfaceColumn[] = INTERFACE_TYPES.map((type) => `${type}_interface` as const);
 const NEVER_ABORTED = new AbortController().signal;
 
 type Scheduled = { fn: (...args: unknown[]) => unknown; args: unknown[]; name: string; options?: SpawnOptions };
@@ -173,9 +174,9 @@ export class TaskManager {
     const names = this.#driver?.interfaceNames;
     let filled: Record<string, string> | null = null;
     if (names) {
-      for (const type of INTERFACE_TYPES) {
-        const column = `${type}_interface` as const;
-        if (node[column] === null) (filled ??= {})[column] = names[type];
+      for (let i = 0; i < INTERFACE_TYPES.length; i++) {
+        const column = INTERFACE_COLUMNS[i] as InterfaceColumn;
+        if (node[column] === null) (filled ??= {})[column] = names[INTERFACE_TYPES[i] as InterfaceType];
       }
     }
     this.#node = filled === null ? node : Object.freeze({ ...node, ...filled });
@@ -412,11 +413,14 @@ export class TaskManager {
       })
       .map((committed) => {
         this.#adopt(committed);
-        const message =
-          `Node ${committed.uuid} moved to provision state "${provisionState}" from state ` +
-          `"${this.#prevProvisionState}"; target provision state is "${targetState}"`;
-        if (provisionState.endsWith('failed') || provisionState === 'error') this.#log.error(message);
-        else this.#log.info(message);
+        const failed = provisionState.endsWith('failed') || provisionState === 'error';
+        if (failed || this.#backend.logger.isLevelEnabled('info')) {
+          const message =
+            `Node ${committed.uuid} moved to provision state "${provisionState}" from state ` +
+            `"${this.#prevProvisionState}"; target provision state is "${targetState}"`;
+          if (failed) this.#log.error(message);
+          else this.#log.info(message);
+        }
         if (!callback) this.notifyProvisionStateChange();
         else this.#savedNode = this.#node;
         return this.#node as NodeRecord;
