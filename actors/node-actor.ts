@@ -28,7 +28,6 @@ import type { Logger } from '../src/logging.ts';
 import type { NodeChanges, NodeRecord } from '../src/node.ts';
 import type { Store } from '../src/store/store.ts';
 import type { Clock, TimerHandle } from '../src/clock.ts';
-import { guardStore } from '../src/store/guard.ts';
 import type { Lease, UnlockError, UpdateError } from '../src/task/backend.ts';
 import type { Waiter } from './internal/waiter.ts';
 import type { ActorContext, ActorRef, Ask, Behavior } from './runtime.ts';
@@ -92,6 +91,7 @@ export interface RefreshMessage extends Ask<NodeRecord, NodeNotFound> {
 
 /** What the node actor needs from its surroundings. */
 export interface NodeActorDeps {
+  /** A guarded store (`guardStore`): the actor keeps lock state across calls, so none may throw. */
   readonly store: Store;
   readonly config: ConductorConfig;
   readonly logger: Logger;
@@ -137,9 +137,7 @@ class NodeActorState {
 /** Build the behavior of a node actor for `entry`. */
 export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavior<NodeActorState, NodeMessage> {
   const log = deps.logger.child({ node: entry.uuid });
-  const { config } = deps;
-  // The actor keeps lock state across store calls: a call that throws must not leave it stuck.
-  const store = guardStore(deps.store);
+  const { config, store } = deps;
   const host = config.host;
 
   const lockedError = (state: NodeActorState): NodeLocked => {

@@ -24,6 +24,7 @@ import type { NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, Volume
 import type { NotificationBus } from '../src/notifications/bus.ts';
 import type { ProvisionSetNotification } from '../src/notifications/notification.ts';
 import type { Store } from '../src/store/store.ts';
+import { guardStore } from '../src/store/guard.ts';
 import type {
   Lease,
   LockError,
@@ -86,7 +87,8 @@ export class NodeRegistry implements TaskBackend {
     this.logger = deps.logger;
     this.spawnWorker = deps.spawnWorker;
     this.#actorDeps = {
-      store: deps.store,
+      // Node actors keep lock state across store calls: a call that throws must not leave one stuck.
+      store: guardStore(deps.store),
       config: deps.config,
       logger: deps.logger,
       clock: deps.clock,

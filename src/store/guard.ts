@@ -10,12 +10,16 @@ import type { Store } from './store.ts';
 
 /** Wrap every method of `store` so failures come back as `StoreError` results. */
 export function guardStore(store: Store): Store {
+  // One wrapper per method, made on first use (store calls are on every grant and release).
+  const wrappers = new Map<PropertyKey, unknown>();
   return new Proxy(store, {
     get(target, property, receiver) {
+      const cached = wrappers.get(property);
+      if (cached !== undefined) return cached;
       const value = Reflect.get(target, property, receiver) as unknown;
       if (typeof value !== 'function') return value;
       const name = String(property);
-      return (...args: unknown[]) => {
+      const wrapper = (...args: unknown[]) => {
         try {
           const result = (value as (...a: unknown[]) => PromiseLike<unknown>).apply(target, args);
           return new ResultAsync(Promise.resolve(result).then(undefined, (error: unknown) => errAsync(new StoreError(name, error))) as never);
@@ -23,6 +27,8 @@ export function guardStore(store: Store): Store {
           return errAsync(new StoreError(name, error));
         }
       };
+      wrappers.set(property, wrapper);
+      return wrapper;
     },
   });
 }
