@@ -119,6 +119,11 @@ export class NodeRegistry implements TaskBackend {
     return this.#load(identity).map((entry) => entry.snapshot as NodeRecord);
   }
 
+  cachedNode(identity: NodeIdentity): NodeRecord | null {
+    const cached = this.#cached(identity);
+    return cached instanceof InvalidIdentity ? null : (cached?.snapshot ?? null);
+  }
+
   latestSnapshot(nodeId: number): NodeRecord | null {
     return this.#byId.get(nodeId)?.snapshot ?? null;
   }

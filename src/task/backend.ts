@@ -122,6 +122,8 @@ export interface TaskBackend {
   readonly logger: Logger;
   /** Ironic `Node.get`: the node's latest snapshot, loading it on first use. */
   getNode(identity: NodeIdentity): ResultAsync<NodeRecord, NodeNotFound | InvalidIdentity | StoreError | TransportError>;
+  /** The snapshot of a loaded node by the identity a caller passed, or null (then use getNode). Synchronous. */
+  cachedNode(identity: NodeIdentity): NodeRecord | null;
   /** The latest committed snapshot of a node, or null if it is not loaded or was deleted. */
   latestSnapshot(nodeId: number): NodeRecord | null;
   /** Take the exclusive lock, waiting per the request's budget. */

@@ -109,7 +109,9 @@ export class TaskManager {
   }
 
   async #init(options: AcquireOptions): Promise<Result<TaskManager, AcquireError>> {
-    const got = await this.#backend.getNode(this.nodeId);
+    // A loaded node is read synchronously (no promise hop): shared tasks are then one microtask.
+    const cached = this.#backend.cachedNode(this.nodeId);
+    const got = cached !== null ? ok(cached) : await this.#backend.getNode(this.nodeId);
     if (got.isErr()) return err(got.error);
     const node = got.value;
     this.#logBindings = { node: node.uuid, purpose: this.#purpose };
@@ -616,7 +618,8 @@ export function acquireTask(
   nodeId: NodeIdentity,
   options: AcquireOptions = {},
 ): ResultAsync<Task, AcquireError> {
-  return TaskManager.acquire(backend, context, nodeId, options).map((task) => task as unknown as Task);
+  // The public types are views of the same object: no need for another promise layer to cast.
+  return TaskManager.acquire(backend, context, nodeId, options) as unknown as ResultAsync<Task, AcquireError>;
 }
 
 /** The implementation behind a public task type (for the conductor and tests). */
