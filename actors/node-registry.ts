@@ -143,7 +143,8 @@ export class NodeRegistry implements TaskBackend {
   }
 
   unlock(lease: Lease): ResultAsync<void, UnlockError> {
-    return this.#askHolder(lease, { type: 'release', leaseId: lease.id }).mapErr((error) => error as UnlockError);
+    // NodeNotFound (deleted during the task) is part of the reply; the task swallows it, as Ironic.
+    return this.#askHolder(lease, { type: 'release', leaseId: lease.id }) as ResultAsync<void, UnlockError>;
   }
 
   update(lease: Lease, recipe: (draft: Draft<NodeRecord>) => void): ResultAsync<NodeRecord, UpdateError> {
@@ -276,7 +277,7 @@ export class NodeRegistry implements TaskBackend {
   ): ResultAsync<ReplyOf<Q>, ErrorOf<Q> | TransportError> {
     entry.inflight += 1;
     const asked = this.#deps.runtime.ask(entry.ref, message, { timeoutMs });
-    return rethrowBugs(asked.mapErr((error) => error as ErrorOf<Q> | TransportError));
+    return rethrowBugs(asked) as unknown as ResultAsync<ReplyOf<Q>, ErrorOf<Q> | TransportError>;
   }
 
   #askHolder<Q extends NodeMessage & Ask<unknown, unknown>>(lease: Lease, message: Q): ResultAsync<ReplyOf<Q>, ErrorOf<Q> | TransportError | LeaseNotFound> {
@@ -317,9 +318,9 @@ function asLockError(error: NodeNotFound | InvalidIdentity | StoreError): LockEr
 /** A non-ConductorError coming back from an actor is a bug (e.g. a recipe that threw): rethrow it. */
 function rethrowBugs<T, E>(result: ResultAsync<T, E>): ResultAsync<T, E> {
   return new ResultAsync(
-    Promise.resolve(result).then((settled): Result<T, E> => {
+    result.then((settled): Result<T, E> => {
       if (settled.isErr() && !isConductorError(settled.error)) throw settled.error;
-      return settled.isOk() ? ok(settled.value) : err(settled.error);
-    }),
+      return settled;
+    }) as Promise<Result<T, E>>,
   );
 }

@@ -13,7 +13,7 @@
  *    actors where references are expected, so `stop(system)` stops nothing): we keep the tree
  *    and stop depth-first ourselves.
  */
-import { errAsync, ResultAsync } from 'neverthrow';
+import { err, errAsync, ok, ResultAsync } from 'neverthrow';
 import { Aborted, ActorStopped, AskTimeout, describe, type SerializedError } from '../src/errors.ts';
 import type { Logger } from '../src/logging.ts';
 import { dispatch, spawnActor, startSystem, stopActor, type NactContext, type NactRef } from './internal/nact.ts';
@@ -294,7 +294,13 @@ export class ActorRuntime {
     const envelope: Envelope = { message, replier };
     handle.undelivered.add(envelope);
     dispatch(handle.nact, envelope);
-    return ResultAsync.fromPromise(promise as Promise<ReplyOf<Q>>, (error) => error as ErrorOf<Q> | AskTimeout | ActorStopped | Aborted);
+    // One `then` (not fromPromise's then + catch): asks are on every lock release and write.
+    return new ResultAsync(
+      promise.then(
+        (value) => ok(value as ReplyOf<Q>),
+        (error: unknown) => err(error as ErrorOf<Q> | AskTimeout | ActorStopped | Aborted),
+      ),
+    );
   }
 
   /** Stop an actor and its children. Queued messages become dead letters; pending asks fail with ActorStopped. */

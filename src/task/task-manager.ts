@@ -395,25 +395,26 @@ export class TaskManager {
       const callArgs = (options.callArgs ?? []) as A;
       if (options.spawnOptions) this.spawnAfterWith(options.spawnOptions, callback, ...callArgs);
       else this.spawnAfter(callback, ...callArgs); // as Ironic's process_event calls spawn_after
-
     } else if (options.lastError !== undefined && options.lastError !== null) {
       lastError = options.lastError;
     }
-    return this.#backend
-      .update(lease, (draft) => {
-        draft.provision_state = provisionState;
-        draft.target_provision_state = targetState;
-        if (lastError !== undefined) draft.last_error = lastError;
-      })
-      .mapErr((error) => {
-        // Not saved: undo what this call scheduled so a clean scope exit spawns nothing, and put
-        // the machine back in step with the node.
-        this.#spawn = previousSpawn;
-        this.#onError = previousHook;
-        if (this.#node !== null) fsm.initialize(this.#node.provision_state, this.#node.target_provision_state);
-        return error;
-      })
-      .map((committed) => {
+    const saved = this.#backend.update(lease, (draft) => {
+      draft.provision_state = provisionState;
+      draft.target_provision_state = targetState;
+      if (lastError !== undefined) draft.last_error = lastError;
+    });
+    // One continuation for both outcomes (this is on every saved transition).
+    return new ResultAsync(
+      saved.then((result): Result<NodeRecord, ProcessEventError> => {
+        if (result.isErr()) {
+          // Not saved: undo what this call scheduled so a clean scope exit spawns nothing, and put
+          // the machine back in step with the node.
+          this.#spawn = previousSpawn;
+          this.#onError = previousHook;
+          if (this.#node !== null) fsm.initialize(this.#node.provision_state, this.#node.target_provision_state);
+          return err(result.error);
+        }
+        const committed = result.value;
         this.#adopt(committed);
         const failed = provisionState.endsWith('failed') || provisionState === 'error';
         if (failed || this.#backend.logger.isLevelEnabled('info')) {
@@ -425,8 +426,9 @@ export class TaskManager {
         }
         if (!callback) this.notifyProvisionStateChange();
         else this.#savedNode = this.#node;
-        return this.#node as NodeRecord;
-      });
+        return ok(this.#node as NodeRecord);
+      }) as Promise<Result<NodeRecord, ProcessEventError>>,
+    );
   }
 
   resumeCleaning(): ResultAsync<NodeRecord, ProcessEventError> {
