@@ -17,13 +17,14 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { arch, cpus, platform, release, totalmem } from 'node:os';
+import { totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { MachineInfo, ScenarioResult } from '../lib/result.ts';
+import type { ScenarioResult } from '../lib/result.ts';
+import { machineInfo } from '../lib/machine.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const benchDir = dirname(here);
@@ -198,15 +199,6 @@ function table(header: readonly string[], rows: readonly (readonly string[])[], 
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-function machineInfo(): MachineInfo {
-  const list = cpus();
-  return {
-    cpu: list[0]?.model.trim() ?? 'unknown',
-    cores: list.length,
-    node: process.version,
-    platform: `${platform()} ${arch()} ${release()}`,
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Main
