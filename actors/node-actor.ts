@@ -39,7 +39,8 @@ export interface NodeEntry {
   name: string | null;
   /** Latest committed snapshot; null once the node was deleted. */
   snapshot: NodeRecord | null;
-  ref: ActorRef<NodeMessage>;
+  /** The node's actor, or null while the node is idle and not yet activated. */
+  ref: ActorRef<NodeMessage> | null;
   /** Current exclusive holder. */
   holder: { readonly leaseId: string; readonly purpose: string; readonly since: number; readonly requestId: string } | null;
   /** Exclusive requests waiting. */

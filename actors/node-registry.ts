@@ -37,7 +37,7 @@ import type {
 } from '../src/task/backend.ts';
 import { Waiter } from './internal/waiter.ts';
 import { nodeActorBehavior, type NodeActorDeps, type NodeEntry, type NodeMessage } from './node-actor.ts';
-import type { ActorRuntime, AnyActorRef, Ask, ErrorOf, ReplyOf } from './runtime.ts';
+import type { ActorRef, ActorRuntime, AnyActorRef, Ask, ErrorOf, ReplyOf } from './runtime.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DIGITS = /^[0-9]+$/;
@@ -100,7 +100,7 @@ export class NodeRegistry implements TaskBackend {
       },
       stop: (entry) => {
         this.#passivated += 1;
-        deps.runtime.stop(entry.ref);
+        if (entry.ref !== null) deps.runtime.stop(entry.ref);
       },
     };
     const idle = deps.config.nodeIdleTimeout;
@@ -135,7 +135,7 @@ export class NodeRegistry implements TaskBackend {
     const ready: ResultAsync<NodeEntry, LockError> = entry ? okAsync(entry) : this.#load(nodeId).mapErr(asLockError);
     return ready.andThen((target) => {
       const waiter = new Waiter(request, this.config.nodeLockedRetryAttempts, this.config.nodeLockedRetryInterval, this.#deps.clock);
-      if (!waiter.settled && !this.#send(target, { type: 'acquire', waiter })) waiter.fail(new ActorStopped(target.ref.path));
+      if (!waiter.settled && !this.#send(target, { type: 'acquire', waiter })) waiter.fail(new ActorStopped(`node-${target.id}`));
       // An aborted waiter leaves the queue at once instead of waiting for the holder to release.
       waiter.onAbandoned = () => void this.#send(target, { type: 'forget', waiter });
       return new ResultAsync(waiter.promise);
@@ -234,7 +234,11 @@ export class NodeRegistry implements TaskBackend {
     return this.#deps.store.getNode(identity).map((row) => this.#ensure(row));
   }
 
-  /** Get or spawn the actor of a node just read from the store. */
+  /**
+   * Register a node just read from the store. Its actor is not spawned yet: an idle node is only
+   * its snapshot (shared reads need nothing more); the actor is activated by the first message
+   * (an exclusive request, a write) — Orleans-style activation, which nact lacks.
+   */
   #ensure(row: NodeRecord): NodeEntry {
     const existing = this.#byId.get(row.id);
     if (existing) return existing;
@@ -243,18 +247,29 @@ export class NodeRegistry implements TaskBackend {
       uuid: row.uuid,
       name: row.name,
       snapshot: freeze(row, true),
-      ref: undefined as unknown as NodeEntry['ref'],
+      ref: null,
       holder: null,
       waiting: 0,
       inflight: 0,
       lastActivity: this.#deps.clock.now(),
     };
-    entry.ref = this.#deps.runtime.spawn(this.#deps.parent, `node-${row.id}`, nodeActorBehavior(entry, this.#actorDeps));
     this.#byId.set(entry.id, entry);
     this.#byUuid.set(entry.uuid.toLowerCase(), entry);
     if (entry.name !== null) this.#byName.set(entry.name, entry);
-    this.#spawned += 1;
     return entry;
+  }
+
+  /**
+   * The actor of an entry, activated on first use. An entry is activated at most once: after its
+   * actor stopped (passivation, deletion) the entry is no longer registered, and messages to the
+   * stopped actor become dead letters as usual.
+   */
+  #actor(entry: NodeEntry): ActorRef<NodeMessage> {
+    if (entry.ref === null) {
+      entry.ref = this.#deps.runtime.spawn(this.#deps.parent, `node-${entry.id}`, nodeActorBehavior(entry, this.#actorDeps));
+      this.#spawned += 1;
+    }
+    return entry.ref;
   }
 
   #forget(entry: NodeEntry): void {
@@ -265,7 +280,7 @@ export class NodeRegistry implements TaskBackend {
 
   #send(entry: NodeEntry, message: NodeMessage): boolean {
     entry.inflight += 1;
-    if (this.#deps.runtime.tell(entry.ref, message)) return true;
+    if (this.#deps.runtime.tell(this.#actor(entry), message)) return true;
     entry.inflight -= 1;
     return false;
   }
@@ -276,7 +291,7 @@ export class NodeRegistry implements TaskBackend {
     timeoutMs: number = this.config.askTimeout,
   ): ResultAsync<ReplyOf<Q>, ErrorOf<Q> | TransportError> {
     entry.inflight += 1;
-    const asked = this.#deps.runtime.ask(entry.ref, message, { timeoutMs });
+    const asked = this.#deps.runtime.ask(this.#actor(entry), message, { timeoutMs });
     return rethrowBugs(asked) as unknown as ResultAsync<ReplyOf<Q>, ErrorOf<Q> | TransportError>;
   }
 
@@ -293,10 +308,17 @@ export class NodeRegistry implements TaskBackend {
     const limit = this.#deps.clock.now() - this.config.nodeIdleTimeout;
     for (const entry of this.#byId.values()) {
       if (entry.holder === null && entry.waiting === 0 && entry.inflight === 0 && entry.lastActivity < limit) {
-        this.#send(entry, { type: 'passivate' });
+        if (entry.ref === null) {
+          // Never activated: nothing to stop, just drop the cached snapshot.
+          this.#forget(entry);
+          this.#passivated += 1;
+        } else {
+          this.#send(entry, { type: 'passivate' });
+        }
       }
     }
   }
+
 }
 
 /** Untyped callers can send anything: check the request before it reaches the node's queue. */

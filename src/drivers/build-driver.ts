@@ -8,6 +8,7 @@
  * hit (~12 ns). A new snapshot costs ~1.5 µs, plus a shallow frozen copy when defaults must be
  * filled. Caches are per registry and dropped when its generation changes.
  */
+import { freeze } from 'immer';
 import { err, ok, type Result } from 'neverthrow';
 import { InterfaceNotFound, type DriverError } from '../errors.ts';
 import { INTERFACE_TYPES, type InterfaceColumn, type InterfaceType, type NodeRecord } from '../node.ts';
@@ -80,12 +81,16 @@ export function buildDriverForTask(task: { readonly node: NodeRecord }, registry
   return result;
 }
 
-/** The node with the computed defaults set: a shallow frozen copy (nested objects stay shared and frozen). */
+/**
+ * The node with the computed defaults set. A frozen snapshot (the conductor's case) gets a shallow
+ * frozen copy, its nested objects already frozen and shared; a plain node from a direct caller is
+ * deep-frozen, as before.
+ */
 function fill(node: NodeRecord, fills: Resolution['fills']): NodeRecord {
   if (fills === null) return node;
   const filled: Record<string, unknown> = { ...node };
   for (const [column, name] of fills) filled[column] = name;
-  return Object.freeze(filled) as NodeRecord;
+  return (Object.isFrozen(node) ? Object.freeze(filled) : freeze(filled, true)) as NodeRecord;
 }
 
 function resolve(node: NodeRecord, registry: DriverRegistry, cache: BuildCache): Result<Resolution, DriverError> {

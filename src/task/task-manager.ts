@@ -55,6 +55,8 @@ export class TaskManager {
   #node: NodeRecord | null = null;
   #lease: Lease | null = null;
   #driver: BareDriver | null = null;
+  /** Interface fields the stored node leaves unset (filled with defaults, never saved). */
+  #unsetInterfaces: ReadonlySet<InterfaceColumn> = new Set();
   #fsm: FSM | null;
   #ports: readonly Port[] | null = null;
   #portgroups: readonly Portgroup[] | null = null;
@@ -168,20 +170,34 @@ export class TaskManager {
   }
 
   /**
-   * Keep the driver's (unsaved) interface defaults on a freshly committed snapshot: fill the
-   * interface fields the node leaves empty from the names the driver was built with, without
-   * resolving the driver again (this runs after every committed write).
+   * Keep the driver's (unsaved) interface defaults on a freshly committed snapshot. Fast path: the
+   * hardware type and the set of unset interface fields are those the driver was built for, so
+   * fill them from the names already resolved. Otherwise (the write changed the driver or reset an
+   * interface) resolve the defaults again from the new node.
    */
   #adopt(node: NodeRecord): void {
-    const names = this.#driver?.interfaceNames;
-    let filled: Record<string, string> | null = null;
-    if (names) {
-      for (let i = 0; i < INTERFACE_TYPES.length; i++) {
-        const column = INTERFACE_COLUMNS[i] as InterfaceColumn;
-        if (node[column] === null) (filled ??= {})[column] = names[INTERFACE_TYPES[i] as InterfaceType];
-      }
+    const driver = this.#driver;
+    if (driver === null) {
+      this.#node = node;
+      return;
     }
-    this.#node = filled === null ? node : Object.freeze({ ...node, ...filled });
+    let filled: Record<string, string> | null = null;
+    let unset = 0;
+    let sameShape = node.driver === driver.hardwareType;
+    for (let i = 0; sameShape && i < INTERFACE_TYPES.length; i++) {
+      const column = INTERFACE_COLUMNS[i] as InterfaceColumn;
+      if (node[column] !== null) continue;
+      unset += 1;
+      if (!this.#unsetInterfaces.has(column)) sameShape = false;
+      else (filled ??= {})[column] = driver.interfaceNames[INTERFACE_TYPES[i] as InterfaceType];
+    }
+    if (sameShape && unset === this.#unsetInterfaces.size) {
+      this.#node = filled === null ? node : Object.freeze({ ...node, ...filled });
+      return;
+    }
+    const rebuilt = this.#backend.buildDriver(node);
+    this.#node = rebuilt.isOk() ? rebuilt.value.node : node;
+    this.#unsetInterfaces = unsetInterfaces(node);
   }
 
   // ---- read-only surface ----------------------------------------------------------------
@@ -216,6 +232,7 @@ export class TaskManager {
     const built = this.#backend.buildDriver(node);
     if (built.isErr()) return err(built.error);
     this.#driver = built.value.driver;
+    this.#unsetInterfaces = unsetInterfaces(node);
     this.#node = built.value.node;
     return ok(built.value.driver);
   }
@@ -593,6 +610,11 @@ export class TaskManager {
     }
     return this.#lease;
   }
+}
+
+/** The interface fields a stored node leaves unset. */
+function unsetInterfaces(node: NodeRecord): ReadonlySet<InterfaceColumn> {
+  return new Set(INTERFACE_COLUMNS.filter((column) => node[column] === null));
 }
 
 /** Acquire a task: shared with `{ shared: true }`, exclusive otherwise. */
