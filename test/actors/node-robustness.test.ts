@@ -183,4 +183,41 @@ describe('node actor robustness', () => {
       await r.stop();
     }
   });
+
+  it('a write that resets an interface shows the new default, not the one resolved at acquire', async () => {
+    const r = await open();
+    try {
+      await orThrow(r.conductor.withTask(ctx, r.node.id, {}, (task) => task.updateNode((d) => void (d.raid_interface = 'no-raid'))));
+      const seen = await orThrow(
+        r.conductor.withTask(ctx, r.node.id, {}, async (task) => {
+          const before = task.node.raid_interface;
+          await orThrow(task.updateNode((d) => void (d.raid_interface = null)));
+          return [before, task.node.raid_interface];
+        }),
+      );
+      const fresh = await orThrow(r.conductor.withTask(ctx, r.node.id, { shared: true }, (task) => task.node.raid_interface));
+      assert.deepEqual(seen, ['no-raid', fresh]);
+      assert.equal(fresh, 'fake', "fake-hardware's default");
+      assert.equal((await orThrow(r.spy.inner.getNode(r.node.id))).raid_interface, null, 'defaults are never saved');
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it('an idle node is only its snapshot: its actor is activated by the first exclusive request', async () => {
+    const r = await open();
+    try {
+      await orThrow(r.conductor.snapshot(r.node.id));
+      const shared = await orThrow(r.conductor.acquire(ctx, r.node.id, { shared: true }));
+      await shared.release();
+      assert.equal(r.conductor.status().actors.loaded, 1);
+      assert.equal(r.conductor.status().actors.spawned, 0, 'reads activate no actor');
+      const task = await orThrow(r.conductor.acquire(ctx, r.node.id, {}));
+      assert.equal(r.conductor.status().actors.spawned, 1);
+      await task.release();
+    } finally {
+      await r.stop();
+    }
+  });
 });
+

@@ -314,3 +314,20 @@ describe('buildDriverForTask: caching', () => {
     assert.notEqual(a, b);
   });
 });
+
+describe('buildDriverForTask: frozen output', () => {
+  it('a plain (unfrozen) node gets a deeply frozen result, its nested objects included', () => {
+    // Top level and nested objects plain (makeNode deep-freezes, so copy both levels).
+    const node = { ...makeNode(), driver_info: { ipmi_address: '10.0.0.1' } } as NodeRecord;
+    assert.ok(!Object.isFrozen(node.driver_info));
+    const built = build(node);
+    assert.ok(built.isOk());
+    const filled = built.value.node;
+    assert.notEqual(filled, node, 'defaults were filled');
+    assert.ok(Object.isFrozen(filled));
+    assert.ok(Object.isFrozen(filled.driver_info), 'nested objects are frozen too');
+    assert.throws(() => {
+      (filled.driver_info as Record<string, unknown>).ipmi_address = 'changed';
+    }, TypeError);
+  });
+});
