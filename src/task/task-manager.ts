@@ -55,8 +55,15 @@ export class TaskManager {
   #node: NodeRecord | null = null;
   #lease: Lease | null = null;
   #driver: BareDriver | null = null;
+  /** The stored node the driver was built from; its unset interface fields are computed on the first write. */
+  #builtFrom: NodeRecord | null = null;
+  #unset: ReadonlySet<InterfaceColumn> | null = null;
+
   /** Interface fields the stored node leaves unset (filled with defaults, never saved). */
-  #unsetInterfaces: ReadonlySet<InterfaceColumn> = new Set();
+  get #unsetInterfaces(): ReadonlySet<InterfaceColumn> {
+    this.#unset ??= this.#builtFrom === null ? new Set() : unsetInterfaces(this.#builtFrom);
+    return this.#unset;
+  }
   #fsm: FSM | null;
   #ports: readonly Port[] | null = null;
   #portgroups: readonly Portgroup[] | null = null;
@@ -197,7 +204,8 @@ export class TaskManager {
     }
     const rebuilt = this.#backend.buildDriver(node);
     this.#node = rebuilt.isOk() ? rebuilt.value.node : node;
-    this.#unsetInterfaces = unsetInterfaces(node);
+    this.#builtFrom = node;
+    this.#unset = null;
   }
 
   // ---- read-only surface ----------------------------------------------------------------
@@ -232,7 +240,8 @@ export class TaskManager {
     const built = this.#backend.buildDriver(node);
     if (built.isErr()) return err(built.error);
     this.#driver = built.value.driver;
-    this.#unsetInterfaces = unsetInterfaces(node);
+    this.#builtFrom = node;
+    this.#unset = null;
     this.#node = built.value.node;
     return ok(built.value.driver);
   }
