@@ -19,7 +19,7 @@ export interface ConductorOptions {
   nodeLockedRetryAttempts?: number;
   /** Milliseconds between attempts (Ironic `node_locked_retry_interval`, 1 s). Default 1000. */
   nodeLockedRetryInterval?: number;
-  /** A node actor with no holder, no waiter and no message for this long is stopped. Default 60000 ms. */
+  /** A loaded node (cached snapshot, and actor if activated) idle this long — no holder, waiter or message — is dropped. Default 60000 ms. */
   nodeIdleTimeout?: number;
   /** Timeout of every internal ask (task → node actor, actor → actor). Default 10000 ms. */
   askTimeout?: number;
