@@ -6,7 +6,7 @@
  * every node actor) and `workers` (the worker supervisor and its one-shot worker children).
  */
 import { randomUUID } from 'node:crypto';
-import { err, errAsync, ok, okAsync, type Result, ResultAsync } from 'neverthrow';
+import { err, errAsync, ok, type Result, ResultAsync } from 'neverthrow';
 import { resolveConfig, type ConductorConfig, type ConductorOptions } from '../src/config.ts';
 import { createRequestContext, type RequestContext } from '../src/context.ts';
 import { buildDriverForTask, type BuiltDriver } from '../src/drivers/build-driver.ts';

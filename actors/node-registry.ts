@@ -4,7 +4,7 @@
  * the published snapshots, and passivates idle actors.
  */
 import { freeze, type Draft } from 'immer';
-import { err, errAsync, ok, okAsync, type Result, ResultAsync } from 'neverthrow';
+import { errAsync, okAsync, type Result, ResultAsync } from 'neverthrow';
 import type { ConductorConfig, NotificationLevel } from '../src/config.ts';
 import type { Clock } from '../src/clock.ts';
 import type { BuiltDriver } from '../src/drivers/build-driver.ts';

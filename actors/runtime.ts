@@ -16,7 +16,7 @@
 import { err, errAsync, ok, ResultAsync } from 'neverthrow';
 import { Aborted, ActorStopped, AskTimeout, describe, type SerializedError } from '../src/errors.ts';
 import type { Logger } from '../src/logging.ts';
-import { dispatch, spawnActor, startSystem, stopActor, type NactContext, type NactRef } from './internal/nact.ts';
+import { dispatch, spawnActor, startSystem, stopActor, type NactRef } from './internal/nact.ts';
 
 /** A message that expects a reply of type R or an error of type E (phantom fields, never set). */
 export interface Ask<R, E = never> {

@@ -11,7 +11,6 @@ export type NactRef = { readonly path: { toString(): string }; readonly name: st
 export interface NactContext {
   readonly self: NactRef;
   readonly name: string;
-  readonly mailbox?: ReadonlyArray<{ message: unknown }>;
   readonly stop: symbol;
 }
 

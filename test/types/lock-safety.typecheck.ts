@@ -45,7 +45,7 @@ export async function withTaskTypesTheBody(): Promise<void> {
   });
   await conductor.withTask(ctx, 1, { purpose: 'ok' }, async (task) => {
     await task.processEvent('manage');
-    task.spawnAfter(async (t: ExclusiveTask, count: number) => void (await t.processEvent('done', {})), 3);
+    task.spawnAfter(async (t: ExclusiveTask, count: number) => void (await t.processEvent('done', { lastError: `after ${count}` })), 3);
     // @ts-expect-error spawnAfter checks the arguments against the work function
     task.spawnAfter(async (_t: ExclusiveTask, count: number) => void count, 'three');
   });
