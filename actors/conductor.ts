@@ -18,7 +18,6 @@ import {
   ExclusiveLockRequired,
   InvalidIdentity,
   InvalidParameterValue,
-  isConductorError,
   LeaseNotFound,
   MalformedMessage,
   type NodeNotFound,
@@ -518,4 +517,3 @@ function validate(message: unknown): AnyConductorError | null {
   }
 }
 
-export { isConductorError };
