@@ -132,14 +132,20 @@ export class NodeRegistry implements TaskBackend {
     const invalid = invalidLockRequest(request);
     if (invalid !== null) return errAsync(invalid);
     const entry = this.#byId.get(nodeId);
-    const ready: ResultAsync<NodeEntry, LockError> = entry ? okAsync(entry) : this.#load(nodeId).mapErr(asLockError);
-    return ready.andThen((target) => {
-      const waiter = new Waiter(request, this.config.nodeLockedRetryAttempts, this.config.nodeLockedRetryInterval, this.#deps.clock);
-      if (!waiter.settled && !this.#send(target, { type: 'acquire', waiter })) waiter.fail(new ActorStopped(`node-${target.id}`));
-      // An aborted waiter leaves the queue at once instead of waiting for the holder to release.
-      waiter.onAbandoned = () => void this.#send(target, { type: 'forget', waiter });
-      return new ResultAsync(waiter.promise);
-    });
+    // A loaded node is queued at once (no promise layer on every exclusive acquire).
+    if (entry) return this.#enqueue(entry, request);
+    return this.#load(nodeId)
+      .mapErr(asLockError)
+      .andThen((loaded) => this.#enqueue(loaded, request));
+  }
+
+  /** Queue an exclusive request on the node's actor; resolves when granted or failed. */
+  #enqueue(target: NodeEntry, request: LockRequest): ResultAsync<Lease, LockError> {
+    const waiter = new Waiter(request, this.config.nodeLockedRetryAttempts, this.config.nodeLockedRetryInterval, this.#deps.clock);
+    // An aborted waiter leaves the queue at once instead of waiting for the holder to release.
+    waiter.onAbandoned = () => void this.#send(target, { type: 'forget', waiter });
+    if (!waiter.settled && !this.#send(target, { type: 'acquire', waiter })) waiter.fail(new ActorStopped(`node-${target.id}`));
+    return new ResultAsync(waiter.promise);
   }
 
   unlock(lease: Lease): ResultAsync<void, UnlockError> {
