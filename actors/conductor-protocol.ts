@@ -4,11 +4,12 @@
  * lease id gets a typed error reply and the actor keeps serving. Long operations (waiting for a
  * lock, running an exclusive operation) never block the root's mailbox.
  */
-import type { RequestContext } from '../src/context.ts';
-import type { AnyConductorError } from '../src/errors.ts';
-import type { NodeIdentity, NodeRecord } from '../src/node.ts';
-import type { ExclusiveTask } from '../src/task/types.ts';
-import type { Ask } from './runtime.ts';
+import type { RequestContext } from '../src/context.js';
+import { type AnyConductorError, MalformedMessage } from '../src/errors.js';
+import type { NodeIdentity, NodeRecord } from '../src/node.js';
+import type { ProvisionEvent, ProvisionState } from '../src/states/provision-states.js';
+import type { ExclusiveTask } from '../src/task/types.js';
+import type { Ask } from './runtime.js';
 
 /** Request context fields a message may carry (a request id is generated when absent). */
 export type MessageContext = Partial<Pick<RequestContext, 'requestId' | 'user' | 'project' | 'roles'>>;
@@ -44,7 +45,10 @@ export interface SnapshotMessage extends Ask<NodeRecord, AnyConductorError> {
   readonly nodeId: NodeIdentity;
 }
 
-/** Run an operation under a fresh exclusive task; replies with its return value. */
+/**
+ * Run an operation under a fresh exclusive task, as `withTask` runs its body; replies with its
+ * value (a returned Result's value; its Err, or a thrown ConductorError, is the error reply).
+ */
 export interface RunExclusiveMessage extends Ask<unknown, AnyConductorError> {
   readonly type: 'runExclusive';
   readonly nodeId: NodeIdentity;
@@ -56,15 +60,15 @@ export interface RunExclusiveMessage extends Ask<unknown, AnyConductorError> {
 /** Process a provision event, under a held exclusive lease or a fresh exclusive task. */
 export interface ProcessEventMessage extends Ask<NodeRecord, AnyConductorError> {
   readonly type: 'processEvent';
-  readonly event: string;
+  readonly event: ProvisionEvent;
   readonly leaseId?: string;
   readonly nodeId?: NodeIdentity;
-  readonly targetState?: string;
+  readonly targetState?: ProvisionState;
   readonly context?: MessageContext;
 }
 
 /** Ask for the conductor's status report (pool, workers, locks, waiters, components, dead letters). */
-export interface StatusMessage extends Ask<import('./conductor.ts').ConductorStatus, AnyConductorError> {
+export interface StatusMessage extends Ask<import('./conductor.js').ConductorStatus, AnyConductorError> {
   readonly type: 'status';
 }
 
@@ -76,3 +80,50 @@ export type ConductorMessage =
   | SnapshotMessage
   | RunExclusiveMessage
   | ProcessEventMessage;
+
+/** Check a protocol message's shape (it may come from untyped code); returns the error to reply with, or null. */
+export function validateProtocolMessage(message: unknown): AnyConductorError | null {
+  if (typeof message !== 'object' || message === null) return new MalformedMessage('not an object', message);
+  const m = message as Record<string, unknown>;
+  const bool = (key: string): boolean => m[key] === undefined || typeof m[key] === 'boolean';
+  const str = (key: string): boolean => m[key] === undefined || typeof m[key] === 'string';
+  // A missing or wrongly typed id is a malformed message; a well-typed but invalid one is InvalidIdentity.
+  const identity = (key: string): AnyConductorError | null =>
+    typeof m[key] === 'number' || typeof m[key] === 'string' ? null : new MalformedMessage(`${key} must be a number or a string`, message);
+  const context = m.context;
+  if (context !== undefined) {
+    const c = context as Record<string, unknown>;
+    const textOrNull = (v: unknown): boolean => v === undefined || v === null || typeof v === 'string';
+    const valid =
+      typeof context === 'object' &&
+      context !== null &&
+      textOrNull(c.requestId) &&
+      textOrNull(c.user) &&
+      textOrNull(c.project) &&
+      (c.roles === undefined || (Array.isArray(c.roles) && c.roles.every((r) => typeof r === 'string')));
+    if (!valid) return new MalformedMessage('context must be { requestId?, user?, project?: string, roles?: string[] }', message);
+  }
+  switch (m.type) {
+    case 'status':
+      return null;
+    case 'acquireLease':
+      if (!bool('shared') || !bool('retry') || !bool('patient') || !str('purpose')) {
+        return new MalformedMessage('acquireLease flags must be booleans and purpose a string', message);
+      }
+      return identity('nodeId');
+    case 'releaseLease':
+      return typeof m.leaseId === 'string' ? null : new MalformedMessage('releaseLease needs a string leaseId', message);
+    case 'snapshot':
+      return identity('nodeId');
+    case 'runExclusive':
+      if (typeof m.operation !== 'function') return new MalformedMessage('runExclusive needs an operation function', message);
+      return identity('nodeId');
+    case 'processEvent':
+      if (typeof m.event !== 'string' || !str('targetState')) return new MalformedMessage('processEvent needs a string event', message);
+      if (m.leaseId === undefined && m.nodeId === undefined) return new MalformedMessage('processEvent needs a leaseId or a nodeId', message);
+      if (m.leaseId !== undefined && typeof m.leaseId !== 'string') return new MalformedMessage('leaseId must be a string', message);
+      return m.leaseId === undefined ? identity('nodeId') : null;
+    default:
+      return new MalformedMessage(`unknown message type ${String(m.type)}`, message);
+  }
+}

@@ -1,84 +1,72 @@
 /**
  * The conductor: the root actor and the public entry point. It owns the store, the driver
- * registry, the node actors (via the registry), the worker supervisor and the notification bus.
+ * registry, the node actors (via the registry), the worker supervisor and the notification bus;
+ * none of them is reachable from a `Conductor` (one owner per piece of state: a node's row is
+ * written by its actor alone). Other actors reach the root actor through `metal-conductor/actors`.
  *
  * Actor tree: `conductor` (root, serves the message protocol) → `nodes` (a silent parent of
- * every node actor) and `workers` (the worker supervisor and its one-shot worker children).
+ * every node actor), `workers` (the worker supervisor and its one-shot worker children) and
+ * `user` (actors spawned through the actor subpath).
  */
 import { randomUUID } from 'node:crypto';
-import { err, errAsync, ok, type Result, ResultAsync } from 'neverthrow';
-import { resolveConfig, type ConductorConfig, type ConductorOptions } from '../src/config.ts';
-import { createRequestContext, type RequestContext } from '../src/context.ts';
-import { buildDriverForTask, type BuiltDriver } from '../src/drivers/build-driver.ts';
-import { createDriverRegistry, DriverRegistry, type DriverRegistryOptions } from '../src/drivers/registry.ts';
+import { err, errAsync, ok, okAsync, type Result, ResultAsync } from 'neverthrow';
+import { resolveConfig, type ConductorConfig } from '../src/config.js';
+import { adminContext, createRequestContext, type RequestContext } from '../src/context.js';
+import { buildDriverForTask, type BuiltDriver } from '../src/drivers/build-driver.js';
+import { createDriverRegistry, type DriverRegistry } from '../src/drivers/registry.js';
 import {
+  Aborted,
   type AnyConductorError,
   ConductorStopping,
   type DriverError,
   ExclusiveLockRequired,
-  InvalidIdentity,
+  type InvalidIdentity,
   InvalidParameterValue,
   LeaseNotFound,
-  MalformedMessage,
   type NodeNotFound,
   type StoreCorrupt,
-  type StoreError,
+  StoreError,
   type StoreInUse,
-} from '../src/errors.ts';
-import type { FSM } from '../src/fsm/fsm.ts';
-import { systemClock, type Clock } from '../src/clock.ts';
-import { createLogger, type Logger } from '../src/logging.ts';
-import type { NewNode, NodeIdentity, NodeRecord } from '../src/node.ts';
-import { NotificationBus, type NotificationSubscriber } from '../src/notifications/bus.ts';
-import type { ProvisionSetNotification } from '../src/notifications/notification.ts';
-import { newProvisionFsm } from '../src/states/provision-machine.ts';
-import { openSqlJsStore, type SqlJsStoreOptions } from '../src/store/sqljs-store.ts';
-import type { Store } from '../src/store/store.ts';
-import type { TransportError, WorkerSpawner } from '../src/task/backend.ts';
-import { runScoped, type ScopeError } from '../src/task/scope.ts';
-import { acquireTask, taskInternals } from '../src/task/task-manager.ts';
-import type { AcquireError, AcquireOptions, ExclusiveTask, SharedTask, Task } from '../src/task/types.ts';
-import type { ConductorMessage, LeaseGrant, MessageContext } from './conductor-protocol.ts';
-import { NodeRegistry, type NodeActorStatus } from './node-registry.ts';
-import { ActorRuntime, type ActorContext, type ActorRef, type DeadLetter } from './runtime.ts';
-import { WorkerSupervisor, type PoolStatus, type WorkerInfo } from './worker-supervisor.ts';
-import { periodicComponent } from './periodic-component.ts';
-import { RestartSupervisor, type ComponentStatus, type RestartPolicy } from './restart-supervisor.ts';
-import { periodicPort } from '../src/periodics/ports.ts';
-import { checkIntervalMs, isCheckEnabled, runWaitTimeoutCheck, WAIT_TIMEOUT_CHECKS } from '../src/periodics/wait-timeouts.ts';
-import { recoverOnStartup, type RecoveryReport } from '../src/recovery/startup.ts';
+} from '../src/errors.js';
+import type { FSM } from '../src/fsm/fsm.js';
+import { systemClock, type Clock } from '../src/clock.js';
+import { createLogger, type Logger } from '../src/logging.js';
+import type { NewNode, NodeIdentity, NodeRecord } from '../src/node.js';
+import { checkNodeFilter, type NodeFilter } from '../src/node-filter.js';
+import { NotificationBus, type NotificationSubscriber } from '../src/notifications/bus.js';
+import { newProvisionFsm } from '../src/states/provision-machine.js';
+import { PROVISION_STATES, type ProvisionEvent, type ProvisionState } from '../src/states/provision-states.js';
+import { openSqlJsStore, type SqlJsStoreOptions } from '../src/store/sqljs-store.js';
+import type { Store } from '../src/store/store.js';
+import type { TransportError, WorkerSpawner } from '../src/task/backend.js';
+import { runScoped, type BodyError, type BodyValue, type ScopeError } from '../src/task/scope.js';
+import { acquireTask, taskInternals } from '../src/task/task-manager.js';
+import type { AcquireError, AcquireOptions, ExclusiveTask, SharedTask, Task } from '../src/task/types.js';
+import { checkInit, type ConductorInit } from './conductor-init.js';
+import { validateProtocolMessage, type ConductorMessage, type LeaseGrant, type MessageContext } from './conductor-protocol.js';
+import { NodeRegistry, type NodeActorStatus } from './node-registry.js';
+import { ActorRuntime, type ActorContext, type ActorRef, type AnyActorRef } from './runtime.js';
+import { WorkerSupervisor, type PoolStatus, type WorkerInfo } from './worker-supervisor.js';
+import { periodicComponent } from './periodic-component.js';
+import { resolveRestartPolicy, RestartSupervisor, type ComponentStatus, type ResolvedRestartPolicy } from './restart-supervisor.js';
+import { periodicPort } from '../src/periodics/ports.js';
+import { checkIntervalMs, isCheckEnabled, runWaitTimeoutCheck, WAIT_TIMEOUT_CHECKS } from '../src/periodics/wait-timeouts.js';
+import { recoverOnStartup, type RecoveryReport } from '../src/recovery/startup.js';
 
-/** Test and embedding seams. Not needed in normal use. */
+export type { ConductorInit, StoreOptions } from './conductor-init.js';
+
+/** Seams for tests and internal embedding: not part of the package's public surface. */
 export interface ConductorSeams {
+  /** Use this store instead of opening the embedded one (the conductor does not close it). */
+  store?: Store;
+  /** Extra options of the embedded store (test hooks such as `now` or `onCheckpointPhase`). */
+  storeHooks?: Pick<SqlJsStoreOptions, 'now' | 'onCheckpointPhase'>;
   /** Replace the background-worker spawner (Ironic's `_spawn_worker`). */
   spawner?: WorkerSpawner;
   /** Replace the state-machine factory (each task gets one copy). */
-  newFsm?: () => FSM;
+  newFsm?: () => FSM<ProvisionState, ProvisionEvent>;
   /** Replace driver building (Ironic `build_driver_for_task`). */
   buildDriver?: (node: NodeRecord) => Result<BuiltDriver, DriverError>;
-  /** Time and timers (periodic checks, backoff, worker timeouts). Default: the system clock. */
-  clock?: Clock;
-}
-
-/** Everything `Conductor.open` accepts. */
-export interface ConductorInit extends ConductorOptions {
-  /** A store, or options of the embedded sql.js store. Default: in-memory sql.js. */
-  store?: Store | SqlJsStoreOptions;
-  /** A driver registry or its options. Default: fake-hardware and manual-management enabled. */
-  drivers?: DriverRegistry | DriverRegistryOptions;
-  /** Root pino logger. Default: `createLogger()` (stderr, level from METAL_CONDUCTOR_LOG_LEVEL or info). */
-  logger?: Logger;
-  /**
-   * Run Ironic's start-up recovery before serving: clear pending target power states and this
-   * host's reservations, fail nodes stuck in STUCK_STATES_TREATED_AS_FAIL. Default true.
-   */
-  startupRecovery?: boolean;
-  /** Start the periodic wait-timeout checks. Default true (each still needs its interval and timeout > 0). */
-  periodicChecks?: boolean;
-  /** Restart policy of the periodic checks. Default: see README (1 s → 30 s, 5 restarts in 60 s). */
-  restartPolicy?: RestartPolicy;
-  /** Seams for tests. */
-  seams?: ConductorSeams;
 }
 
 /** A point-in-time report of the conductor. */
@@ -107,15 +95,52 @@ export interface ConductorStatus {
 /** Errors opening a conductor. */
 export type OpenError = InvalidParameterValue | StoreCorrupt | StoreInUse | StoreError;
 
-/** The conductor. Create with `Conductor.open()`; stop with `stop()`. */
-export class Conductor {
-  readonly config: ConductorConfig;
+/** Errors of reading a node's snapshot. */
+export type SnapshotError = NodeNotFound | InvalidIdentity | StoreError | TransportError;
+
+/** Options of `onIdle`. */
+export interface OnIdleOptions {
+  /** Stop waiting (the Result is then Err(Aborted)); the workers go on. */
+  signal?: AbortSignal;
+}
+
+/** Options of `stop`. */
+export interface StopOptions {
+  /** Abort the graceful wait: running workers are cancelled at once, the rest of the stop goes on. */
+  signal?: AbortSignal;
+}
+
+/** What the actor subpath and the tests reach behind a conductor. Never exported from the package. */
+export interface ConductorInternals {
   readonly store: Store;
+  readonly runtime: ActorRuntime;
+  readonly ref: ActorRef<ConductorMessage>;
+  /** Parent of actors spawned through the actor subpath. */
+  readonly userRoot: AnyActorRef;
+  readonly bus: NotificationBus;
   readonly drivers: DriverRegistry;
   readonly logger: Logger;
-  readonly runtime: ActorRuntime;
-  /** The root actor: send it ConductorMessage asks (see conductor-protocol.ts). */
-  readonly ref: ActorRef<ConductorMessage>;
+  readonly registry: NodeRegistry;
+}
+
+const INTERNALS = new WeakMap<Conductor, ConductorInternals>();
+let createConductor: (init: ConductorInit, seams: ConductorSeams) => Promise<Result<Conductor, OpenError>>;
+
+/** The internals of a conductor (the actor subpath and tests only). */
+export function conductorInternals(conductor: Conductor): ConductorInternals {
+  const internals = INTERNALS.get(conductor);
+  if (internals === undefined) throw new TypeError('not a Conductor');
+  return internals;
+}
+
+/** The conductor. Create with `Conductor.open()`; stop with `stop()`. */
+export class Conductor {
+  /** The resolved configuration (frozen). */
+  readonly config: ConductorConfig;
+  readonly #store: Store;
+  readonly #logger: Logger;
+  readonly #runtime: ActorRuntime;
+  readonly #ref: ActorRef<ConductorMessage>;
   readonly #registry: NodeRegistry;
   readonly #workers: WorkerSupervisor;
   readonly #bus: NotificationBus;
@@ -124,7 +149,8 @@ export class Conductor {
   readonly #clock: Clock;
   readonly #components: RestartSupervisor;
   #recovery: RecoveryReport | null = null;
-  #stopping: Promise<void> | null = null;
+  #stopping: ResultAsync<void, StoreError> | null = null;
+  readonly #stopSignal = new AbortController();
 
   private constructor(parts: {
     config: ConductorConfig;
@@ -132,138 +158,143 @@ export class Conductor {
     ownsStore: boolean;
     drivers: DriverRegistry;
     logger: Logger;
+    clock: Clock;
     seams: ConductorSeams;
   }) {
     this.config = parts.config;
-    this.store = parts.store;
+    this.#store = parts.store;
     this.#ownsStore = parts.ownsStore;
-    this.drivers = parts.drivers;
-    this.logger = parts.logger.child({ host: parts.config.host });
-    this.runtime = new ActorRuntime('metal-conductor', this.logger);
-    this.ref = this.runtime.spawn<null, ConductorMessage>(null, 'conductor', {
+    this.#logger = parts.logger.child({ host: parts.config.host });
+    this.#runtime = new ActorRuntime('metal-conductor', this.#logger);
+    this.#ref = this.#runtime.spawn<null, ConductorMessage>(null, 'conductor', {
       initialState: () => null,
       handle: (state, message, ctx) => {
         this.#serve(message, ctx);
         return state;
       },
     });
-    const nodes = this.runtime.spawn<null, never>(this.ref, 'nodes', { initialState: () => null, handle: (state) => state });
-    const clock = parts.seams.clock ?? systemClock;
+    const silentParent = { initialState: () => null, handle: (state: null) => state };
+    const nodes = this.#runtime.spawn<null, never>(this.#ref, 'nodes', silentParent);
+    const userRoot = this.#runtime.spawn<null, never>(this.#ref, 'user', silentParent);
+    const clock = parts.clock;
     this.#clock = clock;
-    this.#workers = new WorkerSupervisor(this.runtime, this.ref, this.logger, clock, {
+    this.#workers = new WorkerSupervisor(this.#runtime, this.#ref, this.#logger, clock, {
       poolSize: parts.config.workersPoolSize,
       reservedPercentage: parts.config.reservedWorkersPoolPercentage,
       timeoutMs: parts.config.workerTimeout,
     });
-    this.#bus = new NotificationBus(parts.config.notificationLevel, this.logger);
+    this.#bus = new NotificationBus(parts.config.notificationLevel, this.#logger);
     this.#components = new RestartSupervisor({
-      runtime: this.runtime,
-      parent: this.ref,
-      logger: this.logger,
+      runtime: this.#runtime,
+      parent: this.#ref,
+      logger: this.#logger,
       clock,
       // Past its restart intensity a component is marked failed (status) and the rest go on.
       onEscalate: (component, error) =>
-        this.logger.error({ component, err: error }, 'component failed permanently; the conductor keeps serving'),
+        this.#logger.error({ component, err: error }, 'component failed permanently; the conductor keeps serving'),
     });
     const drivers = parts.drivers;
     const spawner = parts.seams.spawner ?? this.#workers.spawn;
     this.#registry = new NodeRegistry({
-      runtime: this.runtime,
+      runtime: this.#runtime,
       parent: nodes,
       store: parts.store,
       config: parts.config,
-      logger: this.logger,
+      logger: this.#logger,
       bus: this.#bus,
       buildDriver: parts.seams.buildDriver ?? ((node) => buildDriverForTask({ node }, drivers)),
-      newFsm: parts.seams.newFsm ?? (newProvisionFsm as () => FSM),
-      spawnWorker: (request) => {
-        if (this.#stopping) throw new ConductorStopping();
-        return spawner(request);
-      },
+      newFsm: parts.seams.newFsm ?? newProvisionFsm,
+      spawnWorker: (request) => (this.#stopping ? err(new ConductorStopping()) : spawner(request)),
       clock,
+    });
+    INTERNALS.set(this, {
+      store: parts.store,
+      runtime: this.#runtime,
+      ref: this.#ref,
+      userRoot,
+      bus: this.#bus,
+      drivers,
+      logger: this.#logger,
+      registry: this.#registry,
     });
   }
 
-  /** Open a conductor: resolve the configuration, open the store, start the actors, register the host. */
+  /**
+   * Open a conductor: check the options (unknown ones are refused), open the store, start the
+   * actors, register the host, run start-up recovery and start the periodic checks.
+   */
   static open(init: ConductorInit = {}): ResultAsync<Conductor, OpenError> {
-    return new ResultAsync(
-      (async (): Promise<Result<Conductor, OpenError>> => {
-        const {
-          store: storeInit,
-          drivers: driversInit,
-          logger: loggerInit,
-          seams,
-          startupRecovery = true,
-          periodicChecks = true,
-          restartPolicy,
-          ...options
-        } = init;
-        const config = resolveConfig(options);
-        if (config.isErr()) return err(config.error);
-        const logger = loggerInit ?? createLogger();
-        const drivers = driversInit instanceof DriverRegistry ? ok(driversInit) : createDriverRegistry(driversInit ?? {});
-        if (drivers.isErr()) return err(drivers.error);
-        let store: Store;
-        let ownsStore = false;
-        if (isStore(storeInit)) {
-          store = storeInit;
-        } else {
-          const opened = await openSqlJsStore({ logger, ...(storeInit ?? {}) });
-          if (opened.isErr()) return err(opened.error);
-          store = opened.value;
-          ownsStore = true;
-        }
-        const registered = await store.registerConductor(config.value.host);
-        if (registered.isErr()) {
-          if (ownsStore) await store.close();
-          return err(registered.error);
-        }
-        const conductor = new Conductor({
-          config: config.value,
-          store,
-          ownsStore,
-          drivers: drivers.value,
-          logger,
-          seams: seams ?? {},
-        });
-        if (startupRecovery) await conductor.#recover();
-        if (periodicChecks) {
-          const started = conductor.#startPeriodicChecks(restartPolicy);
-          if (started.isErr()) {
-            await conductor.stop();
-            return err(started.error);
-          }
-        }
-        conductor.logger.info({ store: store.description }, 'conductor started');
-        return ok(conductor);
-      })(),
-    );
+    const checked = checkInit(init);
+    if (checked.isErr()) return errAsync(checked.error);
+    return openConductor(checked.value, {});
+  }
+
+  static {
+    // Module-private: `openConductor` (seams for tests) is not reachable from the class.
+    createConductor = (init, seams) => Conductor.#create(init, seams);
+  }
+
+  static async #create(init: ConductorInit, seams: ConductorSeams): Promise<Result<Conductor, OpenError>> {
+    const { store: storeInit, drivers: driversInit, logger: loggerInit, startupRecovery = true, periodicChecks = true, restartPolicy, clock, ...options } = init;
+    const config = resolveConfig(options);
+    if (config.isErr()) return err(config.error);
+    const policy = resolveRestartPolicy(restartPolicy);
+    if (policy.isErr()) return err(policy.error);
+    const logger = loggerInit ?? createLogger();
+    const drivers = createDriverRegistry(driversInit ?? {});
+    if (drivers.isErr()) return err(drivers.error);
+    let store: Store;
+    let ownsStore = false;
+    if (seams.store !== undefined) {
+      store = seams.store;
+    } else {
+      const opened = await openSqlJsStore({ logger, ...(storeInit ?? {}), ...(seams.storeHooks ?? {}) });
+      if (opened.isErr()) return err(opened.error);
+      store = opened.value;
+      ownsStore = true;
+    }
+    const registered = await store.registerConductor(config.value.host);
+    if (registered.isErr()) {
+      if (ownsStore) await store.close();
+      return err(registered.error);
+    }
+    const conductor = new Conductor({
+      config: config.value,
+      store,
+      ownsStore,
+      drivers: drivers.value,
+      logger,
+      clock: clock ?? systemClock,
+      seams,
+    });
+    if (startupRecovery) await conductor.#recover();
+    if (periodicChecks) conductor.#startPeriodicChecks(policy.value);
+    conductor.#logger.info({ store: store.description }, 'conductor started');
+    return ok(conductor);
+  }
+
+  #periodicPort(): ReturnType<typeof periodicPort> {
+    return periodicPort({ store: this.#store, config: this.config, logger: this.#logger, withTask: this.withTask.bind(this) }, this.#clock);
   }
 
   /** Ironic's start-up recovery. Every stuck node is failed (Ironic stops at periodic_max_workers). */
   async #recover(): Promise<void> {
-    this.#recovery = await recoverOnStartup(periodicPort(this, this.#clock), { maxNodesPerState: Number.POSITIVE_INFINITY });
-    this.logger.info({ recovery: this.#recovery }, 'start-up recovery done');
+    this.#recovery = await recoverOnStartup(this.#periodicPort(), { maxNodesPerState: Number.POSITIVE_INFINITY });
+    this.#logger.info({ recovery: this.#recovery }, 'start-up recovery done');
   }
 
   /** Run each enabled wait-timeout check as a supervised periodic component. */
-  #startPeriodicChecks(policy: RestartPolicy | undefined): Result<void, InvalidParameterValue> {
-    const port = periodicPort(this, this.#clock);
+  #startPeriodicChecks(policy: ResolvedRestartPolicy): void {
+    const port = this.#periodicPort();
     for (const check of WAIT_TIMEOUT_CHECKS) {
       if (!isCheckEnabled(check, this.config)) continue;
-      try {
-        this.#components.start(
-          periodicComponent(`check-${check.name}-timeouts`, checkIntervalMs(check, this.config), async () => {
-            await runWaitTimeoutCheck(check, port);
-          }),
-          policy,
-        );
-      } catch (error) {
-        if (error instanceof InvalidParameterValue) return err(error);
-        throw error;
-      }
+      this.#components.start(
+        periodicComponent(`check-${check.name}-timeouts`, checkIntervalMs(check, this.config), async () => {
+          await runWaitTimeoutCheck(check, port);
+        }),
+        policy,
+      );
     }
-    return ok(undefined);
   }
 
   /**
@@ -279,31 +310,79 @@ export class Conductor {
   }
 
   /**
-   * Acquire, run `body`, and leave the scope as Ironic's `with` block: release, or hand the lock to
-   * the background worker scheduled with spawnAfter/processEvent({callback}) when the body did not
-   * throw. A throwing body releases and rethrows. Resolves with the body's value or a typed error.
+   * Acquire, run `body`, and leave the scope as Ironic's `with` block. The body may return a plain
+   * value, a Result or a promise of either. On success the lock is handed to the background work
+   * scheduled with spawnAfter/processEvent({callback}), else released; the Ok is the body's value.
+   * A returned Err or a thrown ConductorError releases without spawning and is the Err (never
+   * nested); any other throw is a bug: released, then rethrown.
    */
-  withTask<R>(context: RequestContext, nodeId: NodeIdentity, options: AcquireOptions & { shared: true }, body: (task: SharedTask) => R | Promise<R>): ResultAsync<Awaited<R>, ScopeError>;
-  withTask<R>(context: RequestContext, nodeId: NodeIdentity, options: (AcquireOptions & { shared?: false }) | undefined, body: (task: ExclusiveTask) => R | Promise<R>): ResultAsync<Awaited<R>, ScopeError>;
-  withTask<R>(context: RequestContext, nodeId: NodeIdentity, options: AcquireOptions | undefined, body: (task: never) => R | Promise<R>): ResultAsync<Awaited<R>, ScopeError> {
-    return runScoped(this.acquire(context, nodeId, options ?? {}), body as (task: Task) => R | Promise<R>);
+  withTask<R>(
+    context: RequestContext,
+    nodeId: NodeIdentity,
+    options: AcquireOptions & { shared: true },
+    body: (task: SharedTask) => R,
+  ): ResultAsync<BodyValue<R>, ScopeError | BodyError<R>>;
+  withTask<R>(
+    context: RequestContext,
+    nodeId: NodeIdentity,
+    options: (AcquireOptions & { shared?: false }) | undefined,
+    body: (task: ExclusiveTask) => R,
+  ): ResultAsync<BodyValue<R>, ScopeError | BodyError<R>>;
+  withTask<R>(
+    context: RequestContext,
+    nodeId: NodeIdentity,
+    options: AcquireOptions | undefined,
+    body: (task: never) => R,
+  ): ResultAsync<BodyValue<R>, ScopeError | BodyError<R>> {
+    return runScoped(this.acquire(context, nodeId, options ?? {}), body as (task: Task) => R, this.#logger);
   }
 
   /** The latest committed snapshot of a node (never waits for a lock). */
-  snapshot(nodeId: NodeIdentity): ResultAsync<NodeRecord, NodeNotFound | InvalidIdentity | StoreError | TransportError> {
+  snapshot(nodeId: NodeIdentity): ResultAsync<NodeRecord, SnapshotError> {
     return this.#registry.getNode(nodeId);
   }
 
   /**
-   * Enroll a node (provision state `enroll` unless given), optionally with ports (MAC addresses).
-   * The hardware type must be enabled (DriverNotFound otherwise), as Ironic's API checks.
+   * The nodes matching `filter` (all given fields must match), ordered by id, as frozen snapshots.
+   * A bad filter is InvalidParameterValue naming the field.
+   */
+  listNodes(filter: NodeFilter = {}): ResultAsync<readonly NodeRecord[], InvalidParameterValue | StoreError> {
+    const checked = checkNodeFilter(filter);
+    if (checked.isErr()) return errAsync(checked.error);
+    return this.#registry.listNodes(checked.value);
+  }
+
+  /**
+   * Enroll a node (provision state `enroll` unless given) with ports (MAC addresses), all or
+   * nothing: if a port cannot be created the node is deleted again and the error returned. The
+   * hardware type must be enabled (DriverNotFound otherwise), as Ironic's API checks.
    */
   enroll(fields: NewNode, ports: readonly string[] = []): ResultAsync<NodeRecord, AnyConductorError> {
-    const hardware = this.drivers.getHardwareType(fields.driver);
+    if (this.#stopping) return errAsync(new ConductorStopping());
+    if (typeof fields !== 'object' || fields === null) return errAsync(new InvalidParameterValue('node fields must be an object', { field: null }));
+    const hardware = conductorInternals(this).drivers.getHardwareType(fields.driver);
     if (hardware.isErr()) return errAsync(hardware.error);
-    return this.store.createNode(fields).andThen((node) =>
-      ResultAsync.combine(ports.map((address) => this.store.createPort(node.id, { address }))).map(() => node),
-    );
+    if (fields.provision_state !== undefined && !PROVISION_STATES.includes(fields.provision_state)) {
+      return errAsync(new InvalidParameterValue(`provision_state ${String(fields.provision_state)} is not a state of the machine`, { field: 'provision_state' }));
+    }
+    if (!Array.isArray(ports) || !ports.every((address) => typeof address === 'string')) {
+      return errAsync(new InvalidParameterValue('ports must be an array of MAC addresses', { field: 'ports' }));
+    }
+    return this.#registry.createNode(fields).andThen((node) => {
+      if (ports.length === 0) return okAsync(node);
+      // The ports are written through the new node's actor, under its lock.
+      return this.withTask(adminContext(), node.id, { purpose: 'enroll' }, async (task) => {
+        for (const address of ports) {
+          const port = await task.createPort({ address });
+          if (port.isErr()) {
+            const undone = await task.destroyNode();
+            if (undone.isErr()) this.#logger.error({ err: undone.error, node: node.uuid }, 'deleting a half-enrolled node failed');
+            return err(port.error);
+          }
+        }
+        return ok(node);
+      });
+    });
   }
 
   /** Subscribe to provision_set notifications; returns an unsubscribe function. */
@@ -311,21 +390,22 @@ export class Conductor {
     return this.#bus.subscribe(subscriber);
   }
 
-  /** Deliver notifications to an actor as messages; returns an unsubscribe function. */
-  subscribeActor(ref: ActorRef<ProvisionSetNotification>): () => void {
-    return this.#bus.subscribe((notification) => {
-      this.runtime.tell(ref, notification);
-    });
-  }
-
-  /** Subscribe to dead letters (messages to stopped actors). */
-  onDeadLetter(subscriber: (letter: DeadLetter) => void): () => void {
-    return this.runtime.onDeadLetter(subscriber);
-  }
-
-  /** Resolve when no background worker is running. */
-  onIdle(): Promise<void> {
-    return this.#workers.onIdle();
+  /** Resolve when no background worker is running (at once if none); Err(Aborted) if `signal` aborts first. */
+  onIdle(options: OnIdleOptions = {}): ResultAsync<void, Aborted> {
+    const { signal } = options;
+    if (signal?.aborted) return errAsync(new Aborted('onIdle', signal.reason));
+    const idle = this.#workers.onIdle().then(() => ok<void, Aborted>(undefined));
+    if (signal === undefined) return new ResultAsync(idle);
+    return new ResultAsync(
+      new Promise<Result<void, Aborted>>((resolve) => {
+        const onAbort = (): void => resolve(err(new Aborted('onIdle', signal.reason)));
+        signal.addEventListener('abort', onAbort, { once: true });
+        void idle.then((settled) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(settled);
+        });
+      }),
+    );
   }
 
   /** A point-in-time status report. */
@@ -346,50 +426,69 @@ export class Conductor {
       components: this.#components.status(),
       recovery: this.#recovery,
       leasesHeldByActors: this.#leases.size,
-      deadLetters: this.runtime.deadLetterCount,
+      deadLetters: this.#runtime.deadLetterCount,
       notifications: this.#bus.stats,
     };
   }
 
   /**
-   * Stop: take no new work, let running workers finish up to `gracefulShutdownTimeout` (then cancel
-   * them), release leases held by actors, stop every actor and timer, mark the host offline and
-   * close the store if the conductor opened it. Idempotent.
+   * Stop: take no new work, let running workers finish up to `gracefulShutdownTimeout` (or until
+   * `signal` aborts; then cancel them), release leases held by actors, stop every actor and timer,
+   * clear this host's reservations, mark the host offline and close the store if the conductor
+   * opened it. Idempotent (every call shares one stop). Err(StoreError) when closing the store
+   * failed; everything else was still stopped.
    */
-  stop(): Promise<void> {
-    this.#stopping ??= (async () => {
-      this.logger.info('conductor stopping');
-      await this.#components.stop();
-      await this.#workers.drain(this.config.gracefulShutdownTimeout);
-      for (const [leaseId, task] of this.#leases) {
-        this.#leases.delete(leaseId);
-        await taskInternals(task).exit(false);
-      }
-      this.#registry.close();
-      await this.runtime.shutdown();
-      // Tasks still held by callers cannot release through stopped actors: clear what is ours.
-      const cleared = await this.store.clearReservations(this.config.host);
-      if (cleared.isOk() && cleared.value.length > 0) {
-        this.logger.warn({ nodes: cleared.value }, 'cleared reservations still held at stop');
-      }
-      await this.store.touchConductor(this.config.host, false);
-      if (this.#ownsStore) {
-        const closed = await this.store.close();
-        if (closed.isErr()) this.logger.error({ err: closed.error }, 'closing the store failed');
-      }
-      this.logger.info('conductor stopped');
-    })();
+  stop(options: StopOptions = {}): ResultAsync<void, StoreError> {
+    const { signal } = options;
+    if (signal !== undefined) {
+      if (signal.aborted) this.#stopSignal.abort(signal.reason);
+      else signal.addEventListener('abort', () => this.#stopSignal.abort(signal.reason), { once: true });
+    }
+    this.#stopping ??= new ResultAsync(this.#stop());
     return this.#stopping;
   }
 
+  async #stop(): Promise<Result<void, StoreError>> {
+    this.#logger.info('conductor stopping');
+    await this.#components.stop();
+    await this.#workers.drain(this.config.gracefulShutdownTimeout, this.#stopSignal.signal);
+    for (const [leaseId, task] of this.#leases) {
+      this.#leases.delete(leaseId);
+      const left = await taskInternals(task).exit(false);
+      if (left.isErr()) this.#logger.warn({ err: left.error, lease: leaseId }, 'releasing a lease held by an actor failed');
+    }
+    this.#registry.close();
+    await this.#runtime.shutdown();
+    // Tasks still held by callers cannot release through stopped actors: clear what is ours.
+    const cleared = await this.#store.clearReservations(this.config.host);
+    if (cleared.isOk() && cleared.value.length > 0) {
+      this.#logger.warn({ nodes: cleared.value }, 'cleared reservations still held at stop');
+    }
+    let result: Result<void, StoreError> = ok(undefined);
+    if (cleared.isErr()) result = err(cleared.error);
+    const offline = await this.#store.touchConductor(this.config.host, false);
+    if (offline.isErr() && result.isOk()) result = err(offline.error);
+    if (this.#ownsStore) {
+      const closed = await this.#store.close();
+      if (closed.isErr()) {
+        this.#logger.error({ err: closed.error }, 'closing the store failed');
+        result = err(closed.error);
+      }
+    }
+    this.#logger.info('conductor stopped');
+    return result;
+  }
+
+  /** `await using conductor = …`: stops; a failure to close the store is thrown (the throwing style). */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
+    const stopped = await this.stop();
+    if (stopped.isErr()) throw stopped.error;
   }
 
   // ---- the root actor's protocol -----------------------------------------------------------
 
   #serve(message: ConductorMessage, ctx: ActorContext<ConductorMessage>): void {
-    const malformed = validate(message);
+    const malformed = validateProtocolMessage(message);
     if (malformed !== null) {
       ctx.fail(malformed);
       return;
@@ -451,7 +550,7 @@ export class Conductor {
         answer(
           this.withTask(context(message.context), message.nodeId as NodeIdentity, { purpose: `process event ${message.event}` }, (task) =>
             task.processEvent(message.event, targetState),
-          ).andThen((inner) => inner),
+          ),
         );
         return;
       }
@@ -466,54 +565,10 @@ export class Conductor {
   }
 }
 
-function isStore(value: unknown): value is Store {
-  return typeof value === 'object' && value !== null && typeof (value as Store).reserve === 'function';
+/**
+ * Open a conductor with seams (tests, internal embedding). The options are not checked for
+ * unknown names here: `Conductor.open` does that.
+ */
+export function openConductor(init: ConductorInit = {}, seams: ConductorSeams = {}): ResultAsync<Conductor, OpenError> {
+  return new ResultAsync(createConductor(init, seams));
 }
-
-/** Check a protocol message's shape; returns the error to reply with, or null. */
-function validate(message: unknown): AnyConductorError | null {
-  if (typeof message !== 'object' || message === null) return new MalformedMessage('not an object', message);
-  const m = message as Record<string, unknown>;
-  const bool = (key: string): boolean => m[key] === undefined || typeof m[key] === 'boolean';
-  const str = (key: string): boolean => m[key] === undefined || typeof m[key] === 'string';
-  // A missing or wrongly typed id is a malformed message; a well-typed but invalid one is InvalidIdentity.
-  const identity = (key: string): AnyConductorError | null =>
-    typeof m[key] === 'number' || typeof m[key] === 'string' ? null : new MalformedMessage(`${key} must be a number or a string`, message);
-  const context = m.context;
-  if (context !== undefined) {
-    const c = context as Record<string, unknown>;
-    const textOrNull = (v: unknown): boolean => v === undefined || v === null || typeof v === 'string';
-    const valid =
-      typeof context === 'object' &&
-      context !== null &&
-      textOrNull(c.requestId) &&
-      textOrNull(c.user) &&
-      textOrNull(c.project) &&
-      (c.roles === undefined || (Array.isArray(c.roles) && c.roles.every((r) => typeof r === 'string')));
-    if (!valid) return new MalformedMessage('context must be { requestId?, user?, project?: string, roles?: string[] }', message);
-  }
-  switch (m.type) {
-    case 'status':
-      return null;
-    case 'acquireLease':
-      if (!bool('shared') || !bool('retry') || !bool('patient') || !str('purpose')) {
-        return new MalformedMessage('acquireLease flags must be booleans and purpose a string', message);
-      }
-      return identity('nodeId');
-    case 'releaseLease':
-      return typeof m.leaseId === 'string' ? null : new MalformedMessage('releaseLease needs a string leaseId', message);
-    case 'snapshot':
-      return identity('nodeId');
-    case 'runExclusive':
-      if (typeof m.operation !== 'function') return new MalformedMessage('runExclusive needs an operation function', message);
-      return identity('nodeId');
-    case 'processEvent':
-      if (typeof m.event !== 'string' || !str('targetState')) return new MalformedMessage('processEvent needs a string event', message);
-      if (m.leaseId === undefined && m.nodeId === undefined) return new MalformedMessage('processEvent needs a leaseId or a nodeId', message);
-      if (m.leaseId !== undefined && typeof m.leaseId !== 'string') return new MalformedMessage('leaseId must be a string', message);
-      return m.leaseId === undefined ? identity('nodeId') : null;
-    default:
-      return new MalformedMessage(`unknown message type ${String(m.type)}`, message);
-  }
-}
-

@@ -1,50 +1,125 @@
 /**
- * metal-conductor's public API (curated). Import from the package root:
- * `import { Conductor, createRequestContext } from 'metal-conductor'`.
+ * metal-conductor's public API, `import { … } from 'metal-conductor'`: the conductor and its
+ * options, the task types, the error classes, the state and event names, Ironic's spawn-error
+ * handlers, request contexts, `orThrow`, logger helpers and the clock seam. Actor-facing pieces
+ * live in `metal-conductor/actors`, driver authoring in `metal-conductor/drivers`.
  */
-export { Conductor, type ConductorInit, type ConductorSeams, type ConductorStatus, type OpenError } from './conductor.ts';
-export type {
-  AcquireLeaseMessage,
-  ConductorMessage,
-  LeaseGrant,
-  MessageContext,
-  ProcessEventMessage,
-  ReleaseLeaseMessage,
-  RunExclusiveMessage,
-  SnapshotMessage,
-  StatusMessage,
-} from './conductor-protocol.ts';
-export { ActorRuntime, type ActorRef, type Ask, type Behavior, type DeadLetter } from './runtime.ts';
-
-export { DEFAULTS, resolveConfig, type ConductorConfig, type ConductorOptions, type NotificationLevel } from '../src/config.ts';
-export { adminContext, createRequestContext, currentRequestContext, runWithContext, type RequestContext } from '../src/context.ts';
-export * from '../src/errors.ts';
-export { createLogger, silentLogger, type Logger } from '../src/logging.ts';
-export type { NewNode, NodeChanges, NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../src/node.ts';
-export { INTERFACE_TYPES, type InterfaceType } from '../src/node.ts';
-export type { NotificationSubscriber } from '../src/notifications/bus.ts';
-export type { NotificationStatus, ProvisionSetNotification, ProvisionSetPayload } from '../src/notifications/notification.ts';
-export { FSM } from '../src/fsm/fsm.ts';
-export * as states from '../src/states/index.ts';
-export { openSqlJsStore, type SqlJsStoreOptions, type Store } from '../src/store/index.ts';
 export {
-  buildDriverForTask,
-  createDriverRegistry,
-  DriverRegistry,
-  FakeDriverError,
-  type BareDriver,
-  type DriverRegistryOptions,
-  type FakeBehaviour,
-} from '../src/drivers/index.ts';
-export { requireExclusive } from '../src/task/require-exclusive.ts';
-export { orThrow } from '../src/task/scope.ts';
+  Conductor,
+  type ConductorStatus,
+  type OnIdleOptions,
+  type OpenError,
+  type SnapshotError,
+  type StopOptions,
+} from './conductor.js';
+export type { ConductorInit, StoreOptions } from './conductor-init.js';
+export type { NodeActorStatus } from './node-registry.js';
+export type { PoolStatus, WorkerInfo } from './worker-supervisor.js';
+export type { ComponentStatus, RestartPolicy } from './restart-supervisor.js';
+export type { RecoveryReport } from '../src/recovery/startup.js';
+export type { FailIfInStateReport, NodeFailure } from '../src/periodics/fail-if-in-state.js';
+
+export { DEFAULTS, type ConductorConfig, type ConductorOptions, type NotificationLevel } from '../src/config.js';
+export type { DriverRegistryOptions } from '../src/drivers/registry.js';
+export type { FakeBehaviour } from '../src/drivers/fake/fake-behaviour.js';
+export { createRequestContext, type RequestContext } from '../src/context.js';
+export { createLogger, silentLogger, type Logger } from '../src/logging.js';
+export { ManualClock, systemClock, type Clock, type TimerHandle } from '../src/clock.js';
+
+export {
+  Aborted,
+  ActorStopped,
+  AskTimeout,
+  BackgroundWorkFailed,
+  ConductorError,
+  ConductorStopping,
+  DriverNotFound,
+  Duplicate,
+  ExclusiveLockRequired,
+  IncompatibleInterface,
+  InterfaceNotFoundInEntrypoint,
+  InvalidIdentity,
+  InvalidParameterValue,
+  InvalidState,
+  isConductorError,
+  LeaseNotFound,
+  MalformedMessage,
+  NodeLocked,
+  NodeNotFound,
+  NodeNotLocked,
+  NoFreeConductorWorker,
+  NoValidDefaultForInterface,
+  StoreCorrupt,
+  StoreError,
+  StoreInUse,
+  TaskReleased,
+  WorkerTimedOut,
+  WorkNotStarted,
+  type AnyConductorError,
+  type DriverError,
+  type LockHolder,
+  type SerializedError,
+} from '../src/errors.js';
+export { FakeDriverError } from '../src/drivers/fake/fake-driver-error.js';
+export { UnsupportedDriverExtension } from '../src/drivers/unsupported-driver-extension.js';
+
+export type {
+  InterfaceType,
+  JsonObject,
+  JsonValue,
+  NewNode,
+  NodeChanges,
+  NodeIdentity,
+  NodeRecord,
+  Port,
+  Portgroup,
+  VolumeConnector,
+  VolumeTarget,
+} from '../src/node.js';
+export type { NodeFilter } from '../src/node-filter.js';
+export type { NewPort, NewPortgroup } from '../src/store/store.js';
+export type { NotificationSubscriber } from '../src/notifications/bus.js';
+export type { NotificationStatus, ProvisionSetNotification, ProvisionSetPayload } from '../src/notifications/notification.js';
+
+export * as states from '../src/states/public.js';
+export type { PowerState } from '../src/states/power-states.js';
+export type { ProvisionEvent, ProvisionState } from '../src/states/provision-states.js';
+
+export { orThrow, type BodyError, type BodyValue, type ScopeError } from '../src/task/scope.js';
+export { requireExclusive } from '../src/task/require-exclusive.js';
+export {
+  NO_FREE_WORKERS_MESSAGE,
+  provisioningErrorHandler,
+  spawnCleaningErrorHandler,
+  spawnDeployingErrorHandler,
+  spawnRescueErrorHandler,
+  spawnServicingErrorHandler,
+} from '../src/task/error-handlers.js';
+export type { ExitError } from '../src/task/task-manager.js';
+export type {
+  LockError,
+  SpawnOptions,
+  SpawnRefused,
+  TransportError,
+  UnlockError,
+  UpdateError,
+  WorkerRetryPolicy,
+} from '../src/task/backend.js';
 export type {
   AcquireError,
   AcquireOptions,
   ExclusiveTask,
+  ProcessEventError,
+  ProcessEventErrorHandler,
   ProcessEventOptions,
   SharedTask,
+  SpawnError,
+  SpawnErrorHook,
+  SpawnHandle,
   Task,
+  TaskBase,
+  TaskStateMachine,
   UpgradeOptions,
   WorkFunction,
-} from '../src/task/types.ts';
+} from '../src/task/types.js';
+export type { BareDriver } from '../src/drivers/build-driver.js';

@@ -13,7 +13,7 @@
  */
 import { freeze, produce, type Draft } from 'immer';
 import { err, ok, type Result } from 'neverthrow';
-import type { ConductorConfig } from '../src/config.ts';
+import type { ConductorConfig } from '../src/config.js';
 import {
   ConductorStopping,
   InvalidParameterValue,
@@ -23,14 +23,14 @@ import {
   NodeNotFound,
   NodeNotLocked,
   type LockHolder,
-} from '../src/errors.ts';
-import type { Logger } from '../src/logging.ts';
-import type { NodeChanges, NodeRecord } from '../src/node.ts';
-import type { Store } from '../src/store/store.ts';
-import type { Clock, TimerHandle } from '../src/clock.ts';
-import type { Lease, UnlockError, UpdateError } from '../src/task/backend.ts';
-import type { Waiter } from './internal/waiter.ts';
-import type { ActorContext, ActorRef, Ask, Behavior } from './runtime.ts';
+} from '../src/errors.js';
+import type { Logger } from '../src/logging.js';
+import type { NodeChanges, NodeRecord, Port, Portgroup } from '../src/node.js';
+import type { NewPort, NewPortgroup, Store } from '../src/store/store.js';
+import type { Clock, TimerHandle } from '../src/clock.js';
+import type { Lease, UnlockError, UpdateError } from '../src/task/backend.js';
+import type { Waiter } from './internal/waiter.js';
+import type { ActorContext, ActorRef, Ask, Behavior } from './runtime.js';
 
 /** What the registry and shared readers see of a node actor (written only by the actor). */
 export interface NodeEntry {
@@ -61,7 +61,9 @@ export type NodeMessage =
   | UpdateMessage
   | DestroyMessage
   | RelabelMessage
-  | RefreshMessage;
+  | RefreshMessage
+  | CreatePortMessage
+  | CreatePortgroupMessage;
 
 /** Release the lease (ask). */
 export interface ReleaseMessage extends Ask<void, UnlockError | NodeNotFound> {
@@ -84,6 +86,18 @@ export interface RelabelMessage extends Ask<NodeRecord, UnlockError | NodeNotFou
   readonly type: 'relabel';
   readonly leaseId: string;
   readonly purpose: string;
+}
+/** Create a port of the node as the lease holder (ask). */
+export interface CreatePortMessage extends Ask<Port, UpdateError> {
+  readonly type: 'createPort';
+  readonly leaseId: string;
+  readonly fields: NewPort;
+}
+/** Create a portgroup of the node as the lease holder (ask). */
+export interface CreatePortgroupMessage extends Ask<Portgroup, UpdateError> {
+  readonly type: 'createPortgroup';
+  readonly leaseId: string;
+  readonly fields: NewPortgroup;
 }
 /** Re-read the node from the store (ask). */
 export interface RefreshMessage extends Ask<NodeRecord, NodeNotFound> {
@@ -402,6 +416,26 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
     ctx.reply(undefined);
   };
 
+  /** Ports and portgroups are created by the lease holder only, so a holder's cached lists stay right. */
+  const onCreate = async (state: NodeActorState, message: CreatePortMessage | CreatePortgroupMessage, ctx: ActorContext<NodeMessage>): Promise<void> => {
+    if (state.lease?.id !== message.leaseId || entry.snapshot === null) {
+      ctx.fail(entry.snapshot === null ? new NodeNotFound(entry.uuid) : new LeaseNotFound(message.leaseId));
+      return;
+    }
+    if (typeof message.fields !== 'object' || message.fields === null) {
+      ctx.fail(new InvalidParameterValue(`${message.type}: fields must be an object`, { field: null }));
+      return;
+    }
+    const created =
+      message.type === 'createPort' ? await store.createPort(entry.id, message.fields) : await store.createPortgroup(entry.id, message.fields);
+    if (created.isErr()) {
+      if (created.error instanceof NodeNotFound) gone(state);
+      ctx.fail(created.error);
+      return;
+    }
+    ctx.reply(created.value);
+  };
+
   const onRelabel = async (state: NodeActorState, message: RelabelMessage, ctx: ActorContext<NodeMessage>): Promise<void> => {
     const holder = entry.holder;
     if (state.lease?.id !== message.leaseId || holder === null || entry.snapshot === null) {
@@ -472,6 +506,10 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
             break;
           case 'refresh':
             await onRefresh(state, ctx);
+            break;
+          case 'createPort':
+          case 'createPortgroup':
+            await onCreate(state, message, ctx);
             break;
           case 'passivate':
             onPassivate(state);

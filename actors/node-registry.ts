@@ -5,26 +5,29 @@
  */
 import { freeze, type Draft } from 'immer';
 import { errAsync, okAsync, type Result, ResultAsync } from 'neverthrow';
-import type { ConductorConfig, NotificationLevel } from '../src/config.ts';
-import type { Clock } from '../src/clock.ts';
-import type { BuiltDriver } from '../src/drivers/build-driver.ts';
+import type { ConductorConfig, NotificationLevel } from '../src/config.js';
+import type { Clock } from '../src/clock.js';
+import type { BuiltDriver } from '../src/drivers/build-driver.js';
 import {
   ActorStopped,
   type DriverError,
+  type Duplicate,
   InvalidIdentity,
   InvalidParameterValue,
   isConductorError,
   LeaseNotFound,
   NodeNotFound,
   type StoreError,
-} from '../src/errors.ts';
-import type { FSM } from '../src/fsm/fsm.ts';
-import type { Logger } from '../src/logging.ts';
-import type { NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../src/node.ts';
-import type { NotificationBus } from '../src/notifications/bus.ts';
-import type { ProvisionSetNotification } from '../src/notifications/notification.ts';
-import type { Store } from '../src/store/store.ts';
-import { guardStore } from '../src/store/guard.ts';
+} from '../src/errors.js';
+import type { FSM } from '../src/fsm/fsm.js';
+import type { Logger } from '../src/logging.js';
+import type { NewNode, NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../src/node.js';
+import type { NodeFilter } from '../src/node-filter.js';
+import type { ProvisionEvent, ProvisionState } from '../src/states/provision-states.js';
+import type { NotificationBus } from '../src/notifications/bus.js';
+import type { ProvisionSetNotification } from '../src/notifications/notification.js';
+import type { NewPort, NewPortgroup, Store } from '../src/store/store.js';
+import { guardStore } from '../src/store/guard.js';
 import type {
   Lease,
   LockError,
@@ -34,10 +37,10 @@ import type {
   UnlockError,
   UpdateError,
   WorkerSpawner,
-} from '../src/task/backend.ts';
-import { Waiter } from './internal/waiter.ts';
-import { nodeActorBehavior, type NodeActorDeps, type NodeEntry, type NodeMessage } from './node-actor.ts';
-import type { ActorRef, ActorRuntime, AnyActorRef, Ask, ErrorOf, ReplyOf } from './runtime.ts';
+} from '../src/task/backend.js';
+import { Waiter } from './internal/waiter.js';
+import { nodeActorBehavior, type NodeActorDeps, type NodeEntry, type NodeMessage } from './node-actor.js';
+import type { ActorRef, ActorRuntime, AnyActorRef, Ask, ErrorOf, ReplyOf } from './runtime.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DIGITS = /^[0-9]+$/;
@@ -52,7 +55,7 @@ export interface NodeRegistryDeps {
   readonly logger: Logger;
   readonly bus: NotificationBus;
   readonly buildDriver: (node: NodeRecord) => Result<BuiltDriver, DriverError>;
-  readonly newFsm: () => FSM;
+  readonly newFsm: () => FSM<ProvisionState, ProvisionEvent>;
   readonly spawnWorker: WorkerSpawner;
   /** Time and timers (lock-wait deadlines, retries against outside holders, passivation). */
   readonly clock: Clock;
@@ -165,6 +168,24 @@ export class NodeRegistry implements TaskBackend {
     return this.#askHolder(lease, { type: 'destroy', leaseId: lease.id });
   }
 
+  createPort(lease: Lease, fields: NewPort): ResultAsync<Port, UpdateError> {
+    return this.#askHolder(lease, { type: 'createPort', leaseId: lease.id, fields });
+  }
+
+  createPortgroup(lease: Lease, fields: NewPortgroup): ResultAsync<Portgroup, UpdateError> {
+    return this.#askHolder(lease, { type: 'createPortgroup', leaseId: lease.id, fields });
+  }
+
+  /** Create a node (loaded on first use, like every node: `Node.get` reads the store then). */
+  createNode(fields: NewNode): ResultAsync<NodeRecord, Duplicate | InvalidParameterValue | StoreError> {
+    return this.#deps.store.createNode(fields).map((row) => freeze(row, true));
+  }
+
+  /** Nodes matching a (checked) filter, frozen. A loaded node is its published snapshot. */
+  listNodes(filter: NodeFilter): ResultAsync<readonly NodeRecord[], StoreError> {
+    return this.#deps.store.listNodes(filter).map((rows) => Object.freeze(rows.map((row) => freeze(row, true))));
+  }
+
   refresh(nodeId: number): ResultAsync<NodeRecord, NodeNotFound | StoreError | TransportError> {
     const entry = this.#byId.get(nodeId);
     if (!entry) return this.#load(nodeId).map((loaded) => loaded.snapshot as NodeRecord).mapErr((e) => e as NodeNotFound | StoreError);
@@ -186,7 +207,7 @@ export class NodeRegistry implements TaskBackend {
   buildDriver(node: NodeRecord): Result<BuiltDriver, DriverError> {
     return this.#deps.buildDriver(node);
   }
-  newFsm(): FSM {
+  newFsm(): FSM<ProvisionState, ProvisionEvent> {
     return this.#deps.newFsm();
   }
   emit(notification: ProvisionSetNotification): void {

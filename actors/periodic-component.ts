@@ -4,9 +4,9 @@
  * through the supervisor's clock and are cleared when the signal aborts; a throwing tick crashes
  * the component, so the supervisor restarts it with backoff.
  */
-import { sleep } from '../src/clock.ts';
-import { InvalidParameterValue } from '../src/errors.ts';
-import type { ComponentContext, LongLivedComponent } from './restart-supervisor.ts';
+import { sleep } from '../src/clock.js';
+import { InvalidParameterValue } from '../src/errors.js';
+import type { ComponentContext, LongLivedComponent } from './restart-supervisor.js';
 
 /** Options of a periodic component. */
 export interface PeriodicOptions {

@@ -7,10 +7,10 @@
  * and only that component is marked failed. All time goes through the injected clock.
  */
 import { err, ok, type Result } from 'neverthrow';
-import type { Clock, TimerHandle } from '../src/clock.ts';
-import { Aborted, describe, InvalidParameterValue } from '../src/errors.ts';
-import type { Logger } from '../src/logging.ts';
-import type { ActorRef, ActorRuntime, AnyActorRef } from './runtime.ts';
+import type { Clock, TimerHandle } from '../src/clock.js';
+import { Aborted, describe, InvalidParameterValue } from '../src/errors.js';
+import type { Logger } from '../src/logging.js';
+import type { ActorRef, ActorRuntime, AnyActorRef } from './runtime.js';
 
 /** Restart policy of a component; every field is optional, defaults per field (validated by `resolveRestartPolicy`). */
 export interface RestartPolicy {

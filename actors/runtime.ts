@@ -14,9 +14,9 @@
  *    and stop depth-first ourselves.
  */
 import { err, errAsync, ok, ResultAsync } from 'neverthrow';
-import { Aborted, ActorStopped, AskTimeout, describe, type SerializedError } from '../src/errors.ts';
-import type { Logger } from '../src/logging.ts';
-import { dispatch, spawnActor, startSystem, stopActor, type NactRef } from './internal/nact.ts';
+import { Aborted, ActorStopped, AskTimeout, describe, type SerializedError } from '../src/errors.js';
+import type { Logger } from '../src/logging.js';
+import { dispatch, spawnActor, startSystem, stopActor, type NactRef } from './internal/nact.js';
 
 /** A message that expects a reply of type R or an error of type E (phantom fields, never set). */
 export interface Ask<R, E = never> {
@@ -27,6 +27,15 @@ export interface Ask<R, E = never> {
 export type ReplyOf<M> = M extends Ask<infer R, unknown> ? R : never;
 /** Error type of an ask message. */
 export type ErrorOf<M> = M extends Ask<unknown, infer E> ? E : never;
+/**
+ * The member(s) of the message union M that a message of type Q is, so that an inline message
+ * (`{ type: 'acquireLease', nodeId }`) gets the reply type of its protocol member.
+ */
+export type MessageOf<M, Q> = M extends unknown ? (Q extends M ? M : never) : never;
+/** Reply type of message Q sent to an actor accepting M. */
+export type ReplyTo<M, Q> = ReplyOf<MessageOf<M, Q>>;
+/** Error type of message Q sent to an actor accepting M. */
+export type ErrorTo<M, Q> = ErrorOf<MessageOf<M, Q>>;
 
 /** A reference to any actor, whatever it accepts (for parents and stop). */
 export interface AnyActorRef {
@@ -263,11 +272,7 @@ export class ActorRuntime {
    * ActorStopped if the actor is (or becomes) stopped, with Aborted if `signal` aborts, or with the
    * error the handler answered or threw.
    */
-  ask<M, Q extends M & Ask<unknown, unknown>>(
-    ref: ActorRef<M>,
-    message: Q,
-    options: AskOptions,
-  ): ResultAsync<ReplyOf<Q>, ErrorOf<Q> | AskTimeout | ActorStopped | Aborted> {
+  ask<M, Q extends M>(ref: ActorRef<M>, message: Q, options: AskOptions): ResultAsync<ReplyTo<M, Q>, ErrorTo<M, Q> | AskTimeout | ActorStopped | Aborted> {
     const handle = ref as Handle<M>;
     if (!handle.alive) {
       this.#onUndelivered(handle, { message, replier: null }, 'stopped');
@@ -297,8 +302,8 @@ export class ActorRuntime {
     // One `then` (not fromPromise's then + catch): asks are on every lock release and write.
     return new ResultAsync(
       promise.then(
-        (value) => ok(value as ReplyOf<Q>),
-        (error: unknown) => err(error as ErrorOf<Q> | AskTimeout | ActorStopped | Aborted),
+        (value) => ok(value as ReplyTo<M, Q>),
+        (error: unknown) => err(error as ErrorTo<M, Q> | AskTimeout | ActorStopped | Aborted),
       ),
     );
   }

@@ -1,8 +1,8 @@
 /**
  * The worker supervisor: one child actor per background task (what `spawnAfter` and
  * `processEvent({callback})` schedule), in a bounded pool (Ironic's workers pool with its reserved
- * share). Work is never queued beyond capacity: a full pool is NoFreeWorker (503), thrown by
- * `spawn` so the task's spawn-error hook runs.
+ * share). Work is never queued beyond capacity: a full pool is NoFreeConductorWorker (503), returned
+ * by `spawn` as an Err so the task's spawn-error hook runs.
  *
  * A worker runs the work with the request context and an AbortSignal; it settles its future
  * exactly once (ok, error or cancelled) whatever the work does — throw, reject, never settle
@@ -10,13 +10,14 @@
  * records the failure and releases the lock) before it counts as finished. One-shot work is not
  * restarted; a task may opt in to retries, holding the lock across attempts.
  */
-import { sleep, type Clock, type TimerHandle } from '../src/clock.ts';
-import { raceAbort } from '../src/abort.ts';
-import { runWithContext } from '../src/context.ts';
-import { Aborted, ActorStopped, ConductorStopping, describe, NoFreeWorker, WorkerTimedOut } from '../src/errors.ts';
-import { bindRequest, type Logger } from '../src/logging.ts';
-import type { WorkerFuture, WorkerOutcome, WorkerRequest, WorkerSpawner } from '../src/task/backend.ts';
-import type { ActorRuntime, AnyActorRef } from './runtime.ts';
+import { err, ok, type Result } from 'neverthrow';
+import { sleep, type Clock, type TimerHandle } from '../src/clock.js';
+import { raceAbort } from '../src/abort.js';
+import { runWithContext } from '../src/context.js';
+import { Aborted, ActorStopped, ConductorStopping, describe, NoFreeConductorWorker, WorkerTimedOut } from '../src/errors.js';
+import { bindRequest, type Logger } from '../src/logging.js';
+import type { WorkerFuture, WorkerOutcome, WorkerRequest, WorkerSpawner } from '../src/task/backend.js';
+import type { ActorRuntime, AnyActorRef } from './runtime.js';
 
 /** A running or finished worker's future. */
 class WorkerFutureImpl implements WorkerFuture {
@@ -87,7 +88,7 @@ export interface PoolStatus {
   readonly reserved: number;
   /** Reserved slots in use. */
   readonly reservedInUse: number;
-  /** Spawns refused with NoFreeWorker since start. */
+  /** Spawns refused with NoFreeConductorWorker since start. */
   readonly rejected: number;
 }
 
@@ -139,10 +140,12 @@ export class WorkerSupervisor {
     this.ref = runtime.spawn<null, never>(parent, 'workers', { initialState: () => null, handle: (state) => state });
   }
 
-  /** Submit background work (Ironic `_spawn_worker`). Throws NoFreeWorker when full, ConductorStopping while stopping. */
+  /** Submit background work (Ironic `_spawn_worker`). Err(NoFreeConductorWorker) when full, Err(ConductorStopping) while stopping. */
   readonly spawn: WorkerSpawner = (request: WorkerRequest) => {
-    if (this.#stopping) throw new ConductorStopping();
-    const pool = this.#place(request.allowReservedPool ?? true);
+    if (this.#stopping) return err(new ConductorStopping());
+    const placed = this.#place(request.allowReservedPool ?? true);
+    if (placed.isErr()) return err(placed.error);
+    const pool = placed.value;
     const id = ++this.#nextId;
     const future = new WorkerFutureImpl(this.#log);
     // The worker's logger is created on first use: most workers end without logging.
@@ -184,21 +187,21 @@ export class WorkerSupervisor {
     });
     if (this.#log.isLevelEnabled('debug')) log().debug({ pool, in_use: this.#active.size }, 'worker spawned');
     this.#runtime.tell(ref, { type: 'run' });
-    return future;
+    return ok(future);
   };
 
-  /** Choose the pool share for a new worker, or throw NoFreeWorker. */
-  #place(allowReserved: boolean): 'normal' | 'reserved' {
+  /** Choose the pool share for a new worker, or NoFreeConductorWorker. */
+  #place(allowReserved: boolean): Result<'normal' | 'reserved', NoFreeConductorWorker> {
     const normalInUse = this.#active.size - this.#reservedInUse;
-    if (normalInUse < this.#capacity - this.#reserved) return 'normal';
+    if (normalInUse < this.#capacity - this.#reserved) return ok('normal');
     if (allowReserved && this.#reservedInUse < this.#reserved) {
       this.#log.debug('Normal workers pool is full, using reserved pool');
       this.#reservedInUse += 1;
-      return 'reserved';
+      return ok('reserved');
     }
     this.#rejected += 1;
     this.#log.warn({ in_use: this.#active.size, capacity: this.#capacity, reserved: this.#reserved }, 'no free conductor worker');
-    throw new NoFreeWorker({ capacity: this.#capacity, reserved: this.#reserved, inUse: this.#active.size, allowReserved });
+    return err(new NoFreeConductorWorker({ capacity: this.#capacity, reserved: this.#reserved, inUse: this.#active.size, allowReserved }));
   }
 
   /** Run the work (with retries and timeout); never throws, whatever the work does. */
@@ -297,23 +300,25 @@ export class WorkerSupervisor {
 
   /**
    * Take no new work; wait up to `timeoutMs` for running workers (0: as long as they take, as
-   * Ironic's graceful_shutdown_timeout), then cancel the rest and wait for them.
+   * Ironic's graceful_shutdown_timeout) or until `signal` aborts, then cancel the rest and wait for them.
    */
-  async drain(timeoutMs: number): Promise<void> {
+  async drain(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     this.#stopping = true;
     if (this.#active.size === 0) return;
-    if (timeoutMs === 0) {
-      this.#log.info({ running: this.#active.size }, 'waiting for background work to finish (no time limit)');
-      await this.onIdle();
-      return;
-    }
     this.#log.info({ running: this.#active.size, timeout_ms: timeoutMs }, 'waiting for background work to finish');
     let timer: TimerHandle | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => (timer = this.#clock.setTimeout(() => resolve('timeout'), timeoutMs)));
-    const first = await Promise.race([this.onIdle().then(() => 'idle' as const), timedOut]);
+    let onAbort: (() => void) | undefined;
+    const gaveUp = new Promise<'timeout' | 'aborted'>((resolve) => {
+      if (timeoutMs > 0) timer = this.#clock.setTimeout(() => resolve('timeout'), timeoutMs);
+      if (signal?.aborted) resolve('aborted');
+      onAbort = () => resolve('aborted');
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    const first = await Promise.race([this.onIdle().then(() => 'idle' as const), gaveUp]);
     if (timer) this.#clock.clearTimeout(timer);
-    if (first === 'timeout') {
-      this.#log.warn({ running: this.#active.size }, 'graceful stop timed out; cancelling workers');
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+    if (first !== 'idle') {
+      this.#log.warn({ running: this.#active.size, reason: first }, 'graceful stop cut short; cancelling workers');
       for (const { future } of this.#active.values()) future.cancel();
       await this.onIdle();
     }

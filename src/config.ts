@@ -4,7 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { err, ok, type Result } from 'neverthrow';
-import { InvalidParameterValue } from './errors.ts';
+import { InvalidParameterValue } from './errors.js';
 
 /** Notification levels, lowest first (Ironic's NotificationLevel). */
 export const NOTIFICATION_LEVELS = ['debug', 'info', 'warning', 'error', 'critical'] as const;

@@ -119,7 +119,7 @@ export class DriverNotFound extends ConductorError {
 }
 
 /** An interface implementation name is not enabled (Ironic: InterfaceNotFoundInEntrypoint, HTTP 400). */
-export class InterfaceNotFound extends ConductorError {
+export class InterfaceNotFoundInEntrypoint extends ConductorError {
   readonly code = 'InterfaceNotFoundInEntrypoint';
   readonly status = 400;
   constructor(iface: string, interfaceType: string, valid: readonly string[]) {
@@ -175,7 +175,7 @@ export class Duplicate extends ConductorError {
 }
 
 /** The conductor has no free worker for background work (HTTP 503). */
-export class NoFreeWorker extends ConductorError {
+export class NoFreeConductorWorker extends ConductorError {
   readonly code = 'NoFreeConductorWorker';
   readonly status = 503;
   constructor(details: Record<string, unknown> = {}) {
@@ -189,6 +189,24 @@ export class WorkerTimedOut extends ConductorError {
   readonly status = 504;
   constructor(work: string, timeoutMs: number) {
     super(`${work} timed out after ${timeoutMs} ms`, { work, timeoutMs });
+  }
+}
+
+/** Background work threw or rejected; the message is the `last_error` text Ironic records (HTTP 500). */
+export class BackgroundWorkFailed extends ConductorError {
+  readonly code = 'BackgroundWorkFailed';
+  readonly status = 500;
+  constructor(work: string, node: string, cause: unknown) {
+    super(`Async execution of ${work} failed with error: ${describe(cause)}`, { work, node }, { cause });
+  }
+}
+
+/** Scheduled background work never started: the scope failed, the task was released first, or a later spawn replaced it (HTTP 409). */
+export class WorkNotStarted extends ConductorError {
+  readonly code = 'WorkNotStarted';
+  readonly status = 409;
+  constructor(work: string, node: string, reason: string) {
+    super(`Background work ${work} on node ${node} was not started: ${reason}.`, { work, node, reason });
   }
 }
 
@@ -286,8 +304,8 @@ export class StoreInUse extends ConductorError {
 
 /** The union of every error metal-conductor reports. */
 export type AnyConductorError =
-  | import('./drivers/fake/fake-driver-error.ts').FakeDriverError
-  | import('./drivers/unsupported-driver-extension.ts').UnsupportedDriverExtension
+  | import('./drivers/fake/fake-driver-error.js').FakeDriverError
+  | import('./drivers/unsupported-driver-extension.js').UnsupportedDriverExtension
   | NodeLocked
   | NodeNotFound
   | NodeNotLocked
@@ -295,13 +313,15 @@ export type AnyConductorError =
   | InvalidState
   | ExclusiveLockRequired
   | DriverNotFound
-  | InterfaceNotFound
+  | InterfaceNotFoundInEntrypoint
   | IncompatibleInterface
   | NoValidDefaultForInterface
   | InvalidParameterValue
   | Duplicate
-  | NoFreeWorker
+  | NoFreeConductorWorker
   | WorkerTimedOut
+  | BackgroundWorkFailed
+  | WorkNotStarted
   | TaskReleased
   | Aborted
   | AskTimeout
@@ -314,7 +334,7 @@ export type AnyConductorError =
   | StoreInUse;
 
 /** Errors building a node's driver can produce. */
-export type DriverError = DriverNotFound | InterfaceNotFound | IncompatibleInterface | NoValidDefaultForInterface;
+export type DriverError = DriverNotFound | InterfaceNotFoundInEntrypoint | IncompatibleInterface | NoValidDefaultForInterface;
 
 /** Render an unknown thrown value as text (sql.js throws plain strings for some guards). */
 export function describe(cause: unknown): string {

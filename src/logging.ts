@@ -3,7 +3,7 @@
  * per task. The request context (request id, user, project) is added to every line by a mixin.
  */
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
-import { currentRequestContext, type RequestContext } from './context.ts';
+import { currentRequestContext, type RequestContext } from './context.js';
 
 /** Set on loggers that carry their own request binding (pino children inherit it). */
 const REQUEST_BOUND = Symbol('metal-conductor.request-bound');

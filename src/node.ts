@@ -2,6 +2,7 @@
  * The node record: a bare-metal machine under management, with the fields of Ironic's `nodes`
  * table that the task manager needs. Snapshots of it are immer-frozen; never mutate one.
  */
+import type { ProvisionState } from './states/provision-states.js';
 
 /** The 13 driver interface types (Ironic `driver_base.ALL_INTERFACES`). */
 export const INTERFACE_TYPES = [
@@ -40,8 +41,10 @@ export type NodeRecord = {
   name: string | null;
   /** Hardware type name, e.g. `fake-hardware`. */
   driver: string;
-  provision_state: string;
-  target_provision_state: string | null;
+  /** One of the provision state machine's 30 states. */
+  provision_state: ProvisionState;
+  /** The stable state the node is moving to, or null. */
+  target_provision_state: ProvisionState | null;
   power_state: string | null;
   target_power_state: string | null;
   last_error: string | null;

@@ -3,9 +3,10 @@
  * whose MAC addresses derive from the node's number. Only up to the wanted total: nodes already in
  * the store count, and a node a killed run created without its ports gets them now.
  */
-import type { Conductor } from '../conductor.ts';
-import type { NodeRecord } from '../../src/node.ts';
-import { orThrow } from '../../src/task/scope.ts';
+import type { Conductor } from '../conductor.js';
+import { createRequestContext } from '../../src/context.js';
+import type { NodeRecord } from '../../src/node.js';
+import { orThrow } from '../../src/task/scope.js';
 
 /** Ports per node. */
 export const PORTS_PER_NODE = 2;
@@ -76,16 +77,21 @@ export async function enrollFleet(
   return enrolled;
 }
 
+/** Ports are written through the node's actor, under its exclusive lock. */
 async function repairPorts(conductor: Conductor, existing: readonly NodeRecord[]): Promise<void> {
+  const context = createRequestContext({ user: 'fleet', project: 'metal-conductor' });
   for (const node of existing) {
     if (node.provision_state !== 'enroll' || node.last_error !== null) continue;
     const index = Number(NAME.exec(node.name ?? '')?.[1] ?? Number.NaN);
     if (!Number.isSafeInteger(index)) continue;
-    const ports = await orThrow(conductor.store.listPorts(node.id));
-    const have = new Set(ports.map((p) => p.address));
-    for (let port = 0; port < PORTS_PER_NODE; port++) {
-      const address = macAddress(index, port);
-      if (!have.has(address)) await orThrow(conductor.store.createPort(node.id, { address }));
-    }
+    await orThrow(
+      conductor.withTask(context, node.id, { purpose: 'repair ports', loadDriver: false }, async (task) => {
+        const have = new Set((await orThrow(task.ports())).map((p) => p.address));
+        for (let port = 0; port < PORTS_PER_NODE; port++) {
+          const address = macAddress(index, port);
+          if (!have.has(address)) await orThrow(task.createPort({ address }));
+        }
+      }),
+    );
   }
 }

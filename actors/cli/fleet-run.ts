@@ -5,22 +5,22 @@
  * for the same nodes; then print the summary.
  */
 import { setMaxListeners } from 'node:events';
-import { Conductor } from '../conductor.ts';
-import { createRequestContext } from '../../src/context.ts';
-import { seededRandom } from '../../src/drivers/fake/seeded-random.ts';
-import { describe, InvalidState, NodeLocked, NoFreeWorker } from '../../src/errors.ts';
-import { createLogger, type Logger } from '../../src/logging.ts';
-import type { NodeRecord } from '../../src/node.ts';
-import { provisioningErrorHandler } from '../../src/task/error-handlers.ts';
-import { orThrow } from '../../src/task/scope.ts';
-import type { ProcessEventOptions } from '../../src/task/types.ts';
-import { ApiClients } from './clients.ts';
-import { enrollFleet } from './enroll.ts';
-import { EXIT, oneLine, UsageError, type CliIo } from './io.ts';
-import type { FleetOptions } from './options.ts';
-import { BarProgress, createProgress, type Progress } from './progress.ts';
-import { isRecordedFailure, PHASE_END, PHASES, planNext, startPhase, StepCompletion, TARGET_STATE, type Phase, type Step } from './provision-path.ts';
-import { renderSummary, renderSummaryJson, type FleetSummary } from './summary.ts';
+import { Conductor } from '../conductor.js';
+import { createRequestContext } from '../../src/context.js';
+import { seededRandom } from '../../src/drivers/fake/seeded-random.js';
+import { describe, InvalidState, NodeLocked, NoFreeConductorWorker } from '../../src/errors.js';
+import { createLogger, type Logger } from '../../src/logging.js';
+import type { NodeRecord } from '../../src/node.js';
+import { provisioningErrorHandler } from '../../src/task/error-handlers.js';
+import { orThrow } from '../../src/task/scope.js';
+import type { ProcessEventOptions } from '../../src/task/types.js';
+import { ApiClients } from './clients.js';
+import { enrollFleet } from './enroll.js';
+import { EXIT, oneLine, UsageError, type CliIo } from './io.js';
+import type { FleetOptions } from './options.js';
+import { BarProgress, createProgress, type Progress } from './progress.js';
+import { isRecordedFailure, PHASE_END, PHASES, planNext, startPhase, TARGET_STATE, type Phase, type Step } from './provision-path.js';
+import { renderSummary, renderSummaryJson, type FleetSummary } from './summary.js';
 
 /** A node that needs this many steps is going round in circles: give up on it (an internal problem). */
 const MAX_STEPS_PER_NODE = 200;
@@ -45,7 +45,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** Resolve when `promise` settles or `signal` aborts. */
-function settledOrAborted(promise: Promise<unknown>, signal: AbortSignal): Promise<void> {
+function settledOrAborted(promise: PromiseLike<unknown>, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const done = (): void => {
@@ -213,43 +213,40 @@ class FleetDriver {
       await sleep(this.#delay(), this.#signal);
     }
     for (let attempt = 0; !this.#signal.aborted; attempt++) {
-      const completion = step.work === null ? null : new StepCompletion();
       const result = await this.#conductor.withTask(
         this.#ctx,
         nodeId,
         { purpose: step.purpose, patient: step.agentCallback },
         (task) => {
-          const options: ProcessEventOptions<[StepCompletion]> = {};
-          if (step.work !== null && completion !== null) {
+          const options: ProcessEventOptions = {};
+          if (step.work !== null) {
             options.callback = step.work;
-            options.callArgs = [completion];
             options.errHandler = provisioningErrorHandler;
           }
           // resumeCleaning's target: manual cleaning goes back to manageable.
           if (step.event === 'resume' && task.node.provision_state === 'clean wait' && task.node.target_provision_state === 'manageable') {
             options.targetState = 'manageable';
           }
-          return task.processEvent(step.event, options);
+          // The handle of the work the task hands its lock to (null without work).
+          return task.processEvent(step.event, options).map(() => task.scheduledSpawn);
         },
       );
       if (result.isErr()) {
         const error = result.error;
-        if (error instanceof NoFreeWorker) this.noFreeWorker += 1;
+        if (error instanceof NoFreeConductorWorker) this.noFreeWorker += 1;
         else if (error instanceof NodeLocked) this.driverNodeLocked += 1;
-        else throw error;
+        else if (error instanceof InvalidState) {
+          this.invalidState += 1;
+          return false;
+        } else throw error;
         await sleep(this.#backoff(attempt), this.#signal);
         continue;
       }
-      if (result.value.isErr()) {
-        if (result.value.error instanceof InvalidState) {
-          this.invalidState += 1;
-          return false;
-        }
-        throw result.value.error;
-      }
-      if (completion !== null) {
+      const work = result.value;
+      if (work !== null) {
         this.steps += 1;
-        await settledOrAborted(completion.promise, this.#signal);
+        // Whatever the outcome (recorded on the node by the worker), the next plan reads the node.
+        await settledOrAborted(work.done.then(() => undefined), this.#signal);
       }
       return true;
     }
@@ -336,7 +333,7 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
       progress.note(`start-up recovery: ${stuckFailed} stuck nodes failed${byState ? ` (${byState})` : ''}, ${cleared} reservations cleared`);
     }
 
-    const existing = await orThrow(conductor.store.listNodes());
+    const existing = await orThrow(conductor.listNodes());
     const toEnroll = Math.max(0, options.nodes - existing.length);
     const activeBefore = existing.filter((n) => n.provision_state === TARGET_STATE).length;
     progress.note(
@@ -369,7 +366,7 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
     progress.stop();
     logs.release();
 
-    const final = await orThrow(conductor.store.listNodes());
+    const final = await orThrow(conductor.listNodes());
     const status = conductor.status();
     const elapsedMs = performance.now() - started;
     const states: Record<string, number> = {};
@@ -424,7 +421,8 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
     logs.release();
     if (clientsStarted) await clients.stop();
     unsubscribe();
-    await conductor.stop();
+    const stopped = await conductor.stop();
+    if (stopped.isErr()) io.stderr.write(`metal-conductor: ${oneLine(stopped.error.message)}\n`);
     io.signal?.removeEventListener('abort', onOuterAbort);
   }
 }

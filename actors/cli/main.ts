@@ -1,10 +1,11 @@
+#!/usr/bin/env node
 /**
- * `metal-conductor` (bin.mjs imports this file): runs the CLI on the process's arguments and
+ * `metal-conductor` (the package's bin, built to dist/actors/cli/main.js): runs the CLI on the process's arguments and
  * streams. SIGINT/SIGTERM: the run stops taking work, lets the running steps finish, stops the
  * conductor (reservations cleared, store checkpointed) and prints its summary; a second signal
  * exits at once.
  */
-import { runCli } from './program.ts';
+import { runCli } from './program.js';
 
 const controller = new AbortController();
 const onSignal = (signal: NodeJS.Signals): void => {

@@ -6,9 +6,9 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { ALL_OPERATION_NAMES } from '../../src/drivers/interfaces.ts';
-import { ALL_STATES } from '../../src/states/groups.ts';
-import { UsageError } from './io.ts';
+import { ALL_OPERATION_NAMES } from '../../src/drivers/interfaces.js';
+import { ALL_STATES } from '../../src/states/groups.js';
+import { UsageError } from './io.js';
 
 /** pino levels accepted by --log-level. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

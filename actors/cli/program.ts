@@ -6,9 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { describe } from '../../src/errors.ts';
-import { runFleet } from './fleet-run.ts';
-import { EXIT, printError, UsageError, type CliIo } from './io.ts';
+import { describe } from '../../src/errors.js';
+import { runFleet } from './fleet-run.js';
+import { EXIT, printError, UsageError, type CliIo } from './io.js';
 import {
   checkDbForRun,
   FLEET_DEFAULTS,
@@ -17,15 +17,19 @@ import {
   validateStatusOptions,
   type RawFleetOptions,
   type RawStatusOptions,
-} from './options.ts';
-import { runStatus } from './status-command.ts';
+} from './options.js';
+import { runStatus } from './status-command.js';
 
+/** The package version: the nearest package.json named metal-conductor above this module (source or dist). */
 function version(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
+  for (let dir = new URL('./', import.meta.url); ; dir = new URL('../', dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'metal-conductor') return pkg.version ?? '0.0.0';
+    } catch {
+      // no package.json here: keep going up
+    }
+    if (dir.pathname === '/') return '0.0.0';
   }
 }
 

@@ -4,7 +4,7 @@
  * otherwise or with --no-progress, nothing with --quiet.
  */
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
-import type { TextSink } from './io.ts';
+import type { TextSink } from './io.js';
 
 /** The phases shown, in order. */
 export const PROGRESS_PHASES = ['enroll', 'manage', 'clean', 'deploy'] as const;

@@ -13,14 +13,14 @@
  * Recovery from a failure (only with --retry-failed): enroll + last_error → manage; clean failed →
  * manage (to manageable, then provide again); deploy failed → deploy; error → rebuild.
  */
-import { FAKE_CLEAN_STEPS } from '../../src/drivers/fake/fake-interfaces.ts';
-import { describe } from '../../src/errors.ts';
-import type { NodeRecord } from '../../src/node.ts';
-import { FAILURE_STATES } from '../../src/states/groups.ts';
-import type { ProvisionState } from '../../src/states/provision-states.ts';
-import { NO_FREE_WORKERS_MESSAGE } from '../../src/task/error-handlers.ts';
-import { orThrow } from '../../src/task/scope.ts';
-import type { ExclusiveTask, WorkFunction } from '../../src/task/types.ts';
+import { FAKE_CLEAN_STEPS } from '../../src/drivers/fake/fake-interfaces.js';
+import { describe } from '../../src/errors.js';
+import type { NodeRecord } from '../../src/node.js';
+import { FAILURE_STATES } from '../../src/states/groups.js';
+import type { ProvisionState } from '../../src/states/provision-states.js';
+import { NO_FREE_WORKERS_MESSAGE } from '../../src/task/error-handlers.js';
+import { orThrow } from '../../src/task/scope.js';
+import type { ExclusiveTask, WorkFunction } from '../../src/task/types.js';
 
 /** The phases of the path, in order; each ends in a stable state. */
 export const PHASES = ['manage', 'clean', 'deploy'] as const;
@@ -32,20 +32,8 @@ export const PHASE_END: Readonly<Record<Phase, string>> = Object.freeze({ manage
 /** The target of the run. */
 export const TARGET_STATE = 'active';
 
-/** Settled by the background work when it ends (whatever the outcome), so the driver can go on. */
-export class StepCompletion {
-  readonly promise: Promise<void>;
-  #resolve!: () => void;
-  constructor() {
-    this.promise = new Promise<void>((resolve) => (this.#resolve = resolve));
-  }
-  settle(): void {
-    this.#resolve();
-  }
-}
-
-/** Background work of a step: `(task, completion)`. */
-export type StepWork = WorkFunction<[StepCompletion]>;
+/** Background work of a step: runs in a worker holding the node's lock. */
+export type StepWork = WorkFunction<[]>;
 
 /** One step: an event processed in an exclusive task, usually with background work. */
 export interface Step {
@@ -149,107 +137,87 @@ function rethrowIfCancelled(task: ExclusiveTask, error: unknown): void {
 }
 
 /** Ironic `verify.do_node_verify`: validate the power interface, read the power state, done or fail back to enroll. */
-export async function doNodeVerify(task: ExclusiveTask, completion: StepCompletion): Promise<void> {
+export async function doNodeVerify(task: ExclusiveTask): Promise<void> {
+  const driver = task.driver!;
+  const uuid = task.node.uuid;
+  let error: string | null = null;
+  let power: string | null = null;
   try {
-    const driver = task.driver!;
-    const uuid = task.node.uuid;
-    let error: string | null = null;
-    let power: string | null = null;
+    await driver.power.validate(task);
+  } catch (cause) {
+    rethrowIfCancelled(task, cause);
+    error = `Failed to validate power driver interface for node ${uuid}. Error: ${message(cause)}`;
+  }
+  if (error === null) {
     try {
-      await driver.power.validate(task);
+      power = await driver.power.getPowerState(task);
     } catch (cause) {
       rethrowIfCancelled(task, cause);
-      error = `Failed to validate power driver interface for node ${uuid}. Error: ${message(cause)}`;
+      error = `Failed to get power state for node ${uuid}. Error: ${message(cause)}`;
     }
-    if (error === null) {
-      try {
-        power = await driver.power.getPowerState(task);
-      } catch (cause) {
-        rethrowIfCancelled(task, cause);
-        error = `Failed to get power state for node ${uuid}. Error: ${message(cause)}`;
-      }
-    }
-    if (error !== null) {
-      await fail(task, error);
-      return;
-    }
-    await orThrow(task.updateNode((draft) => void (draft.power_state = power)));
-    await orThrow(task.processEvent('done'));
-  } finally {
-    completion.settle();
   }
+  if (error !== null) {
+    await fail(task, error);
+    return;
+  }
+  await orThrow(task.updateNode((draft) => void (draft.power_state = power)));
+  await orThrow(task.processEvent('done'));
 }
 
 /** Ironic `cleaning.do_node_clean`: prepare the ramdisk for cleaning, then wait for the agent. */
-export async function doNodeClean(task: ExclusiveTask, completion: StepCompletion): Promise<void> {
+export async function doNodeClean(task: ExclusiveTask): Promise<void> {
   try {
-    try {
-      await task.driver!.deploy.prepareCleaning(task);
-    } catch (cause) {
-      rethrowIfCancelled(task, cause);
-      await fail(task, `Failed to prepare node ${task.node.uuid} for cleaning: ${message(cause)}`);
-      return;
-    }
-    await orThrow(task.processEvent('wait'));
-  } finally {
-    completion.settle();
+    await task.driver!.deploy.prepareCleaning(task);
+  } catch (cause) {
+    rethrowIfCancelled(task, cause);
+    await fail(task, `Failed to prepare node ${task.node.uuid} for cleaning: ${message(cause)}`);
+    return;
   }
+  await orThrow(task.processEvent('wait'));
 }
 
 /** Ironic `cleaning.continue_node_clean` after the agent's callback: run the clean steps, then done. */
-export async function continueNodeClean(task: ExclusiveTask, completion: StepCompletion): Promise<void> {
-  try {
-    for (const cleanStep of FAKE_CLEAN_STEPS) {
-      try {
-        await task.driver!.deploy.executeCleanStep(task, cleanStep);
-      } catch (cause) {
-        rethrowIfCancelled(task, cause);
-        await fail(task, `Node ${task.node.uuid} failed step ${cleanStep.interface}.${cleanStep.step}: ${message(cause)}`);
-        return;
-      }
+export async function continueNodeClean(task: ExclusiveTask): Promise<void> {
+  for (const cleanStep of FAKE_CLEAN_STEPS) {
+    try {
+      await task.driver!.deploy.executeCleanStep(task, cleanStep);
+    } catch (cause) {
+      rethrowIfCancelled(task, cause);
+      await fail(task, `Node ${task.node.uuid} failed step ${cleanStep.interface}.${cleanStep.step}: ${message(cause)}`);
+      return;
     }
-    await orThrow(task.processEvent('done'));
-  } finally {
-    completion.settle();
   }
+  await orThrow(task.processEvent('done'));
 }
 
 /** Ironic `deployments.do_node_deploy`: check the ports, write the image (deploy step), wait for the agent. */
-export async function doNodeDeploy(task: ExclusiveTask, completion: StepCompletion): Promise<void> {
-  try {
-    const uuid = task.node.uuid;
-    const ports = await orThrow(task.ports());
-    if (ports.length === 0) {
-      await fail(task, `Failed to prepare to deploy: node ${uuid} has no ports`);
-      return;
-    }
-    try {
-      await task.driver!.deploy.deploy(task);
-    } catch (cause) {
-      rethrowIfCancelled(task, cause);
-      await fail(task, `Node ${uuid} failed deploy step deploy.deploy: ${message(cause)}`);
-      return;
-    }
-    await orThrow(task.processEvent('wait'));
-  } finally {
-    completion.settle();
+export async function doNodeDeploy(task: ExclusiveTask): Promise<void> {
+  const uuid = task.node.uuid;
+  const ports = await orThrow(task.ports());
+  if (ports.length === 0) {
+    await fail(task, `Failed to prepare to deploy: node ${uuid} has no ports`);
+    return;
   }
+  try {
+    await task.driver!.deploy.deploy(task);
+  } catch (cause) {
+    rethrowIfCancelled(task, cause);
+    await fail(task, `Node ${uuid} failed deploy step deploy.deploy: ${message(cause)}`);
+    return;
+  }
+  await orThrow(task.processEvent('wait'));
 }
 
 /** Ironic `deployments.continue_node_deploy` after the agent's callback: boot the instance (power on), done. */
-export async function continueNodeDeploy(task: ExclusiveTask, completion: StepCompletion): Promise<void> {
+export async function continueNodeDeploy(task: ExclusiveTask): Promise<void> {
+  let power: string;
   try {
-    let power: string;
-    try {
-      power = await task.driver!.power.setPowerState(task, 'power on');
-    } catch (cause) {
-      rethrowIfCancelled(task, cause);
-      await fail(task, `Node ${task.node.uuid} failed deploy step deploy.reboot_to_instance: ${message(cause)}`);
-      return;
-    }
-    await orThrow(task.updateNode((draft) => void (draft.power_state = power)));
-    await orThrow(task.processEvent('done'));
-  } finally {
-    completion.settle();
+    power = await task.driver!.power.setPowerState(task, 'power on');
+  } catch (cause) {
+    rethrowIfCancelled(task, cause);
+    await fail(task, `Node ${task.node.uuid} failed deploy step deploy.reboot_to_instance: ${message(cause)}`);
+    return;
   }
+  await orThrow(task.updateNode((draft) => void (draft.power_state = power)));
+  await orThrow(task.processEvent('done'));
 }

@@ -6,12 +6,12 @@
  * row, and clearing this host's stale reservations on close, as any conductor start on this host
  * does). The file lock refuses a second process: a running fleet is reported as StoreInUse.
  */
-import { Conductor } from '../conductor.ts';
-import { createLogger } from '../../src/logging.ts';
-import type { NodeRecord } from '../../src/node.ts';
-import { orThrow } from '../../src/task/scope.ts';
-import { UsageError, type CliIo } from './io.ts';
-import { checkDbForStatus, type StatusOptions } from './options.ts';
+import { Conductor } from '../conductor.js';
+import { createLogger } from '../../src/logging.js';
+import type { NodeRecord } from '../../src/node.js';
+import { orThrow } from '../../src/task/scope.js';
+import { UsageError, type CliIo } from './io.js';
+import { checkDbForStatus, type StatusOptions } from './options.js';
 
 /** One listed node. */
 export interface StatusRow {
@@ -100,7 +100,7 @@ export async function runStatus(options: StatusOptions, io: CliIo): Promise<numb
   if (opened.isErr()) throw new UsageError(opened.error.message);
   const conductor = opened.value;
   try {
-    const all = await orThrow(conductor.store.listNodes());
+    const all = await orThrow(conductor.listNodes());
     const wanted = new Set(options.states);
     const listed = wanted.size === 0 ? all : all.filter((n) => wanted.has(n.provision_state));
     const now = Date.now();
@@ -119,6 +119,7 @@ export async function runStatus(options: StatusOptions, io: CliIo): Promise<numb
     io.stdout.write(options.json ? `${JSON.stringify(report)}\n` : renderTable(report, options.states));
     return 0;
   } finally {
-    await conductor.stop();
+    const stopped = await conductor.stop();
+    if (stopped.isErr()) io.stderr.write(`metal-conductor: ${stopped.error.message}\n`);
   }
 }

@@ -1,9 +1,9 @@
 /**
  * The end-of-run summary: one object, printed as a table or (--json) as one JSON line.
  */
-import type { ClientStats } from './clients.ts';
-import type { LatencyFigures } from './latency.ts';
-import type { Phase } from './provision-path.ts';
+import type { ClientStats } from './clients.js';
+import type { LatencyFigures } from './latency.js';
+import type { Phase } from './provision-path.js';
 
 /** Everything a fleet run reports. */
 export interface FleetSummary {
@@ -93,7 +93,7 @@ export function renderSummary(s: FleetSummary): string {
   const w = s.workers;
   row('worker failures', `${w.stepFailures} of ${w.steps} steps (recorded in last_error), ${w.uncaught} uncaught, ${w.cancelled} cancelled`);
   row('failures by phase', `manage ${s.failures.manage}, clean ${s.failures.clean}, deploy ${s.failures.deploy}${s.retried ? `; ${s.retried} retried` : ''}`);
-  row('worker pool', `${w.poolCapacity} workers, ${w.noFreeWorkerRetries} NoFreeWorker back-offs`);
+  row('worker pool', `${w.poolCapacity} workers, ${w.noFreeWorkerRetries} NoFreeConductorWorker back-offs`);
   const d = s.driver;
   if (d.nodeLockedRetries > 0 || d.invalidStateReplans > 0 || d.internalErrors > 0) {
     row('provisioning driver', `${d.nodeLockedRetries} NodeLocked back-offs, ${d.invalidStateReplans} InvalidState re-plans, ${d.internalErrors} internal errors`);

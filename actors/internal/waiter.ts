@@ -3,9 +3,9 @@
  * aborted. The node actor skips settled waiters, so an abort needs no message.
  */
 import { err, ok, type Result } from 'neverthrow';
-import type { Clock, TimerHandle } from '../../src/clock.ts';
-import { Aborted } from '../../src/errors.ts';
-import type { Lease, LockError, LockRequest } from '../../src/task/backend.ts';
+import type { Clock, TimerHandle } from '../../src/clock.js';
+import { Aborted } from '../../src/errors.js';
+import type { Lease, LockError, LockRequest } from '../../src/task/backend.js';
 
 let nextWaiterId = 0;
 const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -23,8 +23,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { ScenarioResult } from '../lib/result.ts';
-import { machineInfo } from '../lib/machine.ts';
+import type { ScenarioResult } from '../lib/result.js';
+import { machineInfo } from '../lib/machine.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const benchDir = dirname(here);

@@ -2,11 +2,11 @@
  * The acquire + release cycle shared by `exclusive-cycle` and `shared-cycle`: one caller, one
  * node, variants with and without building the driver (`loadDriver`).
  */
-import { createRequestContext } from '../../src/context.ts';
-import { orThrow } from '../../src/task/scope.ts';
-import { enrollNodes, withConductor } from './conductor.ts';
-import { closedLoop, loopPlan, loopResult, must } from './measure.ts';
-import type { ScenarioResult } from './result.ts';
+import { createRequestContext } from '../../src/context.js';
+import { orThrow } from '../../src/task/scope.js';
+import { enrollNodes, withConductor } from './conductor.js';
+import { closedLoop, loopPlan, loopResult, must } from './measure.js';
+import type { ScenarioResult } from './result.js';
 
 /** Measure acquire (shared or exclusive) + release, once with and once without the driver. */
 export async function acquireCycle(scenario: string, shared: boolean, quick: boolean): Promise<ScenarioResult[]> {

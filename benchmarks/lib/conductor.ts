@@ -2,10 +2,11 @@
  * Conductors as the benchmarks open them: silent logger, no notifications, no periodic checks,
  * in-memory store unless the scenario says otherwise, and always stopped.
  */
-import { Conductor, type ConductorInit } from '../../actors/conductor.ts';
-import { silentLogger } from '../../src/logging.ts';
-import type { NodeRecord } from '../../src/node.ts';
-import { orThrow } from '../../src/task/scope.ts';
+import { Conductor, type ConductorInit } from '../../actors/conductor.js';
+import { silentLogger } from '../../src/logging.js';
+import type { NodeRecord } from '../../src/node.js';
+import { orThrow } from '../../src/task/scope.js';
+import type { ProvisionState } from '../../src/states/provision-states.js';
 
 /** Open a conductor with the benchmark defaults, overridable by `init`. */
 export async function openBenchConductor(init: ConductorInit = {}): Promise<Conductor> {
@@ -33,7 +34,7 @@ export async function withConductor<T>(init: ConductorInit, body: (conductor: Co
 export async function enrollNodes(
   conductor: Conductor,
   count: number,
-  options: { provisionState?: string; ports?: number; prefix?: string } = {},
+  options: { provisionState?: ProvisionState; ports?: number; prefix?: string } = {},
 ): Promise<NodeRecord[]> {
   const nodes: NodeRecord[] = [];
   const prefix = options.prefix ?? 'bench';

@@ -14,8 +14,8 @@
  *  - fleet-scale: the first snapshot vs a raw node-row SELECT + a raw nact spawn.
  * Per-op time is 1e6 / ops/s (the mean of a closed loop; at throughput for concurrent variants).
  */
-import { FLOOR } from '../scenarios/raw-floor.ts';
-import type { ScenarioResult } from './result.ts';
+import { FLOOR } from '../scenarios/raw-floor.js';
+import type { ScenarioResult } from './result.js';
 
 /** One row of the ratio summary. */
 export interface FloorRatio {

@@ -8,12 +8,12 @@
 import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { SCENARIO_NAMES, SCENARIOS } from '../scenarios/index.ts';
-import { floorRatios, targetChecks, type FloorRatio, type TargetCheck } from './floor.ts';
-import { describeMachine, machineInfo, runEnvironment } from './machine.ts';
-import { gcAvailable, nowNs } from './measure.ts';
-import type { ScenarioResult } from './result.ts';
-import { extraText, markdownTable, textTable, type Column } from './table.ts';
+import { SCENARIO_NAMES, SCENARIOS } from '../scenarios/index.js';
+import { floorRatios, targetChecks, type FloorRatio, type TargetCheck } from './floor.js';
+import { describeMachine, machineInfo, runEnvironment } from './machine.js';
+import { gcAvailable, nowNs } from './measure.js';
+import type { ScenarioResult } from './result.js';
+import { extraText, markdownTable, textTable, type Column } from './table.js';
 
 const RESULTS_DIR = new URL('../results/', import.meta.url);
 const REEXEC_ENV = 'METAL_CONDUCTOR_BENCH_CHILD';

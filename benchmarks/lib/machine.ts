@@ -3,8 +3,8 @@
  * flags that change what is measured (--expose-gc, --cpu-prof, V8 options).
  */
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
-import type { MachineInfo } from './result.ts';
-import { gcAvailable } from './measure.ts';
+import type { MachineInfo } from './result.js';
+import { gcAvailable } from './measure.js';
 
 /** The machine, in the shared result shape. */
 export function machineInfo(): MachineInfo {

@@ -7,8 +7,8 @@
  */
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import type { Result } from 'neverthrow';
-import { allocatedBytesPerOp } from './alloc.ts';
-import type { LatencyUs, ScenarioResult } from './result.ts';
+import { allocatedBytesPerOp } from './alloc.js';
+import type { LatencyUs, ScenarioResult } from './result.js';
 
 /** Monotonic time in nanoseconds. */
 export const nowNs = (): bigint => process.hrtime.bigint();

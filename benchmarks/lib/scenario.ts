@@ -2,7 +2,7 @@
  * What a scenario module exports. `bench:ironic` imports the same modules to measure our side in
  * the same run as the real Ironic, so `run` takes nothing but `quick`.
  */
-import type { ScenarioResult } from './result.ts';
+import type { ScenarioResult } from './result.js';
 
 /** Options every scenario accepts. */
 export interface ScenarioOptions {

@@ -9,12 +9,12 @@
  *  - fairness: the fraction of grants that went to the oldest pending request (`inOrder`), and the
  *    most pending older requests one grant overtook (`maxOvertakes`).
  */
-import { createRequestContext } from '../../src/context.ts';
-import { NodeLocked } from '../../src/errors.ts';
-import { enrollNodes, withConductor } from '../lib/conductor.ts';
-import { collectGarbage, latencyUs, median, newHistogram, nowNs, rangeText, recordNs } from '../lib/measure.ts';
-import type { ScenarioResult } from '../lib/result.ts';
-import type { ScenarioOptions } from '../lib/scenario.ts';
+import { createRequestContext } from '../../src/context.js';
+import { NodeLocked } from '../../src/errors.js';
+import { enrollNodes, withConductor } from '../lib/conductor.js';
+import { collectGarbage, latencyUs, median, newHistogram, nowNs, rangeText, recordNs } from '../lib/measure.js';
+import type { ScenarioResult } from '../lib/result.js';
+import type { ScenarioOptions } from '../lib/scenario.js';
 
 export const description = 'T callers on one node: acquire exclusive + 1 await hold + release; latency = wait to be granted';
 

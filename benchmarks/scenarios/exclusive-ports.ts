@@ -3,12 +3,12 @@
  * (driver built, as Ironic's default), loads its ports (`task.ports()`, Ironic `task.ports`) and
  * releases. Store work per cycle: reserve UPDATE, ports SELECT, release UPDATE.
  */
-import { createRequestContext } from '../../src/context.ts';
-import { orThrow } from '../../src/task/scope.ts';
-import { enrollNodes, withConductor } from '../lib/conductor.ts';
-import { closedLoop, loopPlan, loopResult, must } from '../lib/measure.ts';
-import type { ScenarioResult } from '../lib/result.ts';
-import type { ScenarioOptions } from '../lib/scenario.ts';
+import { createRequestContext } from '../../src/context.js';
+import { orThrow } from '../../src/task/scope.js';
+import { enrollNodes, withConductor } from '../lib/conductor.js';
+import { closedLoop, loopPlan, loopResult, must } from '../lib/measure.js';
+import type { ScenarioResult } from '../lib/result.js';
+import type { ScenarioOptions } from '../lib/scenario.js';
 
 export const description = 'acquire exclusive + task.ports() (2 ports) + release';
 

@@ -13,13 +13,13 @@
  *    ran, then GC and heap again (`heapAfterPassivationPerNodeBytes` is relative to before loading,
  *    so about 0 means passivation gave everything back).
  */
-import type { Conductor } from '../../actors/conductor.ts';
-import { ManualClock } from '../../src/clock.ts';
-import { orThrow } from '../../src/task/scope.ts';
-import { enrollNodes, withConductor } from '../lib/conductor.ts';
-import { collectGarbage, gcAvailable, latencyUs, newHistogram, nowNs, recordNs } from '../lib/measure.ts';
-import type { ScenarioResult } from '../lib/result.ts';
-import type { ScenarioOptions } from '../lib/scenario.ts';
+import type { Conductor } from '../../actors/conductor.js';
+import { ManualClock } from '../../src/clock.js';
+import { orThrow } from '../../src/task/scope.js';
+import { enrollNodes, withConductor } from '../lib/conductor.js';
+import { collectGarbage, gcAvailable, latencyUs, newHistogram, nowNs, recordNs } from '../lib/measure.js';
+import type { ScenarioResult } from '../lib/result.js';
+import type { ScenarioOptions } from '../lib/scenario.js';
 
 export const description = 'N idle node actors: spawn cost (first snapshot), heap per idle node, memory after passivation';
 export const needsGc = true;
@@ -38,7 +38,7 @@ async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boo
 
 async function fleet(nodes: number): Promise<ScenarioResult> {
   const clock = new ManualClock(Date.now());
-  return withConductor({ nodeIdleTimeout: IDLE_TIMEOUT_MS, seams: { clock } }, async (conductor: Conductor) => {
+  return withConductor({ nodeIdleTimeout: IDLE_TIMEOUT_MS, clock }, async (conductor: Conductor) => {
     const enrollStart = nowNs();
     const enrolled = await enrollNodes(conductor, nodes, { prefix: 'fleet' });
     const enrollSeconds = Number(nowNs() - enrollStart) / 1e9;

@@ -2,15 +2,15 @@
  * Every scenario, in the order the harness runs them. `raw-floor` comes first so that the summary
  * can express every other figure as a ratio to it.
  */
-import type { ScenarioModule } from '../lib/scenario.ts';
-import * as contention from './contention.ts';
-import * as exclusiveCycle from './exclusive-cycle.ts';
-import * as exclusivePorts from './exclusive-ports.ts';
-import * as fleetScale from './fleet-scale.ts';
-import * as processEvent from './process-event.ts';
-import * as rawFloor from './raw-floor.ts';
-import * as sharedCycle from './shared-cycle.ts';
-import * as spawnAfter from './spawn-after.ts';
+import type { ScenarioModule } from '../lib/scenario.js';
+import * as contention from './contention.js';
+import * as exclusiveCycle from './exclusive-cycle.js';
+import * as exclusivePorts from './exclusive-ports.js';
+import * as fleetScale from './fleet-scale.js';
+import * as processEvent from './process-event.js';
+import * as rawFloor from './raw-floor.js';
+import * as sharedCycle from './shared-cycle.js';
+import * as spawnAfter from './spawn-after.js';
 
 export const SCENARIOS: Readonly<Record<string, ScenarioModule>> = {
   'raw-floor': rawFloor,

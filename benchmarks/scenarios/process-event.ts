@@ -14,13 +14,13 @@
  *  - `acquire+event+release`: an operation is Ironic's usual shape,
  *    `with acquire(ctx, node) as task: task.process_event(ev)` (driver built).
  */
-import { createRequestContext } from '../../src/context.ts';
-import type { ExclusiveTask } from '../../src/task/types.ts';
-import { orThrow } from '../../src/task/scope.ts';
-import { enrollNodes, withConductor } from '../lib/conductor.ts';
-import { closedLoop, loopPlan, loopResult, must } from '../lib/measure.ts';
-import type { ScenarioResult } from '../lib/result.ts';
-import type { ScenarioOptions } from '../lib/scenario.ts';
+import { createRequestContext } from '../../src/context.js';
+import type { ExclusiveTask } from '../../src/task/types.js';
+import { orThrow } from '../../src/task/scope.js';
+import { enrollNodes, withConductor } from '../lib/conductor.js';
+import { closedLoop, loopPlan, loopResult, must } from '../lib/measure.js';
+import type { ScenarioResult } from '../lib/result.js';
+import type { ScenarioOptions } from '../lib/scenario.js';
 
 export const description = 'one saved transition per op: manageable -inspect-> inspecting -done-> manageable';
 

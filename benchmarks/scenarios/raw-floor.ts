@@ -22,15 +22,15 @@
  */
 import nact from 'nact';
 import type { Database } from 'sql.js';
-import { ActorRuntime } from '../../actors/runtime.ts';
-import { dispatch, spawnActor, startSystem, stopActor, type NactRef } from '../../actors/internal/nact.ts';
-import { silentLogger } from '../../src/logging.ts';
-import { openSqlJsStore } from '../../src/store/sqljs-store.ts';
-import { SCHEMA_DDL } from '../../src/store/internal/schema.ts';
-import { loadSqlJs } from '../../src/store/internal/sqljs.ts';
-import { RELEASE_SQL, RESERVE_SQL } from '../../src/store/internal/statements.ts';
-import { SELECT_NODE, SELECT_PORT } from '../../src/store/internal/rows.ts';
-import { orThrow } from '../../src/task/scope.ts';
+import { ActorRuntime } from '../../actors/runtime.js';
+import { dispatch, spawnActor, startSystem, stopActor, type NactRef } from '../../actors/internal/nact.js';
+import { silentLogger } from '../../src/logging.js';
+import { openSqlJsStore } from '../../src/store/sqljs-store.js';
+import { SCHEMA_DDL } from '../../src/store/internal/schema.js';
+import { loadSqlJs } from '../../src/store/internal/sqljs.js';
+import { RELEASE_SQL, RESERVE_SQL } from '../../src/store/internal/statements.js';
+import { SELECT_NODE, SELECT_PORT } from '../../src/store/internal/rows.js';
+import { orThrow } from '../../src/task/scope.js';
 import {
   closedLoop,
   collectGarbage,
@@ -40,9 +40,9 @@ import {
   newHistogram,
   nowNs,
   recordNs,
-} from '../lib/measure.ts';
-import type { ScenarioResult } from '../lib/result.ts';
-import type { ScenarioOptions } from '../lib/scenario.ts';
+} from '../lib/measure.js';
+import type { ScenarioResult } from '../lib/result.js';
+import type { ScenarioOptions } from '../lib/scenario.js';
 
 export const description = 'the floor: mailbox round trips, sql.js conditional UPDATE pair, spawn and heap per actor';
 export const needsGc = true;

@@ -4,9 +4,9 @@
  * reservation and never enters the node's mailbox: it reads the node's cached snapshot.
  * Variants with and without building the driver (Ironic builds it by default).
  */
-import { acquireCycle } from '../lib/acquire-cycle.ts';
-import type { ScenarioResult } from '../lib/result.ts';
-import type { ScenarioOptions } from '../lib/scenario.ts';
+import { acquireCycle } from '../lib/acquire-cycle.js';
+import type { ScenarioResult } from '../lib/result.js';
+import type { ScenarioOptions } from '../lib/scenario.js';
 
 export const description = 'acquire shared + release on one node (snapshot read, no store access)';
 

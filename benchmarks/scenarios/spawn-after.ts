@@ -10,17 +10,17 @@
  *  - `tasks c=64`: 64 callers, one node each, same loop; tasks/s counts until the last worker has
  *    released its lease (`conductor.onIdle()`).
  */
-import { ActorRuntime } from '../../actors/runtime.ts';
-import { WorkerSupervisor } from '../../actors/worker-supervisor.ts';
-import { systemClock } from '../../src/clock.ts';
-import type { Conductor } from '../../actors/conductor.ts';
-import { createRequestContext, type RequestContext } from '../../src/context.ts';
-import { silentLogger } from '../../src/logging.ts';
-import { orThrow } from '../../src/task/scope.ts';
-import { enrollNodes, withConductor } from '../lib/conductor.ts';
-import { closedLoop, collectGarbage, latencyUs, loopPlan, loopResult, median, newHistogram, nowNs, rangeText, recordNs } from '../lib/measure.ts';
-import type { ScenarioResult } from '../lib/result.ts';
-import type { ScenarioOptions } from '../lib/scenario.ts';
+import { ActorRuntime } from '../../actors/runtime.js';
+import { WorkerSupervisor } from '../../actors/worker-supervisor.js';
+import { systemClock } from '../../src/clock.js';
+import type { Conductor } from '../../actors/conductor.js';
+import { createRequestContext, type RequestContext } from '../../src/context.js';
+import { silentLogger } from '../../src/logging.js';
+import { orThrow } from '../../src/task/scope.js';
+import { enrollNodes, withConductor } from '../lib/conductor.js';
+import { closedLoop, collectGarbage, latencyUs, loopPlan, loopResult, median, newHistogram, nowNs, rangeText, recordNs } from '../lib/measure.js';
+import type { ScenarioResult } from '../lib/result.js';
+import type { ScenarioOptions } from '../lib/scenario.js';
 
 export const description = 'background tasks through worker actors: acquire, spawnAfter(noop), worker runs and releases';
 

@@ -10,10 +10,10 @@
  */
 import { freeze } from 'immer';
 import { err, ok, type Result } from 'neverthrow';
-import { InterfaceNotFound, type DriverError } from '../errors.ts';
-import { INTERFACE_TYPES, type InterfaceColumn, type InterfaceType, type NodeRecord } from '../node.ts';
-import type { AnyDriverInterface, InterfaceMap } from './interfaces.ts';
-import type { DriverRegistry } from './registry.ts';
+import { InterfaceNotFoundInEntrypoint, type DriverError } from '../errors.js';
+import { INTERFACE_TYPES, type InterfaceColumn, type InterfaceType, type NodeRecord } from '../node.js';
+import type { AnyDriverInterface, InterfaceMap } from './interfaces.js';
+import type { DriverRegistry } from './registry.js';
 
 /** A node's driver: one implementation per interface type (Ironic `BareDriver`). */
 export type BareDriver = Readonly<InterfaceMap> & {
@@ -66,7 +66,7 @@ function cacheFor(registry: DriverRegistry): BuildCache {
  * `instance_info['<iface>_interface']` override is validated and used; the node field, when set,
  * is validated and used unless overridden; otherwise the default (configured, else the first
  * supported enabled implementation) is computed and set on the returned node. Errors:
- * DriverNotFound, InterfaceNotFound, IncompatibleInterface, NoValidDefaultForInterface.
+ * DriverNotFound, InterfaceNotFoundInEntrypoint, IncompatibleInterface, NoValidDefaultForInterface.
  * Only frozen nodes are memoised (a mutable one could change under the cache).
  */
 export function buildDriverForTask(task: { readonly node: NodeRecord }, registry: DriverRegistry): Result<BuiltDriver, DriverError> {
@@ -111,7 +111,7 @@ function resolve(node: NodeRecord, registry: DriverRegistry, cache: BuildCache):
     const override = info[column];
     if (override !== undefined && override !== null) {
       if (typeof override !== 'string') {
-        return err(new InterfaceNotFound(JSON.stringify(override), type, registry.enabledInterfaceNames(type)));
+        return err(new InterfaceNotFoundInEntrypoint(JSON.stringify(override), type, registry.enabledInterfaceNames(type)));
       }
       const found = registry.lookupInterface(hardwareType, type, override);
       if (found instanceof Error) return err(found);

@@ -3,9 +3,9 @@
  * contract, wrapping the operations listed in EXCLUSIVE_OPERATIONS with requireExclusive so that
  * every implementation (built-in or yours) enforces the lock the same way.
  */
-import type { InterfaceType } from '../node.ts';
-import { requireExclusive } from '../task/require-exclusive.ts';
-import { EXCLUSIVE_OPERATIONS, type InterfaceMap } from './interfaces.ts';
+import type { InterfaceType } from '../node.js';
+import { requireExclusive } from '../task/require-exclusive.js';
+import { EXCLUSIVE_OPERATIONS, type InterfaceMap } from './interfaces.js';
 
 /** The members an implementation supplies: everything but `name` and `interfaceType`. */
 export type InterfaceBody<T extends InterfaceType> = Omit<InterfaceMap[T], 'name' | 'interfaceType'>;

@@ -2,8 +2,8 @@
  * The part of a task that drivers see. Drivers depend on this view, not on the task module, so a
  * real task satisfies it structurally (it also carries TASK_BRAND, which `requireExclusive` checks).
  */
-import type { NodeRecord } from '../node.ts';
-import { TASK_BRAND } from '../task/require-exclusive.ts';
+import type { NodeRecord } from '../node.js';
+import { TASK_BRAND } from '../task/require-exclusive.js';
 
 /** What a driver operation receives as its first argument. */
 export interface DriverTask {

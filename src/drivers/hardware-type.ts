@@ -3,7 +3,7 @@
  * the ordered list of implementation names it supports. Order matters: the first supported
  * implementation that is enabled is the computed default.
  */
-import { INTERFACE_TYPES, type InterfaceType } from '../node.ts';
+import { INTERFACE_TYPES, type InterfaceType } from '../node.js';
 
 /** A hardware type. */
 export interface HardwareType {

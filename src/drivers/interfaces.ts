@@ -4,8 +4,8 @@
  * `task.signal` and rejects on failure. Drivers never save the node: they return what changed
  * (a power state, a provision-state hint) and the caller writes it.
  */
-import type { InterfaceType, JsonObject, JsonValue } from '../node.ts';
-import type { DriverTask } from './driver-task.ts';
+import type { InterfaceType, JsonObject, JsonValue } from '../node.js';
+import type { DriverTask } from './driver-task.js';
 
 /** Power targets accepted by a power interface (Ironic `states.POWER_ON` ...). */
 export const POWER_TARGETS = ['power on', 'power off', 'rebooting', 'soft rebooting', 'soft power off'] as const;

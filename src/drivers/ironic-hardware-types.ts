@@ -4,7 +4,7 @@
  * here (only fake, noop and no-* do); the types are registered anyway so that resolution fails
  * the way Ironic's does: IncompatibleInterface, NoValidDefaultForInterface.
  */
-import { defineHardwareType, type HardwareType, type SupportedLists } from './hardware-type.ts';
+import { defineHardwareType, type HardwareType, type SupportedLists } from './hardware-type.js';
 
 /** `GenericHardware` plus the `AbstractHardwareType` defaults (power and management are abstract). */
 export const GENERIC_SUPPORTED = Object.freeze({

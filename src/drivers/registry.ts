@@ -9,18 +9,18 @@ import { err, ok, type Result } from 'neverthrow';
 import {
   DriverNotFound,
   IncompatibleInterface,
-  InterfaceNotFound,
+  InterfaceNotFoundInEntrypoint,
   InvalidParameterValue,
   NoValidDefaultForInterface,
-} from '../errors.ts';
-import { INTERFACE_TYPES, type InterfaceType } from '../node.ts';
-import { createBuiltinImplementations } from './fake/builtin-implementations.ts';
-import type { FakeBehaviour, ResolvedFakeBehaviour } from './fake/fake-behaviour.ts';
-import { FakeEngine } from './fake/fake-engine.ts';
-import { FAKE_HARDWARE } from './fake/fake-hardware.ts';
-import type { HardwareType } from './hardware-type.ts';
-import type { AnyDriverInterface, InterfaceMap } from './interfaces.ts';
-import { IRONIC_HARDWARE_TYPES } from './ironic-hardware-types.ts';
+} from '../errors.js';
+import { INTERFACE_TYPES, type InterfaceType } from '../node.js';
+import { createBuiltinImplementations } from './fake/builtin-implementations.js';
+import type { FakeBehaviour, ResolvedFakeBehaviour } from './fake/fake-behaviour.js';
+import { FakeEngine } from './fake/fake-engine.js';
+import { FAKE_HARDWARE } from './fake/fake-hardware.js';
+import type { HardwareType } from './hardware-type.js';
+import type { AnyDriverInterface, InterfaceMap } from './interfaces.js';
+import { IRONIC_HARDWARE_TYPES } from './ironic-hardware-types.js';
 
 /** Options of createDriverRegistry. Every field is optional. */
 export interface DriverRegistryOptions {
@@ -181,14 +181,14 @@ export class DriverRegistry {
 
   /**
    * The enabled implementation `name` of `interfaceType`, checked against `hardwareType` (Ironic
-   * get_interface). Not enabled → InterfaceNotFound listing the enabled names; not supported by
+   * get_interface). Not enabled → InterfaceNotFoundInEntrypoint listing the enabled names; not supported by
    * the hardware type (unless it accepts any enabled one) → IncompatibleInterface.
    */
   getInterface<T extends InterfaceType>(
     hardwareType: HardwareType,
     interfaceType: T,
     name: string,
-  ): Result<InterfaceMap[T], InterfaceNotFound | IncompatibleInterface> {
+  ): Result<InterfaceMap[T], InterfaceNotFoundInEntrypoint | IncompatibleInterface> {
     const found = this.#lookup(hardwareType, interfaceType, name);
     return found instanceof Error ? err(found) : ok(found as InterfaceMap[T]);
   }
@@ -202,7 +202,7 @@ export class DriverRegistry {
     hardwareType: HardwareType,
     interfaceType: InterfaceType,
     node: string,
-  ): Result<string, InterfaceNotFound | NoValidDefaultForInterface> {
+  ): Result<string, InterfaceNotFoundInEntrypoint | NoValidDefaultForInterface> {
     const found = this.#default(hardwareType, interfaceType, node);
     return typeof found === 'string' ? ok(found) : err(found);
   }
@@ -215,7 +215,7 @@ export class DriverRegistry {
     hardwareType: HardwareType,
     interfaceType: InterfaceType,
     name: string,
-  ): AnyDriverInterface | InterfaceNotFound | IncompatibleInterface {
+  ): AnyDriverInterface | InterfaceNotFoundInEntrypoint | IncompatibleInterface {
     return this.#lookup(hardwareType, interfaceType, name);
   }
 
@@ -227,13 +227,13 @@ export class DriverRegistry {
     hardwareType: HardwareType,
     interfaceType: InterfaceType,
     node: string,
-  ): string | InterfaceNotFound | NoValidDefaultForInterface {
+  ): string | InterfaceNotFoundInEntrypoint | NoValidDefaultForInterface {
     return this.#default(hardwareType, interfaceType, node);
   }
 
-  #lookup(hardwareType: HardwareType, interfaceType: InterfaceType, name: string): AnyDriverInterface | InterfaceNotFound | IncompatibleInterface {
+  #lookup(hardwareType: HardwareType, interfaceType: InterfaceType, name: string): AnyDriverInterface | InterfaceNotFoundInEntrypoint | IncompatibleInterface {
     const impl = this.#enabled[interfaceType].has(name) ? this.#implementations[interfaceType].get(name) : undefined;
-    if (impl === undefined) return new InterfaceNotFound(name, interfaceType, this.#enabledLists[interfaceType]);
+    if (impl === undefined) return new InterfaceNotFoundInEntrypoint(name, interfaceType, this.#enabledLists[interfaceType]);
     if (hardwareType.acceptsAnyEnabled) return impl;
     const supported = this.#hardwareTypes.get(hardwareType.name)?.supported[interfaceType] ?? new Set(hardwareType.supported[interfaceType]);
     if (!supported.has(name)) {
@@ -242,12 +242,12 @@ export class DriverRegistry {
     return impl;
   }
 
-  #default(hardwareType: HardwareType, interfaceType: InterfaceType, node: string): string | InterfaceNotFound | NoValidDefaultForInterface {
+  #default(hardwareType: HardwareType, interfaceType: InterfaceType, node: string): string | InterfaceNotFoundInEntrypoint | NoValidDefaultForInterface {
     const configured = this.#defaults[interfaceType];
     if (configured !== undefined) {
       const found = this.#lookup(hardwareType, interfaceType, configured);
       if (found instanceof IncompatibleInterface) return new NoValidDefaultForInterface(interfaceType, hardwareType.name, node);
-      return found instanceof InterfaceNotFound ? found : configured;
+      return found instanceof InterfaceNotFoundInEntrypoint ? found : configured;
     }
     const enabled = this.#enabled[interfaceType];
     for (const candidate of hardwareType.supported[interfaceType]) {

@@ -3,7 +3,7 @@
  * every operation (`ironic/drivers/modules/noop.py`, FailMixin). Kept beside the drivers because
  * only they raise it.
  */
-import { ConductorError } from '../errors.ts';
+import { ConductorError } from '../errors.js';
 
 /** The node's interface is a `no-*` implementation: the feature is disabled (HTTP 400). */
 export class UnsupportedDriverExtension extends ConductorError {

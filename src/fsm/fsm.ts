@@ -12,7 +12,7 @@
  * first (copy-on-write), so neither the original nor other copies see the change.
  */
 import { err, ok, type Result } from 'neverthrow';
-import { Duplicate, InvalidState } from '../errors.ts';
+import { Duplicate, InvalidState } from '../errors.js';
 
 /** Watcher called with the state being entered (onEnter) or left (onExit) and the event causing it. */
 export type StateHook<S extends string = string, E extends string = string> = (state: S, event: E) => void;

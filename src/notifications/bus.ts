@@ -2,9 +2,9 @@
  * Delivers notifications to subscribers. A subscriber that throws (or rejects) is logged and
  * never breaks the task that emitted the notification or the other subscribers.
  */
-import { NOTIFICATION_LEVELS, type NotificationLevel } from '../config.ts';
-import type { Logger } from '../logging.ts';
-import type { ProvisionSetNotification } from './notification.ts';
+import { NOTIFICATION_LEVELS, type NotificationLevel } from '../config.js';
+import type { Logger } from '../logging.js';
+import type { ProvisionSetNotification } from './notification.js';
 
 /** A notification subscriber. */
 export type NotificationSubscriber = (notification: ProvisionSetNotification) => void | Promise<void>;

@@ -3,10 +3,10 @@
  * with a level and a payload that is the node without secrets or reservation, plus the event and
  * the previous states.
  */
-import type { NotificationLevel } from '../config.ts';
-import type { JsonObject, NodeRecord } from '../node.ts';
+import type { NotificationLevel } from '../config.js';
+import type { JsonObject, NodeRecord } from '../node.js';
 
-import type { ProvisionSetStatus } from './provision-status.ts';
+import type { ProvisionSetStatus } from './provision-status.js';
 
 /** Status of a provision_set notification (Ironic NotificationStatus). */
 export type NotificationStatus = ProvisionSetStatus;

@@ -2,7 +2,7 @@
  * Status and level of a `baremetal.node.provision_set.<status>` notification, derived as Ironic's
  * `TaskManager._notify_provision_state_change` derives them from the event and the two states.
  */
-import { UNSTABLE_STATES } from '../states/groups.ts';
+import { UNSTABLE_STATES } from '../states/groups.js';
 
 /** The status part of the event type `baremetal.node.provision_set.<status>`. */
 export type ProvisionSetStatus = 'start' | 'end' | 'success' | 'error';

@@ -3,15 +3,16 @@
  * the wait-timeout periodics and start-up recovery. For each candidate node: take the exclusive
  * lock (purpose "node state check"), re-check maintenance and state under it, then process `fail`
  * (with a background callback, or recording `last_error` without one). NodeLocked / NodeNotFound
- * skip the node; NoFreeWorker ends the run; at most `maxNodes` nodes are failed per run.
+ * skip the node; NoFreeConductorWorker ends the run; at most `maxNodes` nodes are failed per run.
  */
-import type { RequestContext } from '../context.ts';
-import { ConductorStopping, isConductorError, NodeLocked, NodeNotFound, NoFreeWorker } from '../errors.ts';
-import type { Logger } from '../logging.ts';
-import type { NodeRecord } from '../node.ts';
-import type { NodeFilter } from '../store/store.ts';
-import type { ProcessEventErrorHandler, WorkFunction } from '../task/types.ts';
-import type { PeriodicPort } from './ports.ts';
+import type { RequestContext } from '../context.js';
+import { ConductorStopping, isConductorError, NodeLocked, NodeNotFound, NoFreeConductorWorker } from '../errors.js';
+import type { Logger } from '../logging.js';
+import type { NodeRecord } from '../node.js';
+import type { NodeFilter } from '../store/store.js';
+import type { ProcessEventErrorHandler, WorkFunction } from '../task/types.js';
+import type { ProvisionState } from '../states/provision-states.js';
+import type { PeriodicPort } from './ports.js';
 
 /** Lock purpose Ironic uses in `_fail_if_in_state`. */
 export const NODE_STATE_CHECK_PURPOSE = 'node state check';
@@ -23,7 +24,7 @@ export interface FailIfInStateOptions {
   /** Which nodes to consider; `maintenance`, when given, is re-checked under the lock as Ironic does. */
   readonly filter: NodeFilter;
   /** The node must still be in one of these states once locked. */
-  readonly states: readonly string[];
+  readonly states: readonly ProvisionState[];
   /** Background work spawned with the `fail` event (Ironic `callback_method`); gets a node logger. */
   readonly callback?: WorkFunction<[Logger]>;
   /** Spawn-error handler used with the callback (Ironic `err_handler`). */
@@ -60,12 +61,12 @@ export interface FailIfInStateReport {
   skippedGone: number;
   /** Nodes skipped because, once locked, their state or maintenance no longer matched. */
   skippedChanged: number;
-  /** The run ended early because the worker pool was full (NoFreeWorker). */
+  /** The run ended early because the worker pool was full (NoFreeConductorWorker). */
   stoppedNoWorkers: boolean;
   /** The run ended early because the conductor is stopping. */
   stoppedShuttingDown: boolean;
   /**
-   * The node whose callback could not be spawned (NoFreeWorker), if any. With an errHandler it was
+   * The node whose callback could not be spawned (NoFreeConductorWorker), if any. With an errHandler it was
    * rolled back; without one it stays in its fail state, as in Ironic.
    */
   unspawned: string | null;
@@ -139,7 +140,7 @@ export async function failIfInState(port: PeriodicPort, options: FailIfInStateOp
 
     if (scoped.isErr()) {
       const error = scoped.error;
-      if (error instanceof NoFreeWorker) {
+      if (error instanceof NoFreeConductorWorker) {
         // The transition was saved; the spawn failed, the error hook (if any) ran and the lock was
         // released. Ironic breaks out of the loop here.
         report.stoppedNoWorkers = true;

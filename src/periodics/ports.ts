@@ -5,14 +5,14 @@
  * `periodicPort(conductor, clock)` adds the clock.
  */
 import type { ResultAsync } from 'neverthrow';
-import { systemClock, type Clock } from '../clock.ts';
-import type { ConductorConfig } from '../config.ts';
-import type { RequestContext } from '../context.ts';
-import type { Logger } from '../logging.ts';
-import type { NodeIdentity } from '../node.ts';
-import type { Store } from '../store/store.ts';
-import type { ScopeError } from '../task/scope.ts';
-import type { AcquireOptions, ExclusiveTask } from '../task/types.ts';
+import { systemClock, type Clock } from '../clock.js';
+import type { ConductorConfig } from '../config.js';
+import type { RequestContext } from '../context.js';
+import type { Logger } from '../logging.js';
+import type { NodeIdentity } from '../node.js';
+import type { Store } from '../store/store.js';
+import type { BodyError, BodyValue, ScopeError } from '../task/scope.js';
+import type { AcquireOptions, ExclusiveTask } from '../task/types.js';
 
 /** Acquire options of an exclusive task (the periodics never take shared ones). */
 export type ExclusiveAcquireOptions = AcquireOptions & { shared?: false };
@@ -26,10 +26,10 @@ export type WithExclusiveTask = <R>(
   context: RequestContext,
   nodeId: NodeIdentity,
   options: ExclusiveAcquireOptions,
-  body: (task: ExclusiveTask) => R | Promise<R>,
-) => ResultAsync<R, ScopeError>;
+  body: (task: ExclusiveTask) => R,
+) => ResultAsync<BodyValue<R>, ScopeError | BodyError<R>>;
 
-/** What a conductor offers the periodics as it is (a `Conductor` satisfies this structurally). */
+/** What a conductor offers the periodics: its store, configuration, logger and scoped tasks. */
 export interface TaskRunner {
   readonly store: Store;
   readonly config: ConductorConfig;

@@ -9,12 +9,12 @@
  * `driver_internal_info` under those names (see `STEP_KEYS`, `FAULT_KEY`).
  */
 import type { Draft } from 'immer';
-import { isConductorError } from '../errors.ts';
-import type { Logger } from '../logging.ts';
-import type { JsonObject, JsonValue, NodeRecord } from '../node.ts';
-import { DEPLOYFAIL, DEPLOYING, DEPLOYWAIT, CLEANFAIL, CLEANING, CLEANWAIT, SERVICEFAIL, SERVICING, SERVICEWAIT } from '../states/provision-states.ts';
-import { requireExclusive } from '../task/require-exclusive.ts';
-import type { ExclusiveTask } from '../task/types.ts';
+import { isConductorError } from '../errors.js';
+import type { Logger } from '../logging.js';
+import type { JsonObject, JsonValue, NodeRecord } from '../node.js';
+import { DEPLOYFAIL, DEPLOYING, DEPLOYWAIT, CLEANFAIL, CLEANING, CLEANWAIT, SERVICEFAIL, SERVICING, SERVICEWAIT } from '../states/provision-states.js';
+import { requireExclusive } from '../task/require-exclusive.js';
+import type { ExclusiveTask } from '../task/types.js';
 
 /** Where the current step of each kind is kept (Ironic's node columns, here in driver_internal_info). */
 export const STEP_KEYS = Object.freeze({ clean: 'clean_step', deploy: 'deploy_step', service: 'service_step' } as const);

@@ -12,13 +12,13 @@
  *   `inspect wait` from `provision_updated_at` (stamped when the node entered the state), and sorts
  *   by id like the others.
  */
-import type { ConductorConfig } from '../config.ts';
-import { adminContext } from '../context.ts';
-import { CLEANFAIL, CLEANWAIT, DEPLOYFAIL, DEPLOYWAIT, INSPECTFAIL, INSPECTWAIT, RESCUEFAIL, RESCUEWAIT, SERVICEFAIL, SERVICEWAIT } from '../states/provision-states.ts';
-import { provisioningErrorHandler } from '../task/error-handlers.ts';
-import type { ProcessEventErrorHandler } from '../task/types.ts';
-import { emptyFailReport, failIfInState, type FailIfInStateReport } from './fail-if-in-state.ts';
-import type { PeriodicPort } from './ports.ts';
+import type { ConductorConfig } from '../config.js';
+import { adminContext } from '../context.js';
+import { CLEANFAIL, CLEANWAIT, DEPLOYFAIL, DEPLOYWAIT, INSPECTFAIL, INSPECTWAIT, RESCUEFAIL, RESCUEWAIT, SERVICEFAIL, SERVICEWAIT, type ProvisionState } from '../states/provision-states.js';
+import { provisioningErrorHandler } from '../task/error-handlers.js';
+import type { ProcessEventErrorHandler } from '../task/types.js';
+import { emptyFailReport, failIfInState, type FailIfInStateReport } from './fail-if-in-state.js';
+import type { PeriodicPort } from './ports.js';
 import {
   cleanupAfterTimeout,
   cleanupCleanwaitTimeout,
@@ -26,7 +26,7 @@ import {
   cleanupRescuewaitTimeout,
   cleanupServicewaitTimeout,
   type TimeoutCallback,
-} from './timeout-callbacks.ts';
+} from './timeout-callbacks.js';
 
 /** Names of the five checks. */
 export type WaitTimeoutCheckName = 'deploy' | 'clean' | 'inspect' | 'rescue' | 'service';
@@ -42,9 +42,9 @@ export interface WaitTimeoutCheck {
   /** Ironic's periodic method name. */
   readonly ironicPeriodic: string;
   /** The wait state watched. */
-  readonly waitState: string;
+  readonly waitState: ProvisionState;
   /** Where `fail` takes the node (documentation; the state machine decides). */
-  readonly failState: string;
+  readonly failState: ProvisionState;
   /** Our option holding the timeout (ms). */
   readonly timeoutOption: MillisecondOption;
   /** Ironic's `[conductor]` option name of the timeout. */

@@ -1,2 +1,2 @@
 /** Start-up recovery: clear this host's target power states and reservations, fail stuck nodes. */
-export * from './startup.ts';
+export * from './startup.js';

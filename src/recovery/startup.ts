@@ -11,10 +11,10 @@
  * a single conductor, so every node is ours. Store failures do not throw: they are in `errors`
  * (Ironic would abort start-up; the caller decides).
  */
-import { adminContext } from '../context.ts';
-import { failIfInState, type FailIfInStateReport, type NodeFailure } from '../periodics/fail-if-in-state.ts';
-import type { PeriodicPort } from '../periodics/ports.ts';
-import { STUCK_STATES_TREATED_AS_FAIL } from '../states/groups.ts';
+import { adminContext } from '../context.js';
+import { failIfInState, type FailIfInStateReport, type NodeFailure } from '../periodics/fail-if-in-state.js';
+import type { PeriodicPort } from '../periodics/ports.js';
+import { STUCK_STATES_TREATED_AS_FAIL } from '../states/groups.js';
 
 /** Ironic's last_error for a power operation cut short by the restart. */
 export const POWER_ABORTED_ON_RESTART = 'Pending power operation was aborted due to conductor restart';

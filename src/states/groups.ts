@@ -2,7 +2,7 @@
  * State groups of `ironic/common/states.py`, in Ironic's source order. Python tuples become frozen
  * readonly arrays; Python frozensets become ReadonlySets that also refuse mutation at run time.
  */
-import type { ProvisionEvent, ProvisionState } from './provision-states.ts';
+import type { ProvisionEvent, ProvisionState } from './provision-states.js';
 import {
   ACTIVE,
   ADOPTFAIL,
@@ -37,7 +37,7 @@ import {
   UNRESCUEFAIL,
   UNRESCUING,
   VERIFYING,
-} from './provision-states.ts';
+} from './provision-states.js';
 
 /** A Set whose mutators throw: these groups are process-wide, so a stray cast must not change them. */
 function frozenSet<T>(items: readonly T[]): ReadonlySet<T> {

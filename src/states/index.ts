@@ -1,7 +1,7 @@
 /** Ironic's state constants, state groups and the provision state machine. */
-export * from './provision-states.ts';
-export * from './power-states.ts';
-export * from './allocation-states.ts';
-export * from './history-event-types.ts';
-export * from './groups.ts';
-export * from './provision-machine.ts';
+export * from './provision-states.js';
+export * from './power-states.js';
+export * from './allocation-states.js';
+export * from './history-event-types.js';
+export * from './groups.js';
+export * from './provision-machine.js';

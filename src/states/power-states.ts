@@ -1,7 +1,7 @@
 /** Power-state constants of `ironic/common/states.py`. */
 
 /** No power-state knowledge (the same NOSTATE as for provision states). */
-export { NOSTATE } from './provision-states.ts';
+export { NOSTATE } from './provision-states.js';
 
 /** The node is powered on. */
 export const POWER_ON = 'power on';

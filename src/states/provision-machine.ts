@@ -7,10 +7,10 @@
  * `setStateWatcherLog` (Ironic logs them through a module logger). No sink, no cost beyond a check;
  * this module stays free of logging dependencies.
  */
-import { FSM } from '../fsm/fsm.ts';
-import { STABLE_STATES } from './groups.ts';
-import type { ProvisionEvent, ProvisionState } from './provision-states.ts';
-import * as st from './provision-states.ts';
+import { FSM } from '../fsm/fsm.js';
+import { STABLE_STATES } from './groups.js';
+import type { ProvisionEvent, ProvisionState } from './provision-states.js';
+import * as st from './provision-states.js';
 
 /** Receives the watchers' debug lines (Ironic's message text) with the state and event as fields. */
 export type StateWatcherLog = (message: string, fields: { state: ProvisionState; event: ProvisionEvent }) => void;

@@ -132,3 +132,59 @@ export type ProvisionEvent =
   | 'unrescue'
   | 'adopt'
   | 'service';
+
+/** The 30 states of the provision state machine, in the order Ironic adds them. */
+export const PROVISION_STATES: readonly ProvisionState[] = Object.freeze([
+  ENROLL,
+  MANAGEABLE,
+  AVAILABLE,
+  ACTIVE,
+  ERROR,
+  RESCUE,
+  VERIFYING,
+  DEPLOYING,
+  DEPLOYWAIT,
+  DEPLOYFAIL,
+  DEPLOYHOLD,
+  CLEANING,
+  CLEANWAIT,
+  CLEANFAIL,
+  CLEANHOLD,
+  DELETING,
+  INSPECTING,
+  INSPECTFAIL,
+  INSPECTWAIT,
+  ADOPTING,
+  ADOPTFAIL,
+  RESCUING,
+  RESCUEWAIT,
+  RESCUEFAIL,
+  UNRESCUING,
+  UNRESCUEFAIL,
+  SERVICING,
+  SERVICEWAIT,
+  SERVICEFAIL,
+  SERVICEHOLD,
+]);
+
+/** The 18 events of the provision state machine. */
+export const PROVISION_EVENTS: readonly ProvisionEvent[] = Object.freeze([
+  'deploy',
+  'fail',
+  'rebuild',
+  'wait',
+  'hold',
+  'resume',
+  'unhold',
+  'abort',
+  'done',
+  'delete',
+  'clean',
+  'manage',
+  'provide',
+  'inspect',
+  'rescue',
+  'unrescue',
+  'adopt',
+  'service',
+]);

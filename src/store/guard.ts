@@ -5,8 +5,8 @@
  * (the node actor) always reach their error path and never wedge.
  */
 import { errAsync, ResultAsync } from 'neverthrow';
-import { StoreError } from '../errors.ts';
-import type { Store } from './store.ts';
+import { StoreError } from '../errors.js';
+import type { Store } from './store.js';
 
 /** Wrap every method of `store` so failures come back as `StoreError` results. */
 export function guardStore(store: Store): Store {

@@ -10,7 +10,7 @@ export type {
   NodeFilter,
   ReservationInfo,
   Store,
-} from './store.ts';
+} from './store.js';
 export {
   openSqlJsStore,
   SqlJsStore,
@@ -18,4 +18,4 @@ export {
   type OpenStoreError,
   type SqlJsStoreOptions,
   type SqlJsStoreStats,
-} from './sqljs-store.ts';
+} from './sqljs-store.js';

@@ -19,8 +19,8 @@ import {
   type LockHolder,
   type StoreCorrupt,
   type StoreInUse,
-} from '../errors.ts';
-import type { Logger } from '../logging.ts';
+} from '../errors.js';
+import type { Logger } from '../logging.js';
 import type {
   ConductorRow,
   NewNode,
@@ -31,7 +31,7 @@ import type {
   Portgroup,
   VolumeConnector,
   VolumeTarget,
-} from '../node.ts';
+} from '../node.js';
 import type {
   LookupError,
   NewPort,
@@ -41,17 +41,17 @@ import type {
   NodeFilter,
   ReservationInfo,
   Store,
-} from './store.ts';
-import { writeFileAtomic, type CheckpointHook } from './internal/checkpoint.ts';
-import { Committer, type CommitterStats } from './internal/committer.ts';
-import { SqlDatabase, type SqlParam, type SqlRow } from './internal/database.ts';
-import { encodeFields, FieldProblem, NODE_CREATABLE, NODE_UPDATABLE } from './internal/fields.ts';
-import type { FileLock } from './internal/file-lock.ts';
-import { parseIdentity, type ParsedIdentity } from './internal/identity.ts';
-import { resolveStoreOptions, type ResolvedStoreOptions } from './internal/options.ts';
-import { openFile } from './internal/recovery.ts';
-import { rowToConductor, rowToNode, SELECT_CONDUCTOR, SELECT_NODE } from './internal/rows.ts';
-import { applyPragmas, createSchema, writeCheckpointSeq } from './internal/schema.ts';
+} from './store.js';
+import { writeFileAtomic, type CheckpointHook } from './internal/checkpoint.js';
+import { Committer, type CommitterStats } from './internal/committer.js';
+import { SqlDatabase, type SqlParam, type SqlRow } from './internal/database.js';
+import { encodeFields, FieldProblem, NODE_CREATABLE, NODE_UPDATABLE } from './internal/fields.js';
+import type { FileLock } from './internal/file-lock.js';
+import { parseIdentity, type ParsedIdentity } from './internal/identity.js';
+import { resolveStoreOptions, type ResolvedStoreOptions } from './internal/options.js';
+import { openFile } from './internal/recovery.js';
+import { rowToConductor, rowToNode, SELECT_CONDUCTOR, SELECT_NODE } from './internal/rows.js';
+import { applyPragmas, createSchema, writeCheckpointSeq } from './internal/schema.js';
 import {
   type ChildTable,
   HOLDER_SQL,
@@ -66,12 +66,12 @@ import {
   TRANSFER_SQL,
   VOLUME_CONNECTORS,
   VOLUME_TARGETS,
-} from './internal/statements.ts';
-import { loadSqlJs } from './internal/sqljs.ts';
-import { writeError } from './internal/sql-errors.ts';
+} from './internal/statements.js';
+import { loadSqlJs } from './internal/sqljs.js';
+import { writeError } from './internal/sql-errors.js';
 
-export type { CheckpointPhase } from './internal/checkpoint.ts';
-export type { CommitterStats as SqlJsStoreStats } from './internal/committer.ts';
+export type { CheckpointPhase } from './internal/checkpoint.js';
+export type { CommitterStats as SqlJsStoreStats } from './internal/committer.js';
 
 /** Options of `openSqlJsStore`. Every field is optional. */
 export interface SqlJsStoreOptions {
@@ -388,19 +388,19 @@ export class SqlJsStore implements Store {
     return this.#listChildren('listVolumeTargets', VOLUME_TARGETS, nodeId);
   }
 
-  createPort(nodeId: number, fields: NewPort): ResultAsync<Port, NodeNotFound | Duplicate | StoreError> {
+  createPort(nodeId: number, fields: NewPort): ResultAsync<Port, NodeNotFound | Duplicate | InvalidParameterValue | StoreError> {
     return this.#createChild('createPort', PORTS, nodeId, fields);
   }
 
-  createPortgroup(nodeId: number, fields: NewPortgroup): ResultAsync<Portgroup, NodeNotFound | Duplicate | StoreError> {
+  createPortgroup(nodeId: number, fields: NewPortgroup): ResultAsync<Portgroup, NodeNotFound | Duplicate | InvalidParameterValue | StoreError> {
     return this.#createChild('createPortgroup', PORTGROUPS, nodeId, fields);
   }
 
-  createVolumeConnector(nodeId: number, fields: NewVolumeConnector): ResultAsync<VolumeConnector, NodeNotFound | Duplicate | StoreError> {
+  createVolumeConnector(nodeId: number, fields: NewVolumeConnector): ResultAsync<VolumeConnector, NodeNotFound | Duplicate | InvalidParameterValue | StoreError> {
     return this.#createChild('createVolumeConnector', VOLUME_CONNECTORS, nodeId, fields);
   }
 
-  createVolumeTarget(nodeId: number, fields: NewVolumeTarget): ResultAsync<VolumeTarget, NodeNotFound | Duplicate | StoreError> {
+  createVolumeTarget(nodeId: number, fields: NewVolumeTarget): ResultAsync<VolumeTarget, NodeNotFound | Duplicate | InvalidParameterValue | StoreError> {
     return this.#createChild('createVolumeTarget', VOLUME_TARGETS, nodeId, fields);
   }
 
@@ -545,13 +545,20 @@ export class SqlJsStore implements Store {
     child: ChildTable<T>,
     nodeId: number,
     fields: object,
-  ): ResultAsync<T, NodeNotFound | Duplicate | StoreError> {
+  ): ResultAsync<T, NodeNotFound | Duplicate | InvalidParameterValue | StoreError> {
     assertNodeId(operation, nodeId);
-    if (typeof fields !== 'object' || fields === null) throw new TypeError(`${operation}: fields must be an object`);
+    // Fields come from callers (through a task): bad ones are an expected failure, not a throw.
+    if (typeof fields !== 'object' || fields === null) {
+      return errAsync(new InvalidParameterValue(`${operation}: fields must be an object`, { field: null }));
+    }
     const encoded = encodeFields(fields as Record<string, unknown>, child.columns);
-    if (encoded instanceof FieldProblem) throw new TypeError(`${operation}: ${encoded.toString()}`);
+    if (encoded instanceof FieldProblem) {
+      return errAsync(new InvalidParameterValue(`${operation}: invalid field ${encoded.toString()}`, { field: encoded.column }));
+    }
     const missing = child.required.filter((c) => !encoded.columns.includes(c));
-    if (missing.length > 0) throw new TypeError(`${operation}: missing required field(s) ${missing.join(', ')}`);
+    if (missing.length > 0) {
+      return errAsync(new InvalidParameterValue(`${operation}: missing required field(s) ${missing.join(', ')}`, { field: missing[0] }));
+    }
     const values: Record<string, SqlParam> = { ...child.defaults, uuid: randomUUID() };
     encoded.columns.forEach((c, i) => (values[c] = encoded.params[i]!));
     values.node_id = nodeId;

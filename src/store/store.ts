@@ -12,7 +12,8 @@ import type {
   NodeNotFound,
   NodeNotLocked,
   StoreError,
-} from '../errors.ts';
+} from '../errors.js';
+import type { NodeFilter } from '../node-filter.js';
 import type {
   ConductorRow,
   NewNode,
@@ -23,7 +24,7 @@ import type {
   Portgroup,
   VolumeConnector,
   VolumeTarget,
-} from '../node.ts';
+} from '../node.js';
 
 /** Extra facts recorded beside `reservation` (Ironic does not keep them; operators miss them). */
 export interface ReservationInfo {
@@ -33,19 +34,7 @@ export interface ReservationInfo {
   at?: Date;
 }
 
-/** Filters for listing nodes. All given filters must match. */
-export interface NodeFilter {
-  provisionState?: string | readonly string[];
-  /** true: reserved only; false: unreserved only. */
-  reserved?: boolean;
-  /** Reservation tag, matched case-insensitively. */
-  reservedBy?: string;
-  maintenance?: boolean;
-  driver?: string;
-  /** Only nodes whose provision_updated_at is older than this instant. */
-  provisionUpdatedBefore?: Date;
-  limit?: number;
-}
+export type { NodeFilter } from '../node-filter.js';
 
 /** New port fields. */
 export type NewPort = Partial<Omit<Port, 'id' | 'node_id' | 'created_at' | 'updated_at'>> & { address: string };
@@ -114,10 +103,10 @@ export interface Store {
   listPortgroups(nodeId: number): ResultAsync<Portgroup[], StoreError>;
   listVolumeConnectors(nodeId: number): ResultAsync<VolumeConnector[], StoreError>;
   listVolumeTargets(nodeId: number): ResultAsync<VolumeTarget[], StoreError>;
-  createPort(nodeId: number, fields: NewPort): ResultAsync<Port, NodeNotFound | Duplicate | StoreError>;
-  createPortgroup(nodeId: number, fields: NewPortgroup): ResultAsync<Portgroup, NodeNotFound | Duplicate | StoreError>;
-  createVolumeConnector(nodeId: number, fields: NewVolumeConnector): ResultAsync<VolumeConnector, NodeNotFound | Duplicate | StoreError>;
-  createVolumeTarget(nodeId: number, fields: NewVolumeTarget): ResultAsync<VolumeTarget, NodeNotFound | Duplicate | StoreError>;
+  createPort(nodeId: number, fields: NewPort): ResultAsync<Port, NodeNotFound | Duplicate | InvalidParameterValue | StoreError>;
+  createPortgroup(nodeId: number, fields: NewPortgroup): ResultAsync<Portgroup, NodeNotFound | Duplicate | InvalidParameterValue | StoreError>;
+  createVolumeConnector(nodeId: number, fields: NewVolumeConnector): ResultAsync<VolumeConnector, NodeNotFound | Duplicate | InvalidParameterValue | StoreError>;
+  createVolumeTarget(nodeId: number, fields: NewVolumeTarget): ResultAsync<VolumeTarget, NodeNotFound | Duplicate | InvalidParameterValue | StoreError>;
 
   /** Register (or re-register) a conductor host as online. */
   registerConductor(hostname: string): ResultAsync<ConductorRow, StoreError>;

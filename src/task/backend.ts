@@ -5,9 +5,9 @@
  */
 import type { Draft } from 'immer';
 import type { Result, ResultAsync } from 'neverthrow';
-import type { ConductorConfig, NotificationLevel } from '../config.ts';
-import type { RequestContext } from '../context.ts';
-import type { BareDriver, BuiltDriver } from '../drivers/build-driver.ts';
+import type { ConductorConfig, NotificationLevel } from '../config.js';
+import type { RequestContext } from '../context.js';
+import type { BareDriver, BuiltDriver } from '../drivers/build-driver.js';
 import type {
   Aborted,
   ActorStopped,
@@ -15,18 +15,22 @@ import type {
   ConductorStopping,
   Duplicate,
   DriverError,
+  ExclusiveLockRequired,
   InvalidIdentity,
   InvalidParameterValue,
   LeaseNotFound,
   NodeLocked,
   NodeNotFound,
   NodeNotLocked,
+  NoFreeConductorWorker,
   StoreError,
-} from '../errors.ts';
-import type { FSM } from '../fsm/fsm.ts';
-import type { Logger } from '../logging.ts';
-import type { NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../node.ts';
-import type { ProvisionSetNotification } from '../notifications/notification.ts';
+} from '../errors.js';
+import type { FSM } from '../fsm/fsm.js';
+import type { Logger } from '../logging.js';
+import type { NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../node.js';
+import type { ProvisionSetNotification } from '../notifications/notification.js';
+import type { ProvisionEvent, ProvisionState } from '../states/provision-states.js';
+import type { NewPort, NewPortgroup } from '../store/store.js';
 
 /** How an exclusive lock is requested (Ironic's TaskManager arguments). */
 export interface LockRequest {
@@ -61,7 +65,14 @@ export type LockError = NodeLocked | NodeNotFound | Aborted | StoreError | Inval
 /** Errors of releasing it. */
 export type UnlockError = NodeNotLocked | NodeLocked | LeaseNotFound | StoreError | TransportError;
 /** Errors of writing a node through its actor. */
-export type UpdateError = NodeNotFound | LeaseNotFound | Duplicate | StoreError | TransportError;
+export type UpdateError =
+  | NodeNotFound
+  | LeaseNotFound
+  | Duplicate
+  | InvalidParameterValue
+  | ExclusiveLockRequired
+  | StoreError
+  | TransportError;
 
 /** How a background worker ended. */
 export type WorkerOutcome =
@@ -113,8 +124,11 @@ export interface WorkerRequest extends SpawnOptions {
   readonly context: RequestContext;
 }
 
-/** Submits background work (Ironic's `_spawn_worker`). Throws (NoFreeWorker, ConductorStopping, ...) when it cannot. */
-export type WorkerSpawner = (request: WorkerRequest) => WorkerFuture;
+/** Why the pool refused a background task: full (Ironic's NoFreeConductorWorker), or the conductor is stopping. */
+export type SpawnRefused = NoFreeConductorWorker | ConductorStopping;
+
+/** Submits background work (Ironic's `_spawn_worker`); a refusal comes back as an Err, never thrown. */
+export type WorkerSpawner = (request: WorkerRequest) => Result<WorkerFuture, SpawnRefused>;
 
 /** The conductor seen from a task. */
 export interface TaskBackend {
@@ -138,6 +152,10 @@ export interface TaskBackend {
   relabel(lease: Lease, purpose: string): ResultAsync<NodeRecord, UnlockError | NodeNotFound>;
   /** Delete the node (the lease holder only). */
   destroy(lease: Lease): ResultAsync<void, UpdateError>;
+  /** Create a port of the node (the lease holder only). */
+  createPort(lease: Lease, fields: NewPort): ResultAsync<Port, UpdateError>;
+  /** Create a portgroup of the node (the lease holder only). */
+  createPortgroup(lease: Lease, fields: NewPortgroup): ResultAsync<Portgroup, UpdateError>;
   listPorts(nodeId: number): ResultAsync<Port[], StoreError>;
   listPortgroups(nodeId: number): ResultAsync<Portgroup[], StoreError>;
   listVolumeConnectors(nodeId: number): ResultAsync<VolumeConnector[], StoreError>;
@@ -145,7 +163,7 @@ export interface TaskBackend {
   /** Build the node's driver (Ironic `build_driver_for_task`). */
   buildDriver(node: NodeRecord): Result<BuiltDriver, DriverError>;
   /** A fresh, uninitialised copy of the provision state machine. */
-  newFsm(): FSM;
+  newFsm(): FSM<ProvisionState, ProvisionEvent>;
   /** Deliver a provision_set notification; never throws. */
   emit(notification: ProvisionSetNotification): void;
   /** Whether a notification of this level would be delivered at all (so it is not built for nobody). */

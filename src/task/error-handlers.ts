@@ -1,26 +1,27 @@
 /**
  * Ironic's spawn-error handlers (conductor/utils.py, reference §5.2), usable as `errHandler` of
  * processEvent or as `setSpawnErrorHook` hooks. They run while the task still holds the lock,
- * before it is released. Only NoFreeWorker is handled; other errors are left to the caller.
+ * before it is released. Only NoFreeConductorWorker is handled; other errors are left to the caller.
  */
-import { NoFreeWorker } from '../errors.ts';
-import type { ExclusiveTask } from './types.ts';
+import { NoFreeConductorWorker } from '../errors.js';
+import type { ProvisionState } from '../states/provision-states.js';
+import type { ExclusiveTask } from './types.js';
 
 /** The text Ironic records when the pool is full. */
 export const NO_FREE_WORKERS_MESSAGE = 'No free conductor workers available';
 
 /**
- * `provisioning_error_handler`: on NoFreeWorker, roll the node back to its pre-transition provision
+ * `provisioning_error_handler`: on NoFreeConductorWorker, roll the node back to its pre-transition provision
  * and target states and record "No free conductor workers available" in last_error.
  * Use as `processEvent(event, { callback, errHandler: provisioningErrorHandler })`.
  */
 export async function provisioningErrorHandler(
   error: unknown,
   task: ExclusiveTask,
-  provisionState: string,
-  targetProvisionState: string | null,
+  provisionState: ProvisionState,
+  targetProvisionState: ProvisionState | null,
 ): Promise<void> {
-  if (!(error instanceof NoFreeWorker)) return;
+  if (!(error instanceof NoFreeConductorWorker)) return;
   const saved = await task.updateNode((draft) => {
     draft.provision_state = provisionState;
     draft.target_provision_state = targetProvisionState;
@@ -29,9 +30,9 @@ export async function provisioningErrorHandler(
   if (saved.isErr()) throw saved.error;
 }
 
-/** `_spawn_error_handler`: on NoFreeWorker record the error without rolling the state back. */
+/** `_spawn_error_handler`: on NoFreeConductorWorker record the error without rolling the state back. */
 async function recordNoFreeWorkers(error: unknown, task: ExclusiveTask, wipe?: (draft: { instance_info: Record<string, unknown> }) => void): Promise<void> {
-  if (!(error instanceof NoFreeWorker)) return;
+  if (!(error instanceof NoFreeConductorWorker)) return;
   const saved = await task.updateNode((draft) => {
     draft.last_error = NO_FREE_WORKERS_MESSAGE;
     wipe?.(draft as unknown as { instance_info: Record<string, unknown> });

@@ -3,7 +3,7 @@
  * a task as its first argument (plain function) or second argument (method style, after `self`);
  * a shared task makes the call throw ExclusiveLockRequired (a caller bug, so it is thrown).
  */
-import { ExclusiveLockRequired } from '../errors.ts';
+import { ExclusiveLockRequired } from '../errors.js';
 
 /** The part of a task this check needs. */
 export interface LockBearer {

@@ -4,8 +4,8 @@
  */
 import type { Draft } from 'immer';
 import { err, errAsync, ok, okAsync, Result, ResultAsync } from 'neverthrow';
-import type { RequestContext } from '../context.ts';
-import type { BareDriver } from '../drivers/build-driver.ts';
+import type { RequestContext } from '../context.js';
+import type { BareDriver } from '../drivers/build-driver.js';
 import {
   describe,
   type DriverError,
@@ -14,15 +14,19 @@ import {
   NodeNotFound,
   type StoreError,
   TaskReleased,
-} from '../errors.ts';
-import type { FSM } from '../fsm/fsm.ts';
-import { bindRequest, type Logger } from '../logging.ts';
-import { INTERFACE_TYPES, type InterfaceColumn, type InterfaceType, type NodeIdentity, type NodeRecord, type Port, type Portgroup, type VolumeConnector, type VolumeTarget } from '../node.ts';
-import type { ProvisionSetNotification } from '../notifications/notification.ts';
-import { provisionSetPayload } from '../notifications/notification.ts';
-import { provisionSetStatus } from '../notifications/provision-status.ts';
-import type { Lease, LockError, SpawnOptions, TaskBackend, UnlockError, UpdateError, WorkerFuture, WorkerOutcome } from './backend.ts';
-import { TASK_BRAND } from './require-exclusive.ts';
+  WorkNotStarted,
+} from '../errors.js';
+import type { FSM } from '../fsm/fsm.js';
+import { bindRequest, type Logger } from '../logging.js';
+import { INTERFACE_TYPES, type InterfaceColumn, type InterfaceType, type NodeIdentity, type NodeRecord, type Port, type Portgroup, type VolumeConnector, type VolumeTarget } from '../node.js';
+import type { ProvisionSetNotification } from '../notifications/notification.js';
+import { provisionSetPayload } from '../notifications/notification.js';
+import { provisionSetStatus } from '../notifications/provision-status.js';
+import type { ProvisionEvent, ProvisionState } from '../states/provision-states.js';
+import type { NewPort, NewPortgroup } from '../store/store.js';
+import type { Lease, LockError, SpawnOptions, SpawnRefused, TaskBackend, UnlockError, UpdateError, WorkerFuture, WorkerOutcome } from './backend.js';
+import { TASK_BRAND } from './require-exclusive.js';
+import { PendingSpawn, refusedSpawn, spawnResult } from './spawn-handle.js';
 import type {
   AcquireError,
   AcquireOptions,
@@ -31,16 +35,22 @@ import type {
   ProcessEventOptions,
   SharedTask,
   SpawnErrorHook,
+  SpawnHandle,
   Task,
+  TaskStateMachine,
   UpgradeOptions,
   WorkFunction,
-} from './types.ts';
+} from './types.js';
 
 const DEFAULT_PURPOSE = 'unspecified action';
 const INTERFACE_COLUMNS: readonly InterfaceColumn[] = INTERFACE_TYPES.map((type) => `${type}_interface` as const);
 const NEVER_ABORTED = new AbortController().signal;
 
-type Scheduled = { fn: (...args: unknown[]) => unknown; args: unknown[]; name: string; options?: SpawnOptions };
+type Hook = { fn: (...args: unknown[]) => unknown; args: unknown[]; name: string };
+type Scheduled = Hook & { options?: SpawnOptions; handle: PendingSpawn };
+
+/** Errors of leaving a task's scope: releasing the lock, or the pool refusing the scheduled work. */
+export type ExitError = UnlockError | SpawnRefused;
 
 /** The task implementation. Use `acquireTask` (or the conductor) to create one. */
 export class TaskManager {
@@ -64,16 +74,18 @@ export class TaskManager {
     this.#unset ??= this.#builtFrom === null ? new Set() : unsetInterfaces(this.#builtFrom);
     return this.#unset;
   }
-  #fsm: FSM | null;
+  #fsm: FSM<ProvisionState, ProvisionEvent> | null;
   #ports: readonly Port[] | null = null;
   #portgroups: readonly Portgroup[] | null = null;
   #volumeConnectors: readonly VolumeConnector[] | null = null;
   #volumeTargets: readonly VolumeTarget[] | null = null;
   #spawn: Scheduled | null = null;
-  #onError: Scheduled | null = null;
-  #prevProvisionState: string | null = null;
-  #prevTargetProvisionState: string | null = null;
-  #event: string | null = null;
+  /** While processEvent schedules its callback: spawns it replaced, told only once the transition is saved. */
+  #heldReplaced: Scheduled[] | null = null;
+  #onError: Hook | null = null;
+  #prevProvisionState: ProvisionState | null = null;
+  #prevTargetProvisionState: ProvisionState | null = null;
+  #event: ProvisionEvent | null = null;
   #savedNode: NodeRecord | null = null;
   #releasing: Promise<Result<void, UnlockError>> | null = null;
   #workerSignal: AbortSignal = NEVER_ABORTED;
@@ -227,8 +239,11 @@ export class TaskManager {
     return this.#driver;
   }
   /** The state machine copy of this task (null after release). */
-  get fsm(): FSM | null {
+  get fsm(): TaskStateMachine | null {
     return this.#fsm;
+  }
+  get scheduledSpawn(): SpawnHandle | null {
+    return this.#spawn?.handle ?? null;
   }
   get signal(): AbortSignal {
     return this.#workerSignal;
@@ -357,7 +372,8 @@ export class TaskManager {
 
   updateNode(recipe: (draft: Draft<NodeRecord>) => void): ResultAsync<NodeRecord, UpdateError> {
     const lease = this.#exclusive('updateNode');
-    return this.#backend.update(lease, recipe).map((committed) => {
+    if (lease.isErr()) return errAsync(lease.error);
+    return this.#backend.update(lease.value, recipe).map((committed) => {
       this.#adopt(committed);
       return this.#node as NodeRecord;
     });
@@ -365,22 +381,60 @@ export class TaskManager {
 
   destroyNode(): ResultAsync<void, UpdateError> {
     const lease = this.#exclusive('destroyNode');
-    return this.#backend.destroy(lease);
+    if (lease.isErr()) return errAsync(lease.error);
+    return this.#backend.destroy(lease.value);
   }
 
-  spawnAfter<A extends unknown[]>(fn: WorkFunction<A>, ...args: A): void {
-    this.#exclusive('spawnAfter');
-    this.#spawn = { fn: fn as Scheduled['fn'], args, name: fn.name || 'anonymous' };
+  createPort(fields: NewPort): ResultAsync<Port, UpdateError> {
+    const lease = this.#exclusive('createPort');
+    if (lease.isErr()) return errAsync(lease.error);
+    return this.#backend.createPort(lease.value, fields).map((port) => {
+      if (this.#ports !== null) this.#ports = Object.freeze([...this.#ports, port]);
+      return port;
+    });
   }
 
-  spawnAfterWith<A extends unknown[]>(options: SpawnOptions, fn: WorkFunction<A>, ...args: A): void {
-    this.#exclusive('spawnAfterWith');
-    this.#spawn = { fn: fn as Scheduled['fn'], args, name: fn.name || 'anonymous', options };
+  createPortgroup(fields: NewPortgroup): ResultAsync<Portgroup, UpdateError> {
+    const lease = this.#exclusive('createPortgroup');
+    if (lease.isErr()) return errAsync(lease.error);
+    return this.#backend.createPortgroup(lease.value, fields).map((portgroup) => {
+      if (this.#portgroups !== null) this.#portgroups = Object.freeze([...this.#portgroups, portgroup]);
+      return portgroup;
+    });
   }
 
-  setSpawnErrorHook<A extends unknown[]>(hook: SpawnErrorHook<A>, ...args: A): void {
-    this.#exclusive('setSpawnErrorHook');
-    this.#onError = { fn: hook as Scheduled['fn'], args, name: hook.name || 'anonymous' };
+  spawnAfter<A extends unknown[]>(fn: WorkFunction<A>, ...args: A): SpawnHandle {
+    return this.#schedule('spawnAfter', fn as Scheduled['fn'], args, undefined);
+  }
+
+  spawnAfterWith<A extends unknown[]>(options: SpawnOptions, fn: WorkFunction<A>, ...args: A): SpawnHandle {
+    return this.#schedule('spawnAfterWith', fn as Scheduled['fn'], args, options);
+  }
+
+  /** Schedule the work for the end of the scope; a later call replaces it (Ironic's spawn_after). */
+  #schedule(operation: string, fn: Scheduled['fn'], args: unknown[], options: SpawnOptions | undefined): SpawnHandle {
+    const name = fn.name || 'anonymous';
+    const lease = this.#exclusive(operation);
+    if (lease.isErr()) return refusedSpawn(name, lease.error);
+    const next = scheduled(fn, args, name, options);
+    if (this.#spawn !== null) {
+      if (this.#heldReplaced !== null) this.#heldReplaced.push(this.#spawn);
+      else this.#notStarted(this.#spawn, 'a later spawnAfter replaced it');
+    }
+    this.#spawn = next;
+    return next.handle;
+  }
+
+  #notStarted(spawn: Scheduled, reason: string): void {
+    const node = this.#node?.uuid ?? this.#savedNode?.uuid ?? String(this.nodeId);
+    spawn.handle.settle(err(new WorkNotStarted(spawn.name, node, reason)));
+  }
+
+  setSpawnErrorHook<A extends unknown[]>(hook: SpawnErrorHook<A>, ...args: A): Result<void, ExclusiveLockRequired> {
+    const lease = this.#exclusive('setSpawnErrorHook');
+    if (lease.isErr()) return err(lease.error);
+    this.#onError = { fn: hook as Hook['fn'], args, name: hook.name || 'anonymous' };
+    return ok(undefined);
   }
 
   /**
@@ -390,10 +444,12 @@ export class TaskManager {
    * with a callback clear/set last_error and schedule the spawn; save once; log; notify now
    * (no callback) or after a successful spawn (callback).
    */
-  processEvent<A extends unknown[]>(event: string, options: ProcessEventOptions<A> = {}): ResultAsync<NodeRecord, ProcessEventError> {
-    const lease = this.#exclusive('processEvent');
+  processEvent<A extends unknown[]>(event: ProvisionEvent, options: ProcessEventOptions<A> = {}): ResultAsync<NodeRecord, ProcessEventError> {
+    const exclusive = this.#exclusive('processEvent');
+    if (exclusive.isErr()) return errAsync(exclusive.error);
+    const lease = exclusive.value;
     const node = this.#node as NodeRecord;
-    const fsm = this.#fsm as FSM;
+    const fsm = this.#fsm as FSM<ProvisionState, ProvisionEvent>;
     this.#prevProvisionState = node.provision_state;
     this.#prevTargetProvisionState = node.target_provision_state;
     this.#event = event;
@@ -410,17 +466,28 @@ export class TaskManager {
     const previousHook = this.#onError;
     const previousSpawn = this.#spawn;
     if (errHandler && callback) {
-      this.setSpawnErrorHook(errHandler, this as unknown as ExclusiveTask, node.provision_state, node.target_provision_state);
+      // Cannot fail: the lock was checked above.
+      void this.setSpawnErrorHook(errHandler, this as unknown as ExclusiveTask, node.provision_state, node.target_provision_state);
     }
-    const provisionState = fsm.currentState as string;
+    const provisionState = fsm.currentState as ProvisionState;
     const stable = fsm.isStable(provisionState);
     const targetState = !callback && stable.isOk() && stable.value ? null : (fsm.targetState ?? null);
     let lastError: string | null | undefined;
+    // As Ironic's process_event calls spawn_after. The work it replaces is told only once the
+    // transition is saved (if saving fails, the previous spawn stays scheduled).
+    let spawn: Scheduled | null = null;
+    const replaced: Scheduled[] = [];
     if (callback) {
       lastError = options.lastError ?? null;
       const callArgs = (options.callArgs ?? []) as A;
-      if (options.spawnOptions) this.spawnAfterWith(options.spawnOptions, callback, ...callArgs);
-      else this.spawnAfter(callback, ...callArgs); // as Ironic's process_event calls spawn_after
+      this.#heldReplaced = replaced;
+      try {
+        if (options.spawnOptions) this.spawnAfterWith(options.spawnOptions, callback, ...callArgs);
+        else this.spawnAfter(callback, ...callArgs);
+      } finally {
+        this.#heldReplaced = null;
+      }
+      spawn = this.#spawn;
     } else if (options.lastError !== undefined && options.lastError !== null) {
       lastError = options.lastError;
     }
@@ -435,12 +502,14 @@ export class TaskManager {
         if (result.isErr()) {
           // Not saved: undo what this call scheduled so a clean scope exit spawns nothing, and put
           // the machine back in step with the node.
+          if (spawn !== null) this.#notStarted(spawn, 'its transition was not saved');
           this.#spawn = previousSpawn;
           this.#onError = previousHook;
           if (this.#node !== null) fsm.initialize(this.#node.provision_state, this.#node.target_provision_state);
           return err(result.error);
         }
         const committed = result.value;
+        for (const earlier of replaced) this.#notStarted(earlier, 'a later spawnAfter replaced it');
         this.#adopt(committed);
         const failed = provisionState.endsWith('failed') || provisionState === 'error';
         if (failed || this.#backend.logger.isLevelEnabled('info')) {
@@ -459,7 +528,7 @@ export class TaskManager {
 
   resumeCleaning(): ResultAsync<NodeRecord, ProcessEventError> {
     const node = this.#alive('resumeCleaning');
-    const targetState = node.target_provision_state === 'manageable' ? 'manageable' : undefined;
+    const targetState: ProvisionState | undefined = node.target_provision_state === 'manageable' ? 'manageable' : undefined;
     return this.processEvent('resume', targetState === undefined ? {} : { targetState });
   }
 
@@ -521,50 +590,74 @@ export class TaskManager {
   }
 
   /**
-   * Leave the task's scope (Ironic `__exit__`). If the body did not throw and a spawn is scheduled,
-   * hand the lock to a background worker and emit the deferred notification; if spawning fails, run
-   * the hook (its errors logged), cancel, release, and rethrow the original error. Otherwise release.
+   * Leave the task's scope (Ironic `__exit__`). If the body succeeded and a spawn is scheduled, hand
+   * the lock to a background worker and emit the deferred notification. If the pool refuses the
+   * work, run the spawn-error hook (its errors logged), release, and return the refusal. Otherwise
+   * (body failed, nothing scheduled) release; a scheduled spawn that will never run is told so.
    */
-  async exit(bodyThrew: boolean): Promise<Result<void, UnlockError>> {
+  async exit(bodyFailed: boolean): Promise<Result<void, ExitError>> {
     const spawn = this.#spawn;
-    if (!bodyThrew && spawn !== null && this.#node === null) {
-      this.#log.warn(`Spawn of ${spawn.name} dropped: the task was released before its scope ended.`);
+    if (spawn !== null && (bodyFailed || this.#node === null)) {
+      if (!bodyFailed) this.#log.warn(`Spawn of ${spawn.name} dropped: the task was released before its scope ended.`);
+      this.#notStarted(spawn, bodyFailed ? 'the task scope ended with an error' : 'the task was released before its scope ended');
     }
-    if (!bodyThrew && spawn !== null && this.#node !== null) {
-      let future: WorkerFuture | null = null;
-      try {
-        future = this.#backend.spawnWorker({
-          ...spawn.options,
-          name: spawn.name,
-          nodeUuid: this.#node.uuid,
-          purpose: this.#purpose,
-          context: this.context,
-          run: async (signal) => {
-            this.#workerSignal = signal;
-            await spawn.fn(this, ...spawn.args);
-          },
+    if (bodyFailed || spawn === null || this.#node === null) return this.release();
+    const node = this.#node;
+    let future: WorkerFuture | null = null;
+    let submitted: Result<WorkerFuture, SpawnRefused>;
+    try {
+      submitted = this.#backend.spawnWorker({
+        ...spawn.options,
+        name: spawn.name,
+        nodeUuid: node.uuid,
+        purpose: this.#purpose,
+        context: this.context,
+        run: async (signal) => {
+          this.#workerSignal = signal;
+          await spawn.fn(this, ...spawn.args);
+        },
+      });
+      if (submitted.isOk()) {
+        future = submitted.value;
+        future.onDone(async (outcome) => {
+          await this.threadReleaseResources(outcome);
+          spawn.handle.settle(spawnResult(outcome, spawn.name, node.uuid));
         });
-        future.onDone((outcome) => this.threadReleaseResources(outcome));
-        this.notifyProvisionStateChange();
-        return ok(undefined);
-      } catch (error) {
-        const hook = this.#onError;
-        if (hook !== null) {
-          try {
-            await hook.fn(error, ...hook.args);
-          } catch (hookError) {
-            this.#log.warn(
-              { err: hookError },
-              `Task's on_error hook failed to call ${hook.name} on node ${this.#node?.uuid ?? this.#savedNode?.uuid}`,
-            );
-          }
-        }
-        future?.cancel();
-        await this.release();
-        throw error;
       }
+    } catch (bug) {
+      // A spawner that throws, or cannot link its done-callback, is a bug: as Ironic's __exit__,
+      // run the hook, cancel the future, release, and re-raise.
+      await this.#runSpawnErrorHook(bug, node);
+      future?.cancel();
+      await this.#releaseAfterRefusal();
+      this.#notStarted(spawn, `the spawner failed (${describe(bug)})`);
+      throw bug;
     }
-    return this.release();
+    if (submitted.isOk()) {
+      this.notifyProvisionStateChange();
+      return ok(undefined);
+    }
+    const refused = submitted.error;
+    await this.#runSpawnErrorHook(refused, node);
+    await this.#releaseAfterRefusal();
+    spawn.handle.settle(err(refused));
+    return err(refused);
+  }
+
+  /** The spawn-error hook (e.g. provisioningErrorHandler), while the lock is still held; its own failure is logged. */
+  async #runSpawnErrorHook(error: unknown, node: NodeRecord): Promise<void> {
+    const hook = this.#onError;
+    if (hook === null) return;
+    try {
+      await hook.fn(error, ...hook.args);
+    } catch (hookError) {
+      this.#log.warn({ err: hookError }, `Task's on_error hook failed to call ${hook.name} on node ${node.uuid}`);
+    }
+  }
+
+  async #releaseAfterRefusal(): Promise<void> {
+    const released = await this.release();
+    if (released.isErr()) this.#log.error({ err: released.error }, 'releasing after a refused spawn failed');
   }
 
   /** Worker done-callback (Ironic `_thread_release_resources`): record the failure, then release. */
@@ -598,9 +691,10 @@ export class TaskManager {
     else if (!(saved.error instanceof NodeNotFound)) this.#log.error({ err: saved.error }, 'could not record last_error');
   }
 
+  /** `await using` (the throwing style): leaves the scope as a clean body would; a failure to leave is thrown. */
   async [Symbol.asyncDispose](): Promise<void> {
-    const released = await this.exit(false);
-    if (released.isErr()) throw released.error;
+    const left = await this.exit(false);
+    if (left.isErr()) throw left.error;
   }
 
   // ---- guards ----------------------------------------------------------------------------------
@@ -610,15 +704,20 @@ export class TaskManager {
     return this.#node;
   }
 
-  /** Run-time lock check for untyped callers (the types already forbid it). */
-  #exclusive(operation: string): Lease {
+  /** Run-time lock check for untyped callers (the types already forbid it): Err, never a throw. */
+  #exclusive(operation: string): Result<Lease, ExclusiveLockRequired> {
     const node = this.#alive(operation);
     if (this.#shared || this.#lease === null) {
       this.#log.error(`Callable ${operation} expected an exclusive lock, got a shared task for node ${node.uuid}.`);
-      throw new ExclusiveLockRequired(operation, node.uuid);
+      return err(new ExclusiveLockRequired(operation, node.uuid));
     }
-    return this.#lease;
+    return ok(this.#lease);
   }
+}
+
+function scheduled(fn: Scheduled['fn'], args: unknown[], name: string, options: SpawnOptions | undefined): Scheduled {
+  const handle = new PendingSpawn(name);
+  return options === undefined ? { fn, args, name, handle } : { fn, args, name, options, handle };
 }
 
 /** The interface fields a stored node leaves unset. */

@@ -4,11 +4,25 @@
  */
 import type { Draft } from 'immer';
 import type { Result, ResultAsync } from 'neverthrow';
-import type { RequestContext } from '../context.ts';
-import type { BareDriver } from '../drivers/build-driver.ts';
-import type { DriverError, InvalidState, NodeNotFound, StoreError } from '../errors.ts';
-import type { NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../node.ts';
-import type { LockError, SpawnOptions, UnlockError, UpdateError } from './backend.ts';
+import type { RequestContext } from '../context.js';
+import type { BareDriver } from '../drivers/build-driver.js';
+import type {
+  Aborted,
+  BackgroundWorkFailed,
+  DriverError,
+  ExclusiveLockRequired,
+  InvalidIdentity,
+  InvalidState,
+  NodeNotFound,
+  StoreError,
+  WorkerTimedOut,
+  WorkNotStarted,
+} from '../errors.js';
+import type { FSM } from '../fsm/fsm.js';
+import type { NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../node.js';
+import type { ProvisionEvent, ProvisionState } from '../states/provision-states.js';
+import type { NewPort, NewPortgroup } from '../store/store.js';
+import type { LockError, SpawnOptions, SpawnRefused, UnlockError, UpdateError } from './backend.js';
 
 /** Options of `acquire` (Ironic's TaskManager arguments). */
 export interface AcquireOptions {
@@ -43,7 +57,35 @@ export type WorkFunction<A extends unknown[] = unknown[]> = (task: ExclusiveTask
 export type SpawnErrorHook<A extends unknown[] = unknown[]> = (error: unknown, ...args: A) => unknown;
 
 /** Error handler of processEvent: `(error, task, previousProvisionState, previousTargetState)`. */
-export type ProcessEventErrorHandler = SpawnErrorHook<[ExclusiveTask, string, string | null]>;
+export type ProcessEventErrorHandler = SpawnErrorHook<[ExclusiveTask, ProvisionState, ProvisionState | null]>;
+
+/** Why scheduled background work failed or never ran (the Err of `SpawnHandle.done`). */
+export type SpawnError =
+  | BackgroundWorkFailed
+  | WorkerTimedOut
+  | Aborted
+  | WorkNotStarted
+  | ExclusiveLockRequired
+  | SpawnRefused;
+
+/** Background work scheduled with `spawnAfter` (or `processEvent({ callback })`). */
+export interface SpawnHandle {
+  /** Name of the work function (as in `last_error`). */
+  readonly name: string;
+  /**
+   * Settles once, after the work ended and the task released its lock: Ok, or the error the worker
+   * recorded (BackgroundWorkFailed, WorkerTimedOut), Aborted when cancelled, or why it never ran
+   * (WorkNotStarted, NoFreeConductorWorker, ConductorStopping, ExclusiveLockRequired). Never
+   * rejects. Await it after the task's scope ended: the work only starts then.
+   */
+  readonly done: ResultAsync<void, SpawnError>;
+}
+
+/** The task's copy of the provision state machine, read-only (the task moves it with processEvent). */
+export type TaskStateMachine = Pick<
+  FSM<ProvisionState, ProvisionEvent>,
+  'currentState' | 'targetState' | 'states' | 'events' | 'isStable' | 'defaultTarget' | 'transitions'
+>;
 
 /** Options of `processEvent`. */
 export interface ProcessEventOptions<A extends unknown[] = unknown[]> {
@@ -54,7 +96,7 @@ export interface ProcessEventOptions<A extends unknown[] = unknown[]> {
   /** Called if spawning fails, with the pre-transition states (e.g. provisioningErrorHandler). */
   errHandler?: ProcessEventErrorHandler;
   /** Target provision state; default: the state machine's. */
-  targetState?: string;
+  targetState?: ProvisionState;
   /** last_error to record; with a callback, omitted means cleared (as Ironic). */
   lastError?: string | null;
   /** How the callback is spawned (reserved pool, retries, timeout). */
@@ -74,6 +116,8 @@ export interface TaskBase {
   readonly node: NodeRecord;
   /** The node's driver, or null with `loadDriver: false` or after release. */
   readonly driver: BareDriver | null;
+  /** The task's copy of the provision state machine (Ironic `task.fsm`), or null after release. */
+  readonly fsm: TaskStateMachine | null;
   /** The lock purpose. */
   readonly purpose: string;
   /** True once released. */
@@ -103,7 +147,11 @@ export interface SharedTask extends TaskBase {
   upgradeLock(options?: UpgradeOptions): ResultAsync<ExclusiveTask, LockError | InvalidState>;
 }
 
-/** A task holding the node's exclusive lock. */
+/**
+ * A task holding the node's exclusive lock. Its writes go through the node's actor (the single
+ * writer). Called on a shared task by an untyped caller, each exclusive-only operation returns
+ * Err(ExclusiveLockRequired) (spawnAfter: a handle settled with it) instead of throwing.
+ */
 export interface ExclusiveTask extends TaskBase {
   readonly shared: false;
   /** Already exclusive: only changes purpose/retry. */
@@ -111,23 +159,32 @@ export interface ExclusiveTask extends TaskBase {
   /** Give up the exclusive lock and keep reading (Ironic downgrade_lock). */
   downgradeLock(): ResultAsync<SharedTask, UnlockError | NodeNotFound>;
   /** Process a provision state-machine event, with Ironic's exact order of effects. */
-  processEvent<A extends unknown[]>(event: string, options?: ProcessEventOptions<A>): ResultAsync<NodeRecord, ProcessEventError>;
+  processEvent<A extends unknown[]>(event: ProvisionEvent, options?: ProcessEventOptions<A>): ResultAsync<NodeRecord, ProcessEventError>;
   /** Resume cleaning with the right target (manual cleaning keeps `manageable`). */
   resumeCleaning(): ResultAsync<NodeRecord, ProcessEventError>;
   /** Change the node through its actor with an immer recipe; resolves with the committed snapshot. */
   updateNode(recipe: (draft: Draft<NodeRecord>) => void): ResultAsync<NodeRecord, UpdateError>;
   /** Delete the node (its ports and volume objects too). The task can still be released. */
   destroyNode(): ResultAsync<void, UpdateError>;
-  /** Run `fn(task, ...args)` in a background worker when the scope ends; the worker keeps the lock. */
-  spawnAfter<A extends unknown[]>(fn: WorkFunction<A>, ...args: A): void;
+  /** Create a port of the node through its actor (`ports()` then includes it). */
+  createPort(fields: NewPort): ResultAsync<Port, UpdateError>;
+  /** Create a portgroup of the node through its actor (`portgroups()` then includes it). */
+  createPortgroup(fields: NewPortgroup): ResultAsync<Portgroup, UpdateError>;
+  /**
+   * Run `fn(task, ...args)` in a background worker when the scope ends; the worker keeps the lock.
+   * A later spawnAfter replaces this one (as Ironic); the returned handle tells how the work ended.
+   */
+  spawnAfter<A extends unknown[]>(fn: WorkFunction<A>, ...args: A): SpawnHandle;
   /** `spawnAfter` with spawn options: reserved-pool use, opt-in retries, a timeout. */
-  spawnAfterWith<A extends unknown[]>(options: SpawnOptions, fn: WorkFunction<A>, ...args: A): void;
-  /** Hook called as `hook(error, ...args)` if spawning fails. */
-  setSpawnErrorHook<A extends unknown[]>(hook: SpawnErrorHook<A>, ...args: A): void;
+  spawnAfterWith<A extends unknown[]>(options: SpawnOptions, fn: WorkFunction<A>, ...args: A): SpawnHandle;
+  /** The work this task hands its lock to when its scope ends (spawnAfter or processEvent's callback), or null. */
+  readonly scheduledSpawn: SpawnHandle | null;
+  /** Hook called as `hook(error, ...args)` if spawning fails (NoFreeConductorWorker, ConductorStopping). */
+  setSpawnErrorHook<A extends unknown[]>(hook: SpawnErrorHook<A>, ...args: A): Result<void, ExclusiveLockRequired>;
 }
 
 /** Either kind of task. */
 export type Task = SharedTask | ExclusiveTask;
 
 /** Errors of acquiring a task. */
-export type AcquireError = LockError | DriverError | InvalidState | import('../errors.ts').InvalidIdentity;
+export type AcquireError = LockError | DriverError | InvalidState | InvalidIdentity;

@@ -4,23 +4,23 @@
  * waiting budget (retry / retry: false / patient), AbortSignal, reservations held outside this
  * process, shared tasks, published snapshots, passivation, node deletion and stale lease ids.
  */
-import { systemClock } from '../../src/clock.ts';
+import { systemClock } from '../../src/clock.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { err } from 'neverthrow';
-import { NodeRegistry } from '../../actors/node-registry.ts';
-import { ActorRuntime } from '../../actors/runtime.ts';
-import { resolveConfig } from '../../src/config.ts';
-import { createRequestContext } from '../../src/context.ts';
-import { Aborted, ConductorStopping, DriverNotFound, LeaseNotFound, NodeLocked, NodeNotFound } from '../../src/errors.ts';
-import type { FSM } from '../../src/fsm/fsm.ts';
-import { silentLogger } from '../../src/logging.ts';
-import { NotificationBus } from '../../src/notifications/bus.ts';
-import { newProvisionFsm } from '../../src/states/provision-machine.ts';
-import { openSqlJsStore } from '../../src/store/sqljs-store.ts';
-import type { ExclusiveTask } from '../../src/task/types.ts';
-import { okValue } from '../helpers/task-harness.ts';
-import { errorOf, HOST, sleep, until, waitersOf, withConductor, within } from '../conductor/fixture.ts';
+import { NodeRegistry } from '../../actors/node-registry.js';
+import { ActorRuntime } from '../../actors/runtime.js';
+import { resolveConfig } from '../../src/config.js';
+import { createRequestContext } from '../../src/context.js';
+import { Aborted, ConductorStopping, DriverNotFound, LeaseNotFound, NodeLocked, NodeNotFound } from '../../src/errors.js';
+import type { FSM } from '../../src/fsm/fsm.js';
+import { silentLogger } from '../../src/logging.js';
+import { NotificationBus } from '../../src/notifications/bus.js';
+import { newProvisionFsm } from '../../src/states/provision-machine.js';
+import { openSqlJsStore } from '../../src/store/sqljs-store.js';
+import type { ExclusiveTask } from '../../src/task/types.js';
+import { okValue } from '../helpers/task-harness.js';
+import { errorOf, HOST, sleep, until, waitersOf, withConductor, within } from '../conductor/fixture.js';
 
 /** A long interval: a test that passes with it cannot be polling at that interval. */
 const SLOW = { nodeLockedRetryAttempts: 3, nodeLockedRetryInterval: 5000 } as const;
@@ -399,7 +399,7 @@ describe('node lock: lease ids', () => {
         logger,
         bus: new NotificationBus('info', logger),
         buildDriver: (node) => err(new DriverNotFound(node.driver)),
-        newFsm: () => newProvisionFsm() as unknown as FSM,
+        newFsm: newProvisionFsm,
         spawnWorker: () => {
           throw new Error('no workers in this test');
         },

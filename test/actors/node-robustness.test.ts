@@ -7,14 +7,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ResultAsync } from 'neverthrow';
-import { Conductor } from '../../actors/conductor.ts';
-import { createRequestContext } from '../../src/context.ts';
-import { Aborted, InvalidParameterValue, NodeNotFound, StoreError } from '../../src/errors.ts';
-import { silentLogger } from '../../src/logging.ts';
-import { openSqlJsStore } from '../../src/store/sqljs-store.ts';
-import { orThrow } from '../../src/task/scope.ts';
-import type { AcquireOptions, ExclusiveTask } from '../../src/task/types.ts';
-import { SpyStore } from '../helpers/spy-store.ts';
+import { openConductor, type Conductor } from '../../actors/conductor.js';
+import { createRequestContext } from '../../src/context.js';
+import { Aborted, InvalidParameterValue, NodeNotFound, StoreError } from '../../src/errors.js';
+import { silentLogger } from '../../src/logging.js';
+import { openSqlJsStore } from '../../src/store/sqljs-store.js';
+import { orThrow } from '../../src/task/scope.js';
+import type { AcquireOptions, ExclusiveTask } from '../../src/task/types.js';
+import { SpyStore } from '../helpers/spy-store.js';
 
 const ctx = createRequestContext({ user: 'test' });
 
@@ -22,7 +22,7 @@ async function open(options: Parameters<typeof Conductor.open>[0] = {}) {
   const inner = await orThrow(openSqlJsStore());
   const spy = new SpyStore(inner);
   const conductor = await orThrow(
-    Conductor.open({ store: spy.store, logger: silentLogger(), host: 'robust-host', nodeLockedRetryInterval: 5, periodicChecks: false, ...options }),
+    openConductor({ logger: silentLogger(), host: 'robust-host', nodeLockedRetryInterval: 5, periodicChecks: false, ...options }, { store: spy.store }),
   );
   const node = await orThrow(conductor.enroll({ driver: 'fake-hardware', provision_state: 'available' }));
   return {
@@ -30,8 +30,8 @@ async function open(options: Parameters<typeof Conductor.open>[0] = {}) {
     spy,
     node,
     async stop() {
-      await conductor.stop();
-      await inner.close();
+      await orThrow(conductor.stop());
+      await orThrow(inner.close());
     },
   };
 }
@@ -81,7 +81,7 @@ describe('node actor robustness', () => {
       const result = await r.conductor.withTask(ctx, r.node.id, {}, (task) =>
         task.processEvent('deploy', { callback: async () => void (workerRan = true) }),
       );
-      assert.ok(result.isOk() && result.value.isOk(), 'the save succeeded and is reported as such');
+      assert.ok(result.isOk(), 'the save succeeded and is reported as such');
       await r.conductor.onIdle();
       assert.ok(workerRan, 'the spawn scheduled with the transition ran');
       const row = await orThrow(r.spy.inner.getNode(r.node.id));

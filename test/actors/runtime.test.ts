@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Result, ResultAsync } from 'neverthrow';
-import { ActorRuntime, type ActorRef, type Ask, type Behavior, type DeadLetter } from '../../actors/runtime.ts';
-import { Aborted, ActorStopped, AskTimeout } from '../../src/errors.ts';
-import { silentLogger } from '../../src/logging.ts';
-import { captureLogger } from '../helpers/task-harness.ts';
+import { ActorRuntime, type ActorRef, type Ask, type Behavior, type DeadLetter } from '../../actors/runtime.js';
+import { Aborted, ActorStopped, AskTimeout } from '../../src/errors.js';
+import { silentLogger } from '../../src/logging.js';
+import { captureLogger } from '../helpers/task-harness.js';
 
 // ---- a small counter actor -------------------------------------------------------------------
 

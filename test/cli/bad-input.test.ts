@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { openSqlJsStore } from '../../src/store/sqljs-store.ts';
-import { cli, FAST, snapshotDir, withTempDir, type CliRun } from './helpers.ts';
+import { openSqlJsStore } from '../../src/store/sqljs-store.js';
+import { cli, FAST, snapshotDir, withTempDir, type CliRun } from './helpers.js';
 
 function assertUsageError(run: CliRun, pattern: RegExp): void {
   assert.equal(run.code, 2, `exit code; stderr: ${run.stderr}`);

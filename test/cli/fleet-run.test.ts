@@ -1,12 +1,12 @@
 /**
  * The fleet run, in-process through runCli: a small fleet end to end, recorded failures and
- * --retry-failed, resuming on the same file, and the worker pool's NoFreeWorker back-off.
+ * --retry-failed, resuming on the same file, and the worker pool's NoFreeConductorWorker back-off.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { openSqlJsStore } from '../../src/store/sqljs-store.ts';
-import { FAST, FINAL_STATES, fleet, storedNodes, withTempDir } from './helpers.ts';
+import { openSqlJsStore } from '../../src/store/sqljs-store.js';
+import { FAST, FINAL_STATES, fleet, storedNodes, withTempDir } from './helpers.js';
 
 test('a 50-node in-memory run reaches active or a recorded failure for every node, with the figures', async () => {
   const { summary, run } = await fleet(['--nodes', '50', '--memory', '--no-progress', '--seed', '7']);
@@ -130,7 +130,7 @@ test('re-running on the same file leaves active nodes untouched and enrolls only
   });
 });
 
-test('a worker pool smaller than the nodes in flight: NoFreeWorker is rolled back, backed off and retried', async () => {
+test('a worker pool smaller than the nodes in flight: NoFreeConductorWorker is rolled back, backed off and retried', async () => {
   const { summary } = await fleet(['--nodes', '24', '--memory', ...FAST, '--failure-rate', '0', '--workers', '3', '--concurrency', '24', '--clients', '0']);
   assert.deepEqual(summary.states, { active: 24 });
   assert.equal(summary.workers.poolCapacity, 3);

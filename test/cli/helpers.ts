@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../../actors/cli/program.ts';
-import type { FleetSummary } from '../../actors/cli/summary.ts';
-import type { NodeRecord } from '../../src/node.ts';
-import { openSqlJsStore } from '../../src/store/sqljs-store.ts';
+import { runCli } from '../../actors/cli/program.js';
+import type { FleetSummary } from '../../actors/cli/summary.js';
+import type { NodeRecord } from '../../src/node.js';
+import { openSqlJsStore } from '../../src/store/sqljs-store.js';
 
 /** What one CLI run printed and returned. */
 export interface CliRun {

@@ -5,13 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { FAST, fleet, storedNodes, withTempDir } from './helpers.ts';
+import { FAST, fleet, storedNodes, withTempDir } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = join(ROOT, 'actors', 'cli', 'bin.mjs');
+// The command as installed: the built bin (`npm test` builds first).
+const BIN = join(ROOT, 'dist', 'actors', 'cli', 'main.js');
+assert.ok(existsSync(BIN), `${BIN} is missing: run npm run build`);
 const TRANSITIONAL = /ing$/; // verifying, cleaning, deploying, ...
 
 /** Start the CLI in a child process and SIGKILL it once the manage phase is a quarter done. */

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runCli } from '../../actors/cli/program.ts';
-import { cli } from './helpers.ts';
+import { runCli } from '../../actors/cli/program.js';
+import { cli } from './helpers.js';
 
 const ESC = '\x1b';
 

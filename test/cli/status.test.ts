@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { StatusReport } from '../../actors/cli/status-command.ts';
-import { openSqlJsStore } from '../../src/store/sqljs-store.ts';
-import { cli, FAST, fleet, storedNodes, withTempDir } from './helpers.ts';
+import type { StatusReport } from '../../actors/cli/status-command.js';
+import { openSqlJsStore } from '../../src/store/sqljs-store.js';
+import { cli, FAST, fleet, storedNodes, withTempDir } from './helpers.js';
 
 /** 6 active nodes, 4 in deploy failed; node-00002 reserved by another host; node-00003 stuck in deploying. */
 async function buildFleet(db: string): Promise<void> {

@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createRequestContext, currentRequestContext, type RequestContext } from '../../src/context.ts';
-import type { ExclusiveTask } from '../../src/task/types.ts';
-import { captureLogger, okValue } from '../helpers/task-harness.ts';
-import { sleep, withConductor } from './fixture.ts';
+import { createRequestContext, currentRequestContext, type RequestContext } from '../../src/context.js';
+import type { ExclusiveTask } from '../../src/task/types.js';
+import { captureLogger, okValue } from '../helpers/task-harness.js';
+import { sleep, withConductor } from './fixture.js';
 
 describe('request context', () => {
   it('is the current context inside background work spawned with spawnAfter, across awaits', async () => {

@@ -5,14 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import type { Result, ResultAsync } from 'neverthrow';
-import { Conductor, type ConductorInit } from '../../actors/conductor.ts';
-import { createRequestContext, type RequestContext } from '../../src/context.ts';
-import { silentLogger } from '../../src/logging.ts';
-import type { NewNode, NodeRecord } from '../../src/node.ts';
-import { openSqlJsStore } from '../../src/store/sqljs-store.ts';
-import type { Store } from '../../src/store/store.ts';
-import { SpyStore } from '../helpers/spy-store.ts';
-import { okValue } from '../helpers/task-harness.ts';
+import { openConductor, type Conductor, type ConductorInit, type ConductorSeams } from '../../actors/conductor.js';
+import { createRequestContext, type RequestContext } from '../../src/context.js';
+import { silentLogger } from '../../src/logging.js';
+import type { NewNode, NodeRecord } from '../../src/node.js';
+import { openSqlJsStore } from '../../src/store/sqljs-store.js';
+import type { Store } from '../../src/store/store.js';
+import { SpyStore } from '../helpers/spy-store.js';
+import { okValue } from '../helpers/task-harness.js';
 
 /** The reservation tag of fixture conductors. */
 export const HOST = 'fixture-host';
@@ -33,24 +33,27 @@ export interface Fixture {
   stop(): Promise<void>;
 }
 
-/** Conductor options for a fixture (store and logger are the fixture's unless given). */
-export type FixtureOptions = Omit<ConductorInit, 'store'>;
+/** Conductor options for a fixture (logger is the fixture's unless given), plus seams (the store is the fixture's). */
+export type FixtureOptions = Omit<ConductorInit, 'store'> & { seams?: Omit<ConductorSeams, 'store'> };
 
 /** Open a fixture: fresh in-memory store, conductor on host HOST, silent, 5 ms retry interval. */
 export async function openFixture(options: FixtureOptions = {}): Promise<Fixture> {
   const inner = await okValue(openSqlJsStore({ logger: silentLogger() }));
   const spy = new SpyStore(inner);
+  const { seams, ...init } = options;
   const conductor = await okValue(
-    Conductor.open({
-      logger: silentLogger(),
-      host: HOST,
-      nodeLockedRetryAttempts: 3,
-      nodeLockedRetryInterval: 5,
-      nodeIdleTimeout: 0,
-      gracefulShutdownTimeout: 2000,
-      ...options,
-      store: spy.store,
-    }),
+    openConductor(
+      {
+        logger: silentLogger(),
+        host: HOST,
+        nodeLockedRetryAttempts: 3,
+        nodeLockedRetryInterval: 5,
+        nodeIdleTimeout: 0,
+        gracefulShutdownTimeout: 2000,
+        ...init,
+      },
+      { ...seams, store: spy.store },
+    ),
   );
   let stopped: Promise<void> | null = null;
   return {
@@ -62,8 +65,8 @@ export async function openFixture(options: FixtureOptions = {}): Promise<Fixture
     stored: (nodeId) => okValue(inner.getNode(nodeId)),
     stop() {
       stopped ??= (async () => {
-        await conductor.stop();
-        await inner.close();
+        await okValue(conductor.stop());
+        await okValue(inner.close());
       })();
       return stopped;
     },

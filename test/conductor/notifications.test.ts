@@ -4,15 +4,16 @@
  * the spawn fails), at most one per event, the payload (no reservation, secrets masked, event and
  * previous states), the level threshold, failing subscribers, and delivery to actors.
  */
+import { actorSystemOf, subscribeActor } from '../../actors/actor-system.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InvalidState, NoFreeWorker } from '../../src/errors.ts';
-import type { ProvisionSetNotification } from '../../src/notifications/notification.ts';
-import { taskInternals } from '../../src/task/task-manager.ts';
-import type { ExclusiveTask } from '../../src/task/types.ts';
-import { FakeSpawner } from '../helpers/fake-worker.ts';
-import { captureLogger, okValue } from '../helpers/task-harness.ts';
-import { errorOf, HOST, sleep, until, withConductor, type Fixture } from './fixture.ts';
+import { InvalidState, NoFreeConductorWorker } from '../../src/errors.js';
+import type { ProvisionSetNotification } from '../../src/notifications/notification.js';
+import { taskInternals } from '../../src/task/task-manager.js';
+import type { ExclusiveTask } from '../../src/task/types.js';
+import { FakeSpawner } from '../helpers/fake-worker.js';
+import { captureLogger, okValue } from '../helpers/task-harness.js';
+import { errorOf, HOST, sleep, until, withConductor, type Fixture } from './fixture.js';
 
 /** Collect the notifications the conductor delivers. */
 function collect(f: Fixture): ProvisionSetNotification[] {
@@ -141,7 +142,7 @@ describe('provision_set notifications', () => {
 
   it('nothing is emitted when the spawn fails', async () => {
     const fake = new FakeSpawner();
-    fake.spawnError = new NoFreeWorker();
+    fake.spawnError = new NoFreeConductorWorker();
     await withConductor({ seams: { spawner: fake.spawn } }, async (f) => {
       const seen = collect(f);
       const node = await f.createNode();
@@ -154,7 +155,7 @@ describe('provision_set notifications', () => {
           }),
         );
       });
-      await errorOf(result, NoFreeWorker);
+      await errorOf(result, NoFreeConductorWorker);
       assert.equal(handled.length, 1);
       await sleep(20);
       assert.deepEqual(seen, [], 'no start, no anything');
@@ -284,14 +285,18 @@ describe('provision_set notifications', () => {
   it('subscribeActor delivers notifications to an actor; unsubscribing stops them; a stopped actor breaks nothing', async () => {
     await withConductor({}, async (f) => {
       const received: ProvisionSetNotification[] = [];
-      const listener = f.conductor.runtime.spawn<number, ProvisionSetNotification>(null, 'notification-listener', {
-        initialState: () => 0,
-        handle: (count, notification) => {
-          received.push(notification);
-          return count + 1;
-        },
-      });
-      const unsubscribe = f.conductor.subscribeActor(listener);
+      const system = actorSystemOf(f.conductor);
+      const listener = await okValue(
+        system.spawn<number, ProvisionSetNotification>('notification-listener', {
+          initialState: () => 0,
+          handle: (count, notification) => {
+            received.push(notification);
+            return count + 1;
+          },
+        }),
+      );
+      assert.equal(listener.path, 'conductor/user/notification-listener');
+      const unsubscribe = subscribeActor(f.conductor, listener);
       const node = await f.createNode();
       await okValue(f.conductor.withTask(f.ctx, node.id, {}, async (task) => void (await okValue(task.processEvent('manage')))));
       await until(() => received.length === 1, 'the actor received the notification');
@@ -304,8 +309,8 @@ describe('provision_set notifications', () => {
 
       // Subscribed but stopped: the notification becomes a dead letter; the task is unaffected.
       const other = await f.createNode();
-      f.conductor.subscribeActor(listener);
-      f.conductor.runtime.stop(listener);
+      subscribeActor(f.conductor, listener);
+      system.stop(listener);
       const deadLetters = f.conductor.status().deadLetters;
       await okValue(f.conductor.withTask(f.ctx, other.id, {}, async (task) => void (await okValue(task.processEvent('manage')))));
       assert.equal((await f.stored(other.id)).provision_state, 'manageable');

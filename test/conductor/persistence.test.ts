@@ -4,20 +4,21 @@
  * conductor, reopen a new conductor on the same file: nodes, provision states, targets,
  * last_error, fields and ports are all there, and no reservation survived.
  */
+import { actorSystemOf } from '../../actors/actor-system.js';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { Conductor } from '../../actors/conductor.ts';
-import type { AcquireLeaseMessage } from '../../actors/conductor-protocol.ts';
-import { createRequestContext } from '../../src/context.ts';
-import { NodeNotFound } from '../../src/errors.ts';
-import { silentLogger } from '../../src/logging.ts';
-import type { NodeRecord } from '../../src/node.ts';
-import type { ExclusiveTask } from '../../src/task/types.ts';
-import { okValue } from '../helpers/task-harness.ts';
-import { errorOf } from './fixture.ts';
+import { Conductor } from '../../actors/conductor.js';
+import type { AcquireLeaseMessage } from '../../actors/conductor-protocol.js';
+import { createRequestContext } from '../../src/context.js';
+import { NodeNotFound } from '../../src/errors.js';
+import { silentLogger } from '../../src/logging.js';
+import type { NodeRecord } from '../../src/node.js';
+import type { ExclusiveTask } from '../../src/task/types.js';
+import { okValue } from '../helpers/task-harness.js';
+import { errorOf } from './fixture.js';
 
 /** Open a conductor on the file; the second life skips start-up recovery to see the raw stored state. */
 const open = (path: string, startupRecovery = true): Promise<Conductor> =>
@@ -102,9 +103,10 @@ describe('persistence through a file store', () => {
         );
         // foxtrot: a lease still held by an actor when the conductor stops.
         const grantMessage: AcquireLeaseMessage = { type: 'acquireLease', nodeId: 'foxtrot', purpose: 'held at stop' };
-        await okValue(first.runtime.ask(first.ref, grantMessage, { timeoutMs: 3000 }));
+        const system = actorSystemOf(first);
+        await okValue(system.ask(system.conductor, grantMessage, { timeoutMs: 3000 }));
       } finally {
-        await first.stop();
+        await okValue(first.stop());
       }
 
       // ---- second life, same file (start-up recovery off: the state exactly as stored) ----

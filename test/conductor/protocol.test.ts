@@ -1,12 +1,13 @@
 /**
  * The conductor root actor's message protocol (actors/conductor-protocol.ts), spoken through
- * `conductor.runtime.ask(conductor.ref, message, { timeoutMs })` as another actor would: every
- * message gets a reply or a typed error, and the actor keeps serving after every error.
+ * `actorSystemOf(conductor).ask(system.conductor, message, { timeoutMs })` as another actor would:
+ * every message gets a reply or a typed error, and the actor keeps serving after every error.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import type { Conductor } from '../../actors/conductor.ts';
+import { actorSystemOf } from '../../actors/actor-system.js';
+import type { Conductor } from '../../actors/conductor.js';
 import type {
   AcquireLeaseMessage,
   ConductorMessage,
@@ -16,7 +17,7 @@ import type {
   RunExclusiveMessage,
   SnapshotMessage,
   StatusMessage,
-} from '../../actors/conductor-protocol.ts';
+} from '../../actors/conductor-protocol.js';
 import {
   ActorStopped,
   AskTimeout,
@@ -26,20 +27,23 @@ import {
   MalformedMessage,
   NodeLocked,
   NodeNotFound,
-} from '../../src/errors.ts';
-import type { NodeRecord } from '../../src/node.ts';
-import type { ExclusiveTask } from '../../src/task/types.ts';
-import { captureLogger, okValue } from '../helpers/task-harness.ts';
-import { errorOf, HOST, openFixture, until, waitersOf, withConductor, type Fixture } from './fixture.ts';
+} from '../../src/errors.js';
+import type { NodeRecord } from '../../src/node.js';
+import type { ProvisionEvent } from '../../src/states/provision-states.js';
+import type { ExclusiveTask } from '../../src/task/types.js';
+import { captureLogger, okValue } from '../helpers/task-harness.js';
+import { errorOf, HOST, openFixture, until, waitersOf, withConductor, type Fixture } from './fixture.js';
 
 /** Ask the root actor, as another actor would. */
 function ask<Q extends ConductorMessage>(conductor: Conductor, message: Q, timeoutMs = 3000) {
-  return conductor.runtime.ask(conductor.ref, message, { timeoutMs });
+  const system = actorSystemOf(conductor);
+  return system.ask(system.conductor, message, { timeoutMs });
 }
 
 /** Ask with something that is not a protocol message. */
 function askRaw(conductor: Conductor, message: unknown, timeoutMs = 3000) {
-  return conductor.runtime.ask(conductor.ref, message as SnapshotMessage, { timeoutMs });
+  const system = actorSystemOf(conductor);
+  return system.ask(system.conductor, message as SnapshotMessage, { timeoutMs });
 }
 
 /** The actor still answers: a snapshot of `node` comes back. */
@@ -55,7 +59,7 @@ const acquireLease = (nodeId: number | string, extra: Partial<AcquireLeaseMessag
 });
 const releaseLease = (leaseId: string): ReleaseLeaseMessage => ({ type: 'releaseLease', leaseId });
 const snapshotOf = (nodeId: number | string): SnapshotMessage => ({ type: 'snapshot', nodeId });
-const processEvent = (event: string, target: { leaseId: string } | { nodeId: number }): ProcessEventMessage => ({
+const processEvent = (event: ProvisionEvent, target: { leaseId: string } | { nodeId: number }): ProcessEventMessage => ({
   type: 'processEvent',
   event,
   ...target,

@@ -7,12 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { orThrow } from '../../src/task/scope.ts';
-import { NodeLocked, NoFreeWorker } from '../../src/errors.ts';
-import type { ExclusiveTask, Task } from '../../src/task/types.ts';
-import { FakeSpawner } from '../helpers/fake-worker.ts';
-import { captureLogger, okValue } from '../helpers/task-harness.ts';
-import { errorOf, HOST, sleep, withConductor, within } from './fixture.ts';
+import { orThrow } from '../../src/task/scope.js';
+import { NodeLocked, NoFreeConductorWorker } from '../../src/errors.js';
+import type { ExclusiveTask, Task } from '../../src/task/types.js';
+import { FakeSpawner } from '../helpers/fake-worker.js';
+import { captureLogger, okValue } from '../helpers/task-harness.js';
+import { errorOf, HOST, sleep, withConductor, within } from './fixture.js';
 
 /** A promise and its resolver. */
 function gate(): { promise: Promise<void>; open(): void } {
@@ -72,7 +72,7 @@ describe('await using', () => {
 
   it('a failing spawn surfaces from the block as the spawn error, after releasing', async () => {
     const fake = new FakeSpawner();
-    fake.spawnError = new NoFreeWorker();
+    fake.spawnError = new NoFreeConductorWorker();
     await withConductor({ seams: { spawner: fake.spawn } }, async (f) => {
       const node = await f.createNode();
       await assert.rejects(
@@ -141,9 +141,9 @@ describe('withTask', () => {
     });
   });
 
-  it('a failing spawn (NoFreeWorker) runs the hook while still holding the lock, releases, and comes back as an error result', async () => {
+  it('a failing spawn (NoFreeConductorWorker) runs the hook while still holding the lock, releases, and comes back as an error result', async () => {
     const fake = new FakeSpawner();
-    fake.spawnError = new NoFreeWorker();
+    fake.spawnError = new NoFreeConductorWorker();
     await withConductor({ seams: { spawner: fake.spawn } }, async (f) => {
       const node = await f.createNode();
       const hookCalls: { args: unknown[]; heldBy: string | null }[] = [];
@@ -174,7 +174,7 @@ describe('withTask', () => {
 
   it('a failing spawn with a throwing hook still releases and returns the spawn error; the hook error is logged', async () => {
     const fake = new FakeSpawner();
-    fake.spawnError = new NoFreeWorker();
+    fake.spawnError = new NoFreeConductorWorker();
     const { logger, lines } = captureLogger();
     await withConductor({ logger, seams: { spawner: fake.spawn } }, async (f) => {
       const node = await f.createNode();
@@ -185,7 +185,7 @@ describe('withTask', () => {
         task.spawnAfter(function neverRuns() {});
       });
       assert.ok(result.isErr());
-      assert.ok(result.error instanceof NoFreeWorker, `got ${result.error.name}`);
+      assert.ok(result.error instanceof NoFreeConductorWorker, `got ${result.error.name}`);
       assert.equal((await f.stored(node.id)).reservation, null);
       const warning = lines.find((line) => String(line.msg).includes("on_error hook failed to call brokenHook"));
       assert.ok(warning, 'the hook failure is logged');
@@ -196,7 +196,7 @@ describe('withTask', () => {
 
   it('a failing spawn after processEvent lets the errHandler roll the node back with the pre-transition states', async () => {
     const fake = new FakeSpawner();
-    fake.spawnError = new NoFreeWorker();
+    fake.spawnError = new NoFreeConductorWorker();
     await withConductor({ seams: { spawner: fake.spawn } }, async (f) => {
       const node = await f.createNode();
       const result = await f.conductor.withTask(f.ctx, node.id, {}, async (task) => {
@@ -219,7 +219,7 @@ describe('withTask', () => {
         );
         assert.equal((await f.stored(node.id)).provision_state, 'deploying', 'saved before the spawn');
       });
-      await errorOf(result, NoFreeWorker);
+      await errorOf(result, NoFreeConductorWorker);
       const row = await f.stored(node.id);
       assert.deepEqual(
         [row.provision_state, row.target_provision_state, row.last_error, row.reservation],
@@ -230,7 +230,7 @@ describe('withTask', () => {
 
   it('when attaching the done-callback fails: hook, then cancel, then release', async () => {
     const fake = new FakeSpawner();
-    fake.future.onDoneError = new NoFreeWorker({ reason: 'link failed' });
+    fake.future.onDoneError = new NoFreeConductorWorker({ reason: 'link failed' });
     await withConductor({ seams: { spawner: fake.spawn } }, async (f) => {
       const node = await f.createNode();
       const order: string[] = [];

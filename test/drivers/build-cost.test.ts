@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { buildDriverForTask, createDriverRegistry } from '../../src/drivers/index.ts';
-import type { NodeRecord } from '../../src/node.ts';
-import { allFakeInterfaces, makeNode } from './helpers.ts';
+import { buildDriverForTask, createDriverRegistry } from '../../src/drivers/index.js';
+import type { NodeRecord } from '../../src/node.js';
+import { allFakeInterfaces, makeNode } from './helpers.js';
 
 /** Best ns/build over 5 rounds; `nodes()` gives each round its snapshots. */
 function nsPerBuild(nodes: () => readonly NodeRecord[], repeat: number): number {

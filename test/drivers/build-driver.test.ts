@@ -8,9 +8,9 @@ import {
   defineInterface,
   type DriverRegistry,
   type DriverRegistryOptions,
-} from '../../src/drivers/index.ts';
-import { INTERFACE_TYPES, type NodeRecord } from '../../src/node.ts';
-import { allFakeInterfaces, makeNode } from './helpers.ts';
+} from '../../src/drivers/index.js';
+import { INTERFACE_TYPES, type NodeRecord } from '../../src/node.js';
+import { allFakeInterfaces, makeNode } from './helpers.js';
 
 function registry(options: DriverRegistryOptions = {}): DriverRegistry {
   return createDriverRegistry(options)._unsafeUnwrap();
@@ -145,7 +145,7 @@ describe('buildDriverForTask: errors', () => {
     assert.equal(build(makeNode({ driver: 'ipmi' }))._unsafeUnwrapErr().code, 'DriverNotFound');
   });
 
-  it('InterfaceNotFound lists the enabled implementations', () => {
+  it('InterfaceNotFoundInEntrypoint lists the enabled implementations', () => {
     const error = build(makeNode({ power_interface: 'foobar' }))._unsafeUnwrapErr();
     assert.equal(error.code, 'InterfaceNotFoundInEntrypoint');
     assert.equal(error.status, 400);
@@ -153,7 +153,7 @@ describe('buildDriverForTask: errors', () => {
     assert.match(error.message, /ironic\.hardware\.interfaces\.power.*foobar.*\["fake"\]/);
   });
 
-  it('InterfaceNotFound for a registered implementation that is not enabled', () => {
+  it('InterfaceNotFoundInEntrypoint for a registered implementation that is not enabled', () => {
     const reg = registry({ enabledInterfaces: { raid: ['fake'] } });
     const error = build(makeNode({ raid_interface: 'no-raid' }), reg)._unsafeUnwrapErr();
     assert.equal(error.code, 'InterfaceNotFoundInEntrypoint');

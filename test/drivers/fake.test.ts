@@ -11,10 +11,10 @@ import {
   type DriverRegistryOptions,
   type DriverTask,
   type FakeBehaviour,
-} from '../../src/drivers/index.ts';
-import { ExclusiveLockRequired, InvalidParameterValue } from '../../src/errors.ts';
-import { INTERFACE_TYPES, type NodeRecord } from '../../src/node.ts';
-import { allFakeInterfaces, makeNode, seededRandom } from './helpers.ts';
+} from '../../src/drivers/index.js';
+import { ExclusiveLockRequired, InvalidParameterValue } from '../../src/errors.js';
+import { INTERFACE_TYPES, type NodeRecord } from '../../src/node.js';
+import { allFakeInterfaces, makeNode, seededRandom } from './helpers.js';
 
 function setup(fakeBehaviour: FakeBehaviour = {}, options: DriverRegistryOptions = {}) {
   const registry = createDriverRegistry({ fakeBehaviour, ...options })._unsafeUnwrap();

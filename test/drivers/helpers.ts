@@ -1,6 +1,6 @@
 /** Fixtures for the driver tests. */
 import { freeze } from 'immer';
-import { INTERFACE_TYPES, type InterfaceColumn, type NodeRecord } from '../../src/node.ts';
+import { INTERFACE_TYPES, type InterfaceColumn, type NodeRecord } from '../../src/node.js';
 
 let nextId = 1;
 
@@ -44,4 +44,4 @@ export function allFakeInterfaces(): Record<InterfaceColumn, string> {
   ) as Record<InterfaceColumn, string>;
 }
 
-export { seededRandom } from '../../src/drivers/fake/seeded-random.ts';
+export { seededRandom } from '../../src/drivers/fake/seeded-random.js';

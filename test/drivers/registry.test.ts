@@ -7,8 +7,8 @@ import {
   FAKE_HARDWARE,
   IPMI,
   type DriverRegistryOptions,
-} from '../../src/drivers/index.ts';
-import { InvalidParameterValue } from '../../src/errors.ts';
+} from '../../src/drivers/index.js';
+import { InvalidParameterValue } from '../../src/errors.js';
 
 const done = async (): Promise<void> => undefined;
 const extraRescue = (name: string) =>

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, test } from 'node:test';
 import type { Result } from 'neverthrow';
-import { Duplicate, InvalidState } from '../../src/errors.ts';
-import { FSM } from '../../src/fsm/fsm.ts';
+import { Duplicate, InvalidState } from '../../src/errors.js';
+import { FSM } from '../../src/fsm/fsm.js';
 
 /** The error of an Err result, failing the test on Ok. */
 function errorOf<T, E>(result: Result<T, E>): E {

@@ -9,12 +9,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { InvalidState } from '../../src/errors.ts';
-import type { FSM } from '../../src/fsm/fsm.ts';
-import { provisionSetStatus } from '../../src/notifications/provision-status.ts';
-import * as states from '../../src/states/index.ts';
-import type { ProvisionEvent, ProvisionState } from '../../src/states/index.ts';
-import { newProvisionFsm, provisionMachine, setStateWatcherLog } from '../../src/states/index.ts';
+import { InvalidState } from '../../src/errors.js';
+import type { FSM } from '../../src/fsm/fsm.js';
+import { provisionSetStatus } from '../../src/notifications/provision-status.js';
+import * as states from '../../src/states/index.js';
+import type { ProvisionEvent, ProvisionState } from '../../src/states/index.js';
+import { newProvisionFsm, provisionMachine, setStateWatcherLog } from '../../src/states/index.js';
 
 interface JsonState {
   stable: boolean;
@@ -54,8 +54,9 @@ interface IronicFsmJson {
   provision_set_notification_by_transition: { note: string; rows: [string, string, string, string, string][] };
 }
 
-// test/fsm/ -> repo root (/work/main) -> /work/shared/reference.
-const JSON_URL = new URL('../../../shared/reference/ironic_fsm.json', import.meta.url);
+// Facts about Ironic's machine, extracted from openstack/ironic (provenance: its `source` field and
+// test/fixtures/ironic/README.md). A copy lives in the repository so a fresh clone needs nothing else.
+const JSON_URL = new URL('../fixtures/ironic/ironic_fsm.json', import.meta.url);
 assert.ok(existsSync(JSON_URL), `reference data file missing: ${fileURLToPath(JSON_URL)}`);
 const ref = JSON.parse(readFileSync(JSON_URL, 'utf8')) as IronicFsmJson;
 

@@ -3,9 +3,10 @@
  * 'copy')` and `Mock(spec=FSM)`): a scripted fake, and a recording wrapper around a real machine.
  */
 import { err, ok, type Result } from 'neverthrow';
-import type { InvalidState } from '../../src/errors.ts';
-import type { FSM } from '../../src/fsm/fsm.ts';
-import { newProvisionFsm } from '../../src/states/provision-machine.ts';
+import type { InvalidState } from '../../src/errors.js';
+import type { FSM } from '../../src/fsm/fsm.js';
+import { newProvisionFsm } from '../../src/states/provision-machine.js';
+import type { ProvisionEvent, ProvisionState } from '../../src/states/provision-states.js';
 
 /** How a FakeFsm behaves. */
 export interface FakeFsmScript {
@@ -53,9 +54,9 @@ export class FakeFsm {
     return ok(this.script.stable ?? true);
   }
 
-  /** This fake typed as the FSM the seam returns. */
-  asFsm(): FSM {
-    return this as unknown as FSM;
+  /** This fake typed as the FSM the seam returns (it accepts any state or event, as Ironic's mock). */
+  asFsm(): FSM<ProvisionState, ProvisionEvent> {
+    return this as unknown as FSM<ProvisionState, ProvisionEvent>;
   }
 }
 
@@ -69,7 +70,9 @@ export interface FsmCall {
  * A real provision machine copy behind a recording proxy: it behaves exactly as the real one and
  * records every method call (methods run on the real object, so its private fields work).
  */
-export function recordingFsm(inner: FSM = newProvisionFsm() as unknown as FSM): { fsm: FSM; calls: FsmCall[] } {
+export function recordingFsm(
+  inner: FSM<ProvisionState, ProvisionEvent> = newProvisionFsm(),
+): { fsm: FSM<ProvisionState, ProvisionEvent>; calls: FsmCall[] } {
   const calls: FsmCall[] = [];
   const fsm = new Proxy(inner, {
     get(target, prop) {

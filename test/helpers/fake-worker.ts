@@ -2,7 +2,9 @@
  * A fake worker pool for the spawner seam (Ironic's `_spawn_worker` mock and `future_mock` with
  * `add_done_callback` and `cancel`). Nothing runs unless a test runs `request.run` itself.
  */
-import type { WorkerFuture, WorkerOutcome, WorkerRequest, WorkerSpawner } from '../../src/task/backend.ts';
+import { err, ok } from 'neverthrow';
+import { isConductorError } from '../../src/errors.js';
+import type { WorkerFuture, WorkerOutcome, WorkerRequest, WorkerSpawner } from '../../src/task/backend.js';
 
 /** A future that records `onDone` and `cancel`; `onDone` records, then throws `onDoneError` if set. */
 export class FakeFuture implements WorkerFuture {
@@ -27,16 +29,25 @@ export class FakeFuture implements WorkerFuture {
   }
 }
 
-/** A spawner seam that records requests and returns `future`, or throws `spawnError` if set. */
+/**
+ * A spawner seam that records requests and returns `future`, or fails with `spawnError` if set: a
+ * ConductorError (NoFreeConductorWorker, ConductorStopping) comes back as an Err as the real pool's
+ * refusal does; anything else is thrown (a broken spawner).
+ */
 export class FakeSpawner {
   readonly requests: WorkerRequest[] = [];
   readonly future = new FakeFuture();
-  /** When set, spawning throws it (Ironic's "spawn fails", e.g. NoFreeConductorWorker). */
+  /** When set, spawning fails with it (Ironic's "spawn fails", e.g. NoFreeConductorWorker). */
   spawnError: unknown = null;
 
   readonly spawn: WorkerSpawner = (request) => {
     this.requests.push(request);
-    if (this.spawnError !== null) throw this.spawnError;
-    return this.future;
+    if (this.spawnError !== null) {
+      if (isConductorError(this.spawnError) && (this.spawnError.code === 'NoFreeConductorWorker' || this.spawnError.code === 'ConductorStopping')) {
+        return err(this.spawnError as never);
+      }
+      throw this.spawnError;
+    }
+    return ok(this.future);
   };
 }

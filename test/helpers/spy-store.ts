@@ -4,7 +4,7 @@
  * `NodeLocked`, a `StoreError`, ...), delegating everything else to the wrapped store.
  */
 import type { ResultAsync } from 'neverthrow';
-import type { Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/store/store.js';
 
 /** Store methods (every function-valued member of Store). */
 export type StoreMethod = { [K in keyof Store]: Store[K] extends (...args: never[]) => unknown ? K : never }[keyof Store];

@@ -7,20 +7,21 @@
 import assert from 'node:assert/strict';
 import { err, ok, type Result, type ResultAsync } from 'neverthrow';
 import { pino, type Logger } from 'pino';
-import { Conductor } from '../../actors/conductor.ts';
-import { createRequestContext, type RequestContext } from '../../src/context.ts';
-import type { BareDriver, BuiltDriver } from '../../src/drivers/build-driver.ts';
-import type { DriverError } from '../../src/errors.ts';
-import type { FSM } from '../../src/fsm/fsm.ts';
-import { silentLogger } from '../../src/logging.ts';
-import type { NewNode, NodeRecord } from '../../src/node.ts';
-import type { ProvisionSetNotification } from '../../src/notifications/notification.ts';
-import { newProvisionFsm } from '../../src/states/provision-machine.ts';
-import { openSqlJsStore } from '../../src/store/sqljs-store.ts';
-import type { Store } from '../../src/store/store.ts';
-import type { WorkerSpawner } from '../../src/task/backend.ts';
-import { spyFn, type SpyFn } from './spies.ts';
-import { SpyStore } from './spy-store.ts';
+import { openConductor, type Conductor } from '../../actors/conductor.js';
+import { createRequestContext, type RequestContext } from '../../src/context.js';
+import type { BareDriver, BuiltDriver } from '../../src/drivers/build-driver.js';
+import type { DriverError } from '../../src/errors.js';
+import type { FSM } from '../../src/fsm/fsm.js';
+import type { ProvisionEvent, ProvisionState } from '../../src/states/provision-states.js';
+import { silentLogger } from '../../src/logging.js';
+import type { NewNode, NodeRecord } from '../../src/node.js';
+import type { ProvisionSetNotification } from '../../src/notifications/notification.js';
+import { newProvisionFsm } from '../../src/states/provision-machine.js';
+import { openSqlJsStore } from '../../src/store/sqljs-store.js';
+import type { Store } from '../../src/store/store.js';
+import type { WorkerSpawner } from '../../src/task/backend.js';
+import { spyFn, type SpyFn } from './spies.js';
+import { SpyStore } from './spy-store.js';
 
 /** The reservation tag of every harness conductor (Ironic's `self.config(host='test-host')`). */
 export const TEST_HOST = 'test-host';
@@ -53,7 +54,7 @@ export interface HarnessOptions {
   /** Spawner seam (default: the conductor's real worker pool). */
   spawner?: WorkerSpawner;
   /** State-machine factory behind the counting `newFsm` spy (default: the real provision machine). */
-  newFsm?: () => FSM;
+  newFsm?: () => FSM<ProvisionState, ProvisionEvent>;
   /** Logger of the conductor (default: silent). */
   logger?: Logger;
 }
@@ -69,7 +70,7 @@ export interface TaskHarness {
   readonly ctx: RequestContext;
   readonly drivers: DriverSpy;
   /** The `newFsm` seam (Ironic's `state_machine.machine.copy`). */
-  readonly newFsm: SpyFn<() => FSM>;
+  readonly newFsm: SpyFn<() => FSM<ProvisionState, ProvisionEvent>>;
   /** Notifications delivered to a subscriber, in order. */
   readonly notifications: ProvisionSetNotification[];
   /** Create a node in the real store (not recorded): `fake-hardware`, `available` unless given. */
@@ -83,20 +84,22 @@ export async function openTaskHarness(options: HarnessOptions = {}): Promise<Tas
   const inner = await okValue(openSqlJsStore({ logger: silentLogger() }));
   const spy = new SpyStore(inner);
   const drivers = new DriverSpy();
-  const newFsm = spyFn(options.newFsm ?? (() => newProvisionFsm() as unknown as FSM), 'newFsm');
+  const newFsm = spyFn(options.newFsm ?? (() => newProvisionFsm()), 'newFsm');
   const conductor = await okValue(
-    Conductor.open({
-      store: spy.store,
-      logger: options.logger ?? silentLogger(),
-      host: TEST_HOST,
-      nodeLockedRetryAttempts: options.attempts ?? 1,
-      nodeLockedRetryInterval: 0,
-      seams: {
+    openConductor(
+      {
+        logger: options.logger ?? silentLogger(),
+        host: TEST_HOST,
+        nodeLockedRetryAttempts: options.attempts ?? 1,
+        nodeLockedRetryInterval: 0,
+      },
+      {
+        store: spy.store,
         buildDriver: drivers.build,
         newFsm,
         ...(options.spawner ? { spawner: options.spawner } : {}),
       },
-    }),
+    ),
   );
   const notifications: ProvisionSetNotification[] = [];
   conductor.subscribe((notification) => {
@@ -113,8 +116,8 @@ export async function openTaskHarness(options: HarnessOptions = {}): Promise<Tas
     notifications,
     createNode: (fields = {}) => okValue(inner.createNode({ driver: 'fake-hardware', provision_state: 'available', ...fields })),
     async stop() {
-      await conductor.stop();
-      await inner.close();
+      await okValue(conductor.stop());
+      await okValue(inner.close());
     },
   };
 }

@@ -4,14 +4,14 @@
  * any node actor has loaded them) and read them back.
  */
 import assert from 'node:assert/strict';
-import { ManualClock } from '../../src/clock.ts';
-import type { ConductorOptions } from '../../src/config.ts';
-import type { FakeBehaviour } from '../../src/drivers/fake/fake-behaviour.ts';
-import { silentLogger } from '../../src/logging.ts';
-import type { NewNode, NodeRecord } from '../../src/node.ts';
-import { periodicPort, type PeriodicPort, type TaskRunner } from '../../src/periodics/index.ts';
-import type { Store } from '../../src/store/store.ts';
-import { Conductor, type ConductorSeams } from '../../actors/conductor.ts';
+import { ManualClock } from '../../src/clock.js';
+import type { ConductorOptions } from '../../src/config.js';
+import type { FakeBehaviour } from '../../src/drivers/fake/fake-behaviour.js';
+import { silentLogger } from '../../src/logging.js';
+import type { NewNode, NodeRecord } from '../../src/node.js';
+import { periodicPort, type PeriodicPort, type TaskRunner } from '../../src/periodics/index.js';
+import type { Store } from '../../src/store/store.js';
+import { conductorInternals, openConductor, type Conductor, type ConductorSeams } from '../../actors/conductor.js';
 
 /** This conductor's host. */
 export const HOST = 'conductor-a';
@@ -44,21 +44,22 @@ export interface FixtureOptions extends ConductorOptions {
 export async function withFixture(options: FixtureOptions, body: (fixture: Fixture) => Promise<void>): Promise<void> {
   const { seams, fakeBehaviour, ...conductorOptions } = options;
   const clock = new ManualClock(Date.UTC(2030, 0, 1));
-  const opened = await Conductor.open({
-    host: HOST,
-    logger: silentLogger(),
-    ...conductorOptions,
-    ...(fakeBehaviour ? { drivers: { fakeBehaviour } } : {}),
+  const opened = await openConductor(
+    {
+      host: HOST,
+      logger: silentLogger(),
+      ...conductorOptions,
+      ...(fakeBehaviour ? { drivers: { fakeBehaviour } } : {}),
+    },
     // The conductor keeps the system clock: only the checks' notion of "now" is manual here, so a
     // lock wait (if a bug made one) would still end instead of hanging on a clock nobody advances.
-    ...(seams ? { seams } : {}),
-  });
+    seams ?? {},
+  );
   if (opened.isErr()) throw opened.error;
   const conductor = opened.value;
-  // A Conductor is a TaskRunner as it is (checked by the compiler here).
-  const runner: TaskRunner = conductor;
+  const { store, logger } = conductorInternals(conductor);
+  const runner: TaskRunner = { store, logger, config: conductor.config, withTask: conductor.withTask.bind(conductor) };
   const port = periodicPort(runner, clock);
-  const store = conductor.store;
   const fixture: Fixture = {
     conductor,
     clock,

@@ -6,10 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { NodeRecord } from '../../src/node.ts';
-import { POWER_ABORTED_ON_RESTART, recoverOnStartup, stuckStateMessage } from '../../src/recovery/index.ts';
-import { STUCK_STATES_TREATED_AS_FAIL } from '../../src/states/groups.ts';
-import { assertUntouched, HOST, OTHER_HOST, reservations, withFixture } from './fixture.ts';
+import type { NodeRecord } from '../../src/node.js';
+import { POWER_ABORTED_ON_RESTART, recoverOnStartup, stuckStateMessage } from '../../src/recovery/index.js';
+import { STUCK_STATES_TREATED_AS_FAIL } from '../../src/states/groups.js';
+import { assertUntouched, HOST, OTHER_HOST, reservations, withFixture } from './fixture.js';
+import type { ProvisionState } from '../../src/states/provision-states.js';
 
 /** Where `fail` takes each stuck state, and the target it then has (Ironic's machine, no callback). */
 const EXPECTED: Record<string, [string, string | null]> = {
@@ -24,7 +25,7 @@ const EXPECTED: Record<string, [string, string | null]> = {
   servicing: ['service failed', 'active'],
 };
 
-const DEFAULT_TARGET: Record<string, string | null> = {
+const DEFAULT_TARGET: Partial<Record<ProvisionState, ProvisionState | null>> = {
   deploying: 'active',
   cleaning: 'available',
   verifying: 'manageable',

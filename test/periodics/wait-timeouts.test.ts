@@ -2,13 +2,13 @@
  * The five wait-timeout periodics (reference §5.6) against a real Conductor: which nodes are
  * picked (timed out, unreserved, not in maintenance), the exact provision state, target and
  * last_error each ends with after its callback ran in a worker, the per-run cap
- * (periodicMaxWorkers), skipping locked/deleted/changed nodes, and NoFreeWorker ending the run.
+ * (periodicMaxWorkers), skipping locked/deleted/changed nodes, and NoFreeConductorWorker ending the run.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { adminContext } from '../../src/context.ts';
-import { NoFreeWorker } from '../../src/errors.ts';
-import type { NodeRecord } from '../../src/node.ts';
+import { adminContext } from '../../src/context.js';
+import { NoFreeConductorWorker } from '../../src/errors.js';
+import type { NodeRecord } from '../../src/node.js';
 import {
   CLEAN_FAILURE,
   FAULT_KEY,
@@ -20,9 +20,10 @@ import {
   WAIT_TIMEOUT_CHECKS,
   waitTimeoutCheck,
   type PeriodicPort,
-} from '../../src/periodics/index.ts';
-import { NO_FREE_WORKERS_MESSAGE } from '../../src/task/error-handlers.ts';
-import { assertUntouched, OTHER_HOST, reservations, TIMEOUT_MS, withFixture } from './fixture.ts';
+} from '../../src/periodics/index.js';
+import { NO_FREE_WORKERS_MESSAGE } from '../../src/task/error-handlers.js';
+import { assertUntouched, OTHER_HOST, reservations, TIMEOUT_MS, withFixture } from './fixture.js';
+import type { ProvisionState } from '../../src/states/provision-states.js';
 
 const TIMED_OUT = TIMEOUT_MS + 1000;
 const RECENT = TIMEOUT_MS - 60_000;
@@ -461,18 +462,18 @@ describe('wait-timeout checks: per-run cap, skipped nodes, no free workers', () 
     });
   });
 
-  it('NoFreeWorker ends the run; provisioningErrorHandler rolls the node back with "No free conductor workers available"', async () => {
+  it('NoFreeConductorWorker ends the run; provisioningErrorHandler rolls the node back with "No free conductor workers available"', async () => {
     let spawns = 0;
     const spawner = (): never => {
       spawns += 1;
-      throw new NoFreeWorker();
+      throw new NoFreeConductorWorker();
     };
     await withFixture({ seams: { spawner } }, async ({ port, store, createNode, read }) => {
       const nodes: NodeRecord[] = [];
       for (let i = 0; i < 3; i++) nodes.push(await createNode({ provision_state: 'wait call-back', target_provision_state: 'active' }, TIMED_OUT));
       const untouched = await Promise.all(nodes.slice(1).map(read));
       const report = await runWaitTimeoutCheck(waitTimeoutCheck('deploy'), port);
-      assert.equal(spawns, 1, 'no spawn is attempted after the first NoFreeWorker');
+      assert.equal(spawns, 1, 'no spawn is attempted after the first NoFreeConductorWorker');
       assert.equal(report.stoppedNoWorkers, true);
       assert.equal(report.unspawned, nodes[0]?.uuid);
       assert.deepEqual(report.failed, []);
@@ -487,9 +488,9 @@ describe('wait-timeout checks: per-run cap, skipped nodes, no free workers', () 
     });
   });
 
-  it('NoFreeWorker on inspect rolls back to inspect wait; on clean (no err_handler in Ironic) the node stays in clean failed', async () => {
+  it('NoFreeConductorWorker on inspect rolls back to inspect wait; on clean (no err_handler in Ironic) the node stays in clean failed', async () => {
     const spawner = (): never => {
-      throw new NoFreeWorker();
+      throw new NoFreeConductorWorker();
     };
     await withFixture({ seams: { spawner } }, async ({ port, createNode, read }) => {
       const inspect = await createNode({ provision_state: 'inspect wait', target_provision_state: 'manageable' }, TIMED_OUT);
@@ -512,7 +513,7 @@ describe('wait-timeout checks: per-run cap, skipped nodes, no free workers', () 
 
   it('runs every enabled check in one pass and leaves nothing reserved by this host', async () => {
     await withFixture({}, async ({ conductor, port, store, createNode, read }) => {
-      const states = ['wait call-back', 'clean wait', 'inspect wait', 'rescue wait', 'service wait'];
+      const states: ProvisionState[] = ['wait call-back', 'clean wait', 'inspect wait', 'rescue wait', 'service wait'];
       const nodes = await Promise.all(states.map((s) => createNode({ provision_state: s }, TIMED_OUT)));
       const reports = await runWaitTimeoutChecks(port);
       await conductor.onIdle();

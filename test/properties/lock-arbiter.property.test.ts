@@ -13,14 +13,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { ResultAsync } from 'neverthrow';
-import { Conductor, createRequestContext, orThrow, silentLogger } from '../../actors/index.ts';
-import { Aborted, NodeLocked, NodeNotFound } from '../../src/errors.ts';
-import type { NodeRecord } from '../../src/node.ts';
-import { openSqlJsStore } from '../../src/store/sqljs-store.ts';
-import type { Store } from '../../src/store/store.ts';
-import { taskInternals } from '../../src/task/task-manager.ts';
-import type { ExclusiveTask, SharedTask, Task } from '../../src/task/types.ts';
-import { propertyRuns } from '../helpers/runs.ts';
+import { openConductor, type Conductor } from '../../actors/conductor.js';
+import { createRequestContext, orThrow, silentLogger } from '../../actors/index.js';
+import { Aborted, NodeLocked, NodeNotFound } from '../../src/errors.js';
+import type { NodeRecord } from '../../src/node.js';
+import { openSqlJsStore } from '../../src/store/sqljs-store.js';
+import type { Store } from '../../src/store/store.js';
+import { taskInternals } from '../../src/task/task-manager.js';
+import type { ExclusiveTask, SharedTask, Task } from '../../src/task/types.js';
+import { propertyRuns } from '../helpers/runs.js';
 
 type Mode = 'retry' | 'patient' | 'noretry';
 type Work = 'update' | 'spawn-ok' | 'spawn-fail' | 'hold' | 'delete';
@@ -86,15 +87,17 @@ describe('lock arbiter properties', () => {
   before(async () => {
     store = countingStore(await orThrow(openSqlJsStore()), counts);
     conductor = await orThrow(
-      Conductor.open({
-        store,
-        logger: silentLogger(),
-        host: 'prop-host',
-        nodeLockedRetryAttempts: 3,
-        nodeLockedRetryInterval: 2,
-        nodeIdleTimeout: 0,
-        gracefulShutdownTimeout: 1000,
-      }),
+      openConductor(
+        {
+          logger: silentLogger(),
+          host: 'prop-host',
+          nodeLockedRetryAttempts: 3,
+          nodeLockedRetryInterval: 2,
+          nodeIdleTimeout: 0,
+          gracefulShutdownTimeout: 1000,
+        },
+        { store },
+      ),
     );
   });
   after(async () => {

@@ -4,8 +4,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqlJsStore, type SqlJsStore, type SqlJsStoreOptions } from '../../src/store/sqljs-store.ts';
-import { value } from './store-contract.ts';
+import { openSqlJsStore, type SqlJsStore, type SqlJsStoreOptions } from '../../src/store/sqljs-store.js';
+import { value } from './store-contract.js';
 
 /** A fresh temp directory, removed by the returned cleanup. */
 export async function tempDir(prefix = 'mc-store-'): Promise<{ dir: string; cleanup(): Promise<void> }> {

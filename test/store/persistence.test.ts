@@ -10,13 +10,13 @@ import { appendFile, copyFile, readFile, stat, writeFile } from 'node:fs/promise
 import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Duplicate, StoreCorrupt, StoreError, StoreInUse } from '../../src/errors.ts';
-import type { Store } from '../../src/store/store.ts';
-import { openSqlJsStore, type SqlJsStore } from '../../src/store/sqljs-store.ts';
-import { SqlDatabase } from '../../src/store/internal/database.ts';
-import { loadSqlJs } from '../../src/store/internal/sqljs.ts';
-import { openStore, withTempDir } from './helpers.ts';
-import { failure, value } from './store-contract.ts';
+import { Duplicate, StoreCorrupt, StoreError, StoreInUse } from '../../src/errors.js';
+import type { Store } from '../../src/store/store.js';
+import { openSqlJsStore, type SqlJsStore } from '../../src/store/sqljs-store.js';
+import { SqlDatabase } from '../../src/store/internal/database.js';
+import { loadSqlJs } from '../../src/store/internal/sqljs.js';
+import { openStore, withTempDir } from './helpers.js';
+import { failure, value } from './store-contract.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const WRITER = join(REPO, 'test/fixtures/store/writer.ts');

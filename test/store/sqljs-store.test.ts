@@ -7,18 +7,18 @@ import assert from 'node:assert/strict';
 import { copyFile, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { InvalidParameterValue, StoreError } from '../../src/errors.ts';
-import type { NodeRecord } from '../../src/node.ts';
-import { openSqlJsStore } from '../../src/store/index.ts';
-import { SqlDatabase } from '../../src/store/internal/database.ts';
-import { isIntLike, isUuidLike, nodeNameProblem, parseIdentity } from '../../src/store/internal/identity.ts';
-import { encodeBatch, JournalFile, readJournal, type JournalRecord } from '../../src/store/internal/journal.ts';
-import { rowToNode } from '../../src/store/internal/rows.ts';
-import { NODE_COLUMNS } from '../../src/store/internal/schema.ts';
-import { loadSqlJs } from '../../src/store/internal/sqljs.ts';
-import { writeError } from '../../src/store/internal/sql-errors.ts';
-import { eventually, openStore, tempDir, withTempDir } from './helpers.ts';
-import { failure, storeContractSuite, value } from './store-contract.ts';
+import { InvalidParameterValue, StoreError } from '../../src/errors.js';
+import type { NodeRecord } from '../../src/node.js';
+import { openSqlJsStore } from '../../src/store/index.js';
+import { SqlDatabase } from '../../src/store/internal/database.js';
+import { isIntLike, isUuidLike, nodeNameProblem, parseIdentity } from '../../src/store/internal/identity.js';
+import { encodeBatch, JournalFile, readJournal, type JournalRecord } from '../../src/store/internal/journal.js';
+import { rowToNode } from '../../src/store/internal/rows.js';
+import { NODE_COLUMNS } from '../../src/store/internal/schema.js';
+import { loadSqlJs } from '../../src/store/internal/sqljs.js';
+import { writeError } from '../../src/store/internal/sql-errors.js';
+import { eventually, openStore, tempDir, withTempDir } from './helpers.js';
+import { failure, storeContractSuite, value } from './store-contract.js';
 
 storeContractSuite('SqlJsStore in memory', async () => ({ store: await openStore(), cleanup: async () => {} }));
 
@@ -222,7 +222,19 @@ describe('sql.js specifics', () => {
     assert.throws(() => store.updateNode(node.id, { maintenance: 'yes' as never }), TypeError);
     assert.throws(() => store.updateNode(1.5, {}), TypeError);
     assert.throws(() => store.reserve('', node.id), TypeError);
-    assert.throws(() => store.createPort(node.id, {} as never), TypeError);
+    await value(store.close());
+  });
+
+  it('refuses bad child fields with InvalidParameterValue (they reach it from callers, through a task)', async () => {
+    const store = await openStore();
+    const node = await value(store.createNode({ driver: 'fake-hardware' }));
+    const missing = await store.createPort(node.id, {} as never);
+    assert.ok(missing.isErr() && missing.error instanceof InvalidParameterValue && /missing required field\(s\) address/.test(missing.error.message));
+    const wrong = await store.createPort(node.id, { address: 'aa:bb', pxe_enabled: 'yes' } as never);
+    assert.ok(wrong.isErr() && wrong.error instanceof InvalidParameterValue && wrong.error.details.field === 'pxe_enabled');
+    const unknown = await store.createPortgroup(node.id, { colour: 'blue' } as never);
+    assert.ok(unknown.isErr() && unknown.error instanceof InvalidParameterValue);
+    assert.deepEqual(await value(store.listPorts(node.id)), []);
     await value(store.close());
   });
 });

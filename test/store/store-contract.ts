@@ -15,9 +15,9 @@ import {
   NodeNotFound,
   NodeNotLocked,
   StoreError,
-} from '../../src/errors.ts';
-import type { NodeRecord } from '../../src/node.ts';
-import type { Store } from '../../src/store/store.ts';
+} from '../../src/errors.js';
+import type { NodeRecord } from '../../src/node.js';
+import type { Store } from '../../src/store/store.js';
 
 /** A fresh, empty store and how to dispose of it. */
 export interface StoreFixture {

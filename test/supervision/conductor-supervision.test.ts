@@ -12,14 +12,15 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { Conductor } from '../../actors/conductor.ts';
-import { ManualClock } from '../../src/clock.ts';
-import { createRequestContext } from '../../src/context.ts';
-import { silentLogger } from '../../src/logging.ts';
-import { openSqlJsStore } from '../../src/store/sqljs-store.ts';
-import type { Store } from '../../src/store/store.ts';
-import { orThrow } from '../../src/task/scope.ts';
-import { SpyStore } from '../helpers/spy-store.ts';
+import { Conductor, openConductor } from '../../actors/conductor.js';
+import { storeOf } from '../helpers/internals.js';
+import { ManualClock } from '../../src/clock.js';
+import { createRequestContext } from '../../src/context.js';
+import { silentLogger } from '../../src/logging.js';
+import { openSqlJsStore } from '../../src/store/sqljs-store.js';
+import type { Store } from '../../src/store/store.js';
+import { orThrow } from '../../src/task/scope.js';
+import { SpyStore } from '../helpers/spy-store.js';
 
 const ctx = createRequestContext({ user: 'test' });
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -43,7 +44,7 @@ describe('conductor supervision', () => {
       await orThrow(store.reserve('someone-else', other.id, { purpose: 'theirs' }));
       const stuck = await orThrow(store.createNode({ driver: 'fake-hardware', provision_state: 'cleaning', target_provision_state: 'available' }));
 
-      const conductor = await orThrow(Conductor.open({ store, logger: silentLogger(), host: 'conductor-1.example', periodicChecks: false }));
+      const conductor = await orThrow(openConductor({ logger: silentLogger(), host: 'conductor-1.example', periodicChecks: false }, { store }));
       try {
         const s1 = await orThrow(store.getNode(stale.id));
         assert.deepEqual([s1.reservation, s1.target_power_state, s1.last_error], [null, null, 'Pending power operation was aborted due to conductor restart']);
@@ -55,7 +56,7 @@ describe('conductor supervision', () => {
         );
         assert.ok(conductor.status().recovery !== null);
       } finally {
-        await conductor.stop();
+        await orThrow(conductor.stop());
       }
     } finally {
       await store.close();
@@ -70,28 +71,28 @@ describe('conductor supervision', () => {
         host: 'periodic-host',
         checkProvisionStateInterval: 60_000,
         deployCallbackTimeout: 1_800_000,
-        seams: { clock },
+        clock,
       }),
     );
     try {
       const late = await orThrow(conductor.enroll({ driver: 'fake-hardware', provision_state: 'wait call-back', target_provision_state: 'active' }));
       const fresh = await orThrow(conductor.enroll({ driver: 'fake-hardware', provision_state: 'wait call-back', target_provision_state: 'active' }));
-      await orThrow(conductor.store.updateNode(late.id, { provision_updated_at: new Date(clock.now() - 1_900_000).toISOString() }));
+      await orThrow(storeOf(conductor).updateNode(late.id, { provision_updated_at: new Date(clock.now() - 1_900_000).toISOString() }));
       assert.equal(conductor.status().components.find((c) => c.name === 'check-deploy-timeouts')?.state, 'running');
 
       await clock.advance(59_000);
-      assert.equal((await orThrow(conductor.store.getNode(late.id))).provision_state, 'wait call-back', 'not before the interval');
+      assert.equal((await orThrow(storeOf(conductor).getNode(late.id))).provision_state, 'wait call-back', 'not before the interval');
       await clock.advance(1_000);
-      await until(async () => (await orThrow(conductor.store.getNode(late.id))).provision_state === 'deploy failed', 'the deploy check');
+      await until(async () => (await orThrow(storeOf(conductor).getNode(late.id))).provision_state === 'deploy failed', 'the deploy check');
       await conductor.onIdle();
-      const row = await orThrow(conductor.store.getNode(late.id));
+      const row = await orThrow(storeOf(conductor).getNode(late.id));
       assert.deepEqual(
         [row.provision_state, row.target_provision_state, row.last_error, row.reservation],
         ['deploy failed', 'active', `Timeout reached while waiting for callback for node ${late.uuid}`, null],
       );
-      assert.equal((await orThrow(conductor.store.getNode(fresh.id))).provision_state, 'wait call-back');
+      assert.equal((await orThrow(storeOf(conductor).getNode(fresh.id))).provision_state, 'wait call-back');
     } finally {
-      await conductor.stop();
+      await orThrow(conductor.stop());
     }
   });
 
@@ -108,8 +109,7 @@ describe('conductor supervision', () => {
       Number.POSITIVE_INFINITY,
     );
     const conductor = await orThrow(
-      Conductor.open({
-        store: spy.store as Store,
+      openConductor({
         logger: silentLogger(),
         host: 'crash-host',
         checkProvisionStateInterval: 1_000,
@@ -120,8 +120,8 @@ describe('conductor supervision', () => {
         serviceCallbackTimeout: 0,
         startupRecovery: false,
         restartPolicy: { minBackoffMs: 100, maxBackoffMs: 400, randomFactor: 0, maxRestarts: 2, withinMs: 60_000 },
-        seams: { clock },
-      }),
+        clock,
+      }, { store: spy.store as Store }),
     );
     try {
       const node = await orThrow(conductor.enroll({ driver: 'fake-hardware', provision_state: 'available' }));
@@ -136,7 +136,7 @@ describe('conductor supervision', () => {
       assert.ok(served.isOk());
       assert.equal((await orThrow(conductor.snapshot(node.id))).provision_state, 'manageable');
     } finally {
-      await conductor.stop();
+      await orThrow(conductor.stop());
       await inner.close();
     }
   });

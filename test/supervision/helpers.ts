@@ -3,10 +3,10 @@
  * a harness around RestartSupervisor on a ManualClock, and scripted components.
  */
 import { pino } from 'pino';
-import { RestartSupervisor, type ComponentStatus, type LongLivedComponent } from '../../actors/restart-supervisor.ts';
-import { ActorRuntime, type ActorRef, type AnyActorRef, type Behavior } from '../../actors/runtime.ts';
-import { ManualClock, sleep, type Clock } from '../../src/clock.ts';
-import { silentLogger, type Logger } from '../../src/logging.ts';
+import { RestartSupervisor, type ComponentStatus, type LongLivedComponent } from '../../actors/restart-supervisor.js';
+import { ActorRuntime, type ActorRef, type AnyActorRef, type Behavior } from '../../actors/runtime.js';
+import { ManualClock, sleep, type Clock } from '../../src/clock.js';
+import { silentLogger, type Logger } from '../../src/logging.js';
 
 /** An ActorRuntime that remembers every actor it spawned (to check none is left running). */
 export class RecordingRuntime extends ActorRuntime {

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { periodicComponent } from '../../actors/periodic-component.ts';
+import { periodicComponent } from '../../actors/periodic-component.js';
 import {
   backoffDelay,
   DEFAULT_RESTART_POLICY,
@@ -17,12 +17,12 @@ import {
   RestartSupervisor,
   type LongLivedComponent,
   type RestartPolicy,
-} from '../../actors/restart-supervisor.ts';
-import { ManualClock } from '../../src/clock.ts';
-import { InvalidParameterValue } from '../../src/errors.ts';
-import { silentLogger } from '../../src/logging.ts';
-import { propertyRuns } from '../helpers/runs.ts';
-import { clockSleep, harness, LEVEL, RecordingRuntime, scripted, type Harness, type HarnessOptions } from './helpers.ts';
+} from '../../actors/restart-supervisor.js';
+import { ManualClock } from '../../src/clock.js';
+import { InvalidParameterValue } from '../../src/errors.js';
+import { silentLogger } from '../../src/logging.js';
+import { propertyRuns } from '../helpers/runs.js';
+import { clockSleep, harness, LEVEL, RecordingRuntime, scripted, type Harness, type HarnessOptions } from './helpers.js';
 
 // ---- bookkeeping: every harness is disposed, and nothing rejects unhandled -----------------------
 

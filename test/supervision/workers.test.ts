@@ -3,25 +3,25 @@
  * throw in their error hook; a node deleted during a task; a store write that fails; a throwing
  * notification subscriber. For each: the lease is released exactly once, last_error is Ironic's,
  * the node actor serves the next request at once, no rejection goes unhandled, nothing stays
- * reserved. Also the pool: capacity, the reserved share, NoFreeWorker with rollback, retries.
+ * reserved. Also the pool: capacity, the reserved share, NoFreeConductorWorker with rollback, retries.
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { errAsync } from 'neverthrow';
-import { Conductor, type ConductorInit } from '../../actors/conductor.ts';
-import { ActorRuntime } from '../../actors/runtime.ts';
-import { WorkerSupervisor } from '../../actors/worker-supervisor.ts';
-import { systemClock } from '../../src/clock.ts';
-import { createRequestContext } from '../../src/context.ts';
-import { ActorStopped, NoFreeWorker, StoreError } from '../../src/errors.ts';
-import { silentLogger } from '../../src/logging.ts';
-import type { NodeRecord } from '../../src/node.ts';
-import { openSqlJsStore } from '../../src/store/sqljs-store.ts';
-import type { WorkerOutcome } from '../../src/task/backend.ts';
-import { NO_FREE_WORKERS_MESSAGE, provisioningErrorHandler } from '../../src/task/error-handlers.ts';
-import { orThrow } from '../../src/task/scope.ts';
-import type { ExclusiveTask } from '../../src/task/types.ts';
-import { SpyStore } from '../helpers/spy-store.ts';
+import { err, errAsync } from 'neverthrow';
+import { openConductor, type Conductor, type ConductorInit, type ConductorSeams } from '../../actors/conductor.js';
+import { ActorRuntime } from '../../actors/runtime.js';
+import { WorkerSupervisor } from '../../actors/worker-supervisor.js';
+import { systemClock } from '../../src/clock.js';
+import { createRequestContext } from '../../src/context.js';
+import { ActorStopped, NoFreeConductorWorker, StoreError } from '../../src/errors.js';
+import { silentLogger } from '../../src/logging.js';
+import type { NodeRecord } from '../../src/node.js';
+import { openSqlJsStore } from '../../src/store/sqljs-store.js';
+import type { WorkerOutcome } from '../../src/task/backend.js';
+import { NO_FREE_WORKERS_MESSAGE, provisioningErrorHandler } from '../../src/task/error-handlers.js';
+import { orThrow } from '../../src/task/scope.js';
+import type { ExclusiveTask } from '../../src/task/types.js';
+import { SpyStore } from '../helpers/spy-store.js';
 
 const ctx = createRequestContext({ user: 'test' });
 const unhandled: unknown[] = [];
@@ -38,11 +38,15 @@ interface Rig {
   stop(): Promise<void>;
 }
 
-async function rig(options: Omit<ConductorInit, 'store' | 'logger'> = {}, fields: Partial<NodeRecord> = {}): Promise<Rig> {
+async function rig(
+  options: Omit<ConductorInit, 'store' | 'logger'> & { seams?: Omit<ConductorSeams, 'store'> } = {},
+  fields: Partial<NodeRecord> = {},
+): Promise<Rig> {
   const inner = await orThrow(openSqlJsStore());
   const spy = new SpyStore(inner);
+  const { seams, ...init } = options;
   const conductor = await orThrow(
-    Conductor.open({ store: spy.store, logger: silentLogger(), host: 'test-host', nodeLockedRetryInterval: 5, ...options }),
+    openConductor({ logger: silentLogger(), host: 'test-host', nodeLockedRetryInterval: 5, ...init }, { ...seams, store: spy.store }),
   );
   const node = await orThrow(conductor.enroll({ driver: 'fake-hardware', provision_state: 'available', ...fields }));
   spy.reset();
@@ -51,8 +55,8 @@ async function rig(options: Omit<ConductorInit, 'store' | 'logger'> = {}, fields
     spy,
     node,
     async stop() {
-      await conductor.stop();
-      await inner.close();
+      await orThrow(conductor.stop());
+      await orThrow(inner.close());
     },
   };
 }
@@ -159,9 +163,7 @@ describe('background work under faults', () => {
   it('a spawn-error hook that throws: the original error comes back, released once, hook errors swallowed', async () => {
     const r = await rig({
       seams: {
-        spawner: () => {
-          throw new NoFreeWorker();
-        },
+        spawner: () => err(new NoFreeConductorWorker()),
       },
     });
     try {
@@ -173,7 +175,7 @@ describe('background work under faults', () => {
         });
         task.spawnAfter(async () => {});
       });
-      assert.ok(result.isErr() && result.error instanceof NoFreeWorker);
+      assert.ok(result.isErr() && result.error instanceof NoFreeConductorWorker);
       assert.equal(hookCalls, 1);
       await assertReleasedAndServing(r);
     } finally {
@@ -241,7 +243,7 @@ describe('background work under faults', () => {
 });
 
 describe('worker pool', () => {
-  it('uses the reserved share only when allowed, then refuses with NoFreeWorker (503)', async () => {
+  it('uses the reserved share only when allowed, then refuses with NoFreeConductorWorker (503)', async () => {
     // 3 workers, 34 % reserved: Ironic's int(3 * 34 / 100) = 1 reserved, 2 normal.
     const r = await rig({ workersPoolSize: 3, reservedWorkersPoolPercentage: 34 });
     const gates: (() => void)[] = [];
@@ -254,10 +256,10 @@ describe('worker pool', () => {
       assert.ok((await spawn(nodes[0]!, false)).isOk());
       assert.ok((await spawn(nodes[1]!, false)).isOk());
       const refused = await spawn(nodes[2]!, false);
-      assert.ok(refused.isErr() && refused.error instanceof NoFreeWorker && refused.error.status === 503);
+      assert.ok(refused.isErr() && refused.error instanceof NoFreeConductorWorker && refused.error.status === 503);
       assert.ok((await spawn(nodes[2]!, true)).isOk(), 'the reserved share takes an allowed spawn');
       const full = await spawn(nodes[3]!, true);
-      assert.ok(full.isErr() && full.error instanceof NoFreeWorker);
+      assert.ok(full.isErr() && full.error instanceof NoFreeConductorWorker);
       const pool = r.conductor.status().workers.pool;
       assert.deepEqual({ inUse: pool.inUse, capacity: pool.capacity, reserved: pool.reserved, reservedInUse: pool.reservedInUse, rejected: pool.rejected }, {
         inUse: 3,
@@ -292,7 +294,7 @@ describe('worker pool', () => {
       const deployed = await r.conductor.withTask(ctx, r.node.id, { purpose: 'deploy' }, (task) =>
         task.processEvent('deploy', { callback: async () => {}, errHandler: provisioningErrorHandler }),
       );
-      assert.ok(deployed.isErr() && deployed.error instanceof NoFreeWorker);
+      assert.ok(deployed.isErr() && deployed.error instanceof NoFreeConductorWorker);
       const row = await orThrow(r.spy.inner.getNode(r.node.id));
       assert.equal(row.provision_state, 'available');
       assert.equal(row.target_provision_state, null);
@@ -373,13 +375,15 @@ describe('worker pool', () => {
   it('a worker whose actor is stopped under it still settles (error) and runs its done-callback', async () => {
     const runtime = new ActorRuntime('workers-test', silentLogger());
     const supervisor = new WorkerSupervisor(runtime, null, silentLogger(), systemClock, { poolSize: 3, reservedPercentage: 0, timeoutMs: 0 });
-    const future = supervisor.spawn({
-      name: 'stuck',
-      nodeUuid: 'n',
-      purpose: 'p',
-      context: ctx,
-      run: () => new Promise(() => {}),
-    });
+    const future = supervisor
+      .spawn({
+        name: 'stuck',
+        nodeUuid: 'n',
+        purpose: 'p',
+        context: ctx,
+        run: () => new Promise(() => {}),
+      })
+      ._unsafeUnwrap();
     const outcome = new Promise<WorkerOutcome>((resolve) => future.onDone(resolve));
     await new Promise((resolve) => setImmediate(resolve));
     runtime.stop(supervisor.ref); // takes the worker actors with it

@@ -7,11 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ExclusiveLockRequired } from '../../src/errors.ts';
-import { requireExclusive } from '../../src/task/require-exclusive.ts';
-import type { Task } from '../../src/task/types.ts';
-import { spyFn } from '../helpers/spies.ts';
-import { okValue, withHarness, type TaskHarness } from '../helpers/task-harness.ts';
+import { ExclusiveLockRequired } from '../../src/errors.js';
+import { requireExclusive } from '../../src/task/require-exclusive.js';
+import type { Task } from '../../src/task/types.js';
+import { spyFn } from '../helpers/spies.js';
+import { okValue, withHarness, type TaskHarness } from '../helpers/task-harness.js';
 
 const KWARGS = Object.freeze({ cat: 'meow', dog: 'wuff' });
 

@@ -12,13 +12,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { NewNode } from '../../src/node.ts';
-import type { ProvisionSetNotification } from '../../src/notifications/notification.ts';
-import { TaskReleased } from '../../src/errors.ts';
-import * as st from '../../src/states/provision-states.ts';
-import { taskInternals } from '../../src/task/task-manager.ts';
-import type { ExclusiveTask } from '../../src/task/types.ts';
-import { okValue, withHarness, type TaskHarness } from '../helpers/task-harness.ts';
+import type { NewNode } from '../../src/node.js';
+import type { ProvisionSetNotification } from '../../src/notifications/notification.js';
+import { TaskReleased } from '../../src/errors.js';
+import * as st from '../../src/states/provision-states.js';
+import { taskInternals } from '../../src/task/task-manager.js';
+import type { ExclusiveTask } from '../../src/task/types.js';
+import { okValue, withHarness, type TaskHarness } from '../helpers/task-harness.js';
 
 /** Run `body` with an exclusive task on a node in `state`/`target`; released afterwards. */
 async function withNodeIn(

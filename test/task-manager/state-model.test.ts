@@ -5,21 +5,22 @@
  * recording proxy or a scripted FakeFsm from the `newFsm` seam. `node.save()` ↔ the store's
  * `updateNode` (processEvent writes through the node actor, which calls it once per save).
  */
+import type { ProvisionEvent, ProvisionState } from '../../src/states/provision-states.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InvalidState, NoFreeWorker, TaskReleased } from '../../src/errors.ts';
-import type { FSM } from '../../src/fsm/fsm.ts';
-import { STABLE_STATES } from '../../src/states/groups.ts';
-import { NOSTATE } from '../../src/states/provision-states.ts';
-import { taskInternals } from '../../src/task/task-manager.ts';
-import type { ExclusiveTask } from '../../src/task/types.ts';
-import { FakeFsm, recordingFsm, type FsmCall } from '../helpers/fake-fsm.ts';
-import { FakeSpawner } from '../helpers/fake-worker.ts';
-import { spyFn, spyOnMethod } from '../helpers/spies.ts';
-import { errOf, okValue, withHarness } from '../helpers/task-harness.ts';
+import { InvalidState, NoFreeConductorWorker, TaskReleased } from '../../src/errors.js';
+import type { FSM } from '../../src/fsm/fsm.js';
+import { STABLE_STATES } from '../../src/states/groups.js';
+import { NOSTATE } from '../../src/states/provision-states.js';
+import { taskInternals } from '../../src/task/task-manager.js';
+import type { ExclusiveTask } from '../../src/task/types.js';
+import { FakeFsm, recordingFsm, type FsmCall } from '../helpers/fake-fsm.js';
+import { FakeSpawner } from '../helpers/fake-worker.js';
+import { spyFn, spyOnMethod } from '../helpers/spies.js';
+import { errOf, okValue, withHarness } from '../helpers/task-harness.js';
 
 /** A `newFsm` seam handing out real machines behind recording proxies; `last()` is the latest. */
-function recordingMachines(): { newFsm: () => FSM; last(): FsmCall[] } {
+function recordingMachines(): { newFsm: () => FSM<ProvisionState, ProvisionEvent>; last(): FsmCall[] } {
   const all: FsmCall[][] = [];
   return {
     newFsm: () => {
@@ -86,7 +87,7 @@ describe('TaskManagerStateModelTestCases', () => {
         h.conductor.withTask(h.ctx, node.id, {}, async (task) => {
           const spawnAfter = spyOnMethod(taskInternals(task), 'spawnAfter', { callThrough: true });
           // Ironic passes no callback; one is passed here so that "spawn_after not called" can fail.
-          await errOf(task.processEvent('fake', { callback: cb }), InvalidState);
+          await errOf(task.processEvent('fake' as ProvisionEvent, { callback: cb }), InvalidState);
           spawnAfterCalls = spawnAfter.callCount;
           assert.equal(task.node.provision_state, 'available');
         }),
@@ -124,7 +125,7 @@ describe('TaskManagerStateModelTestCases', () => {
   it('test_process_event_sets_callback_and_error_handler', async () => {
     const machines = recordingMachines();
     const spawner = new FakeSpawner();
-    const noWorker = new NoFreeWorker();
+    const noWorker = new NoFreeConductorWorker();
     spawner.spawnError = noWorker;
     await withHarness({ newFsm: machines.newFsm, spawner: spawner.spawn }, async (h) => {
       const provisionState = 'manageable';
@@ -189,7 +190,7 @@ describe('TaskManagerStateModelTestCases', () => {
       for (const state of STABLE_STATES) {
         const node = await h.createNode({ name: `node-${state}`, provision_state: state, target_provision_state: NOSTATE });
         const task = await okValue(h.conductor.acquire(h.ctx, node.id));
-        await okValue(task.processEvent('fake', { callback }));
+        await okValue(task.processEvent('fake' as ProvisionEvent, { callback }));
         // The target state is set (the machine's) when a callback is passed.
         assert.notEqual(task.node.target_provision_state, NOSTATE, state);
         assert.equal(task.node.target_provision_state, 'active', state);
@@ -211,7 +212,7 @@ describe('TaskManagerStateModelTestCases', () => {
       for (const state of STABLE_STATES) {
         const node = await h.createNode({ name: `node-${state}`, provision_state: state, target_provision_state: 'active' });
         const task = await okValue(h.conductor.acquire(h.ctx, node.id));
-        await okValue(task.processEvent('fake'));
+        await okValue(task.processEvent('fake' as ProvisionEvent));
         // The target state was cleared when moving to a stable state.
         assert.equal(task.node.target_provision_state, NOSTATE, state);
         assert.equal((await okValue(h.inner.getNode(node.id))).target_provision_state, NOSTATE, state);

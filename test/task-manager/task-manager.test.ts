@@ -17,20 +17,20 @@ import { describe, it } from 'node:test';
 import { errAsync, okAsync, type Result } from 'neverthrow';
 import {
   DriverNotFound,
-  NoFreeWorker,
+  NoFreeConductorWorker,
   NodeLocked,
   NodeNotFound,
   StoreError,
   TaskReleased,
-} from '../../src/errors.ts';
-import type { NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../../src/node.ts';
-import type { WorkerOutcome } from '../../src/task/backend.ts';
-import { taskInternals } from '../../src/task/task-manager.ts';
-import type { ExclusiveTask, Task } from '../../src/task/types.ts';
-import { FakeFsm } from '../helpers/fake-fsm.ts';
-import { FakeSpawner } from '../helpers/fake-worker.ts';
-import { spyFn, spyOnMethod, type SpyFn } from '../helpers/spies.ts';
-import { errOf, okValue, TEST_HOST, withHarness, type TaskHarness } from '../helpers/task-harness.ts';
+} from '../../src/errors.js';
+import type { NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../../src/node.js';
+import type { WorkerOutcome } from '../../src/task/backend.js';
+import { taskInternals } from '../../src/task/task-manager.js';
+import type { ExclusiveTask, Task } from '../../src/task/types.js';
+import { FakeFsm } from '../helpers/fake-fsm.js';
+import { FakeSpawner } from '../helpers/fake-worker.js';
+import { spyFn, spyOnMethod, type SpyFn } from '../helpers/spies.js';
+import { errOf, okValue, TEST_HOST, withHarness, type TaskHarness } from '../helpers/task-harness.js';
 
 /** The implementation behind a task (what `taskInternals` returns). */
 type Impl = ReturnType<typeof taskInternals>;
@@ -265,18 +265,18 @@ describe('TaskManagerTestCase', () => {
         const failure = new StoreError(storeMethod, 'foo');
         h.spy.inject(storeMethod, () => errAsync(failure), Infinity);
         let seen = null as Task | null;
-        await assert.rejects(
-          async () => {
-            await h.conductor.withTask(h.ctx, 'fake-node-id', {}, async (task) => {
-              seen = task;
-              const loaded = await task[taskMethod]();
-              // The failing load has already released the task.
-              assert.equal(task.released, true);
-              if (loaded.isErr()) throw loaded.error; // Ironic: the property raises inside `with`
-            });
-          },
-          (error: unknown) => error === failure,
+        // Ironic: the property raises inside `with`; here the failed load is the scope's Err.
+        const error = await errOf(
+          h.conductor.withTask(h.ctx, 'fake-node-id', {}, async (task) => {
+            seen = task;
+            const loaded = await task[taskMethod]();
+            // The failing load has already released the task.
+            assert.equal(task.released, true);
+            return loaded;
+          }),
+          StoreError,
         );
+        assert.equal(error, failure);
         assert.ok(seen !== null);
         assert.deepEqual(h.spy.callsTo('getNode'), [['fake-node-id']]);
         assertReserveCalls(h, [node.id]);
@@ -343,16 +343,16 @@ describe('TaskManagerTestCase', () => {
         const node = await h.createNode({ name: 'fake-node-id' });
         const failure = new StoreError(storeMethod, 'foo');
         h.spy.inject(storeMethod, () => errAsync(failure), Infinity);
-        await assert.rejects(
-          async () => {
-            await h.conductor.withTask(h.ctx, 'fake-node-id', { shared: true }, async (task) => {
-              const loaded = await task[taskMethod]();
-              assert.equal(task.released, true);
-              if (loaded.isErr()) throw loaded.error;
-            });
-          },
-          (error: unknown) => error === failure,
+        // Thrown (the orThrow style) rather than returned: a ConductorError is the scope's Err either way.
+        const error = await errOf(
+          h.conductor.withTask(h.ctx, 'fake-node-id', { shared: true }, async (task) => {
+            const loaded = await task[taskMethod]();
+            assert.equal(task.released, true);
+            if (loaded.isErr()) throw loaded.error;
+          }),
+          StoreError,
         );
+        assert.equal(error, failure);
         assert.equal(h.spy.count('reserve'), 0);
         assert.equal(h.spy.count('release'), 0);
         assert.deepEqual(h.spy.callsTo('getNode'), [['fake-node-id']]);
@@ -544,7 +544,7 @@ describe('TaskManagerTestCase', () => {
 
   it('test_spawn_after_spawn_fails', async () => {
     const spawner = new FakeSpawner();
-    const failure = new NoFreeWorker();
+    const failure = new NoFreeConductorWorker();
     spawner.spawnError = failure;
     await withHarness({ spawner: spawner.spawn }, async (h) => {
       const node = await h.createNode({ name: 'node-id' });
@@ -560,7 +560,7 @@ describe('TaskManagerTestCase', () => {
           release = spyOnMethod(taskInternals(t), 'release', { callThrough: true });
           notify = spyOnMethod(taskInternals(t), 'notifyProvisionStateChange', { callThrough: true });
         }),
-        NoFreeWorker,
+        NoFreeConductorWorker,
       );
       assert.equal(error, failure);
       assert.equal(spawner.requests.length, 1);
@@ -621,7 +621,7 @@ describe('TaskManagerTestCase', () => {
 
   it('test_spawn_after_on_error_hook', async () => {
     const spawner = new FakeSpawner();
-    const expected = new NoFreeWorker();
+    const expected = new NoFreeConductorWorker();
     spawner.spawnError = expected;
     await withHarness({ spawner: spawner.spawn }, async (h) => {
       const node = await h.createNode({ name: 'node-id' });
@@ -637,7 +637,7 @@ describe('TaskManagerTestCase', () => {
           const realRelease = impl.release.bind(impl);
           release = spyOnMethod(impl, 'release', { replacement: () => (order.push('release'), realRelease()) });
         }),
-        NoFreeWorker,
+        NoFreeConductorWorker,
       );
       assert.equal(error, expected);
       assert.equal(spawner.requests.length, 1);
@@ -654,7 +654,7 @@ describe('TaskManagerTestCase', () => {
 
   it('test_spawn_after_on_error_hook_exception', async () => {
     const spawner = new FakeSpawner();
-    const expected = new NoFreeWorker();
+    const expected = new NoFreeConductorWorker();
     spawner.spawnError = expected;
     await withHarness({ spawner: spawner.spawn }, async (h) => {
       const node = await h.createNode({ name: 'node-id' });
@@ -671,7 +671,7 @@ describe('TaskManagerTestCase', () => {
           task.spawnAfter(spawn, 1, 2, { foo: 'bar', cat: 'meow' });
           release = spyOnMethod(taskInternals(task), 'release', { callThrough: true });
         }),
-        NoFreeWorker,
+        NoFreeConductorWorker,
       );
       assert.equal(error, expected);
       assert.equal(spawner.requests.length, 1);

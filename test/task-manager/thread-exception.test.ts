@@ -12,10 +12,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { WorkerOutcome } from '../../src/task/backend.ts';
-import { taskInternals } from '../../src/task/task-manager.ts';
-import type { ExclusiveTask } from '../../src/task/types.ts';
-import { captureLogger, okValue, withHarness, type HarnessOptions, type TaskHarness } from '../helpers/task-harness.ts';
+import type { WorkerOutcome } from '../../src/task/backend.js';
+import { taskInternals } from '../../src/task/task-manager.js';
+import type { ExclusiveTask } from '../../src/task/types.js';
+import { captureLogger, okValue, withHarness, type HarnessOptions, type TaskHarness } from '../helpers/task-harness.js';
 
 /** An outcome behind a proxy that counts how often it is read (≈ calls of `future.exception()`). */
 function watched(outcome: WorkerOutcome): { outcome: WorkerOutcome; reads: () => number } {

@@ -3,10 +3,10 @@
  * not callable on a shared task. Every `@ts-expect-error` line must be a compile error; if one of
  * them ever compiles, tsc reports "Unused '@ts-expect-error' directive" and the test run fails.
  */
-import type { Conductor } from '../../actors/conductor.ts';
-import type { RequestContext } from '../../src/context.ts';
-import { requireExclusive } from '../../src/task/require-exclusive.ts';
-import type { ExclusiveTask, SharedTask, Task } from '../../src/task/types.ts';
+import type { Conductor } from '../../actors/conductor.js';
+import type { RequestContext } from '../../src/context.js';
+import { requireExclusive } from '../../src/task/require-exclusive.js';
+import type { ExclusiveTask, SharedTask, Task } from '../../src/task/types.js';
 
 declare const conductor: Conductor;
 declare const ctx: RequestContext;

@@ -4,9 +4,9 @@
  * seeded `random`. `resolveFakeBehaviour` validates it and fills the defaults.
  */
 import { err, ok, type Result } from 'neverthrow';
-import { InvalidParameterValue } from '../../errors.ts';
-import { ALL_OPERATION_NAMES } from '../interfaces.ts';
-import { abortableSleep } from './abortable-sleep.ts';
+import { InvalidParameterValue } from '../../errors.js';
+import { ALL_OPERATION_NAMES } from '../interfaces.js';
+import { abortableSleep } from './abortable-sleep.js';
 
 /** How fake operations behave. Every field is optional. */
 export interface FakeBehaviour {

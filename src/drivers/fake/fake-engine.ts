@@ -4,11 +4,11 @@
  * per registry; `configure` swaps the behaviour for operations started afterwards.
  */
 import type { Result } from 'neverthrow';
-import type { InvalidParameterValue } from '../../errors.ts';
-import type { DriverTask } from '../driver-task.ts';
-import { raceAbort } from '../../abort.ts';
-import { DEFAULT_FAKE_BEHAVIOUR, resolveFakeBehaviour, type FakeBehaviour, type ResolvedFakeBehaviour } from './fake-behaviour.ts';
-import { FakeDriverError } from './fake-driver-error.ts';
+import type { InvalidParameterValue } from '../../errors.js';
+import type { DriverTask } from '../driver-task.js';
+import { raceAbort } from '../../abort.js';
+import { DEFAULT_FAKE_BEHAVIOUR, resolveFakeBehaviour, type FakeBehaviour, type ResolvedFakeBehaviour } from './fake-behaviour.js';
+import { FakeDriverError } from './fake-driver-error.js';
 
 /** Executes fake operations according to a FakeBehaviour. Default behaviour: instant, never failing. */
 export class FakeEngine {

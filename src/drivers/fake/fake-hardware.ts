@@ -3,8 +3,8 @@
  * every supported list, so the computed defaults are the fakes (network: `flat`), and it accepts
  * any enabled implementation so tests can combine interfaces freely.
  */
-import { defineHardwareType, type HardwareType } from '../hardware-type.ts';
-import { GENERIC_SUPPORTED as G } from '../ironic-hardware-types.ts';
+import { defineHardwareType, type HardwareType } from '../hardware-type.js';
+import { GENERIC_SUPPORTED as G } from '../ironic-hardware-types.js';
 
 /** `fake-hardware`. */
 export const FAKE_HARDWARE: HardwareType = defineHardwareType(

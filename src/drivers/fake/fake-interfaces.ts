@@ -4,10 +4,10 @@
  * the same way. Every operation goes through the FakeEngine (delay, failure injection, abort) and
  * then returns what Ironic's fakes return. Nothing is saved: results are returned to the caller.
  */
-import { InvalidParameterValue } from '../../errors.ts';
-import type { JsonObject } from '../../node.ts';
-import { defineInterface, exclusiveOperation } from '../define-interface.ts';
-import type { DriverTask } from '../driver-task.ts';
+import { InvalidParameterValue } from '../../errors.js';
+import type { JsonObject } from '../../node.js';
+import { defineInterface, exclusiveOperation } from '../define-interface.js';
+import type { DriverTask } from '../driver-task.js';
 import {
   POWER_TARGETS,
   type AnyDriverInterface,
@@ -16,8 +16,8 @@ import {
   type PowerTarget,
   type StablePowerState,
   type VendorRoute,
-} from '../interfaces.ts';
-import type { FakeEngine } from './fake-engine.ts';
+} from '../interfaces.js';
+import type { FakeEngine } from './fake-engine.js';
 
 const nothing = (): void => undefined;
 

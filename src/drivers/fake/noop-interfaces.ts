@@ -4,12 +4,12 @@
  * (Ironic's FailMixin) reject validate and every operation with UnsupportedDriverExtension, except
  * the cache reads Ironic lets pass. They take no delay and never fail by injection: they do no work.
  */
-import { InvalidParameterValue } from '../../errors.ts';
-import type { InterfaceType } from '../../node.ts';
-import { defineInterface } from '../define-interface.ts';
-import type { DriverTask } from '../driver-task.ts';
-import { BOOT_DEVICES, type AnyDriverInterface, type BootDevice } from '../interfaces.ts';
-import { UnsupportedDriverExtension } from '../unsupported-driver-extension.ts';
+import { InvalidParameterValue } from '../../errors.js';
+import type { InterfaceType } from '../../node.js';
+import { defineInterface } from '../define-interface.js';
+import type { DriverTask } from '../driver-task.js';
+import { BOOT_DEVICES, type AnyDriverInterface, type BootDevice } from '../interfaces.js';
+import { UnsupportedDriverExtension } from '../unsupported-driver-extension.js';
 
 const done = async (): Promise<void> => undefined;
 

@@ -6,11 +6,11 @@
  * transaction (the store opens none across an await, and export() is synchronous).
  */
 import { unlink } from 'node:fs/promises';
-import { StoreError } from '../../errors.ts';
-import type { Logger } from '../../logging.ts';
-import type { CheckpointHook } from './checkpoint.ts';
-import type { SqlParam } from './database.ts';
-import { encodeBatch, type JournalFile, type JournalRecord } from './journal.ts';
+import { StoreError } from '../../errors.js';
+import type { Logger } from '../../logging.js';
+import type { CheckpointHook } from './checkpoint.js';
+import type { SqlParam } from './database.js';
+import { encodeBatch, type JournalFile, type JournalRecord } from './journal.js';
 
 /** How the committer writes a checkpoint: the store snapshots the database and writes it atomically. */
 export interface CheckpointWriter {

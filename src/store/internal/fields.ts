@@ -3,9 +3,9 @@
  * reported as a FieldProblem; the caller decides whether that is an InvalidParameterValue (create)
  * or a programming error (update, whose signature has no such error).
  */
-import { isUuidLike, nodeNameProblem } from './identity.ts';
-import type { SqlParam } from './database.ts';
-import { INTERFACE_COLUMNS } from './schema.ts';
+import { isUuidLike, nodeNameProblem } from './identity.js';
+import type { SqlParam } from './database.js';
+import { INTERFACE_COLUMNS } from './schema.js';
 
 /** How a column is stored. */
 export type ColumnKind = 'text' | 'nullable-text' | 'json' | 'bool' | 'int' | 'nullable-int' | 'timestamp' | 'uuid' | 'node-name';

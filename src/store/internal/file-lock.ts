@@ -8,8 +8,8 @@
 import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { err, ok, type Result } from 'neverthrow';
-import { StoreInUse } from '../../errors.ts';
-import type { Logger } from '../../logging.ts';
+import { StoreInUse } from '../../errors.js';
+import type { Logger } from '../../logging.js';
 
 // Lock files held by stores of this process: a lock file naming our own pid that is not in here
 // was left by an earlier process that had the same pid (PID 1 in a restarted container).

@@ -10,7 +10,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
-import type { SqlParam } from './database.ts';
+import type { SqlParam } from './database.js';
 
 /** One journaled statement. */
 export interface JournalRecord {

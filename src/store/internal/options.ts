@@ -3,9 +3,9 @@
  */
 import { resolve } from 'node:path';
 import { err, ok, type Result } from 'neverthrow';
-import { InvalidParameterValue } from '../../errors.ts';
-import { silentLogger, type Logger } from '../../logging.ts';
-import type { CheckpointHook } from './checkpoint.ts';
+import { InvalidParameterValue } from '../../errors.js';
+import { silentLogger, type Logger } from '../../logging.js';
+import type { CheckpointHook } from './checkpoint.js';
 
 /** Options of the sql.js store (see SqlJsStoreOptions for the documentation of each). */
 export interface StoreOptionsInput {

@@ -7,13 +7,13 @@ import { readFile, stat, truncate, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { err, ok, type Result } from 'neverthrow';
 import type { SqlJsStatic } from 'sql.js';
-import { describe, StoreCorrupt, StoreError, type StoreInUse } from '../../errors.ts';
-import { checkImageHeader, fsyncDirectory, tempPathOf, writeFileAtomic } from './checkpoint.ts';
-import { SqlDatabase } from './database.ts';
-import { FileLock } from './file-lock.ts';
-import { JournalFile, readJournal } from './journal.ts';
-import type { ResolvedStoreOptions } from './options.ts';
-import { applyPragmas, createSchema, readCheckpointSeq, verifySchema } from './schema.ts';
+import { describe, StoreCorrupt, StoreError, type StoreInUse } from '../../errors.js';
+import { checkImageHeader, fsyncDirectory, tempPathOf, writeFileAtomic } from './checkpoint.js';
+import { SqlDatabase } from './database.js';
+import { FileLock } from './file-lock.js';
+import { JournalFile, readJournal } from './journal.js';
+import type { ResolvedStoreOptions } from './options.js';
+import { applyPragmas, createSchema, readCheckpointSeq, verifySchema } from './schema.js';
 
 /** The journal path of a database path. (Not `-journal`: SQLite would take that for its own.) */
 export function journalPathOf(path: string): string {

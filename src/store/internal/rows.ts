@@ -2,8 +2,9 @@
  * Row ↔ record conversion. These run on every reserve and read, so they index columns by position
  * (the SELECT lists in schema.ts) and build each record as one object literal of fixed shape.
  */
-import type { ConductorRow, JsonObject, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../../node.ts';
-import type { SqlRow } from './database.ts';
+import type { ProvisionState } from '../../states/provision-states.js';
+import type { ConductorRow, JsonObject, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../../node.js';
+import type { SqlRow } from './database.js';
 import {
   CONDUCTOR_COLUMNS,
   NODE_COLUMNS,
@@ -11,7 +12,7 @@ import {
   PORTGROUP_COLUMNS,
   VOLUME_CONNECTOR_COLUMNS,
   VOLUME_TARGET_COLUMNS,
-} from './schema.ts';
+} from './schema.js';
 
 /** `SELECT <all node columns> FROM nodes`, to be followed by a WHERE clause. */
 export const SELECT_NODE = `SELECT ${NODE_COLUMNS.join(', ')} FROM nodes`;
@@ -53,8 +54,9 @@ export function rowToNode(r: SqlRow): NodeRecord {
     rescue_interface: strOrNull(r[14]),
     storage_interface: strOrNull(r[15]),
     vendor_interface: strOrNull(r[16]),
-    provision_state: str(r[17]),
-    target_provision_state: strOrNull(r[18]),
+    // As stored: a value the machine does not know is refused when a task initialises its FSM (InvalidState).
+    provision_state: str(r[17]) as ProvisionState,
+    target_provision_state: strOrNull(r[18]) as ProvisionState | null,
     power_state: strOrNull(r[19]),
     target_power_state: strOrNull(r[20]),
     last_error: strOrNull(r[21]),

@@ -3,8 +3,8 @@
  * A file is recognised as ours by `PRAGMA application_id`, its version by `PRAGMA user_version`,
  * and its shape by the column lists below (checked on every open).
  */
-import { INTERFACE_TYPES } from '../../node.ts';
-import type { SqlDatabase } from './database.ts';
+import { INTERFACE_TYPES } from '../../node.js';
+import type { SqlDatabase } from './database.js';
 
 /** `PRAGMA application_id` of a metal-conductor database: ASCII "MCST". */
 export const APPLICATION_ID = 0x4d435354;

@@ -3,7 +3,7 @@
  * wording where it has one), everything else StoreError. sql.js throws Error objects for SQLite
  * errors but plain strings for some guards ("Database closed"), so nothing assumes an Error.
  */
-import { describe, Duplicate, StoreError } from '../../errors.ts';
+import { describe, Duplicate, StoreError } from '../../errors.js';
 
 const UNIQUE_PREFIX = 'UNIQUE constraint failed: ';
 

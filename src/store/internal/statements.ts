@@ -2,15 +2,15 @@
  * The SQL of the store's operations and the descriptions of the child tables (ports, portgroups,
  * volume objects), kept apart from the store's control flow.
  */
-import type { Port, Portgroup, VolumeConnector, VolumeTarget } from '../../node.ts';
-import type { SqlParam, SqlRow } from './database.ts';
+import type { Port, Portgroup, VolumeConnector, VolumeTarget } from '../../node.js';
+import type { SqlParam, SqlRow } from './database.js';
 import {
   type ColumnKind,
   PORT_CREATABLE,
   PORTGROUP_CREATABLE,
   VOLUME_CONNECTOR_CREATABLE,
   VOLUME_TARGET_CREATABLE,
-} from './fields.ts';
+} from './fields.js';
 import {
   rowToPort,
   rowToPortgroup,
@@ -20,8 +20,8 @@ import {
   SELECT_PORTGROUP,
   SELECT_VOLUME_CONNECTOR,
   SELECT_VOLUME_TARGET,
-} from './rows.ts';
-import { NODE_COLUMNS } from './schema.ts';
+} from './rows.js';
+import { NODE_COLUMNS } from './schema.js';
 
 /** Columns a node INSERT never sets: the key, the lock columns, and updated_at (NULL on create). */
 const NOT_INSERTED = new Set<string>(['id', 'reservation', 'reservation_purpose', 'reserved_at', 'updated_at']);

@@ -1,0 +1,107 @@
+/**
+ * What `Conductor.open` accepts, and its validation: every option is checked by name, so a
+ * misspelt or unknown option is an InvalidParameterValue naming it instead of being ignored.
+ */
+import { err, ok, type Result } from 'neverthrow';
+import type { Clock } from '../src/clock.js';
+import { DEFAULTS, type ConductorOptions } from '../src/config.js';
+import type { DriverRegistryOptions } from '../src/drivers/registry.js';
+import { InvalidParameterValue } from '../src/errors.js';
+import type { Logger } from '../src/logging.js';
+import type { RestartPolicy } from './restart-supervisor.js';
+
+/** Options of the embedded sql.js store (`Conductor.open({ store })`). */
+export interface StoreOptions {
+  /** Database file; `<path>.journal` and `<path>.lock` sit beside it. Default `null` (in memory). */
+  path?: string | null;
+  /** `'sync'`: a change is fsynced before the call that made it resolves; `'batched'`: durable within `maxDelayMs`. Default `'sync'`. */
+  durability?: 'sync' | 'batched';
+  /** The bound of `'batched'` mode, in ms. Default 50. */
+  maxDelayMs?: number;
+  /** Checkpoint when the journal grows past this many bytes. Default 16 MiB. */
+  checkpointJournalBytes?: number;
+  /** And at most this long (ms) after the first change not checkpointed. Default 300000. */
+  checkpointIntervalMs?: number;
+}
+
+/** Everything `Conductor.open` accepts. Unknown options are refused (InvalidParameterValue). */
+export interface ConductorInit extends ConductorOptions {
+  /** Options of the embedded sql.js store. Default: in memory. */
+  store?: StoreOptions;
+  /** Driver registry options. Default: fake-hardware and manual-management enabled. */
+  drivers?: DriverRegistryOptions;
+  /** Root pino logger. Default: `createLogger()` (stderr, level from METAL_CONDUCTOR_LOG_LEVEL or info). */
+  logger?: Logger;
+  /**
+   * Run Ironic's start-up recovery before serving: clear pending target power states and this
+   * host's reservations, fail nodes stuck in STUCK_STATES_TREATED_AS_FAIL. Default true.
+   */
+  startupRecovery?: boolean;
+  /** Start the periodic wait-timeout checks. Default true (each still needs its interval and timeout > 0). */
+  periodicChecks?: boolean;
+  /** Restart policy of the periodic checks. Default: 1 s → 30 s backoff, 5 restarts in 60 s. */
+  restartPolicy?: RestartPolicy;
+  /** Time and timers (lock waits, periodic checks, backoff, worker timeouts). Default: the system clock; `ManualClock` in tests. */
+  clock?: Clock;
+}
+
+const CONDUCTOR_OPTION_NAMES: readonly string[] = ['host', ...Object.keys(DEFAULTS)];
+const INIT_NAMES = new Set([...CONDUCTOR_OPTION_NAMES, 'store', 'drivers', 'logger', 'startupRecovery', 'periodicChecks', 'restartPolicy', 'clock']);
+const STORE_NAMES = new Set(['path', 'durability', 'maxDelayMs', 'checkpointJournalBytes', 'checkpointIntervalMs']);
+const DRIVER_NAMES = new Set(['enabledHardwareTypes', 'enabledInterfaces', 'defaultInterfaces', 'fakeBehaviour', 'hardwareTypes', 'implementations']);
+const POLICY_NAMES = new Set(['minBackoffMs', 'maxBackoffMs', 'randomFactor', 'resetAfterMs', 'maxRestarts', 'withinMs']);
+
+/**
+ * Check the shape of `Conductor.open`'s argument: an object whose every key (and every key of
+ * `store`, `drivers`, `restartPolicy`) is a known option, and whose non-numeric options have the
+ * right kind. Values of the numeric options are checked by `resolveConfig` and the store.
+ */
+export function checkInit(init: unknown): Result<ConductorInit, InvalidParameterValue> {
+  if (typeof init !== 'object' || init === null || Array.isArray(init)) {
+    return err(new InvalidParameterValue('Conductor.open expects an options object', { option: null }));
+  }
+  const fields = init as Record<string, unknown>;
+  const unknown = unknownNames(fields, INIT_NAMES, '');
+  for (const [key, known] of [
+    ['store', STORE_NAMES],
+    ['drivers', DRIVER_NAMES],
+    ['restartPolicy', POLICY_NAMES],
+  ] as const) {
+    const nested = fields[key];
+    if (nested === undefined) continue;
+    if (typeof nested !== 'object' || nested === null || Array.isArray(nested)) {
+      return err(new InvalidParameterValue(`${key} must be an options object`, { option: key }));
+    }
+    unknown.push(...unknownNames(nested as Record<string, unknown>, known, `${key}.`));
+  }
+  if (unknown.length > 0) {
+    return err(new InvalidParameterValue(`unknown option${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`, { options: unknown }));
+  }
+  for (const key of ['startupRecovery', 'periodicChecks'] as const) {
+    if (fields[key] !== undefined && typeof fields[key] !== 'boolean') {
+      return err(new InvalidParameterValue(`${key} must be a boolean`, { option: key }));
+    }
+  }
+  const logger = fields.logger as { child?: unknown } | undefined;
+  if (logger !== undefined && (typeof logger !== 'object' || logger === null || typeof logger.child !== 'function')) {
+    return err(new InvalidParameterValue('logger must be a pino logger', { option: 'logger' }));
+  }
+  const clock = fields.clock as Partial<Record<keyof Clock, unknown>> | undefined;
+  if (
+    clock !== undefined &&
+    (typeof clock !== 'object' ||
+      clock === null ||
+      typeof clock.now !== 'function' ||
+      typeof clock.setTimeout !== 'function' ||
+      typeof clock.clearTimeout !== 'function')
+  ) {
+    return err(new InvalidParameterValue('clock must have now(), setTimeout() and clearTimeout()', { option: 'clock' }));
+  }
+  return ok(init as ConductorInit);
+}
+
+function unknownNames(fields: Record<string, unknown>, known: ReadonlySet<string>, prefix: string): string[] {
+  return Object.keys(fields)
+    .filter((key) => !known.has(key))
+    .map((key) => `${prefix}${key}`);
+}
