@@ -20,7 +20,11 @@ export interface ConductorActorSystem {
    * `LeaseGrant`). Err: the error the actor answered, `AskTimeout` after `timeoutMs`,
    * `ActorStopped` if the actor is (or becomes) stopped, `Aborted` if `signal` aborts.
    */
-  ask<M, Q extends M>(ref: ActorRef<M>, message: Q, options: AskOptions): ResultAsync<ReplyTo<M, Q>, ErrorTo<M, Q> | AskTimeout | ActorStopped | Aborted>;
+  ask<M, Q extends M>(
+    ref: ActorRef<M>,
+    message: Q,
+    options: AskOptions,
+  ): ResultAsync<ReplyTo<M, Q>, ErrorTo<M, Q> | AskTimeout | ActorStopped | Aborted>;
   /** Send without waiting; false if the actor is stopped (the message becomes a dead letter). */
   tell<M>(ref: ActorRef<M>, message: M): boolean;
   /** Spawn an actor of yours under `conductor/user/<name>` (names unique while alive). */

@@ -46,9 +46,25 @@ export interface ConductorInit extends ConductorOptions {
 }
 
 const CONDUCTOR_OPTION_NAMES: readonly string[] = ['host', ...Object.keys(DEFAULTS)];
-const INIT_NAMES = new Set([...CONDUCTOR_OPTION_NAMES, 'store', 'drivers', 'logger', 'startupRecovery', 'periodicChecks', 'restartPolicy', 'clock']);
+const INIT_NAMES = new Set([
+  ...CONDUCTOR_OPTION_NAMES,
+  'store',
+  'drivers',
+  'logger',
+  'startupRecovery',
+  'periodicChecks',
+  'restartPolicy',
+  'clock',
+]);
 const STORE_NAMES = new Set(['path', 'durability', 'maxDelayMs', 'checkpointJournalBytes', 'checkpointIntervalMs']);
-const DRIVER_NAMES = new Set(['enabledHardwareTypes', 'enabledInterfaces', 'defaultInterfaces', 'fakeBehaviour', 'hardwareTypes', 'implementations']);
+const DRIVER_NAMES = new Set([
+  'enabledHardwareTypes',
+  'enabledInterfaces',
+  'defaultInterfaces',
+  'fakeBehaviour',
+  'hardwareTypes',
+  'implementations',
+]);
 const POLICY_NAMES = new Set(['minBackoffMs', 'maxBackoffMs', 'randomFactor', 'resetAfterMs', 'maxRestarts', 'withinMs']);
 
 /**

@@ -9,6 +9,7 @@ import { type AnyConductorError, MalformedMessage } from '../src/errors.js';
 import type { NodeIdentity, NodeRecord } from '../src/node.js';
 import type { ProvisionEvent, ProvisionState } from '../src/states/provision-states.js';
 import type { ExclusiveTask } from '../src/task/types.js';
+import type { ConductorStatus } from './conductor.js';
 import type { Ask } from './runtime.js';
 
 /** Request context fields a message may carry (a request id is generated when absent). */
@@ -68,18 +69,13 @@ export interface ProcessEventMessage extends Ask<NodeRecord, AnyConductorError> 
 }
 
 /** Ask for the conductor's status report (pool, workers, locks, waiters, components, dead letters). */
-export interface StatusMessage extends Ask<import('./conductor.js').ConductorStatus, AnyConductorError> {
+export interface StatusMessage extends Ask<ConductorStatus, AnyConductorError> {
   readonly type: 'status';
 }
 
 /** Every message the conductor root actor accepts. */
 export type ConductorMessage =
-  | StatusMessage
-  | AcquireLeaseMessage
-  | ReleaseLeaseMessage
-  | SnapshotMessage
-  | RunExclusiveMessage
-  | ProcessEventMessage;
+  StatusMessage | AcquireLeaseMessage | ReleaseLeaseMessage | SnapshotMessage | RunExclusiveMessage | ProcessEventMessage;
 
 /** Check a protocol message's shape (it may come from untyped code); returns the error to reply with, or null. */
 export function validateProtocolMessage(message: unknown): AnyConductorError | null {
@@ -120,7 +116,8 @@ export function validateProtocolMessage(message: unknown): AnyConductorError | n
       return identity('nodeId');
     case 'processEvent':
       if (typeof m.event !== 'string' || !str('targetState')) return new MalformedMessage('processEvent needs a string event', message);
-      if (m.leaseId === undefined && m.nodeId === undefined) return new MalformedMessage('processEvent needs a leaseId or a nodeId', message);
+      if (m.leaseId === undefined && m.nodeId === undefined)
+        return new MalformedMessage('processEvent needs a leaseId or a nodeId', message);
       if (m.leaseId !== undefined && typeof m.leaseId !== 'string') return new MalformedMessage('leaseId must be a string', message);
       return m.leaseId === undefined ? identity('nodeId') : null;
     default:

@@ -25,7 +25,7 @@ import {
   LeaseNotFound,
   type NodeNotFound,
   type StoreCorrupt,
-  StoreError,
+  type StoreError,
   type StoreInUse,
 } from '../src/errors.js';
 import type { FSM } from '../src/fsm/fsm.js';
@@ -235,7 +235,16 @@ export class Conductor {
   }
 
   static async #create(init: ConductorInit, seams: ConductorSeams): Promise<Result<Conductor, OpenError>> {
-    const { store: storeInit, drivers: driversInit, logger: loggerInit, startupRecovery = true, periodicChecks = true, restartPolicy, clock, ...options } = init;
+    const {
+      store: storeInit,
+      drivers: driversInit,
+      logger: loggerInit,
+      startupRecovery = true,
+      periodicChecks = true,
+      restartPolicy,
+      clock,
+      ...options
+    } = init;
     const config = resolveConfig(options);
     if (config.isErr()) return err(config.error);
     const policy = resolveRestartPolicy(restartPolicy);
@@ -255,7 +264,10 @@ export class Conductor {
     }
     const registered = await store.registerConductor(config.value.host);
     if (registered.isErr()) {
-      if (ownsStore) await store.close();
+      if (ownsStore) {
+        const closed = await store.close();
+        if (closed.isErr()) logger.error({ err: closed.error }, 'closing the store after a failed open failed');
+      }
       return err(registered.error);
     }
     const conductor = new Conductor({
@@ -302,7 +314,11 @@ export class Conductor {
    * waits and takes no reservation. Exclusive otherwise: waits in FIFO order within the budget.
    */
   acquire(context: RequestContext, nodeId: NodeIdentity, options: AcquireOptions & { shared: true }): ResultAsync<SharedTask, AcquireError>;
-  acquire(context: RequestContext, nodeId: NodeIdentity, options?: AcquireOptions & { shared?: false }): ResultAsync<ExclusiveTask, AcquireError>;
+  acquire(
+    context: RequestContext,
+    nodeId: NodeIdentity,
+    options?: AcquireOptions & { shared?: false },
+  ): ResultAsync<ExclusiveTask, AcquireError>;
   acquire(context: RequestContext, nodeId: NodeIdentity, options?: AcquireOptions): ResultAsync<Task, AcquireError>;
   acquire(context: RequestContext, nodeId: NodeIdentity, options: AcquireOptions = {}): ResultAsync<Task, AcquireError> {
     if (this.#stopping) return errAsync(new ConductorStopping());
@@ -359,11 +375,16 @@ export class Conductor {
    */
   enroll(fields: NewNode, ports: readonly string[] = []): ResultAsync<NodeRecord, AnyConductorError> {
     if (this.#stopping) return errAsync(new ConductorStopping());
-    if (typeof fields !== 'object' || fields === null) return errAsync(new InvalidParameterValue('node fields must be an object', { field: null }));
+    if (typeof fields !== 'object' || fields === null)
+      return errAsync(new InvalidParameterValue('node fields must be an object', { field: null }));
     const hardware = conductorInternals(this).drivers.getHardwareType(fields.driver);
     if (hardware.isErr()) return errAsync(hardware.error);
     if (fields.provision_state !== undefined && !PROVISION_STATES.includes(fields.provision_state)) {
-      return errAsync(new InvalidParameterValue(`provision_state ${String(fields.provision_state)} is not a state of the machine`, { field: 'provision_state' }));
+      return errAsync(
+        new InvalidParameterValue(`provision_state ${String(fields.provision_state)} is not a state of the machine`, {
+          field: 'provision_state',
+        }),
+      );
     }
     if (!Array.isArray(ports) || !ports.every((address) => typeof address === 'string')) {
       return errAsync(new InvalidParameterValue('ports must be an array of MAC addresses', { field: 'ports' }));
@@ -390,12 +411,18 @@ export class Conductor {
     return this.#bus.subscribe(subscriber);
   }
 
-  /** Resolve when no background worker is running (at once if none); Err(Aborted) if `signal` aborts first. */
-  onIdle(options: OnIdleOptions = {}): ResultAsync<void, Aborted> {
+  /**
+   * Resolve when no background worker is running (at once if none). With a `signal`, a Result:
+   * Err(Aborted) if it aborts first (the workers go on).
+   */
+  onIdle(options: OnIdleOptions & { signal: AbortSignal }): ResultAsync<void, Aborted>;
+  onIdle(options?: { signal?: undefined }): Promise<void>;
+  onIdle(options?: OnIdleOptions): ResultAsync<void, Aborted> | Promise<void>;
+  onIdle(options: OnIdleOptions = {}): ResultAsync<void, Aborted> | Promise<void> {
     const { signal } = options;
-    if (signal?.aborted) return errAsync(new Aborted('onIdle', signal.reason));
+    if (signal === undefined) return this.#workers.onIdle();
+    if (signal.aborted) return errAsync(new Aborted('onIdle', signal.reason));
     const idle = this.#workers.onIdle().then(() => ok<void, Aborted>(undefined));
-    if (signal === undefined) return new ResultAsync(idle);
     return new ResultAsync(
       new Promise<Result<void, Aborted>>((resolve) => {
         const onAbort = (): void => resolve(err(new Aborted('onIdle', signal.reason)));

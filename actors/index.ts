@@ -4,14 +4,7 @@
  * handlers, request contexts, `orThrow`, logger helpers and the clock seam. Actor-facing pieces
  * live in `metal-conductor/actors`, driver authoring in `metal-conductor/drivers`.
  */
-export {
-  Conductor,
-  type ConductorStatus,
-  type OnIdleOptions,
-  type OpenError,
-  type SnapshotError,
-  type StopOptions,
-} from './conductor.js';
+export { Conductor, type ConductorStatus, type OnIdleOptions, type OpenError, type SnapshotError, type StopOptions } from './conductor.js';
 export type { ConductorInit, StoreOptions } from './conductor-init.js';
 export type { NodeActorStatus } from './node-registry.js';
 export type { PoolStatus, WorkerInfo } from './worker-supervisor.js';

@@ -25,7 +25,7 @@ import {
   type LockHolder,
 } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
-import type { NodeChanges, NodeRecord, Port, Portgroup } from '../src/node.js';
+import type { NodeRecord, Port, Portgroup } from '../src/node.js';
 import type { NewPort, NewPortgroup, Store } from '../src/store/store.js';
 import type { Clock, TimerHandle } from '../src/clock.js';
 import type { Lease, UnlockError, UpdateError } from '../src/task/backend.js';
@@ -199,7 +199,7 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
       }
       const at = deps.clock.now();
       const info = { purpose: waiter.request.purpose, at: new Date(at) };
-      let reserved: NodeRecord | null = null;
+      let reserved: NodeRecord;
       if (state.reservedByUs) {
         // Hand-off between local holders: re-label the reservation we already hold.
         const moved = await store.transferReservation(host, entry.id, info);
@@ -362,7 +362,7 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
     }
     const current = entry.snapshot;
     const next = produce(current, (draft) => {
-      const returned: unknown = (message.recipe as (d: Draft<NodeRecord>) => unknown)(draft);
+      const returned: unknown = message.recipe(draft);
       if (returned !== undefined) {
         // immer recipes run synchronously on a draft; an async recipe's writes would land on a
         // revoked proxy. A caller bug: thrown back to the caller.
@@ -384,7 +384,7 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
       // Ironic's Node.save truncates these to log_in_db_max_size, whoever writes them.
       changes[key] = TRUNCATED.has(key) && typeof value === 'string' ? value.slice(0, config.logInDbMaxSize) : value;
     }
-    const saved = await store.updateNode(entry.id, changes as NodeChanges);
+    const saved = await store.updateNode(entry.id, changes);
     if (saved.isErr()) {
       if (saved.error instanceof NodeNotFound) gone(state);
       ctx.fail(saved.error);
@@ -417,7 +417,11 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
   };
 
   /** Ports and portgroups are created by the lease holder only, so a holder's cached lists stay right. */
-  const onCreate = async (state: NodeActorState, message: CreatePortMessage | CreatePortgroupMessage, ctx: ActorContext<NodeMessage>): Promise<void> => {
+  const onCreate = async (
+    state: NodeActorState,
+    message: CreatePortMessage | CreatePortgroupMessage,
+    ctx: ActorContext<NodeMessage>,
+  ): Promise<void> => {
     if (state.lease?.id !== message.leaseId || entry.snapshot === null) {
       ctx.fail(entry.snapshot === null ? new NodeNotFound(entry.uuid) : new LeaseNotFound(message.leaseId));
       return;
@@ -427,7 +431,9 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
       return;
     }
     const created =
-      message.type === 'createPort' ? await store.createPort(entry.id, message.fields) : await store.createPortgroup(entry.id, message.fields);
+      message.type === 'createPort'
+        ? await store.createPort(entry.id, message.fields)
+        : await store.createPortgroup(entry.id, message.fields);
     if (created.isErr()) {
       if (created.error instanceof NodeNotFound) gone(state);
       ctx.fail(created.error);

@@ -153,7 +153,7 @@ export class NodeRegistry implements TaskBackend {
 
   unlock(lease: Lease): ResultAsync<void, UnlockError> {
     // NodeNotFound (deleted during the task) is part of the reply; the task swallows it, as Ironic.
-    return this.#askHolder(lease, { type: 'release', leaseId: lease.id }) as ResultAsync<void, UnlockError>;
+    return this.#askHolder(lease, { type: 'release', leaseId: lease.id });
   }
 
   update(lease: Lease, recipe: (draft: Draft<NodeRecord>) => void): ResultAsync<NodeRecord, UpdateError> {
@@ -188,7 +188,10 @@ export class NodeRegistry implements TaskBackend {
 
   refresh(nodeId: number): ResultAsync<NodeRecord, NodeNotFound | StoreError | TransportError> {
     const entry = this.#byId.get(nodeId);
-    if (!entry) return this.#load(nodeId).map((loaded) => loaded.snapshot as NodeRecord).mapErr((e) => e as NodeNotFound | StoreError);
+    if (!entry)
+      return this.#load(nodeId)
+        .map((loaded) => loaded.snapshot as NodeRecord)
+        .mapErr((e) => e as NodeNotFound | StoreError);
     return this.#ask(entry, { type: 'refresh' });
   }
 
@@ -322,7 +325,10 @@ export class NodeRegistry implements TaskBackend {
     return rethrowBugs(asked) as unknown as ResultAsync<ReplyOf<Q>, ErrorOf<Q> | TransportError>;
   }
 
-  #askHolder<Q extends NodeMessage & Ask<unknown, unknown>>(lease: Lease, message: Q): ResultAsync<ReplyOf<Q>, ErrorOf<Q> | TransportError | LeaseNotFound> {
+  #askHolder<Q extends NodeMessage & Ask<unknown, unknown>>(
+    lease: Lease,
+    message: Q,
+  ): ResultAsync<ReplyOf<Q>, ErrorOf<Q> | TransportError | LeaseNotFound> {
     const entry = this.#byId.get(lease.nodeId);
     if (!entry) return errAsync(new LeaseNotFound(lease.id));
     // The holder's own writes and release never time out: a timed-out write could still commit
@@ -345,7 +351,6 @@ export class NodeRegistry implements TaskBackend {
       }
     }
   }
-
 }
 
 /** Untyped callers can send anything: check the request before it reaches the node's queue. */
@@ -368,6 +373,7 @@ function asLockError(error: NodeNotFound | InvalidIdentity | StoreError): LockEr
 function rethrowBugs<T, E>(result: ResultAsync<T, E>): ResultAsync<T, E> {
   return new ResultAsync(
     result.then((settled): Result<T, E> => {
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrown as the handler threw it
       if (settled.isErr() && !isConductorError(settled.error)) throw settled.error;
       return settled;
     }) as Promise<Result<T, E>>,

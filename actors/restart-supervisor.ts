@@ -145,7 +145,7 @@ export interface RestartSupervisorDeps {
   /** Jitter source in [0, 1). Default `Math.random`. */
   readonly random?: () => number;
   /** Told when a component exceeds its restart intensity; a throw (or rejection) is logged and ignored. Default none. */
-  readonly onEscalate?: (component: string, error: unknown) => void;
+  readonly onEscalate?: (component: string, error: unknown) => void | Promise<void>;
   /** How long `stop()` waits (on the clock) for runs that ignore their abort signal before giving up, in ms. Default 5000. */
   readonly stopTimeoutMs?: number;
 }
@@ -189,7 +189,7 @@ export class RestartSupervisor {
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #random: () => number;
-  readonly #onEscalate: ((component: string, error: unknown) => void) | undefined;
+  readonly #onEscalate: ((component: string, error: unknown) => void | Promise<void>) | undefined;
   readonly #stopTimeoutMs: number;
   readonly #entries = new Map<string, Entry>();
   #actorSeq = 0;
@@ -418,8 +418,8 @@ export class RestartSupervisor {
     if (!hook) return;
     const onHookError = (error: unknown): void => void log.error({ err: error }, 'onEscalate hook threw');
     try {
-      // The hook is typed void, but an async function fits that type too: catch its rejection.
-      const result: unknown = hook(entry.component.name, cause);
+      // An async hook's rejection is caught like a throw.
+      const result = hook(entry.component.name, cause);
       if (result instanceof Promise) result.catch(onHookError);
     } catch (error) {
       onHookError(error);

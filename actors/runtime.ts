@@ -187,9 +187,10 @@ export class ActorRuntime {
     if (this.#stopped) throw new Error('ActorRuntime is stopped');
     const parentNact = parent ? (parent as Handle<unknown>).nact : this.#system;
     const path = parent ? `${parent.path}/${name}` : name;
+    // Assigned once nact has spawned the actor; the handler (which nact needs first) closes over it.
+    // eslint-disable-next-line prefer-const
     let handle!: Handle<M>;
     const self = (): Handle<M> => handle;
-    const onError = behavior.onError;
     const log = this.#log;
     const handler = async (state: S, raw: unknown): Promise<S> => {
       const envelope = raw as Envelope;
@@ -207,9 +208,9 @@ export class ActorRuntime {
         return next;
       } catch (error) {
         replier?.reject(error);
-        let decision: SupervisionDecision = 'resume';
+        let decision: SupervisionDecision;
         try {
-          decision = onError ? onError(error, envelope.message as M, state) : 'resume';
+          decision = behavior.onError?.(error, envelope.message as M, state) ?? 'resume';
         } catch (hookError) {
           log.error({ err: hookError, actor: path }, 'onError hook threw; stopping the actor');
           decision = 'stop';
@@ -272,7 +273,11 @@ export class ActorRuntime {
    * ActorStopped if the actor is (or becomes) stopped, with Aborted if `signal` aborts, or with the
    * error the handler answered or threw.
    */
-  ask<M, Q extends M>(ref: ActorRef<M>, message: Q, options: AskOptions): ResultAsync<ReplyTo<M, Q>, ErrorTo<M, Q> | AskTimeout | ActorStopped | Aborted> {
+  ask<M, Q extends M>(
+    ref: ActorRef<M>,
+    message: Q,
+    options: AskOptions,
+  ): ResultAsync<ReplyTo<M, Q>, ErrorTo<M, Q> | AskTimeout | ActorStopped | Aborted> {
     const handle = ref as Handle<M>;
     if (!handle.alive) {
       this.#onUndelivered(handle, { message, replier: null }, 'stopped');
@@ -328,7 +333,7 @@ export class ActorRuntime {
     await new Promise((resolve) => setImmediate(resolve));
   }
 
-  #onUndelivered<M>(handle: Handle<M>, envelope: Envelope, reason: DeadLetter["reason"]): void {
+  #onUndelivered<M>(handle: Handle<M>, envelope: Envelope, reason: DeadLetter['reason']): void {
     this.#deadLetters += 1;
     envelope.replier?.reject(new ActorStopped(handle.path));
     try {
@@ -351,7 +356,7 @@ export class ActorRuntime {
 const NO_REPLY: Replier = { settled: true, resolve() {}, reject() {} };
 
 function preview(message: unknown): unknown {
-  if (message && typeof message === 'object' && 'type' in message) return { type: (message as { type: unknown }).type };
+  if (message && typeof message === 'object' && 'type' in message) return { type: message.type };
   return describe(message).slice(0, 120);
 }
 

@@ -151,7 +151,12 @@ export class WorkerSupervisor {
     // The worker's logger is created on first use: most workers end without logging.
     let workerLog: Logger | null = null;
     const log = (): Logger =>
-      (workerLog ??= bindRequest(this.#log, request.context, { worker: id, node: request.nodeUuid, purpose: request.purpose, work: request.name }));
+      (workerLog ??= bindRequest(this.#log, request.context, {
+        worker: id,
+        node: request.nodeUuid,
+        purpose: request.purpose,
+        work: request.name,
+      }));
     const running: Running = {
       info: { id, name: request.name, node: request.nodeUuid, purpose: request.purpose, pool, startedAt: this.#clock.now() },
       future,

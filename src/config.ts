@@ -106,9 +106,7 @@ export function resolveConfig(options: ConductorOptions = {}): Result<ConductorC
   for (const [name, min] of integers) {
     const value = config[name];
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-      return err(
-        new InvalidParameterValue(`${name} must be an integer >= ${min}, got ${String(value)}`, { option: name, value }),
-      );
+      return err(new InvalidParameterValue(`${name} must be an integer >= ${min}, got ${String(value)}`, { option: name, value }));
     }
   }
   if (config.reservedWorkersPoolPercentage > 50) {

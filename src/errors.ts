@@ -4,6 +4,9 @@
  * structured `details`. Expected failures travel inside neverthrow Results; only bugs are thrown.
  */
 
+import type { FakeDriverError } from './drivers/fake/fake-driver-error.js';
+import type { UnsupportedDriverExtension } from './drivers/unsupported-driver-extension.js';
+
 /** Base class of every metal-conductor error. */
 export abstract class ConductorError extends Error {
   /** Stable machine-readable code, e.g. `NodeLocked`. */
@@ -149,10 +152,11 @@ export class NoValidDefaultForInterface extends ConductorError {
   readonly code = 'NoValidDefaultForInterface';
   readonly status = 400;
   constructor(interfaceType: string, hardwareType: string, node: string) {
-    super(
-      `No valid default ${interfaceType} interface found for node ${node} with hardware type ${hardwareType}.`,
-      { interfaceType, hardwareType, node },
-    );
+    super(`No valid default ${interfaceType} interface found for node ${node} with hardware type ${hardwareType}.`, {
+      interfaceType,
+      hardwareType,
+      node,
+    });
   }
 }
 
@@ -224,9 +228,13 @@ export class Aborted extends ConductorError {
   readonly code = 'Aborted';
   readonly status = 499;
   constructor(operation: string, reason?: unknown) {
-    super(`${operation} was aborted${reason instanceof Error ? `: ${reason.message}` : ''}.`, { operation }, {
-      cause: reason,
-    });
+    super(
+      `${operation} was aborted${reason instanceof Error ? `: ${reason.message}` : ''}.`,
+      { operation },
+      {
+        cause: reason,
+      },
+    );
   }
 }
 
@@ -304,8 +312,8 @@ export class StoreInUse extends ConductorError {
 
 /** The union of every error metal-conductor reports. */
 export type AnyConductorError =
-  | import('./drivers/fake/fake-driver-error.js').FakeDriverError
-  | import('./drivers/unsupported-driver-extension.js').UnsupportedDriverExtension
+  | FakeDriverError
+  | UnsupportedDriverExtension
   | NodeLocked
   | NodeNotFound
   | NodeNotLocked

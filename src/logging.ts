@@ -23,7 +23,10 @@ export const REDACTED_PATHS = [
  * `info` (env `METAL_CONDUCTOR_LOG_LEVEL` overrides); default destination stderr, so that stdout
  * stays free for a program's own output.
  */
-export function createLogger(options: LoggerOptions = {}, destination: DestinationStream = pino.destination({ fd: 2, sync: false })): Logger {
+export function createLogger(
+  options: LoggerOptions = {},
+  destination: DestinationStream = pino.destination({ fd: 2, sync: false }),
+): Logger {
   return pino(
     {
       name: 'metal-conductor',

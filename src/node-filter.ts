@@ -47,7 +47,8 @@ export function checkNodeFilter(filter: unknown): Result<NodeFilter, InvalidPara
     if (f[field] !== undefined && typeof f[field] !== 'string') return bad(field, 'a string');
   }
   const before = f.provisionUpdatedBefore;
-  if (before !== undefined && !(before instanceof Date && !Number.isNaN(before.getTime()))) return bad('provisionUpdatedBefore', 'a valid Date');
+  if (before !== undefined && !(before instanceof Date && !Number.isNaN(before.getTime())))
+    return bad('provisionUpdatedBefore', 'a valid Date');
   const limit = f.limit;
   if (limit !== undefined && !(typeof limit === 'number' && Number.isSafeInteger(limit) && limit >= 0)) {
     return bad('limit', 'a non-negative integer');

@@ -67,7 +67,9 @@ export type NodeRecord = {
 } & { [K in InterfaceColumn]: string | null };
 
 /** Fields a caller may set when creating a node. Everything else has a default. */
-export type NewNode = Partial<Omit<NodeRecord, 'id' | 'created_at' | 'updated_at' | 'reservation' | 'reservation_purpose' | 'reserved_at'>> & {
+export type NewNode = Partial<
+  Omit<NodeRecord, 'id' | 'created_at' | 'updated_at' | 'reservation' | 'reservation_purpose' | 'reserved_at'>
+> & {
   driver: string;
 };
 

@@ -26,7 +26,12 @@ export function macAddress(index: number, port: number): string {
 }
 
 /** Run `fn` over `items` with at most `limit` at a time (stops early when `signal` aborts). */
-export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>, signal?: AbortSignal): Promise<void> {
+export async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<void> {
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < items.length && !signal?.aborted) {

@@ -213,24 +213,19 @@ class FleetDriver {
       await sleep(this.#delay(), this.#signal);
     }
     for (let attempt = 0; !this.#signal.aborted; attempt++) {
-      const result = await this.#conductor.withTask(
-        this.#ctx,
-        nodeId,
-        { purpose: step.purpose, patient: step.agentCallback },
-        (task) => {
-          const options: ProcessEventOptions = {};
-          if (step.work !== null) {
-            options.callback = step.work;
-            options.errHandler = provisioningErrorHandler;
-          }
-          // resumeCleaning's target: manual cleaning goes back to manageable.
-          if (step.event === 'resume' && task.node.provision_state === 'clean wait' && task.node.target_provision_state === 'manageable') {
-            options.targetState = 'manageable';
-          }
-          // The handle of the work the task hands its lock to (null without work).
-          return task.processEvent(step.event, options).map(() => task.scheduledSpawn);
-        },
-      );
+      const result = await this.#conductor.withTask(this.#ctx, nodeId, { purpose: step.purpose, patient: step.agentCallback }, (task) => {
+        const options: ProcessEventOptions = {};
+        if (step.work !== null) {
+          options.callback = step.work;
+          options.errHandler = provisioningErrorHandler;
+        }
+        // resumeCleaning's target: manual cleaning goes back to manageable.
+        if (step.event === 'resume' && task.node.provision_state === 'clean wait' && task.node.target_provision_state === 'manageable') {
+          options.targetState = 'manageable';
+        }
+        // The handle of the work the task hands its lock to (null without work).
+        return task.processEvent(step.event, options).map(() => task.scheduledSpawn);
+      });
       if (result.isErr()) {
         const error = result.error;
         if (error instanceof NoFreeConductorWorker) this.noFreeWorker += 1;
@@ -246,7 +241,10 @@ class FleetDriver {
       if (work !== null) {
         this.steps += 1;
         // Whatever the outcome (recorded on the node by the worker), the next plan reads the node.
-        await settledOrAborted(work.done.then(() => undefined), this.#signal);
+        await settledOrAborted(
+          work.done.then(() => undefined),
+          this.#signal,
+        );
       }
       return true;
     }
@@ -319,7 +317,6 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
     thinkMs: CLIENT_THINK_MS,
     logger,
   });
-  let enrolledCount = 0;
   let clientsStarted = false;
   try {
     const recovery = conductor.status().recovery;
@@ -330,7 +327,9 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
         .filter(([, r]) => r.failed.length > 0)
         .map(([state, r]) => `${state} ${r.failed.length}`)
         .join(', ');
-      progress.note(`start-up recovery: ${stuckFailed} stuck nodes failed${byState ? ` (${byState})` : ''}, ${cleared} reservations cleared`);
+      progress.note(
+        `start-up recovery: ${stuckFailed} stuck nodes failed${byState ? ` (${byState})` : ''}, ${cleared} reservations cleared`,
+      );
     }
 
     const existing = await orThrow(conductor.listNodes());
@@ -346,7 +345,7 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
       onEnrolled: () => progress.advance('enroll', false),
       signal,
     });
-    enrolledCount = enrolled.length;
+    const enrolledCount = enrolled.length;
 
     const fleet = [...existing, ...enrolled].sort((a, b) => a.id - b.id);
     allIds = fleet.map((n) => n.id);
@@ -403,7 +402,11 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
         poolCapacity: status.workers.pool.capacity,
         noFreeWorkerRetries: driver.noFreeWorker,
       },
-      driver: { nodeLockedRetries: driver.driverNodeLocked, invalidStateReplans: driver.invalidState, internalErrors: driver.internalErrors },
+      driver: {
+        nodeLockedRetries: driver.driverNodeLocked,
+        invalidStateReplans: driver.invalidState,
+        internalErrors: driver.internalErrors,
+      },
       recovery: recovery === null ? null : { stuckNodesFailed: stuckFailed, reservationsCleared: cleared },
       deadLetters: status.deadLetters,
       interrupted: signal.aborted,
@@ -447,7 +450,8 @@ class LogSink {
     if (held === null) return;
     this.#held = null;
     for (const line of held) this.#out.write(line);
-    if (this.#dropped > 0) this.#out.write(`metal-conductor: ${this.#dropped} more log lines were dropped while the progress bars were shown\n`);
+    if (this.#dropped > 0)
+      this.#out.write(`metal-conductor: ${this.#dropped} more log lines were dropped while the progress bars were shown\n`);
     this.#dropped = 0;
   }
 

@@ -25,7 +25,7 @@ export const FLEET_DEFAULTS = Object.freeze({
   concurrency: 64,
   clients: 4,
   maxRetries: 3,
-  logLevel: 'warn' as LogLevel,
+  logLevel: 'warn',
   durability: 'sync' as const,
 });
 
@@ -135,7 +135,9 @@ export function parseFailOperations(values: readonly string[]): Record<string, n
     const operation = at > 0 ? value.slice(0, at).trim() : '';
     if (operation === '') throw new UsageError(`--fail-op must be <interface>.<operation>=<rate>, e.g. deploy.deploy=1, got "${value}"`);
     if (!ALL_OPERATION_NAMES.has(operation)) {
-      throw new UsageError(`--fail-op names an unknown driver operation "${operation}" (e.g. power.validate, deploy.prepareCleaning, deploy.executeCleanStep, deploy.deploy, power.setPowerState)`);
+      throw new UsageError(
+        `--fail-op names an unknown driver operation "${operation}" (e.g. power.validate, deploy.prepareCleaning, deploy.executeCleanStep, deploy.deploy, power.setPowerState)`,
+      );
     }
     result[operation] = probability(`--fail-op ${operation}`, value.slice(at + 1));
   }
@@ -173,10 +175,15 @@ export function validateFleetOptions(raw: RawFleetOptions): FleetOptions {
 
 /** Validate the status options (pure). */
 export function validateStatusOptions(raw: RawStatusOptions): StatusOptions {
-  const states = (raw.state ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+  const states = (raw.state ?? [])
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   for (const state of states) {
     if (!(ALL_STATES as ReadonlySet<string>).has(state)) {
-      throw new UsageError(`--state "${state}" is not a provision state (e.g. active, "clean failed", "deploy failed", enroll, manageable, available)`);
+      throw new UsageError(
+        `--state "${state}" is not a provision state (e.g. active, "clean failed", "deploy failed", enroll, manageable, available)`,
+      );
     }
   }
   return { db: dbPath(raw.db), states, json: raw.json === true, logLevel: logLevel(raw.logLevel) };

@@ -84,12 +84,24 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .addOption(withDefault('-n, --nodes <n>', 'nodes in the fleet: enroll up to this many in total', FLEET_DEFAULTS.nodes))
     .addOption(withDefault('--db <file>', 'database file (created if missing)', FLEET_DEFAULTS.db).conflicts('memory'))
     .option('--memory', 'use an in-memory store (nothing kept)')
-    .addOption(withDefault('--durability <mode>', 'file store: sync (a change is on disk before it is acknowledged) or batched', FLEET_DEFAULTS.durability))
+    .addOption(
+      withDefault(
+        '--durability <mode>',
+        'file store: sync (a change is on disk before it is acknowledged) or batched',
+        FLEET_DEFAULTS.durability,
+      ),
+    )
     .addOption(withDefault('--min-step-ms <ms>', 'shortest simulated driver operation', FLEET_DEFAULTS.minStepMs))
     .addOption(withDefault('--max-step-ms <ms>', 'longest simulated driver operation', FLEET_DEFAULTS.maxStepMs))
     .addOption(withDefault('--failure-rate <p>', 'probability (0..1) that a driver operation fails', FLEET_DEFAULTS.failureRate))
     .option('--fail-op <op=p>', 'failure probability of one driver operation, e.g. deploy.deploy=1 (repeatable)', collect)
-    .addOption(withDefault('--seed <n>', 'seed of the simulated durations, failures and clients (the interleaving of concurrent nodes still varies)', FLEET_DEFAULTS.seed))
+    .addOption(
+      withDefault(
+        '--seed <n>',
+        'seed of the simulated durations, failures and clients (the interleaving of concurrent nodes still varies)',
+        FLEET_DEFAULTS.seed,
+      ),
+    )
     .addOption(withDefault('--concurrency <n>', 'nodes driven at the same time', FLEET_DEFAULTS.concurrency))
     .addOption(withDefault('--clients <n>', 'concurrent API clients contending for the nodes', FLEET_DEFAULTS.clients))
     .option('--workers <n>', "conductor worker pool size (default: the conductor's, 300)")
@@ -115,7 +127,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .addOption(withDefault('--log-level <level>', `pino log level on stderr (${LOG_LEVELS.join(', ')})`, defaultLogLevel()))
     .action(async (raw: RawStatusOptions, command: Command) => {
       // `metal-conductor --db x status`: the program took --db; honour it.
-      const parentDb = command.parent?.getOptionValueSource('db') === 'cli' ? (command.parent.opts() as { db: string }).db : undefined;
+      const parentDb = command.parent?.getOptionValueSource('db') === 'cli' ? command.parent.opts<{ db: string }>().db : undefined;
       const db = command.getOptionValueSource('db') === 'cli' || parentDb === undefined ? raw.db : parentDb;
       setCode(await runStatus(validateStatusOptions({ ...raw, db }), io));
     });

@@ -17,7 +17,6 @@ import { FAKE_CLEAN_STEPS } from '../../src/drivers/fake/fake-interfaces.js';
 import { describe } from '../../src/errors.js';
 import type { NodeRecord } from '../../src/node.js';
 import { FAILURE_STATES } from '../../src/states/groups.js';
-import type { ProvisionState } from '../../src/states/provision-states.js';
 import { NO_FREE_WORKERS_MESSAGE } from '../../src/task/error-handlers.js';
 import { orThrow } from '../../src/task/scope.js';
 import type { ExclusiveTask, WorkFunction } from '../../src/task/types.js';
@@ -65,7 +64,7 @@ export type Plan =
  */
 export function isRecordedFailure(node: Pick<NodeRecord, 'provision_state' | 'last_error'>): boolean {
   const state = node.provision_state;
-  if (FAILURE_STATES.has(state as ProvisionState) || state === 'error') return true;
+  if (FAILURE_STATES.has(state) || state === 'error') return true;
   return state === 'enroll' && node.last_error !== null && node.last_error !== NO_FREE_WORKERS_MESSAGE;
 }
 
@@ -90,26 +89,89 @@ export function planNext(node: Pick<NodeRecord, 'provision_state' | 'last_error'
   if (failed && !recover) return { kind: 'failed' };
   switch (state) {
     case 'enroll':
-      return step({ phase: 'manage', event: 'manage', work: doNodeVerify, purpose: 'provision action manage', agentCallback: false, recovery: failed });
+      return step({
+        phase: 'manage',
+        event: 'manage',
+        work: doNodeVerify,
+        purpose: 'provision action manage',
+        agentCallback: false,
+        recovery: failed,
+      });
     case 'manageable':
-      return step({ phase: 'clean', event: 'provide', work: doNodeClean, purpose: 'provision action provide', agentCallback: false, recovery: false });
+      return step({
+        phase: 'clean',
+        event: 'provide',
+        work: doNodeClean,
+        purpose: 'provision action provide',
+        agentCallback: false,
+        recovery: false,
+      });
     case 'clean wait':
-      return step({ phase: 'clean', event: 'resume', work: continueNodeClean, purpose: 'continue node cleaning', agentCallback: true, recovery: false });
+      return step({
+        phase: 'clean',
+        event: 'resume',
+        work: continueNodeClean,
+        purpose: 'continue node cleaning',
+        agentCallback: true,
+        recovery: false,
+      });
     case 'available':
-      return step({ phase: 'deploy', event: 'deploy', work: doNodeDeploy, purpose: 'node deployment', agentCallback: false, recovery: false });
+      return step({
+        phase: 'deploy',
+        event: 'deploy',
+        work: doNodeDeploy,
+        purpose: 'node deployment',
+        agentCallback: false,
+        recovery: false,
+      });
     case 'wait call-back':
-      return step({ phase: 'deploy', event: 'resume', work: continueNodeDeploy, purpose: 'continue node deploying', agentCallback: true, recovery: false });
+      return step({
+        phase: 'deploy',
+        event: 'resume',
+        work: continueNodeDeploy,
+        purpose: 'continue node deploying',
+        agentCallback: true,
+        recovery: false,
+      });
     case TARGET_STATE:
       return { kind: 'done' };
     case 'clean failed':
-      return step({ phase: 'clean', event: 'manage', work: null, purpose: 'provision action manage', agentCallback: false, recovery: true });
+      return step({
+        phase: 'clean',
+        event: 'manage',
+        work: null,
+        purpose: 'provision action manage',
+        agentCallback: false,
+        recovery: true,
+      });
     case 'inspect failed':
     case 'adopt failed':
-      return step({ phase: 'clean', event: 'manage', work: null, purpose: 'provision action manage', agentCallback: false, recovery: true });
+      return step({
+        phase: 'clean',
+        event: 'manage',
+        work: null,
+        purpose: 'provision action manage',
+        agentCallback: false,
+        recovery: true,
+      });
     case 'deploy failed':
-      return step({ phase: 'deploy', event: 'deploy', work: doNodeDeploy, purpose: 'node deployment', agentCallback: false, recovery: true });
+      return step({
+        phase: 'deploy',
+        event: 'deploy',
+        work: doNodeDeploy,
+        purpose: 'node deployment',
+        agentCallback: false,
+        recovery: true,
+      });
     case 'error':
-      return step({ phase: 'deploy', event: 'rebuild', work: doNodeDeploy, purpose: 'node deployment', agentCallback: false, recovery: true });
+      return step({
+        phase: 'deploy',
+        event: 'rebuild',
+        work: doNodeDeploy,
+        purpose: 'node deployment',
+        agentCallback: false,
+        recovery: true,
+      });
     default:
       if (failed) return { kind: 'failed' }; // a failed state this path has no way back from (rescue failed, ...)
       return TRANSITIONAL.has(state) ? { kind: 'busy' } : { kind: 'unexpected' };

@@ -35,7 +35,13 @@ export interface StatusReport {
   /** Nodes per provision state, all nodes. */
   readonly states: Readonly<Record<string, number>>;
   readonly nodes: readonly StatusRow[];
-  readonly pool: { readonly inUse: number; readonly capacity: number; readonly reserved: number; readonly reservedInUse: number; readonly rejected: number };
+  readonly pool: {
+    readonly inUse: number;
+    readonly capacity: number;
+    readonly reserved: number;
+    readonly reservedInUse: number;
+    readonly rejected: number;
+  };
   readonly deadLetters: number;
 }
 

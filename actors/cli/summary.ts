@@ -71,17 +71,24 @@ export function renderSummary(s: FleetSummary): string {
   const lines: string[] = [];
   const where = s.db === null ? 'in memory' : s.db;
   lines.push('');
-  lines.push(`Fleet run${s.interrupted ? ' (interrupted)' : ''}: ${s.nodes} nodes (${s.enrolled} enrolled by this run), store ${where}, seed ${s.seed}`);
+  lines.push(
+    `Fleet run${s.interrupted ? ' (interrupted)' : ''}: ${s.nodes} nodes (${s.enrolled} enrolled by this run), store ${where}, seed ${s.seed}`,
+  );
   lines.push('');
   const stateRows = Object.entries(s.states).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
   const width = Math.max(16, ...stateRows.map(([state]) => state.length + 2));
   lines.push(`  ${'final state'.padEnd(width)} ${'nodes'.padStart(7)}`);
   for (const [state, count] of stateRows) lines.push(`  ${state.padEnd(width)} ${String(count).padStart(7)}`);
-  lines.push(`  ${'total'.padEnd(width)} ${String(s.nodes).padStart(7)}   (active ${s.active}, failed ${s.failed}${s.unfinished ? `, UNFINISHED ${s.unfinished}` : ''})`);
+  lines.push(
+    `  ${'total'.padEnd(width)} ${String(s.nodes).padStart(7)}   (active ${s.active}, failed ${s.failed}${s.unfinished ? `, UNFINISHED ${s.unfinished}` : ''})`,
+  );
   lines.push('');
   const row = (label: string, value: string): void => void lines.push(`  ${label.padEnd(24)} ${value}`);
   row('transitions', `${s.transitions} (${s.transitionsPerSec.toFixed(0)}/s)`);
-  row('lock wait (ms)', `p50 ${ms(s.lockWaitMs.p50)}  p99 ${ms(s.lockWaitMs.p99)}  max ${ms(s.lockWaitMs.max)}  (${s.lockWaitMs.count} exclusive API acquires)`);
+  row(
+    'lock wait (ms)',
+    `p50 ${ms(s.lockWaitMs.p50)}  p99 ${ms(s.lockWaitMs.p99)}  max ${ms(s.lockWaitMs.max)}  (${s.lockWaitMs.count} exclusive API acquires)`,
+  );
   row('NodeLocked', String(s.nodeLocked));
   const c = s.apiClients;
   row(
@@ -91,12 +98,21 @@ export function renderSummary(s: FleetSummary): string {
       `${c.errors ? `, ${c.errors} errors` : ''}`,
   );
   const w = s.workers;
-  row('worker failures', `${w.stepFailures} of ${w.steps} steps (recorded in last_error), ${w.uncaught} uncaught, ${w.cancelled} cancelled`);
-  row('failures by phase', `manage ${s.failures.manage}, clean ${s.failures.clean}, deploy ${s.failures.deploy}${s.retried ? `; ${s.retried} retried` : ''}`);
+  row(
+    'worker failures',
+    `${w.stepFailures} of ${w.steps} steps (recorded in last_error), ${w.uncaught} uncaught, ${w.cancelled} cancelled`,
+  );
+  row(
+    'failures by phase',
+    `manage ${s.failures.manage}, clean ${s.failures.clean}, deploy ${s.failures.deploy}${s.retried ? `; ${s.retried} retried` : ''}`,
+  );
   row('worker pool', `${w.poolCapacity} workers, ${w.noFreeWorkerRetries} NoFreeConductorWorker back-offs`);
   const d = s.driver;
   if (d.nodeLockedRetries > 0 || d.invalidStateReplans > 0 || d.internalErrors > 0) {
-    row('provisioning driver', `${d.nodeLockedRetries} NodeLocked back-offs, ${d.invalidStateReplans} InvalidState re-plans, ${d.internalErrors} internal errors`);
+    row(
+      'provisioning driver',
+      `${d.nodeLockedRetries} NodeLocked back-offs, ${d.invalidStateReplans} InvalidState re-plans, ${d.internalErrors} internal errors`,
+    );
   }
   if (s.recovery && (s.recovery.stuckNodesFailed > 0 || s.recovery.reservationsCleared > 0)) {
     row('start-up recovery', `${s.recovery.stuckNodesFailed} stuck nodes failed, ${s.recovery.reservationsCleared} reservations cleared`);

@@ -118,7 +118,7 @@ function ensureIronic(): void {
 
 /** Run driver.py for one scenario; its stdout is one JSON object, its stderr is forwarded. */
 function runDriver(scenario: ScenarioName): Promise<IronicRun> {
-  const argv = [join(here, 'driver.py'), '--scenario', scenario, '--db', ironicDb as string];
+  const argv = [join(here, 'driver.py'), '--scenario', scenario, '--db', ironicDb];
   if (quick) argv.push('--quick');
   return new Promise((resolve, reject) => {
     const child = spawn(PYTHON, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: repoDir });
@@ -195,10 +195,12 @@ const fmtRatio = (r: number | undefined): string => {
 function table(header: readonly string[], rows: readonly (readonly string[])[], rightAlign: (col: number) => boolean): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
-    cells.map((c, i) => (rightAlign(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (rightAlign(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Main
@@ -297,15 +299,17 @@ out.push('');
 out.push(`metal-conductor vs OpenStack Ironic TaskManager${quick ? '  [QUICK smoke run: timings are not meaningful]' : ''}`);
 out.push(`date     ${started.toISOString()}`);
 out.push(`machine  ${machine.cpu}, ${machine.cores} cores, ${Math.round((totalmem() / 2 ** 30) * 10) / 10} GiB, ${machine.platform}`);
-out.push(`ours     Node ${machine.node} (V8 ${process.versions.v8}), sql.js store in memory, silent logger, no notifications, no periodics`);
+out.push(
+  `ours     Node ${machine.node} (V8 ${process.versions.v8}), sql.js store in memory, silent logger, no notifications, no periodics`,
+);
 if (iv !== undefined && ic !== undefined) {
   out.push(
-    `Ironic   ${iv['debianPackage']} (Ironic ${iv['ironic']}) on Python ${iv['python']} (${iv['pythonExecutable']}), ` +
-      `SQLAlchemy ${iv['sqlalchemy']}, oslo.db ${iv['oslo.db']}, eventlet ${iv['eventlet']}, futurist ${iv['futurist']}`,
+    `Ironic   ${String(iv['debianPackage'])} (Ironic ${String(iv['ironic'])}) on Python ${String(iv['python'])} (${String(iv['pythonExecutable'])}), ` +
+      `SQLAlchemy ${String(iv['sqlalchemy'])}, oslo.db ${String(iv['oslo.db'])}, eventlet ${String(iv['eventlet'])}, futurist ${String(iv['futurist'])}`,
   );
   out.push(
-    `         db ${ic['database']} (sqlite_synchronous=false), fake-hardware, ${ic['executor']}, pool ${ic['workersPoolSize']}, ` +
-      `lock retries ${ic['nodeLockedRetryAttempts']}×${ic['nodeLockedRetryInterval']} s, periodics ${ic['periodicTasks'] ? 'on' : 'off'}, log ${ic['logLevel']}`,
+    `         db ${String(ic['database'])} (sqlite_synchronous=false), fake-hardware, ${String(ic['executor'])}, pool ${String(ic['workersPoolSize'])}, ` +
+      `lock retries ${String(ic['nodeLockedRetryAttempts'])}×${String(ic['nodeLockedRetryInterval'])} s, periodics ${ic['periodicTasks'] ? 'on' : 'off'}, log ${String(ic['logLevel'])}`,
   );
 }
 out.push('');
@@ -342,7 +346,17 @@ if (contentionRows.length > 0) {
   out.push('contention (one node, T callers, default budget 3 attempts × 1 s; wait = acquire → granted, granted ones only)');
   out.push(
     table(
-      ['T', 'Ironic NodeLocked', 'ours NodeLocked', 'Ironic wait p50', 'Ironic wait p99', 'ours wait p50', 'ours wait p99', 'Ironic in-order', 'ours in-order'],
+      [
+        'T',
+        'Ironic NodeLocked',
+        'ours NodeLocked',
+        'Ironic wait p50',
+        'Ironic wait p99',
+        'ours wait p50',
+        'ours wait p99',
+        'Ironic in-order',
+        'ours in-order',
+      ],
       contentionRows.map((r) => [
         r.variant,
         nl(r.ironic),

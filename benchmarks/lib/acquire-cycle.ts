@@ -2,8 +2,8 @@
  * The acquire + release cycle shared by `exclusive-cycle` and `shared-cycle`: one caller, one
  * node, variants with and without building the driver (`loadDriver`).
  */
-import { createRequestContext } from '../../src/context.js';
-import { orThrow } from '../../src/task/scope.js';
+import { createRequestContext } from '../../dist/src/context.js';
+import { orThrow } from '../../dist/src/task/scope.js';
 import { enrollNodes, withConductor } from './conductor.js';
 import { closedLoop, loopPlan, loopResult, must } from './measure.js';
 import type { ScenarioResult } from './result.js';

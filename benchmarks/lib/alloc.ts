@@ -35,7 +35,7 @@ export async function allocatedBytesPerOp(op: () => unknown, count: number): Pro
       total += node.selfSize;
       for (const child of node.children) walk(child);
     };
-    walk(profile.head as unknown as SamplingNode);
+    walk(profile.head);
     return total / count;
   } catch {
     return null;

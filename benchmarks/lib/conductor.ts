@@ -2,11 +2,11 @@
  * Conductors as the benchmarks open them: silent logger, no notifications, no periodic checks,
  * in-memory store unless the scenario says otherwise, and always stopped.
  */
-import { Conductor, type ConductorInit } from '../../actors/conductor.js';
-import { silentLogger } from '../../src/logging.js';
-import type { NodeRecord } from '../../src/node.js';
-import { orThrow } from '../../src/task/scope.js';
-import type { ProvisionState } from '../../src/states/provision-states.js';
+import { Conductor, type ConductorInit } from '../../dist/actors/conductor.js';
+import { silentLogger } from '../../dist/src/logging.js';
+import type { NodeRecord } from '../../dist/src/node.js';
+import { orThrow } from '../../dist/src/task/scope.js';
+import type { ProvisionState } from '../../dist/src/states/provision-states.js';
 
 /** Open a conductor with the benchmark defaults, overridable by `init`. */
 export async function openBenchConductor(init: ConductorInit = {}): Promise<Conductor> {
@@ -26,7 +26,7 @@ export async function withConductor<T>(init: ConductorInit, body: (conductor: Co
   try {
     return await body(conductor);
   } finally {
-    await conductor.stop();
+    await orThrow(conductor.stop());
   }
 }
 
@@ -42,7 +42,10 @@ export async function enrollNodes(
   for (let i = 0; i < count; i++) {
     const ports: string[] = [];
     for (let p = 0; p < (options.ports ?? 0); p++) ports.push(macAddress(++mac));
-    const fields = options.provisionState === undefined ? { driver: 'fake-hardware' } : { driver: 'fake-hardware', provision_state: options.provisionState };
+    const fields =
+      options.provisionState === undefined
+        ? { driver: 'fake-hardware' }
+        : { driver: 'fake-hardware', provision_state: options.provisionState };
     nodes.push(await orThrow(conductor.enroll({ ...fields, name: `${prefix}-${i}` }, ports)));
   }
   return nodes;

@@ -50,7 +50,10 @@ function parse(argv: readonly string[]): Parsed | string {
     return (error as Error).message;
   }
   if (parsed.values.help) return '';
-  const requested = [...(parsed.values.scenario ?? []), ...parsed.positionals].flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  const requested = [...(parsed.values.scenario ?? []), ...parsed.positionals]
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = requested.filter((name) => !(name in SCENARIOS));
   if (unknown.length > 0) return `unknown scenario(s): ${unknown.join(', ')}`;
   // Keep the harness order (raw-floor first), whatever order they were given in.
@@ -143,7 +146,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   console.log(`machine: ${describeMachine(machine, environment)}`);
   if (!environment.gc) console.log('note: global.gc is not available: heap-per-actor figures are reported as unavailable');
   if (environment.loadAverage1m > machine.cores / 4) {
-    console.log(`note: 1-minute load average ${environment.loadAverage1m} on ${machine.cores} cores: something else may be running; figures may be noisy`);
+    console.log(
+      `note: 1-minute load average ${environment.loadAverage1m} on ${machine.cores} cores: something else may be running; figures may be noisy`,
+    );
   }
 
   const all: ScenarioResult[] = [];
@@ -158,7 +163,16 @@ export async function main(argv: readonly string[]): Promise<number> {
       const seconds = Number(nowNs() - t0) / 1e9;
       console.log(`${seconds.toFixed(1)} s`);
       all.push(...results);
-      await writeJson(name, { scenario: name, description: scenario.description, date, quick: parsed.quick, machine, environment, durationSeconds: Math.round(seconds * 10) / 10, results });
+      await writeJson(name, {
+        scenario: name,
+        description: scenario.description,
+        date,
+        quick: parsed.quick,
+        machine,
+        environment,
+        durationSeconds: Math.round(seconds * 10) / 10,
+        results,
+      });
     } catch (error) {
       console.log('FAILED');
       console.error(error);
@@ -185,13 +199,27 @@ export async function main(argv: readonly string[]): Promise<number> {
     for (const check of checks) console.log(`  ${check.met ? 'met ' : 'MISS'}  ${check.target}: ${check.measured}`);
   }
   console.log('');
-  console.log(`${all.length} results from ${parsed.names.length - failures.length}/${parsed.names.length} scenarios in ${totalSeconds.toFixed(1)} s; JSON in benchmarks/results/`);
+  console.log(
+    `${all.length} results from ${parsed.names.length - failures.length}/${parsed.names.length} scenarios in ${totalSeconds.toFixed(1)} s; JSON in benchmarks/results/`,
+  );
   if (failures.length > 0) console.error(`failed: ${failures.join(', ')}`);
 
-  await writeJson('summary', { date, quick: parsed.quick, machine, environment, totalSeconds: Math.round(totalSeconds), scenarios: parsed.names, failures, ratios, targets: checks });
+  await writeJson('summary', {
+    date,
+    quick: parsed.quick,
+    machine,
+    environment,
+    totalSeconds: Math.round(totalSeconds),
+    scenarios: parsed.names,
+    failures,
+    ratios,
+    targets: checks,
+  });
   if (parsed.markdown) {
     console.log('');
-    console.log(`Measured ${date.slice(0, 10)} on ${describeMachine(machine, environment)}${parsed.quick ? ' (quick run: not meaningful)' : ''}.`);
+    console.log(
+      `Measured ${date.slice(0, 10)} on ${describeMachine(machine, environment)}${parsed.quick ? ' (quick run: not meaningful)' : ''}.`,
+    );
     console.log('');
     console.log(markdownTable(RESULT_COLUMNS, all.map(resultRow)));
     if (ratios !== null) console.log(`\n${markdownTable(RATIO_COLUMNS, ratios.map(ratioRow))}`);

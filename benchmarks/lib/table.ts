@@ -52,14 +52,24 @@ export function textTable(columns: readonly Column[], rows: readonly (readonly C
     }),
   );
   const widths = columns.map((col, i) => Math.max(col.header.length, ...cells.map((row) => Math.max(...row[i]!.map((l) => l.length)))));
-  const pad = (text: string, i: number): string =>
-    columns[i]!.align === 'right' ? text.padStart(widths[i]!) : text.padEnd(widths[i]!);
+  const pad = (text: string, i: number): string => (columns[i]!.align === 'right' ? text.padStart(widths[i]!) : text.padEnd(widths[i]!));
   const out: string[] = [];
-  out.push(columns.map((col, i) => pad(col.header, i)).join('  ').trimEnd());
+  out.push(
+    columns
+      .map((col, i) => pad(col.header, i))
+      .join('  ')
+      .trimEnd(),
+  );
   out.push(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const row of cells) {
     const height = Math.max(...row.map((c) => c.length));
-    for (let l = 0; l < height; l++) out.push(row.map((c, i) => pad(c[l] ?? '', i)).join('  ').trimEnd());
+    for (let l = 0; l < height; l++)
+      out.push(
+        row
+          .map((c, i) => pad(c[l] ?? '', i))
+          .join('  ')
+          .trimEnd(),
+      );
   }
   return out.join('\n');
 }

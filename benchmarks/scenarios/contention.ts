@@ -9,8 +9,8 @@
  *  - fairness: the fraction of grants that went to the oldest pending request (`inOrder`), and the
  *    most pending older requests one grant overtook (`maxOvertakes`).
  */
-import { createRequestContext } from '../../src/context.js';
-import { NodeLocked } from '../../src/errors.js';
+import { createRequestContext } from '../../dist/src/context.js';
+import { NodeLocked } from '../../dist/src/errors.js';
 import { enrollNodes, withConductor } from '../lib/conductor.js';
 import { collectGarbage, latencyUs, median, newHistogram, nowNs, rangeText, recordNs } from '../lib/measure.js';
 import type { ScenarioResult } from '../lib/result.js';

@@ -3,8 +3,8 @@
  * (driver built, as Ironic's default), loads its ports (`task.ports()`, Ironic `task.ports`) and
  * releases. Store work per cycle: reserve UPDATE, ports SELECT, release UPDATE.
  */
-import { createRequestContext } from '../../src/context.js';
-import { orThrow } from '../../src/task/scope.js';
+import { createRequestContext } from '../../dist/src/context.js';
+import { orThrow } from '../../dist/src/task/scope.js';
 import { enrollNodes, withConductor } from '../lib/conductor.js';
 import { closedLoop, loopPlan, loopResult, must } from '../lib/measure.js';
 import type { ScenarioResult } from '../lib/result.js';

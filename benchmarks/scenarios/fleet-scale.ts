@@ -13,9 +13,9 @@
  *    ran, then GC and heap again (`heapAfterPassivationPerNodeBytes` is relative to before loading,
  *    so about 0 means passivation gave everything back).
  */
-import type { Conductor } from '../../actors/conductor.js';
-import { ManualClock } from '../../src/clock.js';
-import { orThrow } from '../../src/task/scope.js';
+import type { Conductor } from '../../dist/actors/conductor.js';
+import { ManualClock } from '../../dist/src/clock.js';
+import { orThrow } from '../../dist/src/task/scope.js';
 import { enrollNodes, withConductor } from '../lib/conductor.js';
 import { collectGarbage, gcAvailable, latencyUs, newHistogram, nowNs, recordNs } from '../lib/measure.js';
 import type { ScenarioResult } from '../lib/result.js';

@@ -14,9 +14,9 @@
  *  - `acquire+event+release`: an operation is Ironic's usual shape,
  *    `with acquire(ctx, node) as task: task.process_event(ev)` (driver built).
  */
-import { createRequestContext } from '../../src/context.js';
-import type { ExclusiveTask } from '../../src/task/types.js';
-import { orThrow } from '../../src/task/scope.js';
+import { createRequestContext } from '../../dist/src/context.js';
+import type { ExclusiveTask } from '../../dist/src/task/types.js';
+import { orThrow } from '../../dist/src/task/scope.js';
 import { enrollNodes, withConductor } from '../lib/conductor.js';
 import { closedLoop, loopPlan, loopResult, must } from '../lib/measure.js';
 import type { ScenarioResult } from '../lib/result.js';

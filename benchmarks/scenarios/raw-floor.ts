@@ -22,25 +22,16 @@
  */
 import nact from 'nact';
 import type { Database } from 'sql.js';
-import { ActorRuntime } from '../../actors/runtime.js';
-import { dispatch, spawnActor, startSystem, stopActor, type NactRef } from '../../actors/internal/nact.js';
-import { silentLogger } from '../../src/logging.js';
-import { openSqlJsStore } from '../../src/store/sqljs-store.js';
-import { SCHEMA_DDL } from '../../src/store/internal/schema.js';
-import { loadSqlJs } from '../../src/store/internal/sqljs.js';
-import { RELEASE_SQL, RESERVE_SQL } from '../../src/store/internal/statements.js';
-import { SELECT_NODE, SELECT_PORT } from '../../src/store/internal/rows.js';
-import { orThrow } from '../../src/task/scope.js';
-import {
-  closedLoop,
-  collectGarbage,
-  latencyUs,
-  loopPlan,
-  loopResult,
-  newHistogram,
-  nowNs,
-  recordNs,
-} from '../lib/measure.js';
+import { ActorRuntime } from '../../dist/actors/runtime.js';
+import { dispatch, spawnActor, startSystem, stopActor, type NactRef } from '../../dist/actors/internal/nact.js';
+import { silentLogger } from '../../dist/src/logging.js';
+import { openSqlJsStore } from '../../dist/src/store/sqljs-store.js';
+import { SCHEMA_DDL } from '../../dist/src/store/internal/schema.js';
+import { loadSqlJs } from '../../dist/src/store/internal/sqljs.js';
+import { RELEASE_SQL, RESERVE_SQL } from '../../dist/src/store/internal/statements.js';
+import { SELECT_NODE, SELECT_PORT } from '../../dist/src/store/internal/rows.js';
+import { orThrow } from '../../dist/src/task/scope.js';
+import { closedLoop, collectGarbage, latencyUs, loopPlan, loopResult, newHistogram, nowNs, recordNs } from '../lib/measure.js';
 import type { ScenarioResult } from '../lib/result.js';
 import type { ScenarioOptions } from '../lib/scenario.js';
 
@@ -113,7 +104,7 @@ async function mailbox(quick: boolean): Promise<ScenarioResult[]> {
       },
     });
     const ask = await closedLoop(async () => {
-      const answered = await runtime.ask(ref, { type: 'ping' } as { type: 'ping' }, { timeoutMs: 10_000 });
+      const answered = await runtime.ask(ref, { type: 'ping' }, { timeoutMs: 10_000 });
       if (answered.isErr()) throw answered.error;
     }, plan);
     results.push(loopResult('raw-floor', FLOOR.runtimeAsk, ask));
@@ -207,7 +198,7 @@ async function store(quick: boolean): Promise<ScenarioResult[]> {
     }, plan);
     results.push(loopResult('raw-floor', FLOOR.updatePairStore, viaStore, { rows: ROWS }));
   } finally {
-    await opened.close();
+    await orThrow(opened.close());
   }
   return results;
 }
@@ -242,7 +233,9 @@ async function spawnAndHeap(
     seconds: Math.round(seconds * 1000) / 1000,
     opsPerSec: Math.round(count / seconds),
     latencyUs: latencyUs(h),
-    extra: gc ? { actors: count, heapPerActorBytes: Math.round((after - before) / count) } : { actors: count, heapPerActorBytes: 'gc not exposed' },
+    extra: gc
+      ? { actors: count, heapPerActorBytes: Math.round((after - before) / count) }
+      : { actors: count, heapPerActorBytes: 'gc not exposed' },
   };
 }
 

@@ -10,15 +10,27 @@
  *  - `tasks c=64`: 64 callers, one node each, same loop; tasks/s counts until the last worker has
  *    released its lease (`conductor.onIdle()`).
  */
-import { ActorRuntime } from '../../actors/runtime.js';
-import { WorkerSupervisor } from '../../actors/worker-supervisor.js';
-import { systemClock } from '../../src/clock.js';
-import type { Conductor } from '../../actors/conductor.js';
-import { createRequestContext, type RequestContext } from '../../src/context.js';
-import { silentLogger } from '../../src/logging.js';
-import { orThrow } from '../../src/task/scope.js';
+import { ActorRuntime } from '../../dist/actors/runtime.js';
+import { WorkerSupervisor } from '../../dist/actors/worker-supervisor.js';
+import { systemClock } from '../../dist/src/clock.js';
+import type { Conductor } from '../../dist/actors/conductor.js';
+import { createRequestContext, type RequestContext } from '../../dist/src/context.js';
+import { silentLogger } from '../../dist/src/logging.js';
+import { orThrow } from '../../dist/src/task/scope.js';
 import { enrollNodes, withConductor } from '../lib/conductor.js';
-import { closedLoop, collectGarbage, latencyUs, loopPlan, loopResult, median, newHistogram, nowNs, rangeText, recordNs } from '../lib/measure.js';
+import {
+  closedLoop,
+  collectGarbage,
+  latencyUs,
+  loopPlan,
+  loopResult,
+  median,
+  must,
+  newHistogram,
+  nowNs,
+  rangeText,
+  recordNs,
+} from '../lib/measure.js';
 import type { ScenarioResult } from '../lib/result.js';
 import type { ScenarioOptions } from '../lib/scenario.js';
 
@@ -41,15 +53,16 @@ async function workerSpawn(quick: boolean): Promise<ScenarioResult> {
   const h = newHistogram();
   try {
     // Warm-up batch, not recorded.
-    for (let i = 0; i < batch; i++) supervisor.spawn(request);
+    for (let i = 0; i < batch; i++) must(supervisor.spawn(request));
     await supervisor.onIdle();
     let totalNs = 0n;
     for (let b = 0; b < batches; b++) {
       collectGarbage();
       for (let i = 0; i < batch; i++) {
         const t0 = nowNs();
-        supervisor.spawn(request);
+        const spawned = supervisor.spawn(request);
         const dt = nowNs() - t0;
+        must(spawned);
         totalNs += dt;
         recordNs(h, dt);
       }

@@ -25,18 +25,12 @@ export function exclusiveOperation<F extends AnyFunction>(operation: string, fn:
 }
 
 /** Frozen implementation `name` of `interfaceType`; exclusive-only operations are wrapped. */
-export function defineInterface<T extends InterfaceType>(
-  interfaceType: T,
-  name: string,
-  operations: InterfaceBody<T>,
-): InterfaceMap[T] {
+export function defineInterface<T extends InterfaceType>(interfaceType: T, name: string, operations: InterfaceBody<T>): InterfaceMap[T] {
   const exclusive: readonly string[] = EXCLUSIVE_OPERATIONS[interfaceType];
   const impl: Record<string, unknown> = { name, interfaceType };
   for (const [key, value] of Object.entries(operations)) {
     impl[key] =
-      typeof value === 'function' && exclusive.includes(key)
-        ? exclusiveOperation(`${interfaceType}.${key}`, value as AnyFunction)
-        : value;
+      typeof value === 'function' && exclusive.includes(key) ? exclusiveOperation(`${interfaceType}.${key}`, value as AnyFunction) : value;
   }
   return Object.freeze(impl) as unknown as InterfaceMap[T];
 }

@@ -64,6 +64,7 @@ function perType<T>(make: () => T): Lists<T> {
 }
 
 /** Names are used in cache keys with control-character separators, so those are refused. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
 const isName = (value: unknown): value is string => typeof value === 'string' && value !== '' && !/[\u0000-\u001f]/.test(value);
 
 function invalid(option: string, message: string, value?: unknown): InvalidParameterValue {
@@ -231,18 +232,27 @@ export class DriverRegistry {
     return this.#default(hardwareType, interfaceType, node);
   }
 
-  #lookup(hardwareType: HardwareType, interfaceType: InterfaceType, name: string): AnyDriverInterface | InterfaceNotFoundInEntrypoint | IncompatibleInterface {
+  #lookup(
+    hardwareType: HardwareType,
+    interfaceType: InterfaceType,
+    name: string,
+  ): AnyDriverInterface | InterfaceNotFoundInEntrypoint | IncompatibleInterface {
     const impl = this.#enabled[interfaceType].has(name) ? this.#implementations[interfaceType].get(name) : undefined;
     if (impl === undefined) return new InterfaceNotFoundInEntrypoint(name, interfaceType, this.#enabledLists[interfaceType]);
     if (hardwareType.acceptsAnyEnabled) return impl;
-    const supported = this.#hardwareTypes.get(hardwareType.name)?.supported[interfaceType] ?? new Set(hardwareType.supported[interfaceType]);
+    const supported =
+      this.#hardwareTypes.get(hardwareType.name)?.supported[interfaceType] ?? new Set(hardwareType.supported[interfaceType]);
     if (!supported.has(name)) {
       return new IncompatibleInterface(interfaceType, name, hardwareType.name, hardwareType.supported[interfaceType]);
     }
     return impl;
   }
 
-  #default(hardwareType: HardwareType, interfaceType: InterfaceType, node: string): string | InterfaceNotFoundInEntrypoint | NoValidDefaultForInterface {
+  #default(
+    hardwareType: HardwareType,
+    interfaceType: InterfaceType,
+    node: string,
+  ): string | InterfaceNotFoundInEntrypoint | NoValidDefaultForInterface {
     const configured = this.#defaults[interfaceType];
     if (configured !== undefined) {
       const found = this.#lookup(hardwareType, interfaceType, configured);
@@ -265,14 +275,19 @@ export class DriverRegistry {
     if (!Array.isArray(names) || names.length === 0) {
       return err(invalid('enabledHardwareTypes', 'must be a non-empty list of hardware type names', names));
     }
-    for (const name of names) {
+    // Untyped callers can pass anything: check each element before trusting the list.
+    for (const name of names as readonly unknown[]) {
       if (typeof name !== 'string' || !this.#hardwareTypes.has(name)) {
         return err(
-          invalid('enabledHardwareTypes', `names an unknown hardware type "${String(name)}"; known: ${[...this.#hardwareTypes.keys()].join(', ')}`, name),
+          invalid(
+            'enabledHardwareTypes',
+            `names an unknown hardware type "${String(name)}"; known: ${[...this.#hardwareTypes.keys()].join(', ')}`,
+            name,
+          ),
         );
       }
     }
-    for (const name of names) this.#enabledHardwareTypes.add(name);
+    for (const name of names as readonly string[]) this.#enabledHardwareTypes.add(name);
     this.#generation++;
     return ok(undefined);
   }

@@ -193,10 +193,7 @@ export class FSM<S extends string = string, E extends string = string> {
     if (onEnter !== null && typeof onEnter !== 'function') throw new TypeError('On enter callback must be callable');
     if (onExit !== null && typeof onExit !== 'function') throw new TypeError('On exit callback must be callable');
     const def = this.#writable();
-    def.states.set(
-      state,
-      Object.freeze({ stable: options.stable ?? false, target, terminal: options.terminal ?? false, onEnter, onExit }),
-    );
+    def.states.set(state, Object.freeze({ stable: options.stable ?? false, target, terminal: options.terminal ?? false, onEnter, onExit }));
     def.table.set(state, new Map());
   }
 
@@ -209,22 +206,25 @@ export class FSM<S extends string = string, E extends string = string> {
     this.#assertNotFrozen();
     const startRecord = this.#def.states.get(start);
     if (startRecord === undefined) {
-      throw new InvalidState(
-        `Can not add a transition on event '${event}' that starts in a undefined state '${show(start)}'`,
-        { start, end, event },
-      );
+      throw new InvalidState(`Can not add a transition on event '${event}' that starts in a undefined state '${show(start)}'`, {
+        start,
+        end,
+        event,
+      });
     }
     if (!this.#def.states.has(end)) {
-      throw new InvalidState(
-        `Can not add a transition on event '${event}' that ends in a undefined state '${show(end)}'`,
-        { start, end, event },
-      );
+      throw new InvalidState(`Can not add a transition on event '${event}' that ends in a undefined state '${show(end)}'`, {
+        start,
+        end,
+        event,
+      });
     }
     if (startRecord.terminal) {
-      throw new InvalidState(
-        `Can not add a transition on event '${event}' that starts in the terminal state '${start}'`,
-        { start, end, event },
-      );
+      throw new InvalidState(`Can not add a transition on event '${event}' that starts in the terminal state '${start}'`, {
+        start,
+        end,
+        event,
+      });
     }
     const existing = this.#def.table.get(start)?.get(event);
     if (existing !== undefined) {
@@ -284,9 +284,7 @@ export class FSM<S extends string = string, E extends string = string> {
   processEvent(event: E, targetState?: S | null): Result<void, InvalidState> {
     const current = this.#current;
     if (current === null) {
-      return err(
-        new InvalidState(`Can not process event '${event}'; the state machine hasn't been initialized`, { event }),
-      );
+      return err(new InvalidState(`Can not process event '${event}'; the state machine hasn't been initialized`, { event }));
     }
     const states = this.#def.states;
     const currentRecord = states.get(current)!;

@@ -58,9 +58,6 @@ export class NotificationBus {
 
   #failed(error: unknown, notification: ProvisionSetNotification): void {
     this.#failures += 1;
-    this.#log.warn(
-      { err: error, event_type: notification.eventType, node: notification.payload.uuid },
-      'notification subscriber failed',
-    );
+    this.#log.warn({ err: error, event_type: notification.eventType, node: notification.payload.uuid }, 'notification subscriber failed');
   }
 }

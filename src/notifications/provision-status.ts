@@ -31,11 +31,7 @@ function isUnstable(state: string | null): boolean {
  * unstable) = (false, true) gives start; (true, false) gives end; anything else gives success. All
  * but the first are level info. The returned objects are shared and frozen.
  */
-export function provisionSetStatus(
-  event: string,
-  previousState: string | null,
-  newState: string | null,
-): ProvisionSetVerdict {
+export function provisionSetStatus(event: string, previousState: string | null, newState: string | null): ProvisionSetVerdict {
   // The machine has no 'error' event; Ironic lists it defensively.
   if (event === 'fail' || event === 'error') return ERROR;
   const wasUnstable = isUnstable(previousState);

@@ -90,7 +90,10 @@ export function emptyFailReport(): FailIfInStateReport {
 }
 
 /** What the task body decided. */
-type BodyOutcome = { readonly kind: 'failed'; readonly node: NodeRecord } | { readonly kind: 'changed' } | { readonly kind: 'error'; readonly error: unknown };
+type BodyOutcome =
+  | { readonly kind: 'failed'; readonly node: NodeRecord }
+  | { readonly kind: 'changed' }
+  | { readonly kind: 'error'; readonly error: unknown };
 
 /**
  * Fail every matching node (up to `maxNodes`). Never throws for expected failures: they are
@@ -132,7 +135,10 @@ export async function failIfInState(port: PeriodicPort, options: FailIfInStateOp
             })
           : // Ironic records the history event (setting last_error) and then processes `fail`
             // without a callback, which keeps that last_error: one save here.
-            await task.processEvent('fail', { ...targetState, ...(options.lastError !== undefined ? { lastError: options.lastError } : {}) });
+            await task.processEvent('fail', {
+              ...targetState,
+              ...(options.lastError !== undefined ? { lastError: options.lastError } : {}),
+            });
         if (processed.isErr()) return { kind: 'error', error: processed.error };
         return { kind: 'failed', node: processed.value };
       },

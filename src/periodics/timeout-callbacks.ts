@@ -12,7 +12,17 @@ import type { Draft } from 'immer';
 import { isConductorError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import type { JsonObject, JsonValue, NodeRecord } from '../node.js';
-import { DEPLOYFAIL, DEPLOYING, DEPLOYWAIT, CLEANFAIL, CLEANING, CLEANWAIT, SERVICEFAIL, SERVICING, SERVICEWAIT } from '../states/provision-states.js';
+import {
+  DEPLOYFAIL,
+  DEPLOYING,
+  DEPLOYWAIT,
+  CLEANFAIL,
+  CLEANING,
+  CLEANWAIT,
+  SERVICEFAIL,
+  SERVICING,
+  SERVICEWAIT,
+} from '../states/provision-states.js';
 import { requireExclusive } from '../task/require-exclusive.js';
 import type { ExclusiveTask } from '../task/types.js';
 
@@ -118,7 +128,10 @@ export const cleanupInspectwaitTimeout: TimeoutCallback = requireExclusive(async
   try {
     await driverOf(task).boot.cleanUpRamdisk(task);
   } catch (error) {
-    logger.error({ err: error }, `Failed to clean up the ramdisk after the inspection timeout of node ${task.node.uuid}: ${describe(error)}`);
+    logger.error(
+      { err: error },
+      `Failed to clean up the ramdisk after the inspection timeout of node ${task.node.uuid}: ${describe(error)}`,
+    );
   }
   await save(task, (draft) => wipeTokenAndUrl(draft.driver_internal_info));
 });
@@ -203,7 +216,13 @@ const SERVICING_KIND: StepsKind = {
  * clear the step bookkeeping and the agent token/URL, record the error (and the maintenance
  * reason unless one is set), save.
  */
-async function stepsErrorHandler(task: ExclusiveTask, logger: Logger, kind: StepsKind, logMessage: string, errorMessage: string): Promise<void> {
+async function stepsErrorHandler(
+  task: ExclusiveTask,
+  logger: Logger,
+  kind: StepsKind,
+  logMessage: string,
+  errorMessage: string,
+): Promise<void> {
   const setMaintenance = pythonTruthy(task.node.driver_internal_info[kind.stepKey]);
   logger.error(logMessage);
   let message = errorMessage;

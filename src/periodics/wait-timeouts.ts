@@ -14,7 +14,19 @@
  */
 import type { ConductorConfig } from '../config.js';
 import { adminContext } from '../context.js';
-import { CLEANFAIL, CLEANWAIT, DEPLOYFAIL, DEPLOYWAIT, INSPECTFAIL, INSPECTWAIT, RESCUEFAIL, RESCUEWAIT, SERVICEFAIL, SERVICEWAIT, type ProvisionState } from '../states/provision-states.js';
+import {
+  CLEANFAIL,
+  CLEANWAIT,
+  DEPLOYFAIL,
+  DEPLOYWAIT,
+  INSPECTFAIL,
+  INSPECTWAIT,
+  RESCUEFAIL,
+  RESCUEWAIT,
+  SERVICEFAIL,
+  SERVICEWAIT,
+  type ProvisionState,
+} from '../states/provision-states.js';
 import { provisioningErrorHandler } from '../task/error-handlers.js';
 import type { ProcessEventErrorHandler } from '../task/types.js';
 import { emptyFailReport, failIfInState, type FailIfInStateReport } from './fail-if-in-state.js';

@@ -50,14 +50,7 @@ function frozenSet<T>(items: readonly T[]): ReadonlySet<T> {
 }
 
 /** States that do not change unless a request arrives (each is added to the machine with stable=true). */
-export const STABLE_STATES: readonly ProvisionState[] = Object.freeze([
-  ENROLL,
-  MANAGEABLE,
-  AVAILABLE,
-  ACTIVE,
-  ERROR,
-  RESCUE,
-]);
+export const STABLE_STATES: readonly ProvisionState[] = Object.freeze([ENROLL, MANAGEABLE, AVAILABLE, ACTIVE, ERROR, RESCUE]);
 
 /**
  * States that change without an external request. Notifications use membership in this list (not

@@ -22,7 +22,9 @@ export function guardStore(store: Store): Store {
       const wrapper = (...args: unknown[]) => {
         try {
           const result = (value as (...a: unknown[]) => PromiseLike<unknown>).apply(target, args);
-          return new ResultAsync(Promise.resolve(result).then(undefined, (error: unknown) => errAsync(new StoreError(name, error))) as never);
+          return new ResultAsync(
+            Promise.resolve(result).then(undefined, (error: unknown) => errAsync(new StoreError(name, error))) as never,
+          );
         } catch (error) {
           return errAsync(new StoreError(name, error));
         }

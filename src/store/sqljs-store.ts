@@ -353,10 +353,9 @@ export class SqlJsStore implements Store {
     if (typeof message !== 'string') throw new TypeError('clearTargetPowerState: message must be a string');
     const now = this.#now();
     return this.#write('clearTargetPowerState', {}, (db, journal) => {
-      const rows = db.all(
-        'SELECT id, uuid FROM nodes WHERE lower(reservation) = lower(?) AND target_power_state IS NOT NULL ORDER BY id',
-        [host],
-      );
+      const rows = db.all('SELECT id, uuid FROM nodes WHERE lower(reservation) = lower(?) AND target_power_state IS NOT NULL ORDER BY id', [
+        host,
+      ]);
       if (rows.length === 0) return ok([]);
       // Journaled by id: a replayed statement must not depend on the (unjournaled) reservations.
       journal('UPDATE nodes SET target_power_state = NULL, last_error = ?, updated_at = ? WHERE id IN (SELECT value FROM json_each(?))', [
@@ -392,15 +391,24 @@ export class SqlJsStore implements Store {
     return this.#createChild('createPort', PORTS, nodeId, fields);
   }
 
-  createPortgroup(nodeId: number, fields: NewPortgroup): ResultAsync<Portgroup, NodeNotFound | Duplicate | InvalidParameterValue | StoreError> {
+  createPortgroup(
+    nodeId: number,
+    fields: NewPortgroup,
+  ): ResultAsync<Portgroup, NodeNotFound | Duplicate | InvalidParameterValue | StoreError> {
     return this.#createChild('createPortgroup', PORTGROUPS, nodeId, fields);
   }
 
-  createVolumeConnector(nodeId: number, fields: NewVolumeConnector): ResultAsync<VolumeConnector, NodeNotFound | Duplicate | InvalidParameterValue | StoreError> {
+  createVolumeConnector(
+    nodeId: number,
+    fields: NewVolumeConnector,
+  ): ResultAsync<VolumeConnector, NodeNotFound | Duplicate | InvalidParameterValue | StoreError> {
     return this.#createChild('createVolumeConnector', VOLUME_CONNECTORS, nodeId, fields);
   }
 
-  createVolumeTarget(nodeId: number, fields: NewVolumeTarget): ResultAsync<VolumeTarget, NodeNotFound | Duplicate | InvalidParameterValue | StoreError> {
+  createVolumeTarget(
+    nodeId: number,
+    fields: NewVolumeTarget,
+  ): ResultAsync<VolumeTarget, NodeNotFound | Duplicate | InvalidParameterValue | StoreError> {
     return this.#createChild('createVolumeTarget', VOLUME_TARGETS, nodeId, fields);
   }
 

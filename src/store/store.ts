@@ -4,15 +4,7 @@
  * conditional UPDATE ... WHERE reservation IS NULL, not re-entrant, wrong tag steals nothing.
  */
 import type { ResultAsync } from 'neverthrow';
-import type {
-  Duplicate,
-  InvalidIdentity,
-  InvalidParameterValue,
-  NodeLocked,
-  NodeNotFound,
-  NodeNotLocked,
-  StoreError,
-} from '../errors.js';
+import type { Duplicate, InvalidIdentity, InvalidParameterValue, NodeLocked, NodeNotFound, NodeNotLocked, StoreError } from '../errors.js';
 import type { NodeFilter } from '../node-filter.js';
 import type {
   ConductorRow,
@@ -90,7 +82,11 @@ export interface Store {
    * Re-label a reservation already held under `tag` (new purpose and time) without releasing it:
    * used for a local hand-off from one holder to the next. Fails like release.
    */
-  transferReservation(tag: string, nodeId: number, info: ReservationInfo): ResultAsync<void, NodeNotLocked | NodeLocked | NodeNotFound | StoreError>;
+  transferReservation(
+    tag: string,
+    nodeId: number,
+    info: ReservationInfo,
+  ): ResultAsync<void, NodeNotLocked | NodeLocked | NodeNotFound | StoreError>;
   /** Clear every reservation whose tag matches `host` case-insensitively. Returns the cleared node UUIDs. */
   clearReservations(host: string): ResultAsync<string[], StoreError>;
   /**
@@ -104,9 +100,18 @@ export interface Store {
   listVolumeConnectors(nodeId: number): ResultAsync<VolumeConnector[], StoreError>;
   listVolumeTargets(nodeId: number): ResultAsync<VolumeTarget[], StoreError>;
   createPort(nodeId: number, fields: NewPort): ResultAsync<Port, NodeNotFound | Duplicate | InvalidParameterValue | StoreError>;
-  createPortgroup(nodeId: number, fields: NewPortgroup): ResultAsync<Portgroup, NodeNotFound | Duplicate | InvalidParameterValue | StoreError>;
-  createVolumeConnector(nodeId: number, fields: NewVolumeConnector): ResultAsync<VolumeConnector, NodeNotFound | Duplicate | InvalidParameterValue | StoreError>;
-  createVolumeTarget(nodeId: number, fields: NewVolumeTarget): ResultAsync<VolumeTarget, NodeNotFound | Duplicate | InvalidParameterValue | StoreError>;
+  createPortgroup(
+    nodeId: number,
+    fields: NewPortgroup,
+  ): ResultAsync<Portgroup, NodeNotFound | Duplicate | InvalidParameterValue | StoreError>;
+  createVolumeConnector(
+    nodeId: number,
+    fields: NewVolumeConnector,
+  ): ResultAsync<VolumeConnector, NodeNotFound | Duplicate | InvalidParameterValue | StoreError>;
+  createVolumeTarget(
+    nodeId: number,
+    fields: NewVolumeTarget,
+  ): ResultAsync<VolumeTarget, NodeNotFound | Duplicate | InvalidParameterValue | StoreError>;
 
   /** Register (or re-register) a conductor host as online. */
   registerConductor(hostname: string): ResultAsync<ConductorRow, StoreError>;

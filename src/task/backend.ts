@@ -66,19 +66,10 @@ export type LockError = NodeLocked | NodeNotFound | Aborted | StoreError | Inval
 export type UnlockError = NodeNotLocked | NodeLocked | LeaseNotFound | StoreError | TransportError;
 /** Errors of writing a node through its actor. */
 export type UpdateError =
-  | NodeNotFound
-  | LeaseNotFound
-  | Duplicate
-  | InvalidParameterValue
-  | ExclusiveLockRequired
-  | StoreError
-  | TransportError;
+  NodeNotFound | LeaseNotFound | Duplicate | InvalidParameterValue | ExclusiveLockRequired | StoreError | TransportError;
 
 /** How a background worker ended. */
-export type WorkerOutcome =
-  | { readonly kind: 'ok' }
-  | { readonly kind: 'error'; readonly error: unknown }
-  | { readonly kind: 'cancelled' };
+export type WorkerOutcome = { readonly kind: 'ok' } | { readonly kind: 'error'; readonly error: unknown } | { readonly kind: 'cancelled' };
 
 /** Ironic's future: a handle on a submitted background worker. */
 export interface WorkerFuture {

@@ -31,11 +31,15 @@ export async function provisioningErrorHandler(
 }
 
 /** `_spawn_error_handler`: on NoFreeConductorWorker record the error without rolling the state back. */
-async function recordNoFreeWorkers(error: unknown, task: ExclusiveTask, wipe?: (draft: { instance_info: Record<string, unknown> }) => void): Promise<void> {
+async function recordNoFreeWorkers(
+  error: unknown,
+  task: ExclusiveTask,
+  wipe?: (draft: { instance_info: Record<string, unknown> }) => void,
+): Promise<void> {
   if (!(error instanceof NoFreeConductorWorker)) return;
   const saved = await task.updateNode((draft) => {
     draft.last_error = NO_FREE_WORKERS_MESSAGE;
-    wipe?.(draft as unknown as { instance_info: Record<string, unknown> });
+    wipe?.(draft);
   });
   if (saved.isErr()) throw saved.error;
 }

@@ -94,6 +94,7 @@ function isResultLike(value: unknown): value is { isOk(): boolean; value: unknow
  */
 export async function orThrow<T, E>(result: PromiseLike<Result<T, E>> | Result<T, E>): Promise<T> {
   const settled = await result;
+  // eslint-disable-next-line @typescript-eslint/only-throw-error -- the Result's own error, as it is
   if (settled.isErr()) throw settled.error;
   return settled.value;
 }

@@ -3,14 +3,14 @@
  * serves both task kinds; the public types (SharedTask / ExclusiveTask) decide what callers see.
  */
 import type { Draft } from 'immer';
-import { err, errAsync, ok, okAsync, Result, ResultAsync } from 'neverthrow';
+import { err, errAsync, ok, okAsync, type Result, ResultAsync } from 'neverthrow';
 import type { RequestContext } from '../context.js';
 import type { BareDriver } from '../drivers/build-driver.js';
 import {
   describe,
   type DriverError,
   ExclusiveLockRequired,
-  InvalidState,
+  type InvalidState,
   NodeNotFound,
   type StoreError,
   TaskReleased,
@@ -18,13 +18,33 @@ import {
 } from '../errors.js';
 import type { FSM } from '../fsm/fsm.js';
 import { bindRequest, type Logger } from '../logging.js';
-import { INTERFACE_TYPES, type InterfaceColumn, type InterfaceType, type NodeIdentity, type NodeRecord, type Port, type Portgroup, type VolumeConnector, type VolumeTarget } from '../node.js';
+import {
+  INTERFACE_TYPES,
+  type InterfaceColumn,
+  type InterfaceType,
+  type NodeIdentity,
+  type NodeRecord,
+  type Port,
+  type Portgroup,
+  type VolumeConnector,
+  type VolumeTarget,
+} from '../node.js';
 import type { ProvisionSetNotification } from '../notifications/notification.js';
 import { provisionSetPayload } from '../notifications/notification.js';
 import { provisionSetStatus } from '../notifications/provision-status.js';
 import type { ProvisionEvent, ProvisionState } from '../states/provision-states.js';
 import type { NewPort, NewPortgroup } from '../store/store.js';
-import type { Lease, LockError, SpawnOptions, SpawnRefused, TaskBackend, UnlockError, UpdateError, WorkerFuture, WorkerOutcome } from './backend.js';
+import type {
+  Lease,
+  LockError,
+  SpawnOptions,
+  SpawnRefused,
+  TaskBackend,
+  UnlockError,
+  UpdateError,
+  WorkerFuture,
+  WorkerOutcome,
+} from './backend.js';
 import { TASK_BRAND } from './require-exclusive.js';
 import { PendingSpawn, refusedSpawn, spawnResult } from './spawn-handle.js';
 import type {
@@ -136,7 +156,8 @@ export class TaskManager {
     if (got.isErr()) return err(got.error);
     const node = got.value;
     this.#logBindings = { node: node.uuid, purpose: this.#purpose };
-    if (this.#debug) this.#log.debug(`Attempting to get ${this.#shared ? 'shared' : 'exclusive'} lock on node ${node.uuid} (for ${this.#purpose})`);
+    if (this.#debug)
+      this.#log.debug(`Attempting to get ${this.#shared ? 'shared' : 'exclusive'} lock on node ${node.uuid} (for ${this.#purpose})`);
     if (!this.#shared) {
       const locked = await this.#lock(node.id, options.signal);
       if (locked.isErr()) return err(locked.error);
@@ -148,7 +169,7 @@ export class TaskManager {
     if (options.loadDriver ?? true) {
       const built = this.loadDriver();
       if (built.isErr()) {
-        await this.release();
+        await this.#releaseAfterFailure('the driver could not be built');
         return err(built.error);
       }
     }
@@ -169,7 +190,8 @@ export class TaskManager {
     const set = this.#setNode(leased.value.node);
     if (set.isErr()) {
       // The stored state is not one the machine knows: give the lock back before failing.
-      await this.#backend.unlock(leased.value);
+      const unlocked = await this.#backend.unlock(leased.value);
+      if (unlocked.isErr()) this.#log.error({ err: unlocked.error }, 'releasing a node in an unknown state failed');
       this.#lease = null;
       return err(set.error);
     }
@@ -262,10 +284,20 @@ export class TaskManager {
   }
 
   ports(): ResultAsync<readonly Port[], StoreError> {
-    return this.#lazy('ports', () => this.#ports, (v) => (this.#ports = v), (id) => this.#backend.listPorts(id));
+    return this.#lazy(
+      'ports',
+      () => this.#ports,
+      (v) => (this.#ports = v),
+      (id) => this.#backend.listPorts(id),
+    );
   }
   portgroups(): ResultAsync<readonly Portgroup[], StoreError> {
-    return this.#lazy('portgroups', () => this.#portgroups, (v) => (this.#portgroups = v), (id) => this.#backend.listPortgroups(id));
+    return this.#lazy(
+      'portgroups',
+      () => this.#portgroups,
+      (v) => (this.#portgroups = v),
+      (id) => this.#backend.listPortgroups(id),
+    );
   }
   volumeConnectors(): ResultAsync<readonly VolumeConnector[], StoreError> {
     return this.#lazy(
@@ -298,12 +330,12 @@ export class TaskManager {
       (async () => {
         const loaded = await load(node.id);
         if (loaded.isErr()) {
-          await this.release();
+          await this.#releaseAfterFailure(`loading ${what} failed`);
           return err(loaded.error);
         }
         const frozen = Object.freeze(loaded.value);
         set(frozen);
-        return ok(frozen as readonly T[]);
+        return ok(frozen);
       })(),
     );
   }
@@ -444,7 +476,10 @@ export class TaskManager {
    * with a callback clear/set last_error and schedule the spawn; save once; log; notify now
    * (no callback) or after a successful spawn (callback).
    */
-  processEvent<A extends unknown[]>(event: ProvisionEvent, options: ProcessEventOptions<A> = {}): ResultAsync<NodeRecord, ProcessEventError> {
+  processEvent<A extends unknown[]>(
+    event: ProvisionEvent,
+    options: ProcessEventOptions<A> = {},
+  ): ResultAsync<NodeRecord, ProcessEventError> {
     const exclusive = this.#exclusive('processEvent');
     if (exclusive.isErr()) return errAsync(exclusive.error);
     const lease = exclusive.value;
@@ -458,7 +493,7 @@ export class TaskManager {
     if (advanced.isErr()) {
       // Ironic leaves the machine moved when only the target was invalid; we put it back in step
       // with the (unsaved) node so the task stays usable.
-      fsm.initialize(node.provision_state, node.target_provision_state);
+      this.#resync(fsm, node);
       return errAsync(advanced.error);
     }
 
@@ -505,7 +540,7 @@ export class TaskManager {
           if (spawn !== null) this.#notStarted(spawn, 'its transition was not saved');
           this.#spawn = previousSpawn;
           this.#onError = previousHook;
-          if (this.#node !== null) fsm.initialize(this.#node.provision_state, this.#node.target_provision_state);
+          if (this.#node !== null) this.#resync(fsm, this.#node);
           return err(result.error);
         }
         const committed = result.value;
@@ -656,8 +691,20 @@ export class TaskManager {
   }
 
   async #releaseAfterRefusal(): Promise<void> {
+    await this.#releaseAfterFailure('the spawn was refused');
+  }
+
+  /** Release because something else failed: that failure is what the caller gets; a release error is logged. */
+  async #releaseAfterFailure(why: string): Promise<void> {
     const released = await this.release();
-    if (released.isErr()) this.#log.error({ err: released.error }, 'releasing after a refused spawn failed');
+    if (released.isErr()) this.#log.error({ err: released.error }, `releasing after ${why} failed`);
+  }
+
+  /** Put the state machine back in step with the node (after an event that was refused or not saved). */
+  #resync(fsm: FSM<ProvisionState, ProvisionEvent>, node: NodeRecord): void {
+    const reset = fsm.initialize(node.provision_state, node.target_provision_state);
+    // The node's state was accepted when the task was acquired, so this cannot fail short of a bug.
+    if (reset.isErr()) this.#log.error({ err: reset.error }, 'the state machine could not be put back in step with the node');
   }
 
   /** Worker done-callback (Ironic `_thread_release_resources`): record the failure, then release. */
@@ -751,7 +798,7 @@ export function acquireTask(
   options: AcquireOptions = {},
 ): ResultAsync<Task, AcquireError> {
   // The public types are views of the same object: no need for another promise layer to cast.
-  return TaskManager.acquire(backend, context, nodeId, options) as unknown as ResultAsync<Task, AcquireError>;
+  return TaskManager.acquire(backend, context, nodeId, options);
 }
 
 /** The implementation behind a public task type (for the conductor and tests). */

@@ -60,13 +60,7 @@ export type SpawnErrorHook<A extends unknown[] = unknown[]> = (error: unknown, .
 export type ProcessEventErrorHandler = SpawnErrorHook<[ExclusiveTask, ProvisionState, ProvisionState | null]>;
 
 /** Why scheduled background work failed or never ran (the Err of `SpawnHandle.done`). */
-export type SpawnError =
-  | BackgroundWorkFailed
-  | WorkerTimedOut
-  | Aborted
-  | WorkNotStarted
-  | ExclusiveLockRequired
-  | SpawnRefused;
+export type SpawnError = BackgroundWorkFailed | WorkerTimedOut | Aborted | WorkNotStarted | ExclusiveLockRequired | SpawnRefused;
 
 /** Background work scheduled with `spawnAfter` (or `processEvent({ callback })`). */
 export interface SpawnHandle {

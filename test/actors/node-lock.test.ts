@@ -12,8 +12,7 @@ import { NodeRegistry } from '../../actors/node-registry.js';
 import { ActorRuntime } from '../../actors/runtime.js';
 import { resolveConfig } from '../../src/config.js';
 import { createRequestContext } from '../../src/context.js';
-import { Aborted, ConductorStopping, DriverNotFound, LeaseNotFound, NodeLocked, NodeNotFound } from '../../src/errors.js';
-import type { FSM } from '../../src/fsm/fsm.js';
+import { Aborted, ActorStopped, ConductorStopping, DriverNotFound, LeaseNotFound, NodeLocked, NodeNotFound } from '../../src/errors.js';
 import { silentLogger } from '../../src/logging.js';
 import { NotificationBus } from '../../src/notifications/bus.js';
 import { newProvisionFsm } from '../../src/states/provision-machine.js';
@@ -206,20 +205,23 @@ describe('node lock: reservations held outside this process', () => {
   });
 
   it('is granted if the outside holder releases within the budget', async () => {
-    await withConductor({ nodeLockedRetryAttempts: 20, nodeLockedRetryInterval: 10 }, async ({ conductor, ctx, createNode, inner, spy }) => {
-      const node = await createNode();
-      await okValue(inner.reserve('other-host', node.id, { purpose: 'x' }));
-      spy.reset();
-      setTimeout(() => void inner.release('other-host', node.id), 35);
-      const task = await okValue(conductor.acquire(ctx, node.id, { purpose: 'mine' }));
-      assert.equal(task.node.reservation, HOST);
-      assert.equal(task.node.reservation_purpose, 'mine');
-      assert.equal((await okValue(inner.getNode(node.id))).reservation, HOST);
-      const attempts = spy.count('reserve');
-      assert.ok(attempts >= 2 && attempts <= 20, `${attempts} reserve attempts`);
-      await okValue(task.release());
-      assert.equal((await okValue(inner.getNode(node.id))).reservation, null);
-    });
+    await withConductor(
+      { nodeLockedRetryAttempts: 20, nodeLockedRetryInterval: 10 },
+      async ({ conductor, ctx, createNode, inner, spy }) => {
+        const node = await createNode();
+        await okValue(inner.reserve('other-host', node.id, { purpose: 'x' }));
+        spy.reset();
+        setTimeout(() => void inner.release('other-host', node.id), 35);
+        const task = await okValue(conductor.acquire(ctx, node.id, { purpose: 'mine' }));
+        assert.equal(task.node.reservation, HOST);
+        assert.equal(task.node.reservation_purpose, 'mine');
+        assert.equal((await okValue(inner.getNode(node.id))).reservation, HOST);
+        const attempts = spy.count('reserve');
+        assert.ok(attempts >= 2 && attempts <= 20, `${attempts} reserve attempts`);
+        await okValue(task.release());
+        assert.equal((await okValue(inner.getNode(node.id))).reservation, null);
+      },
+    );
   });
 
   it('aborting a waiter that faces an outside holder stops the retries', async () => {
@@ -390,7 +392,12 @@ describe('node lock: lease ids', () => {
     const runtime = new ActorRuntime('lease-test', logger);
     try {
       const parent = runtime.spawn<null, never>(null, 'nodes', { initialState: () => null, handle: (state) => state });
-      const config = resolveConfig({ host: HOST, nodeLockedRetryAttempts: 1, nodeLockedRetryInterval: 5, nodeIdleTimeout: 0 })._unsafeUnwrap();
+      const config = resolveConfig({
+        host: HOST,
+        nodeLockedRetryAttempts: 1,
+        nodeLockedRetryInterval: 5,
+        nodeIdleTimeout: 0,
+      })._unsafeUnwrap();
       const registry = new NodeRegistry({
         runtime,
         parent,
@@ -413,7 +420,10 @@ describe('node lock: lease ids', () => {
       const wrongRelease = await errorOf(registry.unlock(forged), LeaseNotFound);
       assert.equal(wrongRelease.details.leaseId, forged.id);
       assert.equal(wrongRelease.status, 404);
-      await errorOf(registry.update(forged, (draft) => void (draft.last_error = 'forged')), LeaseNotFound);
+      await errorOf(
+        registry.update(forged, (draft) => void (draft.last_error = 'forged')),
+        LeaseNotFound,
+      );
       await errorOf(registry.destroy(forged), LeaseNotFound);
       assert.equal((await okValue(store.getNode(node.id))).reservation, HOST, 'the real lease still holds');
       assert.equal(registry.latestSnapshot(node.id)?.last_error, null, 'the forged update wrote nothing');
@@ -422,14 +432,17 @@ describe('node lock: lease ids', () => {
       await errorOf(registry.unlock(lease), LeaseNotFound); // stale: already released
       const next = await okValue(registry.lock(node.id, request));
       await errorOf(registry.unlock(lease), LeaseNotFound); // stale lease while another holds
-      await errorOf(registry.update(lease, (draft) => void (draft.last_error = 'stale')), LeaseNotFound);
+      await errorOf(
+        registry.update(lease, (draft) => void (draft.last_error = 'stale')),
+        LeaseNotFound,
+      );
       assert.equal((await okValue(store.getNode(node.id))).reservation, HOST, 'the new holder keeps the lock');
       await okValue(registry.unlock(next));
       assert.equal((await okValue(store.getNode(node.id))).reservation, null);
       registry.close();
     } finally {
       await runtime.shutdown();
-      await store.close();
+      await okValue(store.close());
     }
   });
 });
@@ -449,7 +462,14 @@ describe('node lock: conductor stop', () => {
         const settled = await within(inFlight, 400);
         await stopping;
         if (settled === 'pending') hung.push(turns);
-        else if (settled.isOk()) await settled.value.release();
+        else if (settled.isOk()) {
+          // Granted before the stop: its release now finds the node actor stopped (stop cleared the reservation).
+          const released = await settled.value.release();
+          assert.ok(
+            released.isOk() || released.error instanceof ActorStopped,
+            `release after stop: ${released.isErr() ? released.error.message : 'ok'}`,
+          );
+        }
       });
       if (hung.length > 0) break; // one is enough (each costs the 400 ms wait)
     }
@@ -462,11 +482,11 @@ describe('node lock: conductor stop', () => {
       const holder = await okValue(conductor.acquire(ctx, node.id, { purpose: 'holder' }));
       const waiter = conductor.acquire(ctx, node.id, { purpose: 'patient waiter', patient: true });
       await until(() => waitersOf(conductor, node.id) === 1, 'the waiter queued');
-      await conductor.stop();
+      await okValue(conductor.stop());
       const settled = await within(waiter, 1500);
       assert.notEqual(settled, 'pending', 'the waiter settled when the conductor stopped');
       assert.ok(settled !== 'pending' && settled.isErr() && settled.error instanceof ConductorStopping);
-      await within(holder.release(), 1500);
+      assert.notEqual(await within(holder.release(), 1500), 'pending', 'a release after the stop settles');
       await errorOf(conductor.acquire(ctx, node.id), ConductorStopping);
     });
   });

@@ -59,7 +59,10 @@ test('bad input: a corrupt database file is reported in one line and left byte-i
     const db = join(dir, 'fleet.sqlite');
     await writeFile(db, Buffer.from('this is not a database, but it is precious\n'.repeat(200)));
     const before = await snapshotDir(dir);
-    for (const args of [['--db', db, ...FAST], ['status', '--db', db]]) {
+    for (const args of [
+      ['--db', db, ...FAST],
+      ['status', '--db', db],
+    ]) {
       const run = await cli(args);
       assertUsageError(run, /Database file .*fleet\.sqlite is unreadable or corrupt/);
       assert.deepEqual(await snapshotDir(dir), before, 'nothing written: no journal, no lock left, the file unchanged');
@@ -71,7 +74,10 @@ test('bad input: a database path that is a directory, or in a missing directory'
   await withTempDir(async (dir) => {
     await mkdir(join(dir, 'sub'));
     assertUsageError(await cli(['--db', join(dir, 'sub'), ...FAST]), /is not a regular file/);
-    assertUsageError(await cli(['--db', join(dir, 'missing', 'x.sqlite'), ...FAST]), /cannot create database file .*directory .*missing does not exist/);
+    assertUsageError(
+      await cli(['--db', join(dir, 'missing', 'x.sqlite'), ...FAST]),
+      /cannot create database file .*directory .*missing does not exist/,
+    );
     assertUsageError(await cli(['status', '--db', join(dir, 'none.sqlite')]), /no database file at .*none\.sqlite/);
     assert.deepEqual([...(await snapshotDir(dir)).keys()], ['sub']);
   });
@@ -89,7 +95,7 @@ test('bad input: a database in use by another store is refused in one line, for 
       assertUsageError(await cli(['status', '--db', db]), /is in use by process/);
       assert.deepEqual(await snapshotDir(dir), before);
     } finally {
-      await store.close();
+      assert.ok((await store.close()).isOk());
     }
   });
 });
@@ -98,7 +104,21 @@ test('--help prints the usage on stdout and exits 0; --version too', async () =>
   const help = await cli(['--help']);
   assert.equal(help.code, 0);
   assert.equal(help.stderr, '');
-  for (const flag of ['--nodes', '--db', '--memory', '--min-step-ms', '--max-step-ms', '--failure-rate', '--seed', '--retry-failed', '--concurrency', '--clients', '--no-progress', '--json', '--log-level']) {
+  for (const flag of [
+    '--nodes',
+    '--db',
+    '--memory',
+    '--min-step-ms',
+    '--max-step-ms',
+    '--failure-rate',
+    '--seed',
+    '--retry-failed',
+    '--concurrency',
+    '--clients',
+    '--no-progress',
+    '--json',
+    '--log-level',
+  ]) {
     assert.ok(help.stdout.includes(flag), `--help mentions ${flag}`);
   }
   assert.match(help.stdout, /status \[options\]/);

@@ -12,7 +12,11 @@ test('a 50-node in-memory run reaches active or a recorded failure for every nod
   const { summary, run } = await fleet(['--nodes', '50', '--memory', '--no-progress', '--seed', '7']);
   assert.equal(summary.nodes, 50);
   assert.equal(summary.enrolled, 50);
-  assert.equal(Object.values(summary.states).reduce((a, b) => a + b, 0), 50, 'state counts add up to the fleet');
+  assert.equal(
+    Object.values(summary.states).reduce((a, b) => a + b, 0),
+    50,
+    'state counts add up to the fleet',
+  );
   for (const state of Object.keys(summary.states)) assert.ok(FINAL_STATES.has(state), `unexpected final state ${state}`);
   assert.equal(summary.active + summary.failed, 50);
   assert.equal(summary.unfinished, 0);
@@ -43,7 +47,10 @@ test('a step failing every time is recorded in last_error and the failed state; 
     for (const node of await storedNodes(db)) {
       assert.equal(node.provision_state, 'deploy failed');
       assert.equal(node.target_provision_state, 'active');
-      assert.match(node.last_error ?? '', new RegExp(`^Node ${node.uuid} failed deploy step deploy\\.deploy: fake deploy\\.deploy failed \\(injected\\)$`));
+      assert.match(
+        node.last_error ?? '',
+        new RegExp(`^Node ${node.uuid} failed deploy step deploy\\.deploy: fake deploy\\.deploy failed \\(injected\\)$`),
+      );
       assert.equal(node.reservation, null);
     }
 
@@ -71,7 +78,10 @@ test('--failure-rate 1 fails verification back to enroll with last_error; --retr
     assert.equal(failed.summary.failed, 8);
     assert.equal(failed.summary.failures.manage, 8);
     for (const node of await storedNodes(db)) {
-      assert.match(node.last_error ?? '', /^Failed to validate power driver interface for node .*fake power\.validate failed \(injected\)$/);
+      assert.match(
+        node.last_error ?? '',
+        /^Failed to validate power driver interface for node .*fake power\.validate failed \(injected\)$/,
+      );
     }
     const retried = await fleet(['--nodes', '8', '--db', db, ...FAST, '--failure-rate', '0', '--retry-failed', '--clients', '0']);
     assert.deepEqual(retried.summary.states, { active: 8 });
@@ -82,20 +92,50 @@ test('--failure-rate 1 fails verification back to enroll with last_error; --retr
 test('failed cleaning lands in clean failed with last_error; --retry-failed goes manage → manageable → provide → … → active', async () => {
   await withTempDir(async (dir) => {
     const db = join(dir, 'fleet.sqlite');
-    const prepare = await fleet(['--nodes', '4', '--db', db, ...FAST, '--failure-rate', '0', '--fail-op', 'deploy.prepareCleaning=1', '--clients', '0']);
+    const prepare = await fleet([
+      '--nodes',
+      '4',
+      '--db',
+      db,
+      ...FAST,
+      '--failure-rate',
+      '0',
+      '--fail-op',
+      'deploy.prepareCleaning=1',
+      '--clients',
+      '0',
+    ]);
     assert.deepEqual(prepare.summary.states, { 'clean failed': 4 });
     for (const node of await storedNodes(db)) {
       assert.equal(node.target_provision_state, 'available');
       assert.match(node.last_error ?? '', /^Failed to prepare node \S+ for cleaning: fake deploy\.prepareCleaning failed \(injected\)$/);
     }
     // The retry's cleaning fails again, at its first clean step this time; no retries left after one.
-    const step = await fleet(['--nodes', '4', '--db', db, ...FAST, '--failure-rate', '0', '--fail-op', 'deploy.executeCleanStep=1', '--retry-failed', '--max-retries', '1', '--clients', '0']);
+    const step = await fleet([
+      '--nodes',
+      '4',
+      '--db',
+      db,
+      ...FAST,
+      '--failure-rate',
+      '0',
+      '--fail-op',
+      'deploy.executeCleanStep=1',
+      '--retry-failed',
+      '--max-retries',
+      '1',
+      '--clients',
+      '0',
+    ]);
     assert.deepEqual(step.summary.states, { 'clean failed': 4 });
     assert.equal(step.summary.retried, 4);
     // manage (clean failed → manageable), provide, wait, resume, fail: 5 transitions a node
     assert.equal(step.summary.transitions, 4 * 5);
     for (const node of await storedNodes(db)) {
-      assert.match(node.last_error ?? '', /^Node \S+ failed step deploy\.erase_devices_metadata: fake deploy\.executeCleanStep failed \(injected\)$/);
+      assert.match(
+        node.last_error ?? '',
+        /^Node \S+ failed step deploy\.erase_devices_metadata: fake deploy\.executeCleanStep failed \(injected\)$/,
+      );
     }
     const retried = await fleet(['--nodes', '4', '--db', db, ...FAST, '--failure-rate', '0', '--retry-failed', '--clients', '0']);
     assert.deepEqual(retried.summary.states, { active: 4 });
@@ -131,7 +171,20 @@ test('re-running on the same file leaves active nodes untouched and enrolls only
 });
 
 test('a worker pool smaller than the nodes in flight: NoFreeConductorWorker is rolled back, backed off and retried', async () => {
-  const { summary } = await fleet(['--nodes', '24', '--memory', ...FAST, '--failure-rate', '0', '--workers', '3', '--concurrency', '24', '--clients', '0']);
+  const { summary } = await fleet([
+    '--nodes',
+    '24',
+    '--memory',
+    ...FAST,
+    '--failure-rate',
+    '0',
+    '--workers',
+    '3',
+    '--concurrency',
+    '24',
+    '--clients',
+    '0',
+  ]);
   assert.deepEqual(summary.states, { active: 24 });
   assert.equal(summary.workers.poolCapacity, 3);
   assert.ok(summary.workers.noFreeWorkerRetries > 0, 'the pool refused spawns');
@@ -146,13 +199,18 @@ test('a node in a state the path has no way out of is an internal error: summary
     if (opened.isErr()) throw opened.error;
     const node = await opened.value.getNode('node-00002');
     assert.ok(node.isOk());
-    assert.ok((await opened.value.updateNode(node.value.id, { provision_state: 'clean hold', target_provision_state: 'available' })).isOk());
+    assert.ok(
+      (await opened.value.updateNode(node.value.id, { provision_state: 'clean hold', target_provision_state: 'available' })).isOk(),
+    );
     assert.ok((await opened.value.close()).isOk());
 
     const { summary, run } = await fleet(['--nodes', '3', '--db', db, ...FAST, '--failure-rate', '0'], 1);
     assert.deepEqual(summary.states, { active: 2, 'clean hold': 1 });
     assert.equal(summary.unfinished, 1);
     assert.equal(summary.driver.internalErrors, 1);
-    assert.match(run.stderr, /^metal-conductor: 1 node could not be driven \(first: node \S+ is in "clean hold", which this run has no path from; see the log\)$/m);
+    assert.match(
+      run.stderr,
+      /^metal-conductor: 1 node could not be driven \(first: node \S+ is in "clean hold", which this run has no path from; see the log\)$/m,
+    );
   });
 });

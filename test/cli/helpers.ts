@@ -62,7 +62,8 @@ export async function storedNodes(path: string): Promise<NodeRecord[]> {
     if (nodes.isErr()) throw nodes.error;
     return nodes.value;
   } finally {
-    await store.close();
+    const closed = await store.close();
+    assert.ok(closed.isOk(), 'the store closes cleanly');
   }
 }
 

@@ -47,7 +47,10 @@ test('a run killed mid-way is recovered on the next run: it completes, nothing l
 
     const left = await storedNodes(db);
     assert.ok(left.length > 0 && left.length <= nodes);
-    assert.ok(left.some((n) => n.provision_state !== 'active'), 'the kill came mid-way');
+    assert.ok(
+      left.some((n) => n.provision_state !== 'active'),
+      'the kill came mid-way',
+    );
     const stuck = left.filter((n) => TRANSITIONAL.test(n.provision_state)).length;
     assert.ok(stuck > 0, 'some nodes were in the middle of a background step');
     const waiting = left.filter((n) => n.provision_state === 'clean wait' || n.provision_state === 'wait call-back');
@@ -73,7 +76,8 @@ test('a run killed mid-way is recovered on the next run: it completes, nothing l
     const byUuid = new Map(after.map((n) => [n.uuid, n]));
     assert.equal(after.filter((n) => n.provision_state !== 'active').length, stuck, 'only the stuck nodes failed');
     // Nodes waiting for the agent got their callback and went on.
-    for (const node of waiting) assert.equal(byUuid.get(node.uuid)?.provision_state, 'active', `node ${node.name} (was ${node.provision_state})`);
+    for (const node of waiting)
+      assert.equal(byUuid.get(node.uuid)?.provision_state, 'active', `node ${node.name} (was ${node.provision_state})`);
 
     // --retry-failed brings the nodes the recovery failed to active.
     const retried = await fleet(['--nodes', String(nodes), '--db', db, ...FAST, '--failure-rate', '0', '--retry-failed']);

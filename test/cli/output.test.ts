@@ -24,7 +24,13 @@ test('not a terminal: one plain line per phase milestone (no ANSI), then the sum
   }
   assert.match(run.stdout, /deploy\s+16\/16\s+100%\s+failed 0/);
   assert.match(run.stdout, /final state\s+nodes\n\s+active\s+16\n\s+total\s+16/);
-  for (const label of ['transitions', 'lock wait \\(ms\\)\\s+p50 \\S+\\s+p99 \\S+\\s+max \\S+', 'NodeLocked', 'worker failures', 'elapsed']) {
+  for (const label of [
+    'transitions',
+    'lock wait \\(ms\\)\\s+p50 \\S+\\s+p99 \\S+\\s+max \\S+',
+    'NodeLocked',
+    'worker failures',
+    'elapsed',
+  ]) {
     assert.match(run.stdout, new RegExp(`\\n  ${label}`));
   }
   assert.equal(run.stderr, '', 'nothing logged at warn on a clean run');
@@ -41,7 +47,10 @@ test('a terminal: live progress bars, and log lines held until the bars stop', a
     },
   );
   assert.equal(code, 0);
-  const stdout = events.filter(([s]) => s === 'out').map(([, t]) => t).join('');
+  const stdout = events
+    .filter(([s]) => s === 'out')
+    .map(([, t]) => t)
+    .join('');
   assert.ok(stdout.includes(ESC), 'bars are drawn with escape sequences');
   assert.match(stdout, / deploy\s+\|[^|]*\| 12\/12 100% \| failed 12/);
   assert.match(stdout, / manage\s+\|[^|]*\| 12\/12 100% \| failed 0/);

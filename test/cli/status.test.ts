@@ -36,7 +36,10 @@ test('status lists every node with state, target, holder, purpose, held-for and 
     for (let i = 1; i <= 10; i++) assert.ok(run.stdout.includes(`node-${String(i).padStart(5, '0')}`), `node ${i} listed`);
     assert.match(run.stdout, /node-00002\s+active\s+-\s+other-host\s+firmware update\s+\d+\.\d s\s+-/);
     assert.match(run.stdout, /node-00003\s+deploying\s+active\s+-/);
-    assert.match(run.stdout, /node-00007\s+deploy failed\s+active\s+-\s+-\s+-\s+Node \S+ failed deploy step deploy\.deploy: fake deploy\.deploy failed \(injected\)/);
+    assert.match(
+      run.stdout,
+      /node-00007\s+deploy failed\s+active\s+-\s+-\s+-\s+Node \S+ failed deploy step deploy\.deploy: fake deploy\.deploy failed \(injected\)/,
+    );
     assert.match(run.stdout, /10 of 10 nodes listed · all nodes: active 5, deploy failed 4, deploying 1/);
     assert.match(run.stdout, /pool: 0\/300 workers in use \(15 reserved, 0 reserved in use, 0 refused\) · dead letters: 0/);
 

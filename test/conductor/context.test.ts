@@ -92,8 +92,18 @@ describe('request context', () => {
 
       const taskLines = lines.filter((line) => line.node === node.uuid && line.worker === undefined);
       const messages = taskLines.map((line) => String(line.msg));
-      for (const expected of [/Attempting to get exclusive lock/, /successfully reserved/, /moved to provision state "deploying"/, /moved to provision state "active"/, /Async execution of loggedWork failed/, /Successfully released exclusive lock/]) {
-        assert.ok(messages.some((message) => expected.test(message)), `a task line matching ${expected}: ${JSON.stringify(messages)}`);
+      for (const expected of [
+        /Attempting to get exclusive lock/,
+        /successfully reserved/,
+        /moved to provision state "deploying"/,
+        /moved to provision state "active"/,
+        /Async execution of loggedWork failed/,
+        /Successfully released exclusive lock/,
+      ]) {
+        assert.ok(
+          messages.some((message) => expected.test(message)),
+          `a task line matching ${expected}: ${JSON.stringify(messages)}`,
+        );
       }
       for (const line of taskLines) assert.equal(line.request_id, 'req-logged', `task line "${String(line.msg)}"`);
 

@@ -26,11 +26,11 @@ export interface Fixture {
   readonly inner: Store;
   readonly ctx: RequestContext;
   /** Enroll a `fake-hardware` node (provision state `available` unless given). */
-  createNode(fields?: Partial<NewNode>): Promise<NodeRecord>;
+  readonly createNode: (fields?: Partial<NewNode>) => Promise<NodeRecord>;
   /** The node as stored (not the actor's snapshot). */
-  stored(nodeId: number): Promise<NodeRecord>;
+  readonly stored: (nodeId: number) => Promise<NodeRecord>;
   /** Stop the conductor and close the store (idempotent). */
-  stop(): Promise<void>;
+  readonly stop: () => Promise<void>;
 }
 
 /** Conductor options for a fixture (logger is the fixture's unless given), plus seams (the store is the fixture's). */
@@ -113,7 +113,10 @@ export async function errorOf<C extends abstract new (...args: never[]) => unkno
   const settled = await result;
   if (settled.isOk()) assert.fail(`expected Err(${type.name}), got Ok`);
   const error = settled.error;
-  assert.ok(error instanceof type, `expected ${type.name}, got ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
+  assert.ok(
+    error instanceof type,
+    `expected ${type.name}, got ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
+  );
   return error as InstanceType<C>;
 }
 

@@ -54,7 +54,12 @@ describe('persistence through a file store', () => {
       // ---- first life ----
       const first = await open(path);
       try {
-        const alpha = await okValue(first.enroll({ driver: 'fake-hardware', name: 'alpha', provision_state: 'available' }, ['52:54:00:00:00:01', '52:54:00:00:00:02']));
+        const alpha = await okValue(
+          first.enroll({ driver: 'fake-hardware', name: 'alpha', provision_state: 'available' }, [
+            '52:54:00:00:00:01',
+            '52:54:00:00:00:02',
+          ]),
+        );
         await okValue(first.enroll({ driver: 'fake-hardware', name: 'bravo', provision_state: 'available' }, ['52:54:00:00:00:03']));
         await okValue(first.enroll({ driver: 'fake-hardware', name: 'charlie', provision_state: 'available' }));
         const delta = await okValue(first.enroll({ driver: 'fake-hardware', name: 'delta' }, ['52:54:00:00:00:04']));
@@ -77,7 +82,9 @@ describe('persistence through a file store', () => {
         // bravo: deployed by a background worker.
         await okValue(
           first.withTask(ctx, 'bravo', { purpose: 'deploy' }, async (task) => {
-            await okValue(task.processEvent('deploy', { callback: async (t: ExclusiveTask) => void (await okValue(t.processEvent('done'))) }));
+            await okValue(
+              task.processEvent('deploy', { callback: async (t: ExclusiveTask) => void (await okValue(t.processEvent('done'))) }),
+            );
           }),
         );
         // charlie: a deploy whose worker fails (state stays deploying, target active, last_error written).
@@ -133,7 +140,10 @@ describe('persistence through a file store', () => {
         await errorOf(second.snapshot('delta'), NodeNotFound);
 
         const echo = await get('echo');
-        assert.deepEqual([echo.provision_state, echo.target_provision_state, echo.last_error], ['cleaning', 'available', 'cleaning started by hand']);
+        assert.deepEqual(
+          [echo.provision_state, echo.target_provision_state, echo.last_error],
+          ['cleaning', 'available', 'cleaning started by hand'],
+        );
 
         const foxtrot = await get('foxtrot');
         assert.equal(foxtrot.provision_state, 'available');
@@ -146,7 +156,7 @@ describe('persistence through a file store', () => {
         // The reopened store takes new work: finish echo's cleaning.
         await okValue(second.withTask(ctx, 'echo', {}, async (task) => void (await okValue(task.processEvent('done')))));
       } finally {
-        await second.stop();
+        await okValue(second.stop());
       }
 
       // ---- third life: the second life's write is there too, and start-up recovery (as Ironic)
@@ -163,7 +173,7 @@ describe('persistence through a file store', () => {
         );
         assert.equal(charlie.reservation, null);
       } finally {
-        await third.stop();
+        await okValue(third.stop());
       }
     } finally {
       await rm(dir, { recursive: true, force: true });

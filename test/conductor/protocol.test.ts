@@ -16,7 +16,6 @@ import type {
   ReleaseLeaseMessage,
   RunExclusiveMessage,
   SnapshotMessage,
-  StatusMessage,
 } from '../../actors/conductor-protocol.js';
 import {
   ActorStopped,
@@ -124,8 +123,10 @@ describe('conductor protocol: leases', () => {
   it('status replies with the conductor’s status report, holders and actor leases included', async () => {
     await withConductor({}, async ({ conductor, createNode }) => {
       const node = await createNode();
-      const grant = await okValue(ask(conductor, acquireLease(node.id, { purpose: 'visible in status', context: { requestId: 'req-status' } })));
-      const status = await okValue(ask(conductor, { type: 'status' } as StatusMessage));
+      const grant = await okValue(
+        ask(conductor, acquireLease(node.id, { purpose: 'visible in status', context: { requestId: 'req-status' } })),
+      );
+      const status = await okValue(ask(conductor, { type: 'status' }));
       assert.equal(status.host, HOST);
       assert.equal(status.stopping, false);
       assert.equal(status.leasesHeldByActors, 1);
@@ -133,7 +134,7 @@ describe('conductor protocol: leases', () => {
       assert.equal(entry?.holder?.purpose, 'visible in status');
       assert.equal(entry?.holder?.requestId, 'req-status');
       await okValue(ask(conductor, releaseLease(grant.leaseId)));
-      assert.equal((await okValue(ask(conductor, { type: 'status' } as StatusMessage))).leasesHeldByActors, 0);
+      assert.equal((await okValue(ask(conductor, { type: 'status' }))).leasesHeldByActors, 0);
     });
   });
 
@@ -157,7 +158,10 @@ describe('conductor protocol: leases', () => {
       await errorOf(ask(conductor, acquireLease(node.id, { patient: true, purpose: 'abandoned' }), 30), AskTimeout);
       await okValue(holder.release()); // the abandoned request is granted now...
       // ...and given back by the conductor, since nobody knows its lease id.
-      await until(async () => (await stored(node.id)).reservation === null && conductor.status().leasesHeldByActors === 0, 'the late lease released');
+      await until(
+        async () => (await stored(node.id)).reservation === null && conductor.status().leasesHeldByActors === 0,
+        'the late lease released',
+      );
       assert.equal(conductor.status().nodes.find((entry) => entry.id === node.id)?.holder, null);
       await okValue((await okValue(conductor.acquire(ctx, node.id, { retry: false }))).release());
     });
@@ -173,7 +177,7 @@ describe('conductor protocol: leases', () => {
       await okValue(ask(f.conductor, acquireLease(sharedNode.id, { shared: true })));
       assert.equal(f.conductor.status().leasesHeldByActors, 2);
       assert.equal((await f.stored(exclusive.id)).reservation, HOST);
-      await f.conductor.stop();
+      await okValue(f.conductor.stop());
       assert.equal((await f.stored(exclusive.id)).reservation, null);
       assert.equal((await f.stored(sharedNode.id)).reservation, null);
       assert.equal(f.conductor.status().leasesHeldByActors, 0);
@@ -193,7 +197,7 @@ describe('conductor protocol: after stop', () => {
     const f = await openFixture();
     try {
       const node = await f.createNode();
-      await f.conductor.stop();
+      await okValue(f.conductor.stop());
       const started = Date.now();
       await errorOf(ask(f.conductor, snapshotOf(node.id), 3000), ActorStopped);
       assert.ok(Date.now() - started < 1500, 'at once, not after the timeout');
@@ -272,10 +276,7 @@ describe('conductor protocol: runExclusive and processEvent', () => {
     await withConductor({}, async ({ conductor, createNode, stored }) => {
       const node = await createNode();
       const grant = await okValue(ask(conductor, acquireLease(node.id, { shared: true })));
-      const error = await errorOf(
-        ask(conductor, processEvent('manage', { leaseId: grant.leaseId })),
-        ExclusiveLockRequired,
-      );
+      const error = await errorOf(ask(conductor, processEvent('manage', { leaseId: grant.leaseId })), ExclusiveLockRequired);
       assert.equal(error.status, 403);
       assert.equal((await stored(node.id)).provision_state, 'available');
       await stillServes(conductor, node);
@@ -386,7 +387,7 @@ describe('conductor protocol: typed error replies, and the actor keeps serving',
     );
     replies.forEach((reply, i) => {
       if (i % 3 === 0) assert.ok(reply.isErr() && reply.error instanceof MalformedMessage, `reply ${i}`);
-      else assert.ok(reply.isOk() && (reply.value as NodeRecord).id === node.id, `reply ${i}`);
+      else assert.ok(reply.isOk() && reply.value.id === node.id, `reply ${i}`);
     });
   });
 });

@@ -25,7 +25,7 @@ describe('await using', () => {
   it('releases at the end of the block', async () => {
     await withConductor({}, async (f) => {
       const node = await f.createNode();
-      let kept: Task | null = null;
+      let kept: Task;
       {
         await using task = await orThrow(f.conductor.acquire(f.ctx, node.id, { purpose: 'scoped' }));
         kept = task;
@@ -109,7 +109,9 @@ describe('withTask', () => {
   it('resolves with the body’s value and releases', async () => {
     await withConductor({}, async (f) => {
       const node = await f.createNode();
-      const value = await okValue(f.conductor.withTask(f.ctx, node.id, { purpose: 'value' }, async (task) => task.node.reservation_purpose));
+      const value = await okValue(
+        f.conductor.withTask(f.ctx, node.id, { purpose: 'value' }, async (task) => task.node.reservation_purpose),
+      );
       assert.equal(value, 'value');
       assert.equal((await f.stored(node.id)).reservation, null);
     });
@@ -149,11 +151,12 @@ describe('withTask', () => {
       const hookCalls: { args: unknown[]; heldBy: string | null }[] = [];
       let ran = false;
       const result = await f.conductor.withTask(f.ctx, node.id, { purpose: 'spawn fails' }, (task) => {
-        task.setSpawnErrorHook(
-          async (...args: unknown[]) => {
-            hookCalls.push({ args, heldBy: (await f.stored(node.id)).reservation });
-          },
-          'hook-arg',
+        assert.ok(
+          task
+            .setSpawnErrorHook(async (...args: unknown[]) => {
+              hookCalls.push({ args, heldBy: (await f.stored(node.id)).reservation });
+            }, 'hook-arg')
+            .isOk(),
         );
         task.spawnAfter(function neverRuns() {
           ran = true;
@@ -179,15 +182,19 @@ describe('withTask', () => {
     await withConductor({ logger, seams: { spawner: fake.spawn } }, async (f) => {
       const node = await f.createNode();
       const result = await f.conductor.withTask(f.ctx, node.id, {}, (task) => {
-        task.setSpawnErrorHook(function brokenHook() {
-          throw new Error('hook failed too');
-        });
+        assert.ok(
+          task
+            .setSpawnErrorHook(function brokenHook() {
+              throw new Error('hook failed too');
+            })
+            .isOk(),
+        );
         task.spawnAfter(function neverRuns() {});
       });
       assert.ok(result.isErr());
       assert.ok(result.error instanceof NoFreeConductorWorker, `got ${result.error.name}`);
       assert.equal((await f.stored(node.id)).reservation, null);
-      const warning = lines.find((line) => String(line.msg).includes("on_error hook failed to call brokenHook"));
+      const warning = lines.find((line) => String(line.msg).includes('on_error hook failed to call brokenHook'));
       assert.ok(warning, 'the hook failure is logged');
       assert.equal(warning.level, 40);
       assert.match(String(warning.msg), new RegExp(node.uuid));
@@ -235,9 +242,13 @@ describe('withTask', () => {
       const node = await f.createNode();
       const order: string[] = [];
       const result = await f.conductor.withTask(f.ctx, node.id, {}, (task) => {
-        task.setSpawnErrorHook(async () => {
-          order.push(`hook (cancelled ${fake.future.cancelCalls}, held by ${(await f.stored(node.id)).reservation})`);
-        });
+        assert.ok(
+          task
+            .setSpawnErrorHook(async () => {
+              order.push(`hook (cancelled ${fake.future.cancelCalls}, held by ${(await f.stored(node.id)).reservation})`);
+            })
+            .isOk(),
+        );
         task.spawnAfter(function linked() {});
       });
       order.push(`after (cancelled ${fake.future.cancelCalls}, held by ${(await f.stored(node.id)).reservation})`);
@@ -340,7 +351,9 @@ describe('background workers', () => {
       const node = await f.createNode();
       await okValue(
         f.conductor.withTask(f.ctx, node.id, {}, async (task) => {
-          await okValue(task.processEvent('deploy', { callback: async (t: ExclusiveTask) => void (await okValue(t.processEvent('done'))) }));
+          await okValue(
+            task.processEvent('deploy', { callback: async (t: ExclusiveTask) => void (await okValue(t.processEvent('done'))) }),
+          );
         }),
       );
       const idle = await within(f.conductor.onIdle(), 3000);

@@ -13,8 +13,8 @@ import { allFakeInterfaces, makeNode } from './helpers.js';
 function nsPerBuild(nodes: () => readonly NodeRecord[], repeat: number): number {
   const registry = createDriverRegistry()._unsafeUnwrap();
   // Warm up the JIT on other snapshots of the same shapes.
-  for (let i = 0; i < 2000; i++) buildDriverForTask({ node: makeNode(allFakeInterfaces()) }, registry);
-  for (let i = 0; i < 2000; i++) buildDriverForTask({ node: makeNode() }, registry);
+  for (let i = 0; i < 2000; i++) void buildDriverForTask({ node: makeNode(allFakeInterfaces()) }, registry);
+  for (let i = 0; i < 2000; i++) void buildDriverForTask({ node: makeNode() }, registry);
   let best = Infinity;
   for (let round = 0; round < 5; round++) {
     const batch = nodes();

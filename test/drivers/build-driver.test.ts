@@ -24,7 +24,13 @@ const done = async (): Promise<void> => undefined;
 
 /** Stand-ins for implementations that only exist in real Ironic, so `ipmi` nodes can resolve. */
 const ipmiStandIns = () => [
-  defineInterface('boot', 'ipxe', { validate: done, prepareRamdisk: done, cleanUpRamdisk: done, prepareInstance: done, cleanUpInstance: done }),
+  defineInterface('boot', 'ipxe', {
+    validate: done,
+    prepareRamdisk: done,
+    cleanUpRamdisk: done,
+    prepareInstance: done,
+    cleanUpInstance: done,
+  }),
   defineInterface('deploy', 'direct', {
     validate: done,
     deploy: async () => null,
@@ -299,7 +305,17 @@ describe('buildDriverForTask: caching', () => {
     const reg = registry();
     const node = makeNode();
     const first = build(node, reg)._unsafeUnwrap();
-    reg.registerInterface(defineInterface('rescue', 'extra', { validate: done, rescue: async () => 'rescue' as const, unrescue: async () => 'active' as const }));
+    assert.ok(
+      reg
+        .registerInterface(
+          defineInterface('rescue', 'extra', {
+            validate: done,
+            rescue: async () => 'rescue' as const,
+            unrescue: async () => 'active' as const,
+          }),
+        )
+        .isOk(),
+    );
     const second = build(node, reg)._unsafeUnwrap();
     assert.notEqual(second, first);
     assert.notEqual(second.driver, first.driver);

@@ -91,7 +91,10 @@ describe('fake implementations: results', () => {
     assert.equal(await driver.deploy.deploy(t), null);
     assert.equal(await driver.deploy.tearDown(t), 'deleted');
     const steps = await driver.deploy.getCleanSteps(t);
-    assert.deepEqual(steps.map((s) => s.step), ['erase_devices_metadata', 'erase_devices']);
+    assert.deepEqual(
+      steps.map((s) => s.step),
+      ['erase_devices_metadata', 'erase_devices'],
+    );
     for (const step of steps) assert.equal(await driver.deploy.executeCleanStep(t, step), null);
     await assert.rejects(driver.deploy.executeCleanStep(t, { interface: 'deploy', step: 'nope', priority: 1 }), InvalidParameterValue);
     assert.equal(await driver.inspect.inspectHardware(t), 'manageable');

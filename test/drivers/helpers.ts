@@ -39,9 +39,10 @@ export function makeNode(fields: Partial<NodeRecord> = {}): NodeRecord {
 
 /** Every interface field set to `fake` (network `noop`), as Ironic's HardwareTypeLoadTestCase. */
 export function allFakeInterfaces(): Record<InterfaceColumn, string> {
-  return Object.fromEntries(
-    INTERFACE_TYPES.map((t) => [`${t}_interface`, t === 'network' ? 'noop' : 'fake']),
-  ) as Record<InterfaceColumn, string>;
+  return Object.fromEntries(INTERFACE_TYPES.map((t) => [`${t}_interface`, t === 'network' ? 'noop' : 'fake'])) as Record<
+    InterfaceColumn,
+    string
+  >;
 }
 
 export { seededRandom } from '../../src/drivers/fake/seeded-random.js';

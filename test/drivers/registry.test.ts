@@ -49,7 +49,10 @@ describe('createDriverRegistry', () => {
   it('rejects unknown and invalid names', () => {
     invalid({ enabledHardwareTypes: ['nope'] }, /enabledHardwareTypes names an unknown hardware type "nope"/);
     invalid({ enabledHardwareTypes: [] }, /enabledHardwareTypes must be a non-empty list/);
-    invalid({ enabledInterfaces: { power: ['ipmitool'] } }, /enabledInterfaces\.power names an unknown power interface "ipmitool"; known: fake/);
+    invalid(
+      { enabledInterfaces: { power: ['ipmitool'] } },
+      /enabledInterfaces\.power names an unknown power interface "ipmitool"; known: fake/,
+    );
     invalid({ enabledInterfaces: { teleport: ['fake'] } as never }, /unknown interface type "teleport"/);
     invalid({ defaultInterfaces: { power: 'ipmitool' } }, /defaultInterfaces\.power .*not an enabled power interface/);
     invalid({ enabledInterfaces: { raid: ['fake'] }, defaultInterfaces: { raid: 'no-raid' } }, /defaultInterfaces\.raid/);

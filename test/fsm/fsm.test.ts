@@ -79,11 +79,7 @@ describe('FSMTest (ironic/tests/unit/common/test_fsm.py)', () => {
     assertThrows(() => fsm.addState('x', { target: 'new state' }), InvalidState, "Target state 'new state' does not exist");
     assertInvalidState(fsm.initialize('wakeup', 'new state'), /does not exist/);
     // target isn't a stable state
-    assertThrows(
-      () => fsm.addState('y', { target: 'daydream' }),
-      InvalidState,
-      "Target state 'daydream' is not a 'stable' state",
-    );
+    assertThrows(() => fsm.addState('y', { target: 'daydream' }), InvalidState, "Target state 'daydream' is not a 'stable' state");
     assertInvalidState(fsm.initialize('wakeup', 'daydream'), /stable/);
     // A failed addState adds nothing.
     assert.equal(fsm.hasState('x'), false);
@@ -305,9 +301,21 @@ describe('definition errors (thrown: they are bugs)', () => {
   test('transitions with an unknown start or end, or out of a terminal state, throw InvalidState', () => {
     const m = targetsMachine();
     m.addState('end', { terminal: true });
-    assertThrows(() => m.addTransition('nope', 'idle', 'go'), InvalidState, "Can not add a transition on event 'go' that starts in a undefined state 'nope'");
-    assertThrows(() => m.addTransition('idle', 'nope', 'go'), InvalidState, "Can not add a transition on event 'go' that ends in a undefined state 'nope'");
-    assertThrows(() => m.addTransition('end', 'idle', 'go'), InvalidState, "Can not add a transition on event 'go' that starts in the terminal state 'end'");
+    assertThrows(
+      () => m.addTransition('nope', 'idle', 'go'),
+      InvalidState,
+      "Can not add a transition on event 'go' that starts in a undefined state 'nope'",
+    );
+    assertThrows(
+      () => m.addTransition('idle', 'nope', 'go'),
+      InvalidState,
+      "Can not add a transition on event 'go' that ends in a undefined state 'nope'",
+    );
+    assertThrows(
+      () => m.addTransition('end', 'idle', 'go'),
+      InvalidState,
+      "Can not add a transition on event 'go' that starts in the terminal state 'end'",
+    );
   });
 
   test('defaultStartState must be a known state', () => {

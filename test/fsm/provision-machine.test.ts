@@ -124,10 +124,7 @@ describe('provision machine is identical to ironic_fsm.json', () => {
         const end = refNext.get(key(state, event));
         if (end === undefined) {
           assert.ok(result.isErr(), `${state} --${event}--> should be refused`);
-          assert.equal(
-            result.error.message,
-            `Can not transition from state '${state}' on event '${event}' (no defined transition)`,
-          );
+          assert.equal(result.error.message, `Can not transition from state '${state}' on event '${event}' (no defined transition)`);
           assert.equal(m.currentState, state);
         } else {
           assert.ok(result.isOk(), `${state} --${event}--> ${end}`);
@@ -312,7 +309,7 @@ describe('property: random event sequences follow the JSON', () => {
           }
           assert.equal(m.currentState, state);
           assert.equal(m.targetState, target);
-          assert.ok(Object.hasOwn(ref.states, m.currentState!), 'state is one of the 30');
+          assert.ok(Object.hasOwn(ref.states, m.currentState), 'state is one of the 30');
           assert.ok(m.targetState === null || ref.states[m.targetState]!.stable, 'target is null or stable');
         }
       }),

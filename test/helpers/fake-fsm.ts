@@ -70,9 +70,10 @@ export interface FsmCall {
  * A real provision machine copy behind a recording proxy: it behaves exactly as the real one and
  * records every method call (methods run on the real object, so its private fields work).
  */
-export function recordingFsm(
-  inner: FSM<ProvisionState, ProvisionEvent> = newProvisionFsm(),
-): { fsm: FSM<ProvisionState, ProvisionEvent>; calls: FsmCall[] } {
+export function recordingFsm(inner: FSM<ProvisionState, ProvisionEvent> = newProvisionFsm()): {
+  fsm: FSM<ProvisionState, ProvisionEvent>;
+  calls: FsmCall[];
+} {
   const calls: FsmCall[] = [];
   const fsm = new Proxy(inner, {
     get(target, prop) {

@@ -16,6 +16,7 @@ export class FakeFuture implements WorkerFuture {
 
   onDone(callback: (outcome: WorkerOutcome) => unknown): void {
     this.doneCallbacks.push(callback);
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- Ironic's test links with a plain exception
     if (this.onDoneError !== null) throw this.onDoneError;
   }
 
@@ -43,9 +44,13 @@ export class FakeSpawner {
   readonly spawn: WorkerSpawner = (request) => {
     this.requests.push(request);
     if (this.spawnError !== null) {
-      if (isConductorError(this.spawnError) && (this.spawnError.code === 'NoFreeConductorWorker' || this.spawnError.code === 'ConductorStopping')) {
+      if (
+        isConductorError(this.spawnError) &&
+        (this.spawnError.code === 'NoFreeConductorWorker' || this.spawnError.code === 'ConductorStopping')
+      ) {
         return err(this.spawnError as never);
       }
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- a broken spawner throws whatever it throws
       throw this.spawnError;
     }
     return ok(this.future);

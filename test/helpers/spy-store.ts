@@ -62,7 +62,7 @@ export class SpyStore {
   async resultOf(method: StoreMethod, index = 0): Promise<unknown> {
     const call = this.calls.filter((c) => c.method === method)[index];
     if (call === undefined) throw new Error(`no call ${index} to ${method}`);
-    return await (call.result as PromiseLike<unknown>);
+    return await call.result;
   }
 
   /** How many times `method` was called. */

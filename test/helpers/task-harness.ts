@@ -74,9 +74,9 @@ export interface TaskHarness {
   /** Notifications delivered to a subscriber, in order. */
   readonly notifications: ProvisionSetNotification[];
   /** Create a node in the real store (not recorded): `fake-hardware`, `available` unless given. */
-  createNode(fields?: Partial<NewNode>): Promise<NodeRecord>;
+  readonly createNode: (fields?: Partial<NewNode>) => Promise<NodeRecord>;
   /** Stop the conductor and close the store. */
-  stop(): Promise<void>;
+  readonly stop: () => Promise<void>;
 }
 
 /** Open a harness (fresh store and conductor, so `Node.get` reaches the store on first use). */

@@ -27,11 +27,11 @@ export interface Fixture {
   readonly port: PeriodicPort;
   readonly store: Store;
   /** Create a fake-hardware node with `fields`; `updatedAgoMs` sets provision_updated_at that long before the clock's now. */
-  createNode(fields: Partial<NewNode>, updatedAgoMs?: number): Promise<NodeRecord>;
+  readonly createNode: (fields: Partial<NewNode>, updatedAgoMs?: number) => Promise<NodeRecord>;
   /** The node as stored now. */
-  read(node: NodeRecord): Promise<NodeRecord>;
+  readonly read: (node: NodeRecord) => Promise<NodeRecord>;
   /** Reserve `node` in the store under `tag`, as another (or a crashed) conductor would have. */
-  reserve(node: NodeRecord, tag: string): Promise<void>;
+  readonly reserve: (node: NodeRecord, tag: string) => Promise<void>;
 }
 
 /** Options of withFixture. */
@@ -89,7 +89,8 @@ export async function withFixture(options: FixtureOptions, body: (fixture: Fixtu
     await body(fixture);
   } finally {
     await conductor.onIdle();
-    await conductor.stop();
+    const stopped = await conductor.stop();
+    assert.ok(stopped.isOk(), 'the conductor stops cleanly');
   }
 }
 

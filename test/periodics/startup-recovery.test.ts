@@ -60,13 +60,20 @@ describe('start-up recovery', () => {
 
       const stuck = new Map<string, NodeRecord>();
       for (const state of STUCK_STATES_TREATED_AS_FAIL) {
-        stuck.set(state, await createNode({ provision_state: state, target_provision_state: DEFAULT_TARGET[state] ?? null, last_error: null }));
+        stuck.set(
+          state,
+          await createNode({ provision_state: state, target_provision_state: DEFAULT_TARGET[state] ?? null, last_error: null }),
+        );
       }
       // A stuck node this host had locked: its lock goes first, then it is failed too.
       const staleDeploying = await createNode({ provision_state: 'deploying', target_provision_state: 'active' });
       await reserve(staleDeploying, 'CoNdUcToR-a');
       // Stuck but in maintenance: Ironic's start-up check has no maintenance filter.
-      const maintenanceCleaning = await createNode({ provision_state: 'cleaning', target_provision_state: 'manageable', maintenance: true });
+      const maintenanceCleaning = await createNode({
+        provision_state: 'cleaning',
+        target_provision_state: 'manageable',
+        maintenance: true,
+      });
       // Stuck but held by another conductor: skipped.
       const otherDeploying = await createNode({ provision_state: 'deploying', target_provision_state: 'active' });
       await reserve(otherDeploying, OTHER_HOST);
@@ -129,7 +136,7 @@ describe('start-up recovery', () => {
     });
   });
 
-  it('fails at most periodicMaxWorkers nodes per stuck state, as Ironic\'s _fail_if_in_state; maxNodesPerState lifts it', async () => {
+  it("fails at most periodicMaxWorkers nodes per stuck state, as Ironic's _fail_if_in_state; maxNodesPerState lifts it", async () => {
     await withFixture({ periodicMaxWorkers: 2 }, async ({ conductor, port, createNode, read }) => {
       const deploying: NodeRecord[] = [];
       for (let i = 0; i < 3; i++) deploying.push(await createNode({ provision_state: 'deploying', target_provision_state: 'active' }));
@@ -138,8 +145,14 @@ describe('start-up recovery', () => {
 
       const first = await recoverOnStartup(port);
       await conductor.onIdle();
-      assert.deepEqual(first.stuck.deploying?.failed, deploying.slice(0, 2).map((n) => n.uuid));
-      assert.deepEqual(first.stuck.deleting?.failed, deleting.slice(0, 2).map((n) => n.uuid));
+      assert.deepEqual(
+        first.stuck.deploying?.failed,
+        deploying.slice(0, 2).map((n) => n.uuid),
+      );
+      assert.deepEqual(
+        first.stuck.deleting?.failed,
+        deleting.slice(0, 2).map((n) => n.uuid),
+      );
       assert.equal((await read(deploying[2] as NodeRecord)).provision_state, 'deploying');
       assert.equal((await read(deleting[2] as NodeRecord)).provision_state, 'deleting');
 

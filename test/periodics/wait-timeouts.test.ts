@@ -51,11 +51,66 @@ describe('wait-timeout checks: the catalogue', () => {
       c.errHandler?.name ?? null,
     ]);
     assert.deepEqual(rows, [
-      ['deploy', 'wait call-back', 'deploy failed', 'deploy_callback_timeout', 'deployCallbackTimeout', 'check_provision_state_interval', 'checkProvisionStateInterval', false, 'cleanupAfterTimeout', 'provisioningErrorHandler'],
-      ['clean', 'clean wait', 'clean failed', 'clean_callback_timeout', 'cleanCallbackTimeout', 'check_provision_state_interval', 'checkProvisionStateInterval', true, 'cleanupCleanwaitTimeout', null],
-      ['inspect', 'inspect wait', 'inspect failed', 'inspect_wait_timeout', 'inspectWaitTimeout', 'check_provision_state_interval', 'checkProvisionStateInterval', false, 'cleanupInspectwaitTimeout', 'provisioningErrorHandler'],
-      ['rescue', 'rescue wait', 'rescue failed', 'rescue_callback_timeout', 'rescueCallbackTimeout', 'check_rescue_state_interval', 'checkRescueStateInterval', true, 'cleanupRescuewaitTimeout', null],
-      ['service', 'service wait', 'service failed', 'service_callback_timeout', 'serviceCallbackTimeout', 'check_provision_state_interval', 'checkProvisionStateInterval', true, 'cleanupServicewaitTimeout', null],
+      [
+        'deploy',
+        'wait call-back',
+        'deploy failed',
+        'deploy_callback_timeout',
+        'deployCallbackTimeout',
+        'check_provision_state_interval',
+        'checkProvisionStateInterval',
+        false,
+        'cleanupAfterTimeout',
+        'provisioningErrorHandler',
+      ],
+      [
+        'clean',
+        'clean wait',
+        'clean failed',
+        'clean_callback_timeout',
+        'cleanCallbackTimeout',
+        'check_provision_state_interval',
+        'checkProvisionStateInterval',
+        true,
+        'cleanupCleanwaitTimeout',
+        null,
+      ],
+      [
+        'inspect',
+        'inspect wait',
+        'inspect failed',
+        'inspect_wait_timeout',
+        'inspectWaitTimeout',
+        'check_provision_state_interval',
+        'checkProvisionStateInterval',
+        false,
+        'cleanupInspectwaitTimeout',
+        'provisioningErrorHandler',
+      ],
+      [
+        'rescue',
+        'rescue wait',
+        'rescue failed',
+        'rescue_callback_timeout',
+        'rescueCallbackTimeout',
+        'check_rescue_state_interval',
+        'checkRescueStateInterval',
+        true,
+        'cleanupRescuewaitTimeout',
+        null,
+      ],
+      [
+        'service',
+        'service wait',
+        'service failed',
+        'service_callback_timeout',
+        'serviceCallbackTimeout',
+        'check_provision_state_interval',
+        'checkProvisionStateInterval',
+        true,
+        'cleanupServicewaitTimeout',
+        null,
+      ],
     ]);
     await withFixture({}, async ({ conductor }) => {
       for (const check of WAIT_TIMEOUT_CHECKS) {
@@ -67,7 +122,7 @@ describe('wait-timeout checks: the catalogue', () => {
 });
 
 describe('wait-timeout checks: deploy (wait call-back)', () => {
-  it('fails only timed-out, unreserved, non-maintenance nodes; the callback records Ironic\'s text and wipes deploy bookkeeping', async () => {
+  it("fails only timed-out, unreserved, non-maintenance nodes; the callback records Ironic's text and wipes deploy bookkeeping", async () => {
     await withFixture({}, async ({ conductor, port, store, createNode, read, reserve }) => {
       const deployInfo = {
         deploy_step: { interface: 'deploy', step: 'write_image', priority: 80 },
@@ -82,7 +137,12 @@ describe('wait-timeout checks: deploy (wait call-back)', () => {
         is_whole_disk_image: true,
       };
       const timedOut = await createNode(
-        { provision_state: 'wait call-back', target_provision_state: 'active', last_error: 'an older error', driver_internal_info: deployInfo },
+        {
+          provision_state: 'wait call-back',
+          target_provision_state: 'active',
+          last_error: 'an older error',
+          driver_internal_info: deployInfo,
+        },
         TIMED_OUT,
       );
       const recent = await createNode({ provision_state: 'wait call-back', target_provision_state: 'active' }, RECENT);
@@ -127,10 +187,7 @@ describe('wait-timeout checks: deploy (wait call-back)', () => {
       assert.deepEqual(report.failed, [node.uuid]);
       const after = await read(node);
       assert.equal(after.provision_state, 'deploy failed');
-      assert.equal(
-        after.last_error,
-        `${deployText(node.uuid)}. Also failed to clean up due to: fake deploy.cleanUp failed (injected)`,
-      );
+      assert.equal(after.last_error, `${deployText(node.uuid)}. Also failed to clean up due to: fake deploy.cleanUp failed (injected)`);
       assert.equal(after.reservation, null);
     });
   });
@@ -265,22 +322,25 @@ describe('wait-timeout checks: clean (clean wait)', () => {
   });
 
   it('appends a failed tear-down to the error (Ironic cleaning_error_handler)', async () => {
-    await withFixture({ fakeBehaviour: { failOperations: { 'deploy.tearDownCleaning': 1 } } }, async ({ conductor, port, createNode, read }) => {
-      const node = await createNode({ provision_state: 'clean wait', target_provision_state: 'available' }, TIMED_OUT);
-      await runWaitTimeoutCheck(waitTimeoutCheck('clean'), port);
-      await conductor.onIdle();
-      const after = await read(node);
-      assert.equal(after.provision_state, 'clean failed');
-      assert.equal(
-        after.last_error,
-        `${cleanText('None')}. Also Failed to tear down cleaning on node ${node.uuid}, reason: fake deploy.tearDownCleaning failed (injected)`,
-      );
-    });
+    await withFixture(
+      { fakeBehaviour: { failOperations: { 'deploy.tearDownCleaning': 1 } } },
+      async ({ conductor, port, createNode, read }) => {
+        const node = await createNode({ provision_state: 'clean wait', target_provision_state: 'available' }, TIMED_OUT);
+        await runWaitTimeoutCheck(waitTimeoutCheck('clean'), port);
+        await conductor.onIdle();
+        const after = await read(node);
+        assert.equal(after.provision_state, 'clean failed');
+        assert.equal(
+          after.last_error,
+          `${cleanText('None')}. Also Failed to tear down cleaning on node ${node.uuid}, reason: fake deploy.tearDownCleaning failed (injected)`,
+        );
+      },
+    );
   });
 });
 
 describe('wait-timeout checks: inspect, rescue, service', () => {
-  it('inspect wait → inspect failed with Ironic\'s inspection timeout text; the agent token and URL are wiped', async () => {
+  it("inspect wait → inspect failed with Ironic's inspection timeout text; the agent token and URL are wiped", async () => {
     await withFixture({}, async ({ conductor, port, createNode, read }) => {
       const node = await createNode(
         {
@@ -306,7 +366,7 @@ describe('wait-timeout checks: inspect, rescue, service', () => {
     });
   });
 
-  it('rescue wait → rescue failed, target kept, powered off, rescue password dropped, Ironic\'s text without the uuid', async () => {
+  it("rescue wait → rescue failed, target kept, powered off, rescue password dropped, Ironic's text without the uuid", async () => {
     await withFixture({}, async ({ conductor, port, createNode, read }) => {
       const node = await createNode(
         {
@@ -335,14 +395,23 @@ describe('wait-timeout checks: inspect, rescue, service', () => {
   });
 
   it('rescue: a failing clean-up is recorded as Ironic\'s "clean up failed" error', async () => {
-    await withFixture({ fakeBehaviour: { failOperations: { 'boot.cleanUpRamdisk': 1 } } }, async ({ conductor, port, createNode, read }) => {
-      const node = await createNode({ provision_state: 'rescue wait', target_provision_state: 'rescue', power_state: 'power off' }, TIMED_OUT);
-      await runWaitTimeoutCheck(waitTimeoutCheck('rescue'), port);
-      await conductor.onIdle();
-      const after = await read(node);
-      assert.equal(after.provision_state, 'rescue failed');
-      assert.equal(after.last_error, 'Rescue operation was unsuccessful, clean up failed for node: fake boot.cleanUpRamdisk failed (injected)');
-    });
+    await withFixture(
+      { fakeBehaviour: { failOperations: { 'boot.cleanUpRamdisk': 1 } } },
+      async ({ conductor, port, createNode, read }) => {
+        const node = await createNode(
+          { provision_state: 'rescue wait', target_provision_state: 'rescue', power_state: 'power off' },
+          TIMED_OUT,
+        );
+        await runWaitTimeoutCheck(waitTimeoutCheck('rescue'), port);
+        await conductor.onIdle();
+        const after = await read(node);
+        assert.equal(after.provision_state, 'rescue failed');
+        assert.equal(
+          after.last_error,
+          'Rescue operation was unsuccessful, clean up failed for node: fake boot.cleanUpRamdisk failed (injected)',
+        );
+      },
+    );
   });
 
   it('service wait → service failed, target kept, maintenance and the service failure fault when a step was running', async () => {
@@ -400,26 +469,41 @@ describe('wait-timeout checks: per-run cap, skipped nodes, no free workers', () 
   it('fails at most periodicMaxWorkers nodes per run, lowest ids first; the next run takes the rest', async () => {
     await withFixture({ periodicMaxWorkers: 3 }, async ({ conductor, port, createNode, read }) => {
       const nodes: NodeRecord[] = [];
-      for (let i = 0; i < 5; i++) nodes.push(await createNode({ provision_state: 'wait call-back', target_provision_state: 'active' }, TIMED_OUT));
+      for (let i = 0; i < 5; i++)
+        nodes.push(await createNode({ provision_state: 'wait call-back', target_provision_state: 'active' }, TIMED_OUT));
       const first = await runWaitTimeoutCheck(waitTimeoutCheck('deploy'), port);
       await conductor.onIdle();
       assert.equal(first.candidates, 5);
-      assert.deepEqual(first.failed, nodes.slice(0, 3).map((n) => n.uuid));
+      assert.deepEqual(
+        first.failed,
+        nodes.slice(0, 3).map((n) => n.uuid),
+      );
       const states = await Promise.all(nodes.map(async (n) => (await read(n)).provision_state));
       assert.deepEqual(states, ['deploy failed', 'deploy failed', 'deploy failed', 'wait call-back', 'wait call-back']);
 
       const second = await runWaitTimeoutCheck(waitTimeoutCheck('deploy'), port);
       await conductor.onIdle();
       assert.equal(second.candidates, 2);
-      assert.deepEqual(second.failed, nodes.slice(3).map((n) => n.uuid));
+      assert.deepEqual(
+        second.failed,
+        nodes.slice(3).map((n) => n.uuid),
+      );
     });
   });
 
   it('skips (and counts) nodes locked or deleted after listing, and nodes whose state or maintenance changed; they do not use up the cap', async () => {
     await withFixture({ periodicMaxWorkers: 2, nodeLockedRetryInterval: 5000 }, async ({ conductor, port, store, createNode, read }) => {
       const n: NodeRecord[] = [];
-      for (let i = 0; i < 6; i++) n.push(await createNode({ provision_state: 'wait call-back', target_provision_state: 'active' }, TIMED_OUT));
-      const [lockedOther, lockedHere, gone, toMaintenance, first, second] = n as [NodeRecord, NodeRecord, NodeRecord, NodeRecord, NodeRecord, NodeRecord];
+      for (let i = 0; i < 6; i++)
+        n.push(await createNode({ provision_state: 'wait call-back', target_provision_state: 'active' }, TIMED_OUT));
+      const [lockedOther, lockedHere, gone, toMaintenance, first, second] = n as [
+        NodeRecord,
+        NodeRecord,
+        NodeRecord,
+        NodeRecord,
+        NodeRecord,
+        NodeRecord,
+      ];
       // A local holder: with retry: false the check must not wait for it.
       const held = await conductor.acquire(adminContext(), lockedHere.id, { purpose: 'busy' });
       assert.ok(held.isOk());
@@ -455,7 +539,7 @@ describe('wait-timeout checks: per-run cap, skipped nodes, no free workers', () 
       assert.equal((await read(toMaintenance)).provision_state, 'wait call-back');
       if (held.isOk()) {
         assert.equal(held.value.node.provision_state, 'wait call-back');
-        await held.value.release();
+        assert.ok((await held.value.release()).isOk());
       }
       assert.equal((await read(lockedHere)).provision_state, 'wait call-back');
       assert.deepEqual(await reservations(store), { [lockedOther.uuid]: OTHER_HOST });
@@ -470,7 +554,8 @@ describe('wait-timeout checks: per-run cap, skipped nodes, no free workers', () 
     };
     await withFixture({ seams: { spawner } }, async ({ port, store, createNode, read }) => {
       const nodes: NodeRecord[] = [];
-      for (let i = 0; i < 3; i++) nodes.push(await createNode({ provision_state: 'wait call-back', target_provision_state: 'active' }, TIMED_OUT));
+      for (let i = 0; i < 3; i++)
+        nodes.push(await createNode({ provision_state: 'wait call-back', target_provision_state: 'active' }, TIMED_OUT));
       const untouched = await Promise.all(nodes.slice(1).map(read));
       const report = await runWaitTimeoutCheck(waitTimeoutCheck('deploy'), port);
       assert.equal(spawns, 1, 'no spawn is attempted after the first NoFreeConductorWorker');
@@ -519,7 +604,13 @@ describe('wait-timeout checks: per-run cap, skipped nodes, no free workers', () 
       await conductor.onIdle();
       assert.deepEqual(
         reports.map((r) => [r.check, r.failed.length]),
-        [['deploy', 1], ['clean', 1], ['inspect', 1], ['rescue', 1], ['service', 1]],
+        [
+          ['deploy', 1],
+          ['clean', 1],
+          ['inspect', 1],
+          ['rescue', 1],
+          ['service', 1],
+        ],
       );
       const after = await Promise.all(nodes.map(read));
       assert.deepEqual(

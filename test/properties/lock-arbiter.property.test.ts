@@ -20,7 +20,7 @@ import type { NodeRecord } from '../../src/node.js';
 import { openSqlJsStore } from '../../src/store/sqljs-store.js';
 import type { Store } from '../../src/store/store.js';
 import { taskInternals } from '../../src/task/task-manager.js';
-import type { ExclusiveTask, SharedTask, Task } from '../../src/task/types.js';
+import type { ExclusiveTask, Task } from '../../src/task/types.js';
 import { propertyRuns } from '../helpers/runs.js';
 
 type Mode = 'retry' | 'patient' | 'noretry';
@@ -101,8 +101,8 @@ describe('lock arbiter properties', () => {
     );
   });
   after(async () => {
-    await conductor.stop();
-    await store.close();
+    await orThrow(conductor.stop());
+    await orThrow(store.close());
   });
 
   it('keeps exclusivity, consistency, FIFO, exactly-once release and liveness under random interleavings', async () => {
@@ -126,7 +126,8 @@ describe('lock arbiter properties', () => {
 
         const checkConsistent = (n: NodeRecord, who: string): void => {
           if (!Object.isFrozen(n) || !Object.isFrozen(n.extra)) violations.push(`${who}: snapshot not frozen`);
-          if (n.extra.a !== n.extra.b) violations.push(`${who}: half-written node a=${String(n.extra.a)} b=${String(n.extra.b)}`);
+          if (n.extra.a !== n.extra.b)
+            violations.push(`${who}: half-written node a=${JSON.stringify(n.extra.a)} b=${JSON.stringify(n.extra.b)}`);
         };
         const onGrant = (call: number, task: Task): void => {
           pending.delete(call);
@@ -226,7 +227,7 @@ describe('lock arbiter properties', () => {
             const call = ++nextCall;
             pending.add(call);
             trace.push(`call ${call} upgrade ${op.upgrade} deleted=${deleted}`);
-            const upgraded = await (task as SharedTask).upgradeLock({
+            const upgraded = await task.upgradeLock({
               purpose: `call-${call}`,
               retry: op.upgrade !== 'noretry',
             });
@@ -287,7 +288,14 @@ describe('lock arbiter properties', () => {
           violations.push(`reserve/release unbalanced: ${counts.reserved - before.reserved}/${counts.released - before.released}`);
         }
         if (violations.length > 0 && process.env.DEBUG_PROPERTY) console.error(violations);
-        assert.deepEqual(violations, [], `${s.report()}`);
+        assert.deepEqual(
+          violations,
+          [],
+          s
+            .report()
+            .map((item) => `${item.status} ${item.label}`)
+            .join('\n'),
+        );
       }),
       { numRuns: propertyRuns(1000), seed: Number(process.env.SEED) || undefined },
     );

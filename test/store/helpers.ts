@@ -8,7 +8,7 @@ import { openSqlJsStore, type SqlJsStore, type SqlJsStoreOptions } from '../../s
 import { value } from './store-contract.js';
 
 /** A fresh temp directory, removed by the returned cleanup. */
-export async function tempDir(prefix = 'mc-store-'): Promise<{ dir: string; cleanup(): Promise<void> }> {
+export async function tempDir(prefix = 'mc-store-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }

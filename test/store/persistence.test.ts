@@ -312,7 +312,6 @@ describe('corrupt files are reported, never replaced', () => {
       assert.equal((await value(again.getNode('after-tear'))).uuid, more.uuid);
       await value(again.close());
       await value(reopened.close());
-
     });
   });
 
@@ -436,8 +435,7 @@ async function crashRound(options: RoundOptions): Promise<{ acks: Acks; killedAt
       else if (kind === 'phase') {
         phase = a!;
         kill();
-      }
-      else if (kind === 'create') acks.creates.set(Number(a), { uuid: b!, name: c!, at: Number(d) });
+      } else if (kind === 'create') acks.creates.set(Number(a), { uuid: b!, name: c!, at: Number(d) });
       else if (kind === 'port') acks.ports.set(Number(a), { address: b!, at: Number(c) });
       else if (kind === 'ack') {
         const list = acks.updates.get(Number(a)) ?? [];

@@ -47,7 +47,7 @@ describe('identity rules', () => {
     assert.deepEqual(parseIdentity('node-1.rack_2~a')._unsafeUnwrap(), { kind: 'name', name: 'node-1.rack_2~a' });
     assert.equal(parseIdentity('a'.repeat(255)).isOk(), true);
     for (const bad of ['a'.repeat(256), '', ' ', 'é', '+1', '-5', '0', 1.5, -3, 0, Number.MAX_SAFE_INTEGER + 1, {}, null]) {
-      assert.equal(parseIdentity(bad).isErr(), true, `expected InvalidIdentity for ${String(bad)}`);
+      assert.equal(parseIdentity(bad).isErr(), true, `expected InvalidIdentity for ${JSON.stringify(bad)}`);
     }
     assert.equal(isIntLike('12'), true);
     assert.equal(isIntLike('012'), false);
@@ -229,7 +229,11 @@ describe('sql.js specifics', () => {
     const store = await openStore();
     const node = await value(store.createNode({ driver: 'fake-hardware' }));
     const missing = await store.createPort(node.id, {} as never);
-    assert.ok(missing.isErr() && missing.error instanceof InvalidParameterValue && /missing required field\(s\) address/.test(missing.error.message));
+    assert.ok(
+      missing.isErr() &&
+        missing.error instanceof InvalidParameterValue &&
+        /missing required field\(s\) address/.test(missing.error.message),
+    );
     const wrong = await store.createPort(node.id, { address: 'aa:bb', pxe_enabled: 'yes' } as never);
     assert.ok(wrong.isErr() && wrong.error instanceof InvalidParameterValue && wrong.error.details.field === 'pxe_enabled');
     const unknown = await store.createPortgroup(node.id, { colour: 'blue' } as never);
@@ -335,6 +339,7 @@ describe('file store durability machinery', () => {
 
   it('a failed journal write fails the waiting call and every later call with StoreError; close still unlocks', async () => {
     const tmp = await tempDir();
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be put back on the prototype
     const original = JournalFile.prototype.append;
     try {
       const path = join(tmp.dir, 'n.sqlite');

@@ -22,7 +22,7 @@ import type { Store } from '../../src/store/store.js';
 /** A fresh, empty store and how to dispose of it. */
 export interface StoreFixture {
   store: Store;
-  cleanup(): Promise<void>;
+  readonly cleanup: () => Promise<void>;
 }
 
 /** Await a result and return its value, failing the test with the error otherwise. */
@@ -39,7 +39,10 @@ export async function failure<T, E, C extends abstract new (...args: never[]) =>
 ): Promise<InstanceType<C>> {
   const r = await result;
   if (r.isOk()) assert.fail(`expected Err(${type.name}), got Ok: ${JSON.stringify(r.value)}`);
-  assert.ok(r.error instanceof type, `expected ${type.name}, got ${String((r.error as Error)?.name)}: ${String((r.error as Error)?.message)}`);
+  assert.ok(
+    r.error instanceof type,
+    `expected ${type.name}, got ${String((r.error as Error)?.name)}: ${String((r.error as Error)?.message)}`,
+  );
   return r.error as InstanceType<C>;
 }
 

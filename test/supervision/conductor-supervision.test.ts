@@ -18,7 +18,6 @@ import { ManualClock } from '../../src/clock.js';
 import { createRequestContext } from '../../src/context.js';
 import { silentLogger } from '../../src/logging.js';
 import { openSqlJsStore } from '../../src/store/sqljs-store.js';
-import type { Store } from '../../src/store/store.js';
 import { orThrow } from '../../src/task/scope.js';
 import { SpyStore } from '../helpers/spy-store.js';
 
@@ -38,28 +37,42 @@ describe('conductor supervision', () => {
   it('open() runs start-up recovery: this host only, case-insensitively, with Ironic texts', async () => {
     const store = await orThrow(openSqlJsStore());
     try {
-      const stale = await orThrow(store.createNode({ driver: 'fake-hardware', provision_state: 'available', target_power_state: 'power on' }));
+      const stale = await orThrow(
+        store.createNode({ driver: 'fake-hardware', provision_state: 'available', target_power_state: 'power on' }),
+      );
       await orThrow(store.reserve('Conductor-1.EXAMPLE', stale.id, { purpose: 'before the crash' }));
       const other = await orThrow(store.createNode({ driver: 'fake-hardware', provision_state: 'available' }));
       await orThrow(store.reserve('someone-else', other.id, { purpose: 'theirs' }));
-      const stuck = await orThrow(store.createNode({ driver: 'fake-hardware', provision_state: 'cleaning', target_provision_state: 'available' }));
+      const stuck = await orThrow(
+        store.createNode({ driver: 'fake-hardware', provision_state: 'cleaning', target_provision_state: 'available' }),
+      );
 
-      const conductor = await orThrow(openConductor({ logger: silentLogger(), host: 'conductor-1.example', periodicChecks: false }, { store }));
+      const conductor = await orThrow(
+        openConductor({ logger: silentLogger(), host: 'conductor-1.example', periodicChecks: false }, { store }),
+      );
       try {
         const s1 = await orThrow(store.getNode(stale.id));
-        assert.deepEqual([s1.reservation, s1.target_power_state, s1.last_error], [null, null, 'Pending power operation was aborted due to conductor restart']);
+        assert.deepEqual(
+          [s1.reservation, s1.target_power_state, s1.last_error],
+          [null, null, 'Pending power operation was aborted due to conductor restart'],
+        );
         assert.equal((await orThrow(store.getNode(other.id))).reservation, 'someone-else', 'another host keeps its lock');
         const s3 = await orThrow(store.getNode(stuck.id));
         assert.deepEqual(
           [s3.provision_state, s3.target_provision_state, s3.last_error, s3.reservation],
-          ['clean failed', 'available', "The cleaning state can't be resumed by conductor conductor-1.example. Moving to fail state.", null],
+          [
+            'clean failed',
+            'available',
+            "The cleaning state can't be resumed by conductor conductor-1.example. Moving to fail state.",
+            null,
+          ],
         );
         assert.ok(conductor.status().recovery !== null);
       } finally {
         await orThrow(conductor.stop());
       }
     } finally {
-      await store.close();
+      await orThrow(store.close());
     }
   });
 
@@ -75,8 +88,12 @@ describe('conductor supervision', () => {
       }),
     );
     try {
-      const late = await orThrow(conductor.enroll({ driver: 'fake-hardware', provision_state: 'wait call-back', target_provision_state: 'active' }));
-      const fresh = await orThrow(conductor.enroll({ driver: 'fake-hardware', provision_state: 'wait call-back', target_provision_state: 'active' }));
+      const late = await orThrow(
+        conductor.enroll({ driver: 'fake-hardware', provision_state: 'wait call-back', target_provision_state: 'active' }),
+      );
+      const fresh = await orThrow(
+        conductor.enroll({ driver: 'fake-hardware', provision_state: 'wait call-back', target_provision_state: 'active' }),
+      );
       await orThrow(storeOf(conductor).updateNode(late.id, { provision_updated_at: new Date(clock.now() - 1_900_000).toISOString() }));
       assert.equal(conductor.status().components.find((c) => c.name === 'check-deploy-timeouts')?.state, 'running');
 
@@ -109,19 +126,22 @@ describe('conductor supervision', () => {
       Number.POSITIVE_INFINITY,
     );
     const conductor = await orThrow(
-      openConductor({
-        logger: silentLogger(),
-        host: 'crash-host',
-        checkProvisionStateInterval: 1_000,
-        checkRescueStateInterval: 1_000,
-        cleanCallbackTimeout: 0,
-        inspectWaitTimeout: 0,
-        rescueCallbackTimeout: 0,
-        serviceCallbackTimeout: 0,
-        startupRecovery: false,
-        restartPolicy: { minBackoffMs: 100, maxBackoffMs: 400, randomFactor: 0, maxRestarts: 2, withinMs: 60_000 },
-        clock,
-      }, { store: spy.store as Store }),
+      openConductor(
+        {
+          logger: silentLogger(),
+          host: 'crash-host',
+          checkProvisionStateInterval: 1_000,
+          checkRescueStateInterval: 1_000,
+          cleanCallbackTimeout: 0,
+          inspectWaitTimeout: 0,
+          rescueCallbackTimeout: 0,
+          serviceCallbackTimeout: 0,
+          startupRecovery: false,
+          restartPolicy: { minBackoffMs: 100, maxBackoffMs: 400, randomFactor: 0, maxRestarts: 2, withinMs: 60_000 },
+          clock,
+        },
+        { store: spy.store },
+      ),
     );
     try {
       const node = await orThrow(conductor.enroll({ driver: 'fake-hardware', provision_state: 'available' }));
@@ -137,7 +157,7 @@ describe('conductor supervision', () => {
       assert.equal((await orThrow(conductor.snapshot(node.id))).provision_state, 'manageable');
     } finally {
       await orThrow(conductor.stop());
-      await inner.close();
+      await orThrow(inner.close());
     }
   });
 
@@ -156,7 +176,7 @@ describe('conductor supervision', () => {
       try {
         assert.deepEqual(await orThrow(store.listNodes({ reserved: true })), []);
       } finally {
-        await store.close();
+        await orThrow(store.close());
       }
     } finally {
       await rm(dir, { recursive: true, force: true });

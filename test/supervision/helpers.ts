@@ -55,7 +55,7 @@ export interface Harness {
 /** Options of `harness`. */
 export interface HarnessOptions {
   random?: () => number;
-  onEscalate?: (component: string, error: unknown) => void;
+  onEscalate?: (component: string, error: unknown) => void | Promise<void>;
   stopTimeoutMs?: number;
 }
 
@@ -99,7 +99,6 @@ export function harness(options: HarnessOptions = {}): Harness {
 
 /** Wait `ms` on `clock`; resolves early (false) when `signal` aborts. */
 export const clockSleep = (clock: Clock, ms: number, signal: AbortSignal): Promise<boolean> => sleep(clock, ms, signal);
-
 
 /** A component that records its runs and their signals. */
 export interface ScriptedComponent extends LongLivedComponent {

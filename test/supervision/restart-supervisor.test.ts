@@ -185,7 +185,9 @@ describe('backoff', () => {
         extra: fc.integer({ min: 0, max: 1_000_000 }),
         randomFactor: fc.double({ min: 0, max: 1, noNaN: true }),
       })
-      .map(({ minBackoffMs, extra, randomFactor }) => resolveRestartPolicy({ minBackoffMs, maxBackoffMs: minBackoffMs + extra, randomFactor })._unsafeUnwrap());
+      .map(({ minBackoffMs, extra, randomFactor }) =>
+        resolveRestartPolicy({ minBackoffMs, maxBackoffMs: minBackoffMs + extra, randomFactor })._unsafeUnwrap(),
+      );
     fc.assert(
       fc.property(
         policyArb,
@@ -313,7 +315,10 @@ describe('restart intensity', () => {
       [10_499, false],
     ] as const) {
       const h = setup();
-      h.supervisor.start(scripted('slow', () => 3400), { ...fast, maxRestarts: 3, withinMs });
+      h.supervisor.start(
+        scripted('slow', () => 3400),
+        { ...fast, maxRestarts: 3, withinMs },
+      );
       await h.clock.advance(13_900);
       assert.equal(h.statusOf('slow').escalated, escalates, `withinMs ${withinMs}`);
       assert.equal(h.statusOf('slow').state, escalates ? 'failed' : 'backing-off');

@@ -21,10 +21,7 @@ import type { ExclusiveTask } from '../../src/task/types.js';
 import { okValue, withHarness, type TaskHarness } from '../helpers/task-harness.js';
 
 /** Run `body` with an exclusive task on a node in `state`/`target`; released afterwards. */
-async function withNodeIn(
-  fields: Partial<NewNode>,
-  body: (task: ExclusiveTask, h: TaskHarness) => Promise<void>,
-): Promise<void> {
+async function withNodeIn(fields: Partial<NewNode>, body: (task: ExclusiveTask, h: TaskHarness) => Promise<void>): Promise<void> {
   await withHarness({}, async (h) => {
     const node = await h.createNode({ name: 'node', ...fields });
     const task = await okValue(h.conductor.acquire(h.ctx, node.id));

@@ -15,14 +15,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { errAsync, okAsync, type Result } from 'neverthrow';
-import {
-  DriverNotFound,
-  NoFreeConductorWorker,
-  NodeLocked,
-  NodeNotFound,
-  StoreError,
-  TaskReleased,
-} from '../../src/errors.js';
+import { DriverNotFound, NoFreeConductorWorker, NodeLocked, NodeNotFound, StoreError, TaskReleased } from '../../src/errors.js';
 import type { NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../../src/node.js';
 import type { WorkerOutcome } from '../../src/task/backend.js';
 import { taskInternals } from '../../src/task/task-manager.js';
@@ -525,11 +518,12 @@ describe('TaskManagerTestCase', () => {
       let release = null as SpyFn<Impl['release']> | null;
       await assert.rejects(
         async () => {
-          await h.conductor.withTask(h.ctx, 'node-id', {}, (task) => {
+          // A throw that is not a ConductorError is a bug: released, then rethrown (the Result never settles).
+          void (await h.conductor.withTask(h.ctx, 'node-id', {}, (task) => {
             task.spawnAfter(spawn, 1, 2, { foo: 'bar', cat: 'meow' });
             release = spyOnMethod(taskInternals(task), 'release', { callThrough: true });
             throw boom;
-          });
+          }));
         },
         (error: unknown) => error === boom,
       );
@@ -592,13 +586,14 @@ describe('TaskManagerTestCase', () => {
       let release = null as SpyFn<Impl['release']> | null;
       await assert.rejects(
         async () => {
-          await h.conductor.withTask(h.ctx, 'node-id', {}, (task) => {
+          // A throw that is not a ConductorError is a bug: released, then rethrown (the Result never settles).
+          void (await h.conductor.withTask(h.ctx, 'node-id', {}, (task) => {
             task.spawnAfter(spawn, 1, 2, { foo: 'bar', cat: 'meow' });
             const impl = taskInternals(task);
             threadRelease = spyOnMethod(impl, 'threadReleaseResources');
             const realRelease = impl.release.bind(impl);
             release = spyOnMethod(impl, 'release', { replacement: () => (order.push('release'), realRelease()) });
-          });
+          }));
         },
         (error: unknown) => error === failure,
       );
@@ -631,7 +626,7 @@ describe('TaskManagerTestCase', () => {
       let release = null as SpyFn<Impl['release']> | null;
       const error = await errOf(
         h.conductor.withTask(h.ctx, 'node-id', {}, (task) => {
-          task.setSpawnErrorHook(onErrorHandler, 'fake-argument');
+          assert.ok(task.setSpawnErrorHook(onErrorHandler, 'fake-argument').isOk());
           task.spawnAfter(spawn, 1, 2, { foo: 'bar', cat: 'meow' });
           const impl = taskInternals(task);
           const realRelease = impl.release.bind(impl);
@@ -667,7 +662,7 @@ describe('TaskManagerTestCase', () => {
       // Make sure the original error is the one reported.
       const error = await errOf(
         h.conductor.withTask(h.ctx, 'node-id', {}, (task) => {
-          task.setSpawnErrorHook(onErrorHandler, 'fake-argument');
+          assert.ok(task.setSpawnErrorHook(onErrorHandler, 'fake-argument').isOk());
           task.spawnAfter(spawn, 1, 2, { foo: 'bar', cat: 'meow' });
           release = spyOnMethod(taskInternals(task), 'release', { callThrough: true });
         }),

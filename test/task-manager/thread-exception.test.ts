@@ -21,7 +21,7 @@ import { captureLogger, okValue, withHarness, type HarnessOptions, type TaskHarn
 function watched(outcome: WorkerOutcome): { outcome: WorkerOutcome; reads: () => number } {
   let reads = 0;
   const proxy = new Proxy(outcome, {
-    get(target, prop, receiver) {
+    get(target, prop, receiver): unknown {
       reads += 1;
       return Reflect.get(target, prop, receiver);
     },
@@ -36,7 +36,12 @@ async function withScheduledTask(
   options: HarnessOptions = {},
 ): Promise<void> {
   await withHarness(options, async (h) => {
-    const node = await h.createNode({ name: 'node', provision_state: 'deploying', target_provision_state: 'active', last_error: lastError });
+    const node = await h.createNode({
+      name: 'node',
+      provision_state: 'deploying',
+      target_provision_state: 'active',
+      last_error: lastError,
+    });
     const task = await okValue(h.conductor.acquire(h.ctx, node.id));
     try {
       task.spawnAfter(function async_method_foo(): void {});
@@ -93,9 +98,7 @@ describe('ThreadExceptionTestCase', () => {
         assert.ok(reads() > 0, 'the outcome was inspected (Ironic: exception() called)');
         assert.equal(task.node.last_error, null);
         // Ironic: LOG.exception("Execution of <method> for node <uuid> was canceled.").
-        const logged = lines
-          .slice(before)
-          .filter((line) => (line.level as number) >= 50 && String(line.msg).includes('async_method_foo'));
+        const logged = lines.slice(before).filter((line) => (line.level as number) >= 50 && String(line.msg).includes('async_method_foo'));
         assert.equal(logged.length, 1, JSON.stringify(lines.slice(before)));
         assert.match(String(logged[0]!.msg), /cancel/);
         assert.ok(String(logged[0]!.msg).includes(task.node.uuid));

@@ -192,10 +192,13 @@ export class Committer {
       });
     } else {
       // Half the budget waiting for company, half for the write and fdatasync.
-      this.#batchTimer = setTimeout(() => {
-        this.#batchTimer = null;
-        this.#kick();
-      }, Math.floor(this.#opts.maxDelayMs / 2));
+      this.#batchTimer = setTimeout(
+        () => {
+          this.#batchTimer = null;
+          this.#kick();
+        },
+        Math.floor(this.#opts.maxDelayMs / 2),
+      );
     }
   }
 

@@ -119,7 +119,9 @@ export function encodeField(column: string, kind: ColumnKind, value: unknown): S
     case 'int':
       return Number.isSafeInteger(value) ? (value as number) : new FieldProblem(column, 'must be an integer');
     case 'nullable-int':
-      return value === null || Number.isSafeInteger(value) ? (value as number | null) : new FieldProblem(column, 'must be an integer or null');
+      return value === null || Number.isSafeInteger(value)
+        ? (value as number | null)
+        : new FieldProblem(column, 'must be an integer or null');
     case 'json': {
       if (!isPlainObject(value)) return new FieldProblem(column, 'must be a plain JSON object');
       try {

@@ -41,7 +41,7 @@ export function decodeLine(line: string): DecodedRecord | null {
   const crcText = line.slice(0, 8);
   if (!/^[0-9a-f]{8}$/.test(crcText)) return null;
   const body = line.slice(9);
-  if ((crc32(body) >>> 0) !== Number.parseInt(crcText, 16)) return null;
+  if (crc32(body) >>> 0 !== Number.parseInt(crcText, 16)) return null;
   let value: unknown;
   try {
     value = JSON.parse(body);
@@ -99,9 +99,7 @@ export function readJournal(bytes: Buffer, checkpointSeq: number): JournalConten
 
   const firstBad = lines.findIndex((l) => l.record === null);
   if (firstBad !== -1) {
-    const lastGoodBefore = lines
-      .slice(0, firstBad)
-      .findLast((l) => l.record !== null)?.record;
+    const lastGoodBefore = lines.slice(0, firstBad).findLast((l) => l.record !== null)?.record;
     // The seq the bad line would have had, at least.
     const badSeq = (lastGoodBefore?.seq ?? checkpointSeq) + 1;
     const after = lines.slice(firstBad + 1).flatMap((l) => (l.record === null ? [] : [l.record]));

@@ -12,7 +12,10 @@ export function uniqueViolation(cause: unknown): { table: string; columns: strin
   const message = describe(cause);
   const at = message.indexOf(UNIQUE_PREFIX);
   if (at === -1) return null;
-  const qualified = message.slice(at + UNIQUE_PREFIX.length).split(',').map((s) => s.trim());
+  const qualified = message
+    .slice(at + UNIQUE_PREFIX.length)
+    .split(',')
+    .map((s) => s.trim());
   const table = qualified[0]?.split('.')[0] ?? '';
   return { table, columns: qualified.map((q) => q.split('.').slice(1).join('.')) };
 }
@@ -35,7 +38,7 @@ export function writeError(operation: string, cause: unknown, values: Readonly<R
   if (unique === null) return new StoreError(operation, cause);
   const entity = ENTITY[unique.table] ?? unique.table;
   const what = unique.columns
-    .map((c) => `${c === 'uuid' ? 'UUID' : c} ${values[c] === undefined ? '(same value)' : String(values[c])}`)
+    .map((c) => `${c === 'uuid' ? 'UUID' : c} ${values[c] === undefined ? '(same value)' : describe(values[c])}`)
     .join(' and ');
   return new Duplicate(`A ${entity} with ${what} already exists.`, {
     table: unique.table,

@@ -4,13 +4,7 @@
  */
 import type { Port, Portgroup, VolumeConnector, VolumeTarget } from '../../node.js';
 import type { SqlParam, SqlRow } from './database.js';
-import {
-  type ColumnKind,
-  PORT_CREATABLE,
-  PORTGROUP_CREATABLE,
-  VOLUME_CONNECTOR_CREATABLE,
-  VOLUME_TARGET_CREATABLE,
-} from './fields.js';
+import { type ColumnKind, PORT_CREATABLE, PORTGROUP_CREATABLE, VOLUME_CONNECTOR_CREATABLE, VOLUME_TARGET_CREATABLE } from './fields.js';
 import {
   rowToPort,
   rowToPortgroup,
@@ -45,7 +39,8 @@ export const NODE_INSERT_DEFAULTS: Readonly<Record<string, SqlParam>> = {
 /** Ironic's conditional reserve, to be completed with `<column> = ? AND reservation IS NULL`. */
 export const RESERVE_SQL = 'UPDATE nodes SET reservation = ?, reservation_purpose = ?, reserved_at = ? WHERE';
 /** Ironic's conditional release: only the holder's tag matches. */
-export const RELEASE_SQL = 'UPDATE nodes SET reservation = NULL, reservation_purpose = NULL, reserved_at = NULL WHERE id = ? AND reservation = ?';
+export const RELEASE_SQL =
+  'UPDATE nodes SET reservation = NULL, reservation_purpose = NULL, reserved_at = NULL WHERE id = ? AND reservation = ?';
 /** Re-label a held reservation. */
 export const TRANSFER_SQL = 'UPDATE nodes SET reservation_purpose = ?, reserved_at = ? WHERE id = ? AND reservation = ?';
 /** Who holds a node, to be completed with `<column> = ?`. */
