@@ -20,7 +20,7 @@ export interface ConductorActorSystem {
    * `LeaseGrant`). Err: the error the actor answered, `AskTimeout` after `timeoutMs`,
    * `ActorStopped` if the actor is (or becomes) stopped, `Aborted` if `signal` aborts.
    */
-  ask<M, Q extends M>(
+  ask<M, const Q extends M>(
     ref: ActorRef<M>,
     message: Q,
     options: AskOptions,

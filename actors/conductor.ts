@@ -55,7 +55,10 @@ import { recoverOnStartup, type RecoveryReport } from '../src/recovery/startup.j
 
 export type { ConductorInit, StoreOptions } from './conductor-init.js';
 
-/** Seams for tests and internal embedding: not part of the package's public surface. */
+/**
+ * Seams for tests and internal embedding: not part of the package's public surface.
+ * @internal
+ */
 export interface ConductorSeams {
   /** Use this store instead of opening the embedded one (the conductor does not close it). */
   store?: Store;
@@ -110,7 +113,10 @@ export interface StopOptions {
   signal?: AbortSignal;
 }
 
-/** What the actor subpath and the tests reach behind a conductor. Never exported from the package. */
+/**
+ * What the actor subpath and the tests reach behind a conductor. Never exported from the package.
+ * @internal
+ */
 export interface ConductorInternals {
   readonly store: Store;
   readonly runtime: ActorRuntime;
@@ -126,7 +132,10 @@ export interface ConductorInternals {
 const INTERNALS = new WeakMap<Conductor, ConductorInternals>();
 let createConductor: (init: ConductorInit, seams: ConductorSeams) => Promise<Result<Conductor, OpenError>>;
 
-/** The internals of a conductor (the actor subpath and tests only). */
+/**
+ * The internals of a conductor (the actor subpath and tests only).
+ * @internal
+ */
 export function conductorInternals(conductor: Conductor): ConductorInternals {
   const internals = INTERNALS.get(conductor);
   if (internals === undefined) throw new TypeError('not a Conductor');
@@ -595,6 +604,7 @@ export class Conductor {
 /**
  * Open a conductor with seams (tests, internal embedding). The options are not checked for
  * unknown names here: `Conductor.open` does that.
+ * @internal
  */
 export function openConductor(init: ConductorInit = {}, seams: ConductorSeams = {}): ResultAsync<Conductor, OpenError> {
   return new ResultAsync(createConductor(init, seams));

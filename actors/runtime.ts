@@ -273,7 +273,7 @@ export class ActorRuntime {
    * ActorStopped if the actor is (or becomes) stopped, with Aborted if `signal` aborts, or with the
    * error the handler answered or threw.
    */
-  ask<M, Q extends M>(
+  ask<M, const Q extends M>(
     ref: ActorRef<M>,
     message: Q,
     options: AskOptions,

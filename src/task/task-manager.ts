@@ -562,6 +562,8 @@ export class TaskManager {
   }
 
   resumeCleaning(): ResultAsync<NodeRecord, ProcessEventError> {
+    const exclusive = this.#exclusive('resumeCleaning');
+    if (exclusive.isErr()) return errAsync(exclusive.error);
     const node = this.#alive('resumeCleaning');
     const targetState: ProvisionState | undefined = node.target_provision_state === 'manageable' ? 'manageable' : undefined;
     return this.processEvent('resume', targetState === undefined ? {} : { targetState });
