@@ -340,7 +340,7 @@ describe('onIdle({ signal })', () => {
  * the second request; now each request gets a status code.
  */
 describe('an HTTP service written from the README', () => {
-  it('answers concurrent deploys of one node with 202 and 409, and no rejection reaches the process', async () => {
+  it('answers concurrent deploys of one node with 202 and 409, and no rejection reaches the process', { timeout: 20_000 }, async () => {
     await withConductor({ nodeLockedRetryAttempts: 1 }, async (f) => {
       const node = await f.createNode({ name: 'web-1' });
       const unhandled: unknown[] = [];
@@ -367,11 +367,13 @@ describe('an HTTP service written from the README', () => {
       const port = (server.address() as AddressInfo).port;
       const post = (path: string): Promise<number> =>
         new Promise((resolve, reject) => {
-          const req = request({ host: '127.0.0.1', port, path, method: 'POST' }, (res) => {
+          // A request the service never answers (its promise rejected) fails instead of hanging.
+          const req = request({ host: '127.0.0.1', port, path, method: 'POST', timeout: 5_000 }, (res) => {
             res.resume();
             res.on('end', () => resolve(res.statusCode ?? 0));
           });
           req.on('error', reject);
+          req.on('timeout', () => req.destroy(new Error(`no answer to ${path}: the service lost the request`)));
           req.end();
         });
       try {
