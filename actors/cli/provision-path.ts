@@ -136,14 +136,6 @@ export function planNext(node: Pick<NodeRecord, 'provision_state' | 'last_error'
     case TARGET_STATE:
       return { kind: 'done' };
     case 'clean failed':
-      return step({
-        phase: 'clean',
-        event: 'manage',
-        work: null,
-        purpose: 'provision action manage',
-        agentCallback: false,
-        recovery: true,
-      });
     case 'inspect failed':
     case 'adopt failed':
       return step({
