@@ -98,8 +98,12 @@ export function checkInit(init: unknown): Result<ConductorInit, InvalidParameter
       return err(new InvalidParameterValue(`${key} must be a boolean`, { option: key }));
     }
   }
-  const logger = fields.logger as { child?: unknown } | undefined;
-  if (logger !== undefined && (typeof logger !== 'object' || logger === null || typeof logger.child !== 'function')) {
+  const logger = fields.logger as Record<string, unknown> | undefined;
+  const loggerMethods = ['child', 'debug', 'info', 'warn', 'error', 'isLevelEnabled'];
+  if (
+    logger !== undefined &&
+    (typeof logger !== 'object' || logger === null || loggerMethods.some((m) => typeof logger[m] !== 'function'))
+  ) {
     return err(new InvalidParameterValue('logger must be a pino logger', { option: 'logger' }));
   }
   const clock = fields.clock as Partial<Record<keyof Clock, unknown>> | undefined;

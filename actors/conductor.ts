@@ -9,9 +9,9 @@
  * `user` (actors spawned through the actor subpath).
  */
 import { randomUUID } from 'node:crypto';
-import { err, errAsync, ok, okAsync, type Result, ResultAsync } from 'neverthrow';
+import { err, errAsync, ok, Result, ResultAsync } from 'neverthrow';
 import { resolveConfig, type ConductorConfig } from '../src/config.js';
-import { adminContext, createRequestContext, type RequestContext } from '../src/context.js';
+import { createRequestContext, type RequestContext } from '../src/context.js';
 import { buildDriverForTask, type BuiltDriver } from '../src/drivers/build-driver.js';
 import { createDriverRegistry, type DriverRegistry } from '../src/drivers/registry.js';
 import {
@@ -33,6 +33,7 @@ import { systemClock, type Clock } from '../src/clock.js';
 import { createLogger, type Logger } from '../src/logging.js';
 import type { NewNode, NodeIdentity, NodeRecord } from '../src/node.js';
 import { checkNodeFilter, type NodeFilter } from '../src/node-filter.js';
+import { normalizeMac } from '../src/mac-address.js';
 import { NotificationBus, type NotificationSubscriber } from '../src/notifications/bus.js';
 import { newProvisionFsm } from '../src/states/provision-machine.js';
 import { PROVISION_STATES, type ProvisionEvent, type ProvisionState } from '../src/states/provision-states.js';
@@ -378,9 +379,9 @@ export class Conductor {
   }
 
   /**
-   * Enroll a node (provision state `enroll` unless given) with ports (MAC addresses), all or
-   * nothing: if a port cannot be created the node is deleted again and the error returned. The
-   * hardware type must be enabled (DriverNotFound otherwise), as Ironic's API checks.
+   * Enroll a node (provision state `enroll` unless given) with ports (MAC addresses), in one
+   * atomic write: a bad or duplicate address creates nothing. The hardware type must be enabled
+   * (DriverNotFound otherwise), as Ironic's API checks.
    */
   enroll(fields: NewNode, ports: readonly string[] = []): ResultAsync<NodeRecord, AnyConductorError> {
     if (this.#stopping) return errAsync(new ConductorStopping());
@@ -395,24 +396,14 @@ export class Conductor {
         }),
       );
     }
-    if (!Array.isArray(ports) || !ports.every((address) => typeof address === 'string')) {
-      return errAsync(new InvalidParameterValue('ports must be an array of MAC addresses', { field: 'ports' }));
-    }
-    return this.#registry.createNode(fields).andThen((node) => {
-      if (ports.length === 0) return okAsync(node);
-      // The ports are written through the new node's actor, under its lock.
-      return this.withTask(adminContext(), node.id, { purpose: 'enroll' }, async (task) => {
-        for (const address of ports) {
-          const port = await task.createPort({ address });
-          if (port.isErr()) {
-            const undone = await task.destroyNode();
-            if (undone.isErr()) this.#logger.error({ err: undone.error, node: node.uuid }, 'deleting a half-enrolled node failed');
-            return err(port.error);
-          }
-        }
-        return ok(node);
-      });
-    });
+    if (!Array.isArray(ports)) return errAsync(new InvalidParameterValue('ports must be an array of MAC addresses', { field: 'ports' }));
+    const addresses = Result.combine(ports.map((address: unknown) => normalizeMac(address)));
+    if (addresses.isErr()) return errAsync(addresses.error);
+    // A node nobody knows yet has no actor to write through: node and ports are one store write.
+    return this.#registry.createNode(
+      fields,
+      addresses.value.map((address) => ({ address })),
+    );
   }
 
   /** Subscribe to provision_set notifications; returns an unsubscribe function. */
@@ -427,9 +418,10 @@ export class Conductor {
   onIdle(options: OnIdleOptions & { signal: AbortSignal }): ResultAsync<void, Aborted>;
   onIdle(options?: { signal?: undefined }): Promise<void>;
   onIdle(options?: OnIdleOptions): ResultAsync<void, Aborted> | Promise<void>;
-  onIdle(options: OnIdleOptions = {}): ResultAsync<void, Aborted> | Promise<void> {
-    const { signal } = options;
+  onIdle(options: OnIdleOptions | null = {}): ResultAsync<void, Aborted> | Promise<void> {
+    const signal = options?.signal;
     if (signal === undefined) return this.#workers.onIdle();
+    assertSignal('onIdle', signal);
     if (signal.aborted) return errAsync(new Aborted('onIdle', signal.reason));
     const idle = this.#workers.onIdle().then(() => ok<void, Aborted>(undefined));
     return new ResultAsync(
@@ -474,9 +466,10 @@ export class Conductor {
    * opened it. Idempotent (every call shares one stop). Err(StoreError) when closing the store
    * failed; everything else was still stopped.
    */
-  stop(options: StopOptions = {}): ResultAsync<void, StoreError> {
-    const { signal } = options;
+  stop(options: StopOptions | null = {}): ResultAsync<void, StoreError> {
+    const signal = options?.signal;
     if (signal !== undefined) {
+      assertSignal('stop', signal);
       if (signal.aborted) this.#stopSignal.abort(signal.reason);
       else signal.addEventListener('abort', () => this.#stopSignal.abort(signal.reason), { once: true });
     }
@@ -599,6 +592,11 @@ export class Conductor {
     this.#leases.delete(leaseId);
     return new ResultAsync(taskInternals(task).exit(false)).map(() => ({ released: true as const }));
   }
+}
+
+/** A signal that is not an AbortSignal is a caller bug (the types forbid it). */
+function assertSignal(operation: string, signal: unknown): asserts signal is AbortSignal {
+  if (!(signal instanceof AbortSignal)) throw new TypeError(`${operation}: signal must be an AbortSignal`);
 }
 
 /**

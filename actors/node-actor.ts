@@ -11,6 +11,7 @@
  *   readers use without ever entering the mailbox.
  * Long work never runs here: handlers only await the store.
  */
+import { randomUUID } from 'node:crypto';
 import { freeze, produce, type Draft } from 'immer';
 import { err, ok, type Result } from 'neverthrow';
 import type { ConductorConfig } from '../src/config.js';
@@ -125,8 +126,6 @@ export interface NodeActorDeps {
 const PROTECTED = new Set(['id', 'uuid', 'created_at', 'reservation', 'reservation_purpose', 'reserved_at']);
 /** Columns truncated to `logInDbMaxSize` on every write (Ironic `Node.save`). */
 const TRUNCATED = new Set(['last_error', 'maintenance_reason']);
-
-let nextLease = 0;
 
 /**
  * A new frozen snapshot with some top-level fields replaced; everything else stays shared with the
@@ -252,7 +251,8 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
       state.queue.shift();
       entry.waiting = state.queue.length;
       if (waiter.settled) continue; // aborted while we reserved: the next waiter (or release) takes it
-      const lease: Lease = { id: `${entry.id}:${++nextLease}`, nodeId: entry.id, node: reserved, grantedAt: at };
+      // Unguessable: a lease id is the holder's capability to write the node.
+      const lease: Lease = { id: randomUUID(), nodeId: entry.id, node: reserved, grantedAt: at };
       state.lease = lease;
       entry.holder = { leaseId: lease.id, purpose: waiter.request.purpose, since: at, requestId: waiter.request.context.requestId };
       waiter.grant(lease);

@@ -176,12 +176,12 @@ export class NodeRegistry implements TaskBackend {
     return this.#askHolder(lease, { type: 'createPortgroup', leaseId: lease.id, fields });
   }
 
-  /** Create a node (loaded on first use, like every node: `Node.get` reads the store then). */
-  createNode(fields: NewNode): ResultAsync<NodeRecord, Duplicate | InvalidParameterValue | StoreError> {
-    return this.#deps.store.createNode(fields).map((row) => freeze(row, true));
+  /** Create a node with its ports, atomically (loaded on first use, like every node: `Node.get` reads the store then). */
+  createNode(fields: NewNode, ports: readonly NewPort[]): ResultAsync<NodeRecord, Duplicate | InvalidParameterValue | StoreError> {
+    return this.#deps.store.createNode(fields, ports).map((row) => freeze(row, true));
   }
 
-  /** Nodes matching a (checked) filter, frozen. A loaded node is its published snapshot. */
+  /** Nodes matching a (checked) filter, as stored, frozen. */
   listNodes(filter: NodeFilter): ResultAsync<readonly NodeRecord[], StoreError> {
     return this.#deps.store.listNodes(filter).map((rows) => Object.freeze(rows.map((row) => freeze(row, true))));
   }

@@ -136,8 +136,38 @@ class ReplierImpl implements Replier {
   }
 }
 
-class Handle<M> implements ActorRef<M> {
+/**
+ * The reference handed out for an actor: its path and whether it is alive, nothing else. The
+ * runtime's bookkeeping (children, parent, mailbox sets, the nact reference) stays in the Handle,
+ * reachable only from this module, so holding a reference never reaches another actor.
+ */
+class Ref<M> implements ActorRef<M> {
+  readonly path: string;
+  readonly #handle: Handle<M>;
+  constructor(handle: Handle<M>) {
+    this.path = handle.path;
+    this.#handle = handle;
+    Object.freeze(this);
+  }
+  get alive(): boolean {
+    return this.#handle.alive;
+  }
+  /** The handle behind a reference made by a runtime, or undefined for anything else. */
+  static handleOf<T>(ref: AnyActorRef): Handle<T> | undefined {
+    return typeof ref === 'object' && ref !== null && #handle in ref ? (ref.#handle as unknown as Handle<T>) : undefined;
+  }
+}
+
+/** A runtime reference's handle; anything else is a caller bug. */
+function handleOf<M>(ref: AnyActorRef): Handle<M> {
+  const handle = Ref.handleOf<M>(ref);
+  if (handle === undefined) throw new TypeError(`not an actor reference: ${String((ref as { path?: unknown } | null)?.path)}`);
+  return handle;
+}
+
+class Handle<M> {
   alive = true;
+  readonly ref: Ref<M>;
   onUndelivered: ((message: M) => void) | undefined;
   readonly children = new Set<Handle<unknown>>();
   parent: Handle<unknown> | null = null;
@@ -151,7 +181,9 @@ class Handle<M> implements ActorRef<M> {
   constructor(
     readonly path: string,
     readonly nact: NactRef,
-  ) {}
+  ) {
+    this.ref = new Ref(this);
+  }
 }
 
 /** The actor runtime: one nact system plus dead-letter accounting. */
@@ -185,12 +217,13 @@ export class ActorRuntime {
   /** Spawn an actor under `parent` (or at the top level). Names must be unique among siblings. */
   spawn<S, M>(parent: AnyActorRef | null, name: string, behavior: Behavior<S, M>): ActorRef<M> {
     if (this.#stopped) throw new Error('ActorRuntime is stopped');
-    const parentNact = parent ? (parent as Handle<unknown>).nact : this.#system;
+    const parentHandle = parent ? handleOf<unknown>(parent) : null;
+    const parentNact = parentHandle ? parentHandle.nact : this.#system;
     const path = parent ? `${parent.path}/${name}` : name;
     // Assigned once nact has spawned the actor; the handler (which nact needs first) closes over it.
     // eslint-disable-next-line prefer-const
     let handle!: Handle<M>;
-    const self = (): Handle<M> => handle;
+    const self = (): ActorRef<M> => handle.ref;
     const log = this.#log;
     const handler = async (state: S, raw: unknown): Promise<S> => {
       const envelope = raw as Envelope;
@@ -246,18 +279,18 @@ export class ActorRuntime {
     });
     handle = new Handle<M>(path, nactRef);
     handle.onUndelivered = behavior.onUndelivered?.bind(behavior);
-    if (parent) {
-      handle.parent = parent as Handle<unknown>;
+    if (parentHandle) {
+      handle.parent = parentHandle;
       handle.parent.children.add(handle as Handle<unknown>);
     } else {
       this.#roots.add(handle as Handle<unknown>);
     }
-    return handle;
+    return handle.ref;
   }
 
   /** Send a message without waiting. Returns false (and records a dead letter) if the actor is stopped. */
   tell<M>(ref: ActorRef<M>, message: M): boolean {
-    const handle = ref as Handle<M>;
+    const handle = handleOf<M>(ref);
     const envelope: Envelope = { message, replier: null };
     if (!handle.alive) {
       this.#onUndelivered(handle, envelope, 'stopped');
@@ -278,7 +311,7 @@ export class ActorRuntime {
     message: Q,
     options: AskOptions,
   ): ResultAsync<ReplyTo<M, Q>, ErrorTo<M, Q> | AskTimeout | ActorStopped | Aborted> {
-    const handle = ref as Handle<M>;
+    const handle = handleOf<M>(ref);
     if (!handle.alive) {
       this.#onUndelivered(handle, { message, replier: null }, 'stopped');
       return errAsync(new ActorStopped(handle.path));
@@ -315,9 +348,9 @@ export class ActorRuntime {
 
   /** Stop an actor and its children. Queued messages become dead letters; pending asks fail with ActorStopped. */
   stop(ref: AnyActorRef): void {
-    const handle = ref as Handle<unknown>;
+    const handle = handleOf<unknown>(ref);
     if (!handle.alive) return;
-    for (const child of [...handle.children]) this.stop(child);
+    for (const child of [...handle.children]) this.stop(child.ref);
     handle.alive = false;
     stopActor(handle.nact);
   }
@@ -326,7 +359,7 @@ export class ActorRuntime {
   async shutdown(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    for (const root of [...this.#roots]) this.stop(root);
+    for (const root of [...this.#roots]) this.stop(root.ref);
     stopActor(this.#system);
     // afterStop hooks run in a later setImmediate (nact); let them run.
     await new Promise((resolve) => setImmediate(resolve));

@@ -24,6 +24,7 @@ class WorkerFutureImpl implements WorkerFuture {
   #outcome: WorkerOutcome | null = null;
   #callbacks: ((outcome: WorkerOutcome) => unknown)[] = [];
   #started = false;
+  #settling: Promise<void> | null = null;
   readonly controller = new AbortController();
   constructor(private readonly log: Logger) {}
 
@@ -49,9 +50,16 @@ class WorkerFutureImpl implements WorkerFuture {
     return true;
   }
 
-  /** Settle once and run the done-callbacks; resolves when they (e.g. the lease release) finished. */
-  async settle(outcome: WorkerOutcome): Promise<void> {
-    if (this.#outcome !== null) return;
+  /**
+   * Settle once and run the done-callbacks; resolves when they (e.g. the lease release) finished.
+   * A second call (the worker noticing a cancel that settled first) waits for the same callbacks.
+   */
+  settle(outcome: WorkerOutcome): Promise<void> {
+    this.#settling ??= this.#runCallbacks(outcome);
+    return this.#settling;
+  }
+
+  async #runCallbacks(outcome: WorkerOutcome): Promise<void> {
     this.#outcome = outcome;
     for (const callback of this.#callbacks.splice(0)) {
       try {

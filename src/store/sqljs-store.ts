@@ -70,6 +70,16 @@ import {
 import { loadSqlJs } from './internal/sqljs.js';
 import { writeError } from './internal/sql-errors.js';
 
+/** A child row ready to insert once its node's id is known. */
+interface ChildInsert {
+  readonly sql: string;
+  readonly values: Readonly<Record<string, SqlParam>>;
+  params(nodeId: number): SqlParam[];
+}
+
+/** Columns no update may write: identity and the lock (the lock protocol writes those). */
+const NODE_NEVER_UPDATED = new Set(['id', 'uuid', 'created_at', 'reservation', 'reservation_purpose', 'reserved_at']);
+
 export type { CheckpointPhase } from './internal/checkpoint.js';
 export type { CommitterStats as SqlJsStoreStats } from './internal/committer.js';
 
@@ -182,7 +192,7 @@ export class SqlJsStore implements Store {
 
   // ---------------------------------------------------------------- nodes
 
-  createNode(fields: NewNode): ResultAsync<NodeRecord, Duplicate | InvalidParameterValue | StoreError> {
+  createNode(fields: NewNode, ports: readonly NewPort[] = []): ResultAsync<NodeRecord, Duplicate | InvalidParameterValue | StoreError> {
     if (typeof fields !== 'object' || fields === null) {
       return errAsync(new InvalidParameterValue('node fields must be an object', { field: null }));
     }
@@ -197,10 +207,29 @@ export class SqlJsStore implements Store {
     encoded.columns.forEach((c, i) => (values[c] = encoded.params[i]!));
     values.created_at = this.#now();
     const params = NODE_INSERT_COLUMNS.map((c) => values[c] ?? null);
-    return this.#write('createNode', values, (db, journal) => {
-      journal(NODE_INSERT_SQL, params);
-      return ok(this.#nodeById(db, lastInsertId(db))!);
-    });
+    if (!Array.isArray(ports)) return errAsync(new InvalidParameterValue('ports must be an array', { field: 'ports' }));
+    const inserts: ChildInsert[] = [];
+    for (const port of ports) {
+      const prepared = this.#prepareChild('createNode', PORTS, port);
+      if (prepared.isErr()) return errAsync(prepared.error);
+      inserts.push(prepared.value);
+    }
+    // The node and its ports are one write: all or nothing.
+    let writing: Readonly<Record<string, unknown>> = values;
+    return this.#write(
+      'createNode',
+      values,
+      (db, journal) => {
+        journal(NODE_INSERT_SQL, params);
+        const id = lastInsertId(db);
+        for (const insert of inserts) {
+          writing = insert.values; // a Duplicate names the value of the statement that failed
+          journal(insert.sql, insert.params(id));
+        }
+        return ok(this.#nodeById(db, id)!);
+      },
+      { atomic: inserts.length > 0, duplicateValues: () => writing },
+    );
   }
 
   getNode(identity: NodeIdentity): ResultAsync<NodeRecord, LookupError> {
@@ -256,11 +285,17 @@ export class SqlJsStore implements Store {
     return this.#read('listNodes', (db) => ok(db.all(sql, params).map(rowToNode)));
   }
 
-  updateNode(nodeId: number, changes: NodeChanges): ResultAsync<NodeRecord, NodeNotFound | Duplicate | StoreError> {
+  updateNode(nodeId: number, changes: NodeChanges): ResultAsync<NodeRecord, NodeNotFound | Duplicate | InvalidParameterValue | StoreError> {
     assertNodeId('updateNode', nodeId);
     if (typeof changes !== 'object' || changes === null) throw new TypeError('updateNode: changes must be an object');
+    // Identity and lock columns are never sent by the node actor: a caller bug.
+    const forbidden = Object.keys(changes).find((column) => NODE_NEVER_UPDATED.has(column));
+    if (forbidden !== undefined) throw new TypeError(`updateNode: ${forbidden} is not a writable column`);
+    // Values come from callers' recipes (through the node actor): a bad one is an expected failure.
     const encoded = encodeFields(changes, NODE_UPDATABLE);
-    if (encoded instanceof FieldProblem) throw new TypeError(`updateNode: ${encoded.toString()}`);
+    if (encoded instanceof FieldProblem) {
+      return errAsync(new InvalidParameterValue(`Invalid node field ${encoded.toString()}`, { field: encoded.column }));
+    }
     const { columns, params } = encoded;
     const now = this.#now();
     if (!columns.includes('updated_at')) {
@@ -510,29 +545,44 @@ export class SqlJsStore implements Store {
    * result is delivered once they are on disk; in batched mode at once. `values` name the value
    * of a Duplicate.
    */
+  /**
+   * Run a write on the in-memory database and journal what it changed. A write of several
+   * statements is `atomic`: it runs in a savepoint that is rolled back if any statement fails, and
+   * only a write that succeeded reaches the journal.
+   */
   #write<T, E>(
     operation: string,
     values: Readonly<Record<string, unknown>>,
     fn: (db: SqlDatabase, journal: Journaled) => Result<T, E>,
+    options: { atomic?: boolean; duplicateValues?: (cause: unknown) => Readonly<Record<string, unknown>> } = {},
   ): ResultAsync<T, E | Duplicate | StoreError> {
     const refused = this.#refuse(operation);
     if (refused !== null) return errAsync(refused);
     const db = this.#db!;
     const committer = this.#committer;
-    let seq = 0;
+    const changes: [string, readonly SqlParam[]][] = [];
     const journal: Journaled = (sql, params) => {
       const changed = db.run(sql, params);
       // A statement that changed nothing has nothing to replay.
-      if (changed > 0 && committer !== null) seq = committer.append(sql, params);
+      if (changed > 0) changes.push([sql, params]);
       return changed;
     };
+    const atomic = options.atomic === true;
+    if (atomic) db.exec('SAVEPOINT atomic_write');
     let result: Result<T, E>;
     try {
       result = fn(db, journal);
     } catch (cause) {
-      return errAsync(writeError(operation, cause, values));
+      if (atomic) db.exec('ROLLBACK TO atomic_write; RELEASE atomic_write');
+      return errAsync(writeError(operation, cause, options.duplicateValues?.(cause) ?? values));
     }
-    if (result.isErr()) return errAsync(result.error);
+    if (result.isErr()) {
+      if (atomic) db.exec('ROLLBACK TO atomic_write; RELEASE atomic_write');
+      return errAsync(result.error);
+    }
+    if (atomic) db.exec('RELEASE atomic_write');
+    let seq = 0;
+    if (committer !== null) for (const [sql, params] of changes) seq = committer.append(sql, params);
     if (seq === 0 || committer === null || (this.#opts.durability === 'batched' && !committer.behind)) return okAsync(result.value);
     const value = result.value;
     return new ResultAsync(
@@ -555,31 +605,36 @@ export class SqlJsStore implements Store {
     fields: object,
   ): ResultAsync<T, NodeNotFound | Duplicate | InvalidParameterValue | StoreError> {
     assertNodeId(operation, nodeId);
-    // Fields come from callers (through a task): bad ones are an expected failure, not a throw.
+    const prepared = this.#prepareChild(operation, child, fields);
+    if (prepared.isErr()) return errAsync(prepared.error);
+    const insert = prepared.value;
+    return this.#write(operation, insert.values, (db, journal) => {
+      if (db.get('SELECT 1 FROM nodes WHERE id = ?', [nodeId]) === undefined) return err(new NodeNotFound(nodeId));
+      journal(insert.sql, insert.params(nodeId));
+      return ok(child.convert(db.get(`${child.select} WHERE id = ?`, [lastInsertId(db)])!));
+    });
+  }
+
+  /** Check and encode a child row (fields come from callers, through a task: a bad one is an Err). */
+  #prepareChild<T>(operation: string, child: ChildTable<T>, fields: unknown): Result<ChildInsert, InvalidParameterValue> {
     if (typeof fields !== 'object' || fields === null) {
-      return errAsync(new InvalidParameterValue(`${operation}: fields must be an object`, { field: null }));
+      return err(new InvalidParameterValue(`${operation}: fields must be an object`, { field: null }));
     }
     const encoded = encodeFields(fields as Record<string, unknown>, child.columns);
     if (encoded instanceof FieldProblem) {
-      return errAsync(new InvalidParameterValue(`${operation}: invalid field ${encoded.toString()}`, { field: encoded.column }));
+      return err(new InvalidParameterValue(`${operation}: invalid field ${encoded.toString()}`, { field: encoded.column }));
     }
     const missing = child.required.filter((c) => !encoded.columns.includes(c));
     if (missing.length > 0) {
-      return errAsync(new InvalidParameterValue(`${operation}: missing required field(s) ${missing.join(', ')}`, { field: missing[0] }));
+      return err(new InvalidParameterValue(`${operation}: missing required field(s) ${missing.join(', ')}`, { field: missing[0] }));
     }
     const values: Record<string, SqlParam> = { ...child.defaults, uuid: randomUUID() };
     encoded.columns.forEach((c, i) => (values[c] = encoded.params[i]!));
-    values.node_id = nodeId;
     values.created_at = this.#now();
     // Every column, given or defaulted: one statement shape per table.
     const columns = [...Object.keys(child.columns), 'node_id', 'created_at'];
     const sql = `INSERT INTO ${child.table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`;
-    const params = columns.map((c) => values[c] ?? null);
-    return this.#write(operation, values, (db, journal) => {
-      if (db.get('SELECT 1 FROM nodes WHERE id = ?', [nodeId]) === undefined) return err(new NodeNotFound(nodeId));
-      journal(sql, params);
-      return ok(child.convert(db.get(`${child.select} WHERE id = ?`, [lastInsertId(db)])!));
-    });
+    return ok({ sql, values, params: (nodeId) => columns.map((c) => (c === 'node_id' ? nodeId : (values[c] ?? null))) });
   }
 
   #nodeById(db: SqlDatabase, id: number): NodeRecord | undefined {

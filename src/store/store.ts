@@ -52,8 +52,11 @@ export interface Store {
   /** Human-readable description (kind and path) for logs. */
   readonly description: string;
 
-  /** Create a node in `enroll` (unless provision_state is given). Duplicate uuid/name → Duplicate. */
-  createNode(fields: NewNode): ResultAsync<NodeRecord, Duplicate | InvalidParameterValue | StoreError>;
+  /**
+   * Create a node in `enroll` (unless provision_state is given), with its ports, in one atomic
+   * write. Duplicate uuid/name/port address → Duplicate, and nothing is created.
+   */
+  createNode(fields: NewNode, ports?: readonly NewPort[]): ResultAsync<NodeRecord, Duplicate | InvalidParameterValue | StoreError>;
   /** Get a node by integer id, UUID or name. Anything else → InvalidIdentity. */
   getNode(identity: NodeIdentity): ResultAsync<NodeRecord, LookupError>;
   /** List nodes matching the filter, ordered by id. */
@@ -63,7 +66,7 @@ export interface Store {
    * `provision_updated_at` when provision_state changes). Durable before it resolves (sync mode).
    * Returns the row as stored.
    */
-  updateNode(nodeId: number, changes: NodeChanges): ResultAsync<NodeRecord, NodeNotFound | Duplicate | StoreError>;
+  updateNode(nodeId: number, changes: NodeChanges): ResultAsync<NodeRecord, NodeNotFound | Duplicate | InvalidParameterValue | StoreError>;
   /** Delete a node and its ports, portgroups and volume objects. */
   destroyNode(nodeId: number): ResultAsync<void, NodeNotFound | StoreError>;
 

@@ -44,7 +44,14 @@ export function runScoped<T extends Task, R>(
       const impl = taskInternals(task);
       let outcome: Outcome;
       try {
-        outcome = asResult(await body(task)) as Outcome;
+        const returned = body(task);
+        if (returned !== null && returned !== undefined && returned === (impl.scheduledSpawn?.done as unknown)) {
+          // Awaiting it here would wait forever: the work only starts once this scope ends.
+          throw new TypeError(
+            "withTask: the body returned its own scheduled work's `done`; return the SpawnHandle and await `done` after the scope",
+          );
+        }
+        outcome = asResult(await returned) as Outcome;
       } catch (error) {
         if (!isConductorError(error)) {
           const left = await impl.exit(true);

@@ -10,6 +10,7 @@ import {
   describe,
   type DriverError,
   ExclusiveLockRequired,
+  InvalidParameterValue,
   type InvalidState,
   NodeNotFound,
   type StoreError,
@@ -34,6 +35,7 @@ import { provisionSetPayload } from '../notifications/notification.js';
 import { provisionSetStatus } from '../notifications/provision-status.js';
 import type { ProvisionEvent, ProvisionState } from '../states/provision-states.js';
 import type { NewPort, NewPortgroup } from '../store/store.js';
+import { normalizeMac } from '../mac-address.js';
 import type {
   Lease,
   LockError,
@@ -100,6 +102,10 @@ export class TaskManager {
   #volumeConnectors: readonly VolumeConnector[] | null = null;
   #volumeTargets: readonly VolumeTarget[] | null = null;
   #spawn: Scheduled | null = null;
+  /** The spawn handed to a background worker when the scope ended. */
+  #running: Scheduled | null = null;
+  /** Set when the scope ends: nothing more can be scheduled (no second scope exit will spawn it). */
+  #scopeEnded = false;
   /** While processEvent schedules its callback: spawns it replaced, told only once the transition is saved. */
   #heldReplaced: Scheduled[] | null = null;
   #onError: Hook | null = null;
@@ -145,8 +151,11 @@ export class TaskManager {
     nodeId: NodeIdentity,
     options: AcquireOptions = {},
   ): ResultAsync<TaskManager, AcquireError> {
-    const task = new TaskManager(backend, context, nodeId, options);
-    return new ResultAsync(task.#init(options));
+    // Both may come from untyped callers; a bad one must not reach the node's lock.
+    const invalid = invalidAcquire(context, options);
+    if (invalid !== null) return errAsync(invalid);
+    const task = new TaskManager(backend, context, nodeId, options ?? {});
+    return new ResultAsync(task.#init(options ?? {}));
   }
 
   async #init(options: AcquireOptions): Promise<Result<TaskManager, AcquireError>> {
@@ -342,7 +351,8 @@ export class TaskManager {
 
   // ---- lock changes -----------------------------------------------------------------------
 
-  upgradeLock(options: UpgradeOptions = {}): ResultAsync<ExclusiveTask, LockError | InvalidState> {
+  upgradeLock(options: UpgradeOptions | null = {}): ResultAsync<ExclusiveTask, LockError | InvalidState> {
+    options ??= {};
     const node = this.#alive('upgrade lock');
     if (options.purpose !== undefined) this.#setPurpose(options.purpose);
     if (options.retry !== undefined) this.#retry = options.retry;
@@ -420,7 +430,9 @@ export class TaskManager {
   createPort(fields: NewPort): ResultAsync<Port, UpdateError> {
     const lease = this.#exclusive('createPort');
     if (lease.isErr()) return errAsync(lease.error);
-    return this.#backend.createPort(lease.value, fields).map((port) => {
+    const address = normalizeMac((fields as Partial<NewPort> | null)?.address);
+    if (address.isErr()) return errAsync(address.error);
+    return this.#backend.createPort(lease.value, { ...fields, address: address.value }).map((port) => {
       if (this.#ports !== null) this.#ports = Object.freeze([...this.#ports, port]);
       return port;
     });
@@ -445,9 +457,14 @@ export class TaskManager {
 
   /** Schedule the work for the end of the scope; a later call replaces it (Ironic's spawn_after). */
   #schedule(operation: string, fn: Scheduled['fn'], args: unknown[], options: SpawnOptions | undefined): SpawnHandle {
+    if (typeof fn !== 'function') throw new TypeError(`${operation}: the work must be a function, got ${typeof fn}`);
     const name = fn.name || 'anonymous';
     const lease = this.#exclusive(operation);
     if (lease.isErr()) return refusedSpawn(name, lease.error);
+    if (this.#scopeEnded) {
+      this.#log.warn(`${operation} of ${name} ignored: the task's scope already ended (the work would never start).`);
+      return refusedSpawn(name, new WorkNotStarted(name, lease.value.node.uuid, 'the task scope already ended'));
+    }
     const next = scheduled(fn, args, name, options);
     if (this.#spawn !== null) {
       if (this.#heldReplaced !== null) this.#heldReplaced.push(this.#spawn);
@@ -482,6 +499,12 @@ export class TaskManager {
   ): ResultAsync<NodeRecord, ProcessEventError> {
     const exclusive = this.#exclusive('processEvent');
     if (exclusive.isErr()) return errAsync(exclusive.error);
+    options ??= {};
+    for (const name of ['callback', 'errHandler'] as const) {
+      // A caller bug, refused before anything moves.
+      if (options[name] !== undefined && typeof options[name] !== 'function')
+        throw new TypeError(`processEvent: ${name} must be a function`);
+    }
     const lease = exclusive.value;
     const node = this.#node as NodeRecord;
     const fsm = this.#fsm as FSM<ProvisionState, ProvisionEvent>;
@@ -504,6 +527,7 @@ export class TaskManager {
       // Cannot fail: the lock was checked above.
       void this.setSpawnErrorHook(errHandler, this as unknown as ExclusiveTask, node.provision_state, node.target_provision_state);
     }
+    const hookSet = this.#onError;
     const provisionState = fsm.currentState as ProvisionState;
     const stable = fsm.isStable(provisionState);
     const targetState = !callback && stable.isOk() && stable.value ? null : (fsm.targetState ?? null);
@@ -516,13 +540,16 @@ export class TaskManager {
       lastError = options.lastError ?? null;
       const callArgs = (options.callArgs ?? []) as A;
       this.#heldReplaced = replaced;
+      let handle: SpawnHandle;
       try {
-        if (options.spawnOptions) this.spawnAfterWith(options.spawnOptions, callback, ...callArgs);
-        else this.spawnAfter(callback, ...callArgs);
+        handle = options.spawnOptions
+          ? this.spawnAfterWith(options.spawnOptions, callback, ...callArgs)
+          : this.spawnAfter(callback, ...callArgs);
       } finally {
         this.#heldReplaced = null;
       }
-      spawn = this.#spawn;
+      // Refused (the scope already ended): nothing was scheduled by this call.
+      spawn = this.#spawn?.handle === handle ? this.#spawn : null;
     } else if (options.lastError !== undefined && options.lastError !== null) {
       lastError = options.lastError;
     }
@@ -537,9 +564,15 @@ export class TaskManager {
         if (result.isErr()) {
           // Not saved: undo what this call scheduled so a clean scope exit spawns nothing, and put
           // the machine back in step with the node.
-          if (spawn !== null) this.#notStarted(spawn, 'its transition was not saved');
-          this.#spawn = previousSpawn;
-          this.#onError = previousHook;
+          // Only what this call scheduled is undone: a spawnAfter made meanwhile stays scheduled
+          // (and then what this call replaced stays replaced).
+          if (spawn !== null && this.#spawn === spawn) {
+            this.#notStarted(spawn, 'its transition was not saved');
+            this.#spawn = previousSpawn;
+          } else {
+            for (const earlier of replaced) this.#notStarted(earlier, 'a later spawnAfter replaced it');
+          }
+          if (this.#onError === hookSet) this.#onError = previousHook;
           if (this.#node !== null) this.#resync(fsm, this.#node);
           return err(result.error);
         }
@@ -633,13 +666,16 @@ export class TaskManager {
    * (body failed, nothing scheduled) release; a scheduled spawn that will never run is told so.
    */
   async exit(bodyFailed: boolean): Promise<Result<void, ExitError>> {
+    this.#scopeEnded = true;
     const spawn = this.#spawn;
+    this.#spawn = null;
     if (spawn !== null && (bodyFailed || this.#node === null)) {
       if (!bodyFailed) this.#log.warn(`Spawn of ${spawn.name} dropped: the task was released before its scope ended.`);
       this.#notStarted(spawn, bodyFailed ? 'the task scope ended with an error' : 'the task was released before its scope ended');
     }
     if (bodyFailed || spawn === null || this.#node === null) return this.release();
     const node = this.#node;
+    this.#running = spawn;
     let future: WorkerFuture | null = null;
     let submitted: Result<WorkerFuture, SpawnRefused>;
     try {
@@ -657,8 +693,11 @@ export class TaskManager {
       if (submitted.isOk()) {
         future = submitted.value;
         future.onDone(async (outcome) => {
-          await this.threadReleaseResources(outcome);
-          spawn.handle.settle(spawnResult(outcome, spawn.name, node.uuid));
+          try {
+            await this.threadReleaseResources(outcome);
+          } finally {
+            spawn.handle.settle(spawnResult(outcome, spawn.name, node.uuid));
+          }
         });
       }
     } catch (bug) {
@@ -725,7 +764,7 @@ export class TaskManager {
   async writeException(outcome: WorkerOutcome): Promise<void> {
     const node = this.#node;
     if (node === null || node.last_error !== null || outcome.kind === 'ok') return;
-    const method = this.#spawn?.name ?? 'anonymous';
+    const method = (this.#running ?? this.#spawn)?.name ?? 'anonymous';
     if (outcome.kind === 'cancelled') {
       this.#log.error(`Execution of ${method} for node ${node.uuid} was canceled.`);
       return;
@@ -762,6 +801,18 @@ export class TaskManager {
     }
     return ok(this.#lease);
   }
+}
+
+/** Why a request context or acquire options cannot be used, or null. */
+function invalidAcquire(context: unknown, options: unknown): InvalidParameterValue | null {
+  const ctx = context as Partial<RequestContext> | null;
+  if (typeof ctx !== 'object' || ctx === null || typeof ctx.requestId !== 'string') {
+    return new InvalidParameterValue('the request context must come from createRequestContext()', { option: 'context' });
+  }
+  if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
+    return new InvalidParameterValue('acquire options must be an object', { option: 'options' });
+  }
+  return null;
 }
 
 function scheduled(fn: Scheduled['fn'], args: unknown[], name: string, options: SpawnOptions | undefined): Scheduled {

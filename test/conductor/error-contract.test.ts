@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { err, ok, type ResultAsync } from 'neverthrow';
+import { err, errAsync, ok, type ResultAsync } from 'neverthrow';
 import {
   Aborted,
   BackgroundWorkFailed,
@@ -19,6 +19,7 @@ import {
   InvalidState,
   isConductorError,
   NoFreeConductorWorker,
+  StoreError,
   WorkerTimedOut,
   WorkNotStarted,
 } from '../../src/errors.js';
@@ -82,6 +83,8 @@ describe('withTask: one error channel', () => {
         return 'unreachable';
       });
       const error = await errorOf(result, InvalidState);
+      const scheduled = f.conductor.status().workers.completed;
+      assert.equal(scheduled, 0);
       assert.equal(error.status, 409);
       assert.equal((await f.stored(node.id)).reservation, null, 'released as Ironic’s __exit__ on an exception');
       await f.conductor.onIdle();
@@ -150,7 +153,6 @@ describe('a shared task’s exclusive-only calls answer Err(ExclusiveLockRequire
       const handle = untyped.spawnAfter(async () => {});
       const outcome = await handle.done;
       assert.ok(outcome.isErr() && outcome.error instanceof ExclusiveLockRequired);
-      assert.deepEqual(await f.stored(node.id), await f.stored(node.id));
       const row = await f.stored(node.id);
       assert.deepEqual([row.provision_state, row.extra, row.reservation], ['available', {}, null], 'nothing changed');
       await okValue(shared.release());
@@ -301,6 +303,95 @@ describe('spawnAfter returns a handle that settles with the worker’s outcome',
       const outcome = await handle.done;
       assert.ok(outcome.isErr() && outcome.error instanceof Aborted);
       await errorOf(f.conductor.acquire(f.ctx, node.id), ConductorStopping);
+    });
+  });
+});
+
+describe('spawn handles settle exactly once, whatever path the task takes', () => {
+  it('a ConductorError thrown in the body: the handle says WorkNotStarted', async () => {
+    await withConductor({}, async (f) => {
+      const node = await f.createNode({ provision_state: 'active' });
+      let handle: SpawnHandle | null = null;
+      const result = await f.conductor.withTask(f.ctx, node.id, {}, async (task) => {
+        handle = task.spawnAfter(async function never() {});
+        await orThrow(task.processEvent('manage'));
+      });
+      await errorOf(result, InvalidState);
+      const outcome = await (handle as unknown as SpawnHandle).done;
+      assert.ok(outcome.isErr() && outcome.error instanceof WorkNotStarted && /ended with an error/.test(outcome.error.message));
+    });
+  });
+
+  it('a transition that is not saved un-schedules its callback (WorkNotStarted) but keeps a spawnAfter made meanwhile', async () => {
+    await withConductor({}, async (f) => {
+      const node = await f.createNode({ provision_state: 'manageable' });
+      let cleanHandle: SpawnHandle | null = null;
+      let laterHandle: SpawnHandle | null = null;
+      let laterRan = false;
+      f.spy.inject('updateNode', () => errAsync(new StoreError('updateNode', 'disk full')), 1);
+      const result = await f.conductor.withTask(f.ctx, node.id, {}, async (task) => {
+        const saving = task.processEvent('provide', { callback: async function clean() {} });
+        cleanHandle = task.scheduledSpawn;
+        laterHandle = task.spawnAfter(async function later() {
+          laterRan = true;
+        });
+        const saved = await saving;
+        assert.ok(saved.isErr() && saved.error instanceof StoreError);
+        assert.equal(task.scheduledSpawn, laterHandle, 'the later spawn is still the one scheduled');
+      });
+      assert.ok(result.isOk());
+      const clean = await (cleanHandle as unknown as SpawnHandle).done;
+      assert.ok(clean.isErr() && clean.error instanceof WorkNotStarted, 'replaced by the later spawnAfter');
+      assert.ok((await (laterHandle as unknown as SpawnHandle).done).isOk());
+      assert.equal(laterRan, true);
+      assert.equal((await f.stored(node.id)).provision_state, 'manageable', 'nothing was saved');
+    });
+  });
+
+  it('a transition that is not saved, alone: its callback handle is WorkNotStarted and the scope spawns nothing', async () => {
+    await withConductor({}, async (f) => {
+      const node = await f.createNode({ provision_state: 'manageable' });
+      f.spy.inject('updateNode', () => errAsync(new StoreError('updateNode', 'disk full')), 1);
+      let handle: SpawnHandle | null = null;
+      const result = await f.conductor.withTask(f.ctx, node.id, {}, async (task) => {
+        const saved = await task.processEvent('provide', { callback: async function clean() {} });
+        handle = task.scheduledSpawn;
+        return saved.map(() => 'saved');
+      });
+      await errorOf(result, StoreError);
+      assert.equal(handle, null, 'nothing stays scheduled');
+      assert.equal(f.conductor.status().workers.completed + f.conductor.status().workers.failed, 0);
+    });
+  });
+
+  it('work that schedules more work on its own task: refused with WorkNotStarted, its own outcome and last_error untouched', async () => {
+    await withConductor({}, async (f) => {
+      const node = await f.createNode();
+      let inner: SpawnHandle | null = null;
+      const outer = await okValue(
+        f.conductor.withTask(f.ctx, node.id, {}, (task) =>
+          task.spawnAfter(async function outerWork(t) {
+            inner = t.spawnAfter(async function innerWork() {});
+            throw new Error('outer failed');
+          }),
+        ),
+      );
+      const outcome = await outer.done;
+      assert.ok(outcome.isErr() && outcome.error instanceof BackgroundWorkFailed);
+      assert.equal((await f.stored(node.id)).last_error, 'Async execution of outerWork failed with error: outer failed');
+      const refused = await (inner as unknown as SpawnHandle).done;
+      assert.ok(refused.isErr() && refused.error instanceof WorkNotStarted && /scope already ended/.test(refused.error.message));
+    });
+  });
+
+  it('returning its own `done` from the body is a caller bug: a TypeError after release, not a hang', async () => {
+    await withConductor({}, async (f) => {
+      const node = await f.createNode();
+      await assert.rejects(
+        async () => f.conductor.withTask(f.ctx, node.id, {}, (task) => task.spawnAfter(async function work() {}).done),
+        (error) => error instanceof TypeError && /return the SpawnHandle/.test(error.message),
+      );
+      assert.equal((await f.stored(node.id)).reservation, null);
     });
   });
 });

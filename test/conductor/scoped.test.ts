@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { orThrow } from '../../src/task/scope.js';
-import { NodeLocked, NoFreeConductorWorker } from '../../src/errors.js';
-import type { ExclusiveTask, Task } from '../../src/task/types.js';
+import { NodeLocked, NoFreeConductorWorker, WorkNotStarted } from '../../src/errors.js';
+import type { ExclusiveTask, SpawnHandle, Task } from '../../src/task/types.js';
 import { FakeSpawner } from '../helpers/fake-worker.js';
 import { captureLogger, okValue } from '../helpers/task-harness.js';
 import { errorOf, HOST, sleep, withConductor, within } from './fixture.js';
@@ -241,6 +241,7 @@ describe('withTask', () => {
     await withConductor({ seams: { spawner: fake.spawn } }, async (f) => {
       const node = await f.createNode();
       const order: string[] = [];
+      let handle: SpawnHandle | null = null;
       const result = await f.conductor.withTask(f.ctx, node.id, {}, (task) => {
         assert.ok(
           task
@@ -249,10 +250,12 @@ describe('withTask', () => {
             })
             .isOk(),
         );
-        task.spawnAfter(function linked() {});
+        handle = task.spawnAfter(function linked() {});
       });
       order.push(`after (cancelled ${fake.future.cancelCalls}, held by ${(await f.stored(node.id)).reservation})`);
       assert.equal(result.isErr() && result.error, fake.future.onDoneError);
+      const outcome = await (handle as unknown as SpawnHandle).done;
+      assert.ok(outcome.isErr() && outcome.error instanceof WorkNotStarted, 'the handle says the work never ran');
       assert.deepEqual(order, [`hook (cancelled 0, held by ${HOST})`, 'after (cancelled 1, held by null)']);
     });
   });

@@ -24,7 +24,7 @@ import {
 import { silentLogger } from '../../src/logging.js';
 import type { NodeRecord } from '../../src/node.js';
 import { okValue } from '../helpers/task-harness.js';
-import { errorOf, withConductor } from './fixture.js';
+import { errorOf, HOST, withConductor } from './fixture.js';
 
 describe('Conductor.open refuses options it does not know', () => {
   it('names every unknown option, nested ones with their path, and opens nothing', async () => {
@@ -100,6 +100,59 @@ describe('nothing public reaches the store or the runtime', () => {
   });
 });
 
+describe('bad input from untyped callers is an Err, and the node stays usable', () => {
+  it('acquire with a missing or forged request context: InvalidParameterValue, nothing locked', async () => {
+    await withConductor({}, async (f) => {
+      const node = await f.createNode();
+      for (const ctx of [undefined, null, {}, { requestId: 7 }]) {
+        await errorOf(f.conductor.acquire(ctx as never, node.id), InvalidParameterValue);
+        await errorOf(f.conductor.acquire(ctx as never, node.id, { shared: true }), InvalidParameterValue);
+      }
+      await errorOf(f.conductor.acquire(f.ctx, node.id, 'exclusive' as never), InvalidParameterValue);
+      const task = await okValue(f.conductor.acquire(f.ctx, node.id, null as never));
+      assert.equal(task.node.reservation, HOST, 'null options are the defaults; the node was never left locked');
+      await okValue(task.release());
+    });
+  });
+
+  it('updateNode refuses a state the machine does not know, a wrong type or an unknown field (InvalidParameterValue), and the node stays usable', async () => {
+    await withConductor({}, async (f) => {
+      const node = await f.createNode();
+      const cases: [(draft: Record<string, unknown>) => void, string][] = [
+        [(d) => void (d.provision_state = 'bogus'), 'provision_state'],
+        [(d) => void (d.target_provision_state = 'deploy'), 'target_provision_state'],
+        [(d) => void (d.maintenance = 'yes'), 'maintenance'],
+        [(d) => void (d.colour = 'blue'), 'colour'],
+      ];
+      await okValue(
+        f.conductor.withTask(f.ctx, node.id, {}, async (task) => {
+          for (const [recipe, field] of cases) {
+            const error = await errorOf(task.updateNode(recipe as never), InvalidParameterValue);
+            assert.equal(error.details.field, field);
+            assert.equal(error.status, 400);
+          }
+          assert.equal(task.node.provision_state, 'available');
+        }),
+      );
+      const after = await okValue(f.conductor.withTask(f.ctx, node.id, {}, (task) => task.processEvent('manage')));
+      assert.equal(after.provision_state, 'manageable', 'still usable');
+    });
+  });
+
+  it('callbacks and signals of the wrong kind are caller bugs: TypeError, nothing moved', async () => {
+    await withConductor({}, async (f) => {
+      const node = await f.createNode();
+      await assert.rejects(
+        async () => f.conductor.withTask(f.ctx, node.id, {}, (task) => task.processEvent('manage', { callback: 5 as never })),
+        TypeError,
+      );
+      assert.equal((await f.stored(node.id)).provision_state, 'available');
+      assert.throws(() => f.conductor.onIdle({ signal: 'soon' as never }), TypeError);
+      assert.throws(() => f.conductor.stop({ signal: 'soon' as never }), TypeError);
+    });
+  });
+});
+
 describe('listNodes', () => {
   it('filters like the store, answers frozen snapshots, and refuses a bad filter naming the field', async () => {
     await withConductor({}, async (f) => {
@@ -135,7 +188,7 @@ describe('listNodes', () => {
 });
 
 describe('enroll and ports go through the node actor', () => {
-  it('enroll is all or nothing: a duplicate port address removes the node it created', async () => {
+  it('enroll is all or nothing: a duplicate port address creates neither the node nor any port', async () => {
     await withConductor({}, async (f) => {
       const first = await okValue(f.conductor.enroll({ driver: 'fake-hardware', name: 'first' }, ['52:54:00:00:00:01']));
       const before = await okValue(f.conductor.listNodes());
@@ -147,8 +200,12 @@ describe('enroll and ports go through the node actor', () => {
       assert.deepEqual(await okValue(f.conductor.listNodes()), before, 'the half-enrolled node is gone');
       assert.equal((await f.inner.listPorts(first.id))._unsafeUnwrap().length, 1);
       await errorOf(f.conductor.snapshot('second'), NodeNotFound);
-      // The name is free again.
-      await okValue(f.conductor.enroll({ driver: 'fake-hardware', name: 'second' }, ['52:54:00:00:00:02']));
+      // The name is free again; addresses are stored lower-case, as Ironic normalises them.
+      const second = await okValue(f.conductor.enroll({ driver: 'fake-hardware', name: 'second' }, ['52:54:00:00:00:0A']));
+      assert.deepEqual(
+        (await okValue(f.inner.listPorts(second.id))).map((p) => p.address),
+        ['52:54:00:00:00:0a'],
+      );
     });
   });
 
@@ -157,6 +214,8 @@ describe('enroll and ports go through the node actor', () => {
       await errorOf(f.conductor.enroll({ driver: 'ipmi' }), DriverNotFound);
       await errorOf(f.conductor.enroll({ driver: 'fake-hardware', provision_state: 'installed' as never }), InvalidParameterValue);
       await errorOf(f.conductor.enroll({ driver: 'fake-hardware' }, 'aa:bb' as never), InvalidParameterValue);
+      await errorOf(f.conductor.enroll({ driver: 'fake-hardware' }, ['52:54:00:00:00:01', 'zz']), InvalidParameterValue);
+      await errorOf(f.conductor.enroll({ driver: 'fake-hardware' }, ['52:54:00:00:00:01', '52:54:00:00:00:01']), Duplicate);
       await errorOf(f.conductor.enroll(null as never), InvalidParameterValue);
       assert.deepEqual(await okValue(f.conductor.listNodes()), []);
     });
@@ -171,8 +230,10 @@ describe('enroll and ports go through the node actor', () => {
           assert.equal(loaded.length, 1);
           const port = await okValue(task.createPort({ address: '52:54:00:00:01:02', pxe_enabled: false }));
           const group = await okValue(task.createPortgroup({ name: 'bond0', mode: '802.3ad' }));
-          const bad = await errorOf(task.createPort({ address: 'x', pxe_enabled: 'yes' } as never), InvalidParameterValue);
+          const bad = await errorOf(task.createPort({ address: '52:54:00:00:01:09', pxe_enabled: 'yes' } as never), InvalidParameterValue);
           assert.equal(bad.details.field, 'pxe_enabled');
+          const notMac = await errorOf(task.createPort({ address: '52:54:00:00:01' }), InvalidParameterValue);
+          assert.equal(notMac.message, 'Expected a MAC address but received 52:54:00:00:01.');
           await errorOf(task.createPort({} as never), InvalidParameterValue);
           assert.deepEqual(
             (await okValue(task.ports())).map((p) => p.address),
@@ -235,6 +296,15 @@ describe('metal-conductor/actors: a narrow view of the runtime', () => {
       const badName = system.spawn('../nodes', { initialState: () => null, handle: (s: null) => s });
       assert.ok(badName.isErr() && badName.error instanceof InvalidParameterValue);
       assert.throws(() => system.stop(system.conductor), TypeError, 'the conductor’s own actors are not yours to stop');
+      // A reference is its path and liveness only: no way from it to the runtime or other actors.
+      assert.deepEqual(Object.keys(system.conductor), ['path']);
+      assert.equal(system.conductor.alive, true);
+      assert.ok(Object.isFrozen(system.conductor));
+      for (const name of ['children', 'parent', 'nact', 'pending', 'undelivered', 'handle']) {
+        assert.equal((system.conductor as unknown as Record<string, unknown>)[name], undefined, name);
+        assert.equal((echo as unknown as Record<string, unknown>)[name], undefined, name);
+      }
+      assert.throws(() => system.tell({ path: 'conductor/nodes/node-1', alive: true }, 'forged'), TypeError, 'a forged reference');
       const node = await f.createNode();
       const grant = await okValue(
         system.ask(system.conductor, { type: 'acquireLease', nodeId: node.id, purpose: 'actor' }, { timeoutMs: 2000 }),

@@ -63,7 +63,7 @@ describe('identity rules', () => {
     await failure(store.createNode({ driver: 'fake-hardware', name: '123' }), InvalidParameterValue);
     await failure(store.createNode({ driver: 'fake-hardware', name: 'bad name' }), InvalidParameterValue);
     const node = await value(store.createNode({ driver: 'fake-hardware' }));
-    assert.throws(() => store.updateNode(node.id, { name: '42' }), TypeError);
+    await failure(store.updateNode(node.id, { name: '42' }), InvalidParameterValue);
     await value(store.close());
   });
 });
@@ -218,9 +218,8 @@ describe('sql.js specifics', () => {
   it('throws TypeError for malformed arguments the types forbid', async () => {
     const store = await openStore();
     const node = await value(store.createNode({ driver: 'fake-hardware' }));
-    assert.throws(() => store.updateNode(node.id, { properties: [] as never }), TypeError);
-    assert.throws(() => store.updateNode(node.id, { maintenance: 'yes' as never }), TypeError);
     assert.throws(() => store.updateNode(1.5, {}), TypeError);
+    assert.throws(() => store.updateNode(node.id, { reservation: 'me' } as never), TypeError);
     assert.throws(() => store.reserve('', node.id), TypeError);
     await value(store.close());
   });

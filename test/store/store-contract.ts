@@ -241,11 +241,27 @@ export function storeContractSuite(name: string, makeStore: () => Promise<StoreF
         assert.equal(stored.power_state, null);
       });
 
-      it('throws TypeError for unknown or non-writable columns (a programming error)', async () => {
+      it('throws TypeError for identity or lock columns (the node actor never sends them)', async () => {
         const node = await create();
-        assert.throws(() => store.updateNode(node.id, { no_such_column: 1 } as never), TypeError);
         assert.throws(() => store.updateNode(node.id, { uuid: randomUUID() } as never), TypeError);
         assert.throws(() => store.updateNode(node.id, { id: 7 } as never), TypeError);
+      });
+
+      it('refuses an unknown column or a bad value with InvalidParameterValue naming it, and writes nothing', async () => {
+        const node = await create();
+        const cases: [Record<string, unknown>, string][] = [
+          [{ no_such_column: 1 }, 'no_such_column'],
+          [{ maintenance: 'yes' }, 'maintenance'],
+          [{ properties: [] }, 'properties'],
+          [{ provision_state: 'bogus' }, 'provision_state'],
+          [{ target_provision_state: 'deploy' }, 'target_provision_state'],
+          [{ power_state: 'power on', provision_state: '' }, 'provision_state'],
+        ];
+        for (const [changes, field] of cases) {
+          const error = await failure(store.updateNode(node.id, changes as never), InvalidParameterValue);
+          assert.equal(error.details.field, field, JSON.stringify(changes));
+        }
+        assert.deepEqual(await value(store.getNode(node.id)), node);
       });
     });
 

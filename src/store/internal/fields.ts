@@ -5,10 +5,22 @@
  */
 import { isUuidLike, nodeNameProblem } from './identity.js';
 import type { SqlParam } from './database.js';
+import { PROVISION_STATES, type ProvisionState } from '../../states/provision-states.js';
 import { INTERFACE_COLUMNS } from './schema.js';
 
 /** How a column is stored. */
-export type ColumnKind = 'text' | 'nullable-text' | 'json' | 'bool' | 'int' | 'nullable-int' | 'timestamp' | 'uuid' | 'node-name';
+export type ColumnKind =
+  | 'text'
+  | 'nullable-text'
+  | 'json'
+  | 'bool'
+  | 'int'
+  | 'nullable-int'
+  | 'timestamp'
+  | 'uuid'
+  | 'node-name'
+  | 'provision-state'
+  | 'nullable-provision-state';
 
 /** A value that cannot be written to a column. */
 export class FieldProblem {
@@ -26,8 +38,9 @@ export const NODE_UPDATABLE: Readonly<Record<string, ColumnKind>> = Object.freez
   name: 'node-name',
   driver: 'text',
   ...Object.fromEntries(INTERFACE_COLUMNS.map((c) => [c, 'nullable-text' as const])),
-  provision_state: 'text',
-  target_provision_state: 'nullable-text',
+  // A state the machine does not know would make the node unusable (every task refuses it).
+  provision_state: 'provision-state',
+  target_provision_state: 'nullable-provision-state',
   power_state: 'nullable-text',
   target_power_state: 'nullable-text',
   last_error: 'nullable-text',
@@ -114,6 +127,14 @@ export function encodeField(column: string, kind: ColumnKind, value: unknown): S
       const problem = nodeNameProblem(value);
       return problem === null ? value : new FieldProblem(column, problem);
     }
+    case 'provision-state':
+      return PROVISION_STATES.includes(value as ProvisionState)
+        ? (value as string)
+        : new FieldProblem(column, `must be a state of the provision machine, got ${JSON.stringify(value)}`);
+    case 'nullable-provision-state':
+      return value === null || PROVISION_STATES.includes(value as ProvisionState)
+        ? (value as string | null)
+        : new FieldProblem(column, `must be a state of the provision machine or null, got ${JSON.stringify(value)}`);
     case 'bool':
       return typeof value === 'boolean' ? (value ? 1 : 0) : new FieldProblem(column, 'must be a boolean');
     case 'int':
