@@ -5,7 +5,8 @@
  * lock, running an exclusive operation) never block the root's mailbox.
  */
 import type { RequestContext } from '../src/context.js';
-import { type AnyConductorError, MalformedMessage } from '../src/errors.js';
+import { err, ok, type Result } from 'neverthrow';
+import { type AnyConductorError, describe, MalformedMessage } from '../src/errors.js';
 import type { NodeIdentity, NodeRecord } from '../src/node.js';
 import type { ProvisionEvent, ProvisionState } from '../src/states/provision-states.js';
 import type { ExclusiveTask } from '../src/task/types.js';
@@ -77,10 +78,54 @@ export interface StatusMessage extends Ask<ConductorStatus, AnyConductorError> {
 export type ConductorMessage =
   StatusMessage | AcquireLeaseMessage | ReleaseLeaseMessage | SnapshotMessage | RunExclusiveMessage | ProcessEventMessage;
 
-/** Check a protocol message's shape (it may come from untyped code); returns the error to reply with, or null. */
-export function validateProtocolMessage(message: unknown): AnyConductorError | null {
-  if (typeof message !== 'object' || message === null) return new MalformedMessage('not an object', message);
-  const m = message as Record<string, unknown>;
+const MESSAGE_KEYS = [
+  'type',
+  'nodeId',
+  'purpose',
+  'shared',
+  'retry',
+  'patient',
+  'context',
+  'leaseId',
+  'operation',
+  'event',
+  'targetState',
+] as const;
+const CONTEXT_KEYS = ['requestId', 'user', 'project', 'roles'] as const;
+
+/**
+ * Read and check a protocol message (it may come from untyped code, or be hostile: getters that
+ * throw or change their answer, no prototype, a Symbol). Every field is read once, into a plain
+ * copy that is what gets served. Never throws: a message that cannot be read is MalformedMessage.
+ */
+export function parseProtocolMessage(message: unknown): Result<ConductorMessage, AnyConductorError> {
+  let copy: Record<string, unknown>;
+  try {
+    if (typeof message !== 'object' || message === null) return err(new MalformedMessage('not an object', message));
+    copy = {};
+    for (const key of MESSAGE_KEYS) {
+      const value: unknown = (message as Record<string, unknown>)[key];
+      if (value !== undefined) copy[key] = value;
+    }
+    const context = copy.context;
+    if (typeof context === 'object' && context !== null) {
+      const fields: Record<string, unknown> = {};
+      for (const key of CONTEXT_KEYS) {
+        const value: unknown = (context as Record<string, unknown>)[key];
+        if (value !== undefined) fields[key] = Array.isArray(value) ? [...(value as unknown[])] : value;
+      }
+      copy.context = fields;
+    }
+  } catch (cause) {
+    return err(new MalformedMessage(`unreadable message (${describe(cause)})`, message));
+  }
+  const malformed = checkMessage(copy, message);
+  return malformed === null ? ok(copy as unknown as ConductorMessage) : err(malformed);
+}
+
+/** Check the plain copy of a message; `original` is what the error shows. */
+function checkMessage(m: Record<string, unknown>, original: unknown): AnyConductorError | null {
+  const message = original;
   const bool = (key: string): boolean => m[key] === undefined || typeof m[key] === 'boolean';
   const str = (key: string): boolean => m[key] === undefined || typeof m[key] === 'string';
   // A missing or wrongly typed id is a malformed message; a well-typed but invalid one is InvalidIdentity.
@@ -121,6 +166,6 @@ export function validateProtocolMessage(message: unknown): AnyConductorError | n
       if (m.leaseId !== undefined && typeof m.leaseId !== 'string') return new MalformedMessage('leaseId must be a string', message);
       return m.leaseId === undefined ? identity('nodeId') : null;
     default:
-      return new MalformedMessage(`unknown message type ${String(m.type)}`, message);
+      return new MalformedMessage(`unknown message type ${describe(m.type)}`, message);
   }
 }

@@ -30,7 +30,7 @@ import {
 } from '../src/errors.js';
 import type { FSM } from '../src/fsm/fsm.js';
 import { systemClock, type Clock } from '../src/clock.js';
-import { createLogger, type Logger } from '../src/logging.js';
+import { createLogger, SAFE_SERIALIZERS, type Logger } from '../src/logging.js';
 import type { NewNode, NodeIdentity, NodeRecord } from '../src/node.js';
 import { checkNodeFilter, type NodeFilter } from '../src/node-filter.js';
 import { normalizeMac } from '../src/mac-address.js';
@@ -39,12 +39,13 @@ import { newProvisionFsm } from '../src/states/provision-machine.js';
 import { PROVISION_STATES, type ProvisionEvent, type ProvisionState } from '../src/states/provision-states.js';
 import { openSqlJsStore, type SqlJsStoreOptions } from '../src/store/sqljs-store.js';
 import type { Store } from '../src/store/store.js';
+import { guardStore } from '../src/store/guard.js';
 import type { TransportError, WorkerSpawner } from '../src/task/backend.js';
 import { runScoped, type BodyError, type BodyValue, type ScopeError } from '../src/task/scope.js';
 import { acquireTask, taskInternals } from '../src/task/task-manager.js';
 import type { AcquireError, AcquireOptions, ExclusiveTask, SharedTask, Task } from '../src/task/types.js';
 import { checkInit, type ConductorInit } from './conductor-init.js';
-import { validateProtocolMessage, type ConductorMessage, type LeaseGrant, type MessageContext } from './conductor-protocol.js';
+import { parseProtocolMessage, type ConductorMessage, type LeaseGrant, type MessageContext } from './conductor-protocol.js';
 import { NodeRegistry, type NodeActorStatus } from './node-registry.js';
 import { ActorRuntime, type ActorContext, type ActorRef, type AnyActorRef } from './runtime.js';
 import { WorkerSupervisor, type PoolStatus, type WorkerInfo } from './worker-supervisor.js';
@@ -53,6 +54,7 @@ import { resolveRestartPolicy, RestartSupervisor, type ComponentStatus, type Res
 import { periodicPort } from '../src/periodics/ports.js';
 import { checkIntervalMs, isCheckEnabled, runWaitTimeoutCheck, WAIT_TIMEOUT_CHECKS } from '../src/periodics/wait-timeouts.js';
 import { recoverOnStartup, type RecoveryReport } from '../src/recovery/startup.js';
+import { takeOverOrphans, type TakeoverReport } from '../src/recovery/orphans.js';
 
 export type { ConductorInit, StoreOptions } from './conductor-init.js';
 
@@ -91,6 +93,8 @@ export interface ConductorStatus {
   readonly components: readonly ComponentStatus[];
   /** What start-up recovery did, if it ran. */
   readonly recovery: RecoveryReport | null;
+  /** What the last orphan check (dead conductors' nodes) did, if one ran. */
+  readonly takeover: TakeoverReport | null;
   readonly leasesHeldByActors: number;
   readonly deadLetters: number;
   readonly notifications: { readonly delivered: number; readonly failures: number; readonly subscribers: number };
@@ -159,6 +163,7 @@ export class Conductor {
   readonly #clock: Clock;
   readonly #components: RestartSupervisor;
   #recovery: RecoveryReport | null = null;
+  #takeover: TakeoverReport | null = null;
   #stopping: ResultAsync<void, StoreError> | null = null;
   readonly #stopSignal = new AbortController();
 
@@ -172,9 +177,11 @@ export class Conductor {
     seams: ConductorSeams;
   }) {
     this.config = parts.config;
-    this.#store = parts.store;
+    // Guarded: a store that throws or rejects answers StoreError (the node registry guards its own calls too).
+    this.#store = guardStore(parts.store);
     this.#ownsStore = parts.ownsStore;
-    this.#logger = parts.logger.child({ host: parts.config.host });
+    // Whatever logger the caller passed, error values are serialised without ever throwing.
+    this.#logger = parts.logger.child({ host: parts.config.host }, { serializers: SAFE_SERIALIZERS });
     this.#runtime = new ActorRuntime('metal-conductor', this.#logger);
     this.#ref = this.#runtime.spawn<null, ConductorMessage>(null, 'conductor', {
       initialState: () => null,
@@ -290,24 +297,66 @@ export class Conductor {
       seams,
     });
     if (startupRecovery) await conductor.#recover();
+    conductor.#startHeartbeat(policy.value);
     if (periodicChecks) conductor.#startPeriodicChecks(policy.value);
     conductor.#logger.info({ store: store.description }, 'conductor started');
     return ok(conductor);
   }
 
   #periodicPort(): ReturnType<typeof periodicPort> {
-    return periodicPort({ store: this.#store, config: this.config, logger: this.#logger, withTask: this.withTask.bind(this) }, this.#clock);
+    return periodicPort(
+      {
+        store: this.#store,
+        config: this.config,
+        logger: this.#logger,
+        withTask: this.withTask.bind(this),
+        releaseOrphan: (nodeId, tag) => this.#registry.releaseOrphan(nodeId, tag),
+      },
+      this.#clock,
+    );
   }
 
-  /** Ironic's start-up recovery. Every stuck node is failed (Ironic stops at periodic_max_workers). */
+  /**
+   * Ironic's start-up recovery, after the orphan check: what dead conductors held is released (and
+   * what they left mid-way failed) first, then this host's leftovers and every stuck node (Ironic
+   * stops at periodic_max_workers; we fail them all).
+   */
   async #recover(): Promise<void> {
+    await this.#takeOverOrphans();
     this.#recovery = await recoverOnStartup(this.#periodicPort(), { maxNodesPerState: Number.POSITIVE_INFINITY });
     this.#logger.info({ recovery: this.#recovery }, 'start-up recovery done');
   }
 
-  /** Run each enabled wait-timeout check as a supervised periodic component. */
+  /** Ironic's `_check_orphan_nodes`; on a store this conductor owns, every other host is dead. */
+  async #takeOverOrphans(): Promise<void> {
+    this.#takeover = await takeOverOrphans(this.#periodicPort(), { exclusiveStore: this.#ownsStore });
+    const { deadHosts, reservationsCleared, failed } = this.#takeover;
+    if (reservationsCleared.length > 0 || failed.length > 0) {
+      this.#logger.warn({ deadHosts, reservationsCleared, failed }, 'took over the nodes of dead conductors');
+    }
+  }
+
+  /** Record in the `conductors` table, every heartbeatInterval, that this conductor is alive (Ironic's keepalive). */
+  #startHeartbeat(policy: ResolvedRestartPolicy): void {
+    this.#components.start(
+      periodicComponent('conductor-heartbeat', this.config.heartbeatInterval, async () => {
+        const touched = await this.#store.touchConductor(this.config.host, true);
+        // A failed heartbeat crashes the component: its restarts and backoff show in status().
+        if (touched.isErr()) throw touched.error;
+      }),
+      policy,
+    );
+  }
+
+  /** Run the orphan check and each enabled wait-timeout check as supervised periodic components. */
   #startPeriodicChecks(policy: ResolvedRestartPolicy): void {
     const port = this.#periodicPort();
+    if (this.config.checkProvisionStateInterval > 0) {
+      this.#components.start(
+        periodicComponent('check-orphan-nodes', this.config.checkProvisionStateInterval, () => this.#takeOverOrphans()),
+        policy,
+      );
+    }
     for (const check of WAIT_TIMEOUT_CHECKS) {
       if (!isCheckEnabled(check, this.config)) continue;
       this.#components.start(
@@ -453,6 +502,7 @@ export class Conductor {
       },
       components: this.#components.status(),
       recovery: this.#recovery,
+      takeover: this.#takeover,
       leasesHeldByActors: this.#leases.size,
       deadLetters: this.#runtime.deadLetterCount,
       notifications: this.#bus.stats,
@@ -516,12 +566,14 @@ export class Conductor {
 
   // ---- the root actor's protocol -----------------------------------------------------------
 
-  #serve(message: ConductorMessage, ctx: ActorContext<ConductorMessage>): void {
-    const malformed = validateProtocolMessage(message);
-    if (malformed !== null) {
-      ctx.fail(malformed);
+  #serve(received: ConductorMessage, ctx: ActorContext<ConductorMessage>): void {
+    // Served from a checked plain copy: a hostile message cannot change under us or throw later.
+    const parsed = parseProtocolMessage(received);
+    if (parsed.isErr()) {
+      ctx.fail(parsed.error);
       return;
     }
+    const message = parsed.value;
     const replier = ctx.deferReply();
     const answer = <T, E>(result: PromiseLike<Result<T, E>>, onLate?: (value: T) => void): void => {
       Promise.resolve(result).then(

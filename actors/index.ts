@@ -116,3 +116,4 @@ export type {
   WorkFunction,
 } from '../src/task/types.js';
 export type { BareDriver } from '../src/drivers/build-driver.js';
+export type { TakeoverReport } from '../src/recovery/orphans.js';

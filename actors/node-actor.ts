@@ -64,7 +64,8 @@ export type NodeMessage =
   | RelabelMessage
   | RefreshMessage
   | CreatePortMessage
-  | CreatePortgroupMessage;
+  | CreatePortgroupMessage
+  | ReleaseOrphanMessage;
 
 /** Release the lease (ask). */
 export interface ReleaseMessage extends Ask<void, UnlockError | NodeNotFound> {
@@ -100,6 +101,11 @@ export interface CreatePortgroupMessage extends Ask<Portgroup, UpdateError> {
   readonly leaseId: string;
   readonly fields: NewPortgroup;
 }
+/** Clear a reservation left by a dead conductor `tag` (Ironic's orphan check), through this actor so the snapshot follows (ask). */
+export interface ReleaseOrphanMessage extends Ask<NodeRecord, NodeLocked | NodeNotLocked | NodeNotFound | StoreError> {
+  readonly type: 'releaseOrphan';
+  readonly tag: string;
+}
 /** Re-read the node from the store (ask). */
 export interface RefreshMessage extends Ask<NodeRecord, NodeNotFound> {
   readonly type: 'refresh';
@@ -124,6 +130,10 @@ export interface NodeActorDeps {
 
 /** Columns a recipe may not change: identity and the lock, which only the lock protocol writes. */
 const PROTECTED = new Set(['id', 'uuid', 'created_at', 'reservation', 'reservation_purpose', 'reserved_at']);
+/** Backoff of the retries that clear a reservation after a failed release. */
+const RELEASE_RETRY_MIN_MS = 50;
+const RELEASE_RETRY_MAX_MS = 5_000;
+
 /** Columns truncated to `logInDbMaxSize` on every write (Ironic `Node.save`). */
 const TRUNCATED = new Set(['last_error', 'maintenance_reason']);
 
@@ -143,6 +153,8 @@ class NodeActorState {
   /** True while this process holds the DB reservation (also between two local holders). */
   reservedByUs = false;
   retryTimer: TimerHandle | null = null;
+  /** Failed attempts to clear a reservation nobody holds (the backoff of its retries). */
+  releaseAttempts = 0;
   /** Last holder seen outside this process. */
   externalHolder: LockHolder | null = null;
   constructor(readonly entry: NodeEntry) {}
@@ -268,10 +280,29 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
     const released = await store.release(host, entry.id);
     if (released.isErr()) {
       if (released.error instanceof NodeNotFound) gone(state);
+      else if (released.error instanceof StoreError) {
+        // The row still names us: keep owning it, so the next local request is handed the lock
+        // (one conditional UPDATE), and clear it in the background until the store answers.
+        state.reservedByUs = true;
+        scheduleReleaseRetry(state);
+      }
       return err(released.error);
     }
+    state.releaseAttempts = 0;
     if (entry.snapshot !== null) publish(withChanges(entry.snapshot, { reservation: null, reservation_purpose: null, reserved_at: null }));
     return ok(undefined);
+  };
+
+  /** Retry clearing a reservation nobody holds any more, with a capped exponential backoff. */
+  const scheduleReleaseRetry = (state: NodeActorState): void => {
+    if (state.retryTimer !== null) return;
+    const delay = Math.min(RELEASE_RETRY_MAX_MS, RELEASE_RETRY_MIN_MS * 2 ** state.releaseAttempts);
+    state.releaseAttempts += 1;
+    log.warn({ delay_ms: delay, attempt: state.releaseAttempts }, 'clearing the reservation failed; retrying');
+    state.retryTimer = deps.clock.setTimeout(() => {
+      state.retryTimer = null;
+      deps.send(entry, { type: 'retry' });
+    }, delay);
   };
 
   /** Grant what can be granted, then drop a reservation nobody needs (e.g. its waiter aborted). */
@@ -442,6 +473,28 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
     ctx.reply(created.value);
   };
 
+  const onReleaseOrphan = async (state: NodeActorState, message: ReleaseOrphanMessage, ctx: ActorContext<NodeMessage>): Promise<void> => {
+    if (entry.snapshot === null) {
+      ctx.fail(new NodeNotFound(entry.uuid));
+      return;
+    }
+    // Never take over from ourselves: a local holder or a hand-off in progress owns the row.
+    if (state.lease !== null || state.reservedByUs) {
+      ctx.fail(lockedError(state));
+      return;
+    }
+    const released = await store.release(message.tag, entry.id);
+    if (released.isErr()) {
+      if (released.error instanceof NodeNotFound) gone(state);
+      ctx.fail(released.error);
+      return;
+    }
+    publish(withChanges(entry.snapshot, { reservation: null, reservation_purpose: null, reserved_at: null }));
+    ctx.reply(entry.snapshot);
+    // Waiters facing the dead holder can go now.
+    if (state.queue.length > 0) await pumpAndTidy(state);
+  };
+
   const onRelabel = async (state: NodeActorState, message: RelabelMessage, ctx: ActorContext<NodeMessage>): Promise<void> => {
     const holder = entry.holder;
     if (state.lease?.id !== message.leaseId || holder === null || entry.snapshot === null) {
@@ -516,6 +569,9 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
           case 'createPort':
           case 'createPortgroup':
             await onCreate(state, message, ctx);
+            break;
+          case 'releaseOrphan':
+            await onReleaseOrphan(state, message, ctx);
             break;
           case 'passivate':
             onPassivate(state);

@@ -16,13 +16,16 @@ import {
   InvalidParameterValue,
   isConductorError,
   LeaseNotFound,
+  type NodeLocked,
   NodeNotFound,
+  type NodeNotLocked,
   type StoreError,
 } from '../src/errors.js';
 import type { FSM } from '../src/fsm/fsm.js';
 import type { Logger } from '../src/logging.js';
 import type { NewNode, NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../src/node.js';
 import type { NodeFilter } from '../src/node-filter.js';
+import { parseIdentity } from '../src/identity.js';
 import type { ProvisionEvent, ProvisionState } from '../src/states/provision-states.js';
 import type { NotificationBus } from '../src/notifications/bus.js';
 import type { ProvisionSetNotification } from '../src/notifications/notification.js';
@@ -41,9 +44,6 @@ import type {
 import { Waiter } from './internal/waiter.js';
 import { nodeActorBehavior, type NodeActorDeps, type NodeEntry, type NodeMessage } from './node-actor.js';
 import type { ActorRef, ActorRuntime, AnyActorRef, Ask, ErrorOf, ReplyOf } from './runtime.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const DIGITS = /^[0-9]+$/;
 
 /** What the registry is built from. */
 export interface NodeRegistryDeps {
@@ -76,6 +76,8 @@ export class NodeRegistry implements TaskBackend {
   readonly logger: Logger;
   readonly spawnWorker: WorkerSpawner;
   readonly #deps: NodeRegistryDeps;
+  /** Every store call of the registry and its actors: a store that throws or rejects answers StoreError instead. */
+  readonly #store: Store;
   readonly #byId = new Map<number, NodeEntry>();
   readonly #byUuid = new Map<string, NodeEntry>();
   readonly #byName = new Map<string, NodeEntry>();
@@ -86,12 +88,13 @@ export class NodeRegistry implements TaskBackend {
 
   constructor(deps: NodeRegistryDeps) {
     this.#deps = deps;
+    this.#store = guardStore(deps.store);
     this.config = deps.config;
     this.logger = deps.logger;
     this.spawnWorker = deps.spawnWorker;
     this.#actorDeps = {
       // Node actors keep lock state across store calls: a call that throws must not leave one stuck.
-      store: guardStore(deps.store),
+      store: this.#store,
       config: deps.config,
       logger: deps.logger,
       clock: deps.clock,
@@ -176,14 +179,27 @@ export class NodeRegistry implements TaskBackend {
     return this.#askHolder(lease, { type: 'createPortgroup', leaseId: lease.id, fields });
   }
 
+  /**
+   * Clear the reservation a dead conductor `tag` left on a node (Ironic's `Node.release` with the
+   * dead host's tag), through the node's actor so that its snapshot follows.
+   */
+  releaseOrphan(
+    nodeId: number,
+    tag: string,
+  ): ResultAsync<NodeRecord, NodeLocked | NodeNotLocked | NodeNotFound | InvalidIdentity | StoreError | TransportError> {
+    const entry = this.#byId.get(nodeId);
+    const target = entry ? okAsync(entry) : this.#load(nodeId);
+    return target.andThen((loaded) => this.#ask(loaded, { type: 'releaseOrphan', tag }));
+  }
+
   /** Create a node with its ports, atomically (loaded on first use, like every node: `Node.get` reads the store then). */
   createNode(fields: NewNode, ports: readonly NewPort[]): ResultAsync<NodeRecord, Duplicate | InvalidParameterValue | StoreError> {
-    return this.#deps.store.createNode(fields, ports).map((row) => freeze(row, true));
+    return this.#store.createNode(fields, ports).map((row) => freeze(row, true));
   }
 
   /** Nodes matching a (checked) filter, as stored, frozen. */
   listNodes(filter: NodeFilter): ResultAsync<readonly NodeRecord[], StoreError> {
-    return this.#deps.store.listNodes(filter).map((rows) => Object.freeze(rows.map((row) => freeze(row, true))));
+    return this.#store.listNodes(filter).map((rows) => Object.freeze(rows.map((row) => freeze(row, true))));
   }
 
   refresh(nodeId: number): ResultAsync<NodeRecord, NodeNotFound | StoreError | TransportError> {
@@ -196,16 +212,16 @@ export class NodeRegistry implements TaskBackend {
   }
 
   listPorts(nodeId: number): ResultAsync<Port[], StoreError> {
-    return this.#deps.store.listPorts(nodeId);
+    return this.#store.listPorts(nodeId);
   }
   listPortgroups(nodeId: number): ResultAsync<Portgroup[], StoreError> {
-    return this.#deps.store.listPortgroups(nodeId);
+    return this.#store.listPortgroups(nodeId);
   }
   listVolumeConnectors(nodeId: number): ResultAsync<VolumeConnector[], StoreError> {
-    return this.#deps.store.listVolumeConnectors(nodeId);
+    return this.#store.listVolumeConnectors(nodeId);
   }
   listVolumeTargets(nodeId: number): ResultAsync<VolumeTarget[], StoreError> {
-    return this.#deps.store.listVolumeTargets(nodeId);
+    return this.#store.listVolumeTargets(nodeId);
   }
   buildDriver(node: NodeRecord): Result<BuiltDriver, DriverError> {
     return this.#deps.buildDriver(node);
@@ -249,19 +265,21 @@ export class NodeRegistry implements TaskBackend {
 
   // ---- internals ------------------------------------------------------------------------------
 
-  /** The loaded entry for an identity, undefined if not loaded, or InvalidIdentity. */
+  /**
+   * The loaded entry for an identity, undefined if not loaded, or InvalidIdentity. Identities are
+   * read by `parseIdentity`, the one definition every store uses too ("00001" is a name).
+   */
   #cached(identity: NodeIdentity): NodeEntry | undefined | InvalidIdentity {
-    if (typeof identity === 'number') {
-      return Number.isSafeInteger(identity) && identity > 0 ? this.#byId.get(identity) : new InvalidIdentity(identity);
-    }
-    if (typeof identity !== 'string' || identity === '') return new InvalidIdentity(identity);
-    if (DIGITS.test(identity)) return this.#byId.get(Number(identity));
-    if (UUID.test(identity)) return this.#byUuid.get(identity.toLowerCase());
-    return this.#byName.get(identity);
+    const parsed = parseIdentity(identity);
+    if (parsed.isErr()) return parsed.error;
+    const key = parsed.value;
+    if (key.kind === 'id') return this.#byId.get(key.id);
+    if (key.kind === 'uuid') return this.#byUuid.get(key.uuid);
+    return this.#byName.get(key.name);
   }
 
   #load(identity: NodeIdentity): ResultAsync<NodeEntry, NodeNotFound | InvalidIdentity | StoreError> {
-    return this.#deps.store.getNode(identity).map((row) => this.#ensure(row));
+    return this.#store.getNode(identity).map((row) => this.#ensure(row));
   }
 
   /**

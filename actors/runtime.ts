@@ -388,8 +388,16 @@ export class ActorRuntime {
 
 const NO_REPLY: Replier = { settled: true, resolve() {}, reject() {} };
 
+/** A short, loggable view of a message (never throws, whatever the message's getters do). */
 function preview(message: unknown): unknown {
-  if (message && typeof message === 'object' && 'type' in message) return { type: message.type };
+  try {
+    if (message && typeof message === 'object' && 'type' in message) {
+      const type: unknown = message.type;
+      return { type: typeof type === 'string' ? type : describe(type) };
+    }
+  } catch {
+    // fall through to the generic description
+  }
   return describe(message).slice(0, 120);
 }
 

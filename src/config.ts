@@ -51,6 +51,10 @@ export interface ConductorOptions {
   rescueCallbackTimeout?: number;
   /** `service wait` longer than this fails servicing (Ironic `service_callback_timeout`, 1800 s; 0 disables). Default 1800000. */
   serviceCallbackTimeout?: number;
+  /** How often this conductor records that it is alive in the `conductors` table (Ironic `heartbeat_interval`, 10 s). Default 10000. */
+  heartbeatInterval?: number;
+  /** A conductor whose last heartbeat is older than this is dead: its reservations are taken over (Ironic `heartbeat_timeout`, 60 s). Default 60000. */
+  heartbeatTimeout?: number;
 }
 
 /** Fully resolved configuration. */
@@ -76,6 +80,8 @@ export const DEFAULTS: Readonly<Omit<ConductorConfig, 'host'>> = Object.freeze({
   inspectWaitTimeout: 1_800_000,
   rescueCallbackTimeout: 1_800_000,
   serviceCallbackTimeout: 1_800_000,
+  heartbeatInterval: 10_000,
+  heartbeatTimeout: 60_000,
 });
 
 /** Validate options and fill defaults. Bad values → InvalidParameterValue naming the option. */
@@ -102,12 +108,22 @@ export function resolveConfig(options: ConductorOptions = {}): Result<ConductorC
     ['inspectWaitTimeout', 0],
     ['rescueCallbackTimeout', 0],
     ['serviceCallbackTimeout', 0],
+    ['heartbeatInterval', 1],
+    ['heartbeatTimeout', 1],
   ];
   for (const [name, min] of integers) {
     const value = config[name];
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
       return err(new InvalidParameterValue(`${name} must be an integer >= ${min}, got ${String(value)}`, { option: name, value }));
     }
+  }
+  if (config.heartbeatTimeout <= config.heartbeatInterval) {
+    return err(
+      new InvalidParameterValue(`heartbeatTimeout must be longer than heartbeatInterval (${config.heartbeatInterval})`, {
+        option: 'heartbeatTimeout',
+        value: config.heartbeatTimeout,
+      }),
+    );
   }
   if (config.reservedWorkersPoolPercentage > 50) {
     return err(

@@ -229,7 +229,7 @@ export class Aborted extends ConductorError {
   readonly status = 499;
   constructor(operation: string, reason?: unknown) {
     super(
-      `${operation} was aborted${reason instanceof Error ? `: ${reason.message}` : ''}.`,
+      `${operation} was aborted${reason instanceof Error ? `: ${describe(reason)}` : ''}.`,
       { operation },
       {
         cause: reason,
@@ -344,14 +344,32 @@ export type AnyConductorError =
 /** Errors building a node's driver can produce. */
 export type DriverError = DriverNotFound | InterfaceNotFoundInEntrypoint | IncompatibleInterface | NoValidDefaultForInterface;
 
-/** Render an unknown thrown value as text (sql.js throws plain strings for some guards). */
+/** What `describe` answers when a value cannot be rendered at all (its getters or toJSON throw). */
+export const UNDESCRIBABLE = 'an error that cannot be described';
+
+/**
+ * Render an unknown thrown value as text. Never throws, whatever the value: its `message` getter,
+ * `toString` or `toJSON` may throw, it may have no prototype, be a Symbol or a function (sql.js
+ * throws plain strings for some guards).
+ */
 export function describe(cause: unknown): string {
-  if (cause instanceof Error) return cause.message;
-  if (typeof cause === 'string') return cause;
   try {
-    return JSON.stringify(cause);
+    if (cause instanceof Error) {
+      const message: unknown = cause.message;
+      if (typeof message === 'string') return message;
+    }
+    if (typeof cause === 'string') return cause;
+    if (typeof cause === 'symbol' || typeof cause === 'function' || cause === undefined) return String(cause);
+    const json: unknown = JSON.stringify(cause);
+    if (typeof json === 'string') return json;
+    // A toJSON that answers undefined: the value's type tag is the best there is.
+    return Object.prototype.toString.call(cause);
   } catch {
-    return String(cause);
+    try {
+      return `${UNDESCRIBABLE} (${typeof cause})`;
+    } catch {
+      return UNDESCRIBABLE;
+    }
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import { currentRequestContext, type RequestContext } from './context.js';
+import { describe } from './errors.js';
 
 /** Set on loggers that carry their own request binding (pino children inherit it). */
 const REQUEST_BOUND = Symbol('metal-conductor.request-bound');
@@ -19,6 +20,23 @@ export const REDACTED_PATHS = [
 ];
 
 /**
+ * pino's `err` serializer, made safe: background work can throw anything, including values whose
+ * `message` getter, `toString` or `toJSON` throw, and logging it must never throw in turn.
+ */
+export function safeErrSerializer(value: unknown): unknown {
+  try {
+    const serialized: unknown = pino.stdSerializers.err(value as Error);
+    JSON.stringify(serialized); // a throwing toJSON inside would surface here, not in the logger
+    return serialized;
+  } catch {
+    return { type: typeof value, message: describe(value) };
+  }
+}
+
+/** The serializers every logger of the conductor uses (applied to the caller's logger through a child). */
+export const SAFE_SERIALIZERS = Object.freeze({ err: safeErrSerializer });
+
+/**
  * Create the root logger, with secret redaction and the request-context mixin. Default level
  * `info` (env `METAL_CONDUCTOR_LOG_LEVEL` overrides); default destination stderr, so that stdout
  * stays free for a program's own output.
@@ -32,6 +50,7 @@ export function createLogger(
       name: 'metal-conductor',
       level: process.env.METAL_CONDUCTOR_LOG_LEVEL ?? 'info',
       redact: { paths: REDACTED_PATHS, censor: '******' },
+      serializers: SAFE_SERIALIZERS,
       mixin(_object: object, _level: number, logger: unknown) {
         if ((logger as { [REQUEST_BOUND]?: boolean })[REQUEST_BOUND]) return {};
         const ctx = currentRequestContext();

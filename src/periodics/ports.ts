@@ -11,6 +11,8 @@ import type { RequestContext } from '../context.js';
 import type { Logger } from '../logging.js';
 import type { NodeIdentity } from '../node.js';
 import type { Store } from '../store/store.js';
+import type { AnyConductorError } from '../errors.js';
+import type { NodeRecord } from '../node.js';
 import type { BodyError, BodyValue, ScopeError } from '../task/scope.js';
 import type { AcquireOptions, ExclusiveTask } from '../task/types.js';
 
@@ -29,12 +31,16 @@ export type WithExclusiveTask = <R>(
   body: (task: ExclusiveTask) => R,
 ) => ResultAsync<BodyValue<R>, ScopeError | BodyError<R>>;
 
-/** What a conductor offers the periodics: its store, configuration, logger and scoped tasks. */
+/** Clear the reservation a dead conductor `tag` left on a node, through the node's single writer. */
+export type ReleaseOrphan = (nodeId: number, tag: string) => ResultAsync<NodeRecord, AnyConductorError>;
+
+/** What a conductor offers the periodics: its store (for reading), configuration, logger and scoped tasks. */
 export interface TaskRunner {
   readonly store: Store;
   readonly config: ConductorConfig;
   readonly logger: Logger;
   readonly withTask: WithExclusiveTask;
+  readonly releaseOrphan: ReleaseOrphan;
 }
 
 /** Everything the periodic checks and start-up recovery use. */
@@ -54,5 +60,6 @@ export function periodicPort(runner: TaskRunner, clock: Clock = systemClock): Pe
     logger: runner.logger,
     clock,
     withTask: runner.withTask.bind(runner),
+    releaseOrphan: runner.releaseOrphan,
   };
 }

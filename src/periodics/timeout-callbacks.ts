@@ -9,7 +9,7 @@
  * `driver_internal_info` under those names (see `STEP_KEYS`, `FAULT_KEY`).
  */
 import type { Draft } from 'immer';
-import { isConductorError } from '../errors.js';
+import { describe, isConductorError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import type { JsonObject, JsonValue, NodeRecord } from '../node.js';
 import {
@@ -91,6 +91,29 @@ export const cleanupCleanwaitTimeout: TimeoutCallback = requireExclusive(async f
   const lastError = cleanTimeoutMessage(task.node.driver_internal_info[STEP_KEYS.clean]);
   const logMessage = `Cleaning for node ${task.node.uuid} failed. ${lastError}`;
   await stepsErrorHandler(task, logger, CLEANING_KIND, logMessage, lastError);
+});
+
+/** Ironic's last_error when a takeover fails an operation a dead conductor left mid-way. */
+export const TAKEOVER_ABORTED_MESSAGE = 'Operation was aborted due to conductor take over';
+
+/**
+ * Ironic `abort_on_conductor_take_over` (the callback of the orphan check's `fail`): a node now in
+ * `clean failed` goes through `cleaning_error_handler(…, set_fail_state=False)`; any other records
+ * "Operation was aborted due to conductor take over".
+ */
+export const abortOnConductorTakeOver: TimeoutCallback = requireExclusive(async function abortOnConductorTakeOver(
+  task: ExclusiveTask,
+  logger: Logger,
+): Promise<void> {
+  if (task.node.provision_state === CLEANFAIL) {
+    const logMessage = `Cleaning for node ${task.node.uuid} failed. ${TAKEOVER_ABORTED_MESSAGE}`;
+    await stepsErrorHandler(task, logger, CLEANING_KIND, logMessage, TAKEOVER_ABORTED_MESSAGE);
+    return;
+  }
+  logger.error(`${TAKEOVER_ABORTED_MESSAGE} on node ${task.node.uuid}`);
+  await save(task, (draft) => {
+    draft.last_error = TAKEOVER_ABORTED_MESSAGE;
+  });
 });
 
 /** Ironic `cleanup_servicewait_timeout`: `servicing_error_handler(…, set_fail_state=False)`. */
@@ -370,11 +393,6 @@ function driverOf(task: ExclusiveTask): NonNullable<ExclusiveTask['driver']> {
 async function save(task: ExclusiveTask, recipe: (draft: Draft<NodeRecord>) => void): Promise<void> {
   const saved = await task.updateNode(recipe);
   if (saved.isErr()) throw saved.error;
-}
-
-/** Python's `str(exc)`: the message. */
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Python truthiness of a JSON value (`bool(node.clean_step)`). */

@@ -47,7 +47,7 @@ import { Committer, type CommitterStats } from './internal/committer.js';
 import { SqlDatabase, type SqlParam, type SqlRow } from './internal/database.js';
 import { encodeFields, FieldProblem, NODE_CREATABLE, NODE_UPDATABLE } from './internal/fields.js';
 import type { FileLock } from './internal/file-lock.js';
-import { parseIdentity, type ParsedIdentity } from './internal/identity.js';
+import { parseIdentity, type ParsedIdentity } from '../identity.js';
 import { resolveStoreOptions, type ResolvedStoreOptions } from './internal/options.js';
 import { openFile } from './internal/recovery.js';
 import { rowToConductor, rowToNode, SELECT_CONDUCTOR, SELECT_NODE } from './internal/rows.js';

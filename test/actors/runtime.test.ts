@@ -33,6 +33,8 @@ interface Silent extends Ask<never, Error> {
 interface Hang extends Ask<string, Error> {
   readonly type: 'hang';
   readonly until: Promise<void>;
+  /** Called when the handler has started (so a test need not guess with a sleep). */
+  readonly started?: () => void;
 }
 /** Captures the reply channel and returns; the reply never comes. */
 interface Defer extends Ask<string, Error> {
@@ -65,6 +67,7 @@ function counter(extra: Partial<Behavior<number, Msg>> = {}, notes: string[] = [
         case 'silent':
           return state;
         case 'hang':
+          message.started?.();
           await message.until;
           ctx.reply('late');
           return state;
@@ -84,7 +87,7 @@ const ASK = { timeoutMs: 2000 } as const;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A promise and its resolver. */
-function gate(): { promise: Promise<void>; open(): void } {
+function gate(): { promise: Promise<void>; open: () => void } {
   let open!: () => void;
   const promise = new Promise<void>((resolve) => (open = resolve));
   return { promise, open };
@@ -360,9 +363,10 @@ describe('ActorRuntime', () => {
       const child = runtime.spawn<number, Msg>(top, 'child', behavior('child'));
       const other = runtime.spawn<number, Msg>(null, 'other', behavior('other'));
       const hang = gate();
+      const handling = gate();
       const started = Date.now();
-      const pending = runtime.ask(child, { type: 'hang', until: hang.promise } satisfies Hang, { timeoutMs: 4000 });
-      await sleep(10);
+      const pending = runtime.ask(child, { type: 'hang', until: hang.promise, started: handling.open } satisfies Hang, { timeoutMs: 4000 });
+      await handling.promise; // the handler runs: its message is in progress, not undelivered
       await runtime.shutdown();
       assert.deepEqual([...stopped].sort(), ['child', 'other', 'top'], 'every afterStop hook ran by the time shutdown resolved');
       assert.deepEqual([top.alive, child.alive, other.alive], [false, false, false]);

@@ -57,8 +57,14 @@ export async function withFixture(options: FixtureOptions, body: (fixture: Fixtu
   );
   if (opened.isErr()) throw opened.error;
   const conductor = opened.value;
-  const { store, logger } = conductorInternals(conductor);
-  const runner: TaskRunner = { store, logger, config: conductor.config, withTask: conductor.withTask.bind(conductor) };
+  const { store, logger, registry } = conductorInternals(conductor);
+  const runner: TaskRunner = {
+    store,
+    logger,
+    config: conductor.config,
+    withTask: conductor.withTask.bind(conductor),
+    releaseOrphan: (nodeId, tag) => registry.releaseOrphan(nodeId, tag),
+  };
   const port = periodicPort(runner, clock);
   const fixture: Fixture = {
     conductor,

@@ -11,7 +11,7 @@ import { InvalidParameterValue, StoreError } from '../../src/errors.js';
 import type { NodeRecord } from '../../src/node.js';
 import { openSqlJsStore } from '../../src/store/index.js';
 import { SqlDatabase } from '../../src/store/internal/database.js';
-import { isIntLike, isUuidLike, nodeNameProblem, parseIdentity } from '../../src/store/internal/identity.js';
+import { isIntLike, isUuidLike, nodeNameProblem, parseIdentity } from '../../src/identity.js';
 import { encodeBatch, JournalFile, readJournal, type JournalRecord } from '../../src/store/internal/journal.js';
 import { rowToNode } from '../../src/store/internal/rows.js';
 import { NODE_COLUMNS } from '../../src/store/internal/schema.js';

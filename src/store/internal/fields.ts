@@ -3,7 +3,7 @@
  * reported as a FieldProblem; the caller decides whether that is an InvalidParameterValue (create)
  * or a programming error (update, whose signature has no such error).
  */
-import { isUuidLike, nodeNameProblem } from './identity.js';
+import { isUuidLike, nodeNameProblem } from '../../identity.js';
 import type { SqlParam } from './database.js';
 import { PROVISION_STATES, type ProvisionState } from '../../states/provision-states.js';
 import { INTERFACE_COLUMNS } from './schema.js';

@@ -4,7 +4,7 @@
  * that is a valid logical name a name. Everything else is InvalidIdentity.
  */
 import { err, ok, type Result } from 'neverthrow';
-import { InvalidIdentity } from '../../errors.js';
+import { InvalidIdentity } from './errors.js';
 
 /** A node identity, classified. UUIDs are lower-cased (they are stored lower-case). */
 export type ParsedIdentity =
