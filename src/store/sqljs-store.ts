@@ -15,6 +15,7 @@ import {
   NodeLocked,
   NodeNotFound,
   NodeNotLocked,
+  describe,
   StoreError,
   type LockHolder,
   type StoreCorrupt,
@@ -41,15 +42,17 @@ import type {
   NodeFilter,
   ReservationInfo,
   Store,
+  StoreHealth,
 } from './store.js';
-import { writeFileAtomic, type CheckpointHook } from './internal/checkpoint.js';
+import { withTrailer, writeFileAtomic, type CheckpointHook } from './internal/checkpoint.js';
+import type { JournalFile, Statement } from './internal/journal.js';
 import { Committer, type CommitterStats } from './internal/committer.js';
 import { SqlDatabase, type SqlParam, type SqlRow } from './internal/database.js';
 import { encodeFields, FieldProblem, NODE_CREATABLE, NODE_UPDATABLE } from './internal/fields.js';
 import type { FileLock } from './internal/file-lock.js';
 import { parseIdentity, type ParsedIdentity } from '../identity.js';
 import { resolveStoreOptions, type ResolvedStoreOptions } from './internal/options.js';
-import { openFile } from './internal/recovery.js';
+import { loadFile, openFile } from './internal/recovery.js';
 import { rowToConductor, rowToNode, SELECT_CONDUCTOR, SELECT_NODE } from './internal/rows.js';
 import { applyPragmas, createSchema, writeCheckpointSeq } from './internal/schema.js';
 import {
@@ -68,6 +71,7 @@ import {
   VOLUME_TARGETS,
 } from './internal/statements.js';
 import { loadSqlJs } from './internal/sqljs.js';
+import type { SqlJsStatic } from 'sql.js';
 import { writeError } from './internal/sql-errors.js';
 
 /** A child row ready to insert once its node's id is known. */
@@ -138,14 +142,44 @@ export class SqlJsStore implements Store {
   #committer: Committer | null;
   #lock: FileLock | null;
   #closing: Promise<Result<void, StoreError>> | null = null;
+  readonly #SQL: SqlJsStatic;
+  #storeId: string;
+  #health: StoreHealth = { state: 'ok', error: null, since: null, recoveries: 0 };
+  #recovering: Promise<void> | null = null;
 
-  private constructor(db: SqlDatabase, opts: ResolvedStoreOptions, committer: Committer | null, lock: FileLock | null) {
+  private constructor(SQL: SqlJsStatic, db: SqlDatabase, opts: ResolvedStoreOptions, lock: FileLock | null, storeId: string) {
+    this.#SQL = SQL;
     this.#db = db;
     this.#opts = opts;
-    this.#committer = committer;
+    this.#committer = null;
     this.#lock = lock;
+    this.#storeId = storeId;
     this.path = opts.path;
     this.description = opts.path === null ? 'sql.js in-memory store' : `sql.js file store ${opts.path} (${opts.durability})`;
+  }
+
+  /** A committer on `journal`, checkpointing whatever database the store has at the time. */
+  #newCommitter(journal: JournalFile, journalBase: number, lastSeq: number, path: string): Committer {
+    return new Committer(
+      journal,
+      this.#storeId,
+      journalBase,
+      lastSeq,
+      {
+        snapshot: (seq, base) => {
+          const db = this.#db!;
+          writeCheckpointSeq(db, seq, base);
+          return withTrailer(db.export());
+        },
+        write: (bytes) => writeFileAtomic(path, bytes, this.#opts.onCheckpointPhase),
+      },
+      this.#opts,
+    );
+  }
+
+  /** Whether the store serves, and why not. */
+  get health(): StoreHealth {
+    return this.#health;
   }
 
   /** @internal Used by openSqlJsStore. */
@@ -160,8 +194,9 @@ export class SqlJsStore implements Store {
       try {
         const db = new SqlDatabase(new SQL.Database());
         applyPragmas(db);
-        createSchema(db);
-        return ok(new SqlJsStore(db, opts, null, null));
+        const storeId = randomUUID();
+        createSchema(db, storeId);
+        return ok(new SqlJsStore(SQL, db, opts, null, storeId));
       } catch (cause) {
         return err(new StoreError('open in-memory database', cause));
       }
@@ -169,20 +204,10 @@ export class SqlJsStore implements Store {
     const path = opts.path;
     const opened = await openFile(SQL, { ...opts, path });
     if (opened.isErr()) return err(opened.error);
-    const { db, lock, journal, lastSeq } = opened.value;
-    const committer = new Committer(
-      journal,
-      lastSeq,
-      {
-        snapshot: (seq) => {
-          writeCheckpointSeq(db, seq);
-          return db.export();
-        },
-        write: (bytes) => writeFileAtomic(path, bytes, opts.onCheckpointPhase),
-      },
-      opts,
-    );
-    return ok(new SqlJsStore(db, opts, committer, lock));
+    const { db, lock, journal, journalBase, lastSeq, storeId } = opened.value;
+    const store = new SqlJsStore(SQL, db, opts, lock, storeId);
+    store.#committer = store.#newCommitter(journal, journalBase, lastSeq, path);
+    return ok(store);
   }
 
   /** Journal and checkpoint counters (zeros in memory). */
@@ -500,6 +525,7 @@ export class SqlJsStore implements Store {
   }
 
   async #shutdown(): Promise<Result<void, StoreError>> {
+    await this.#recovering;
     let error: StoreError | null = null;
     if (this.#committer !== null) {
       try {
@@ -514,6 +540,7 @@ export class SqlJsStore implements Store {
       error ??= asStoreError('close', cause);
     }
     this.#db = null;
+    this.#setHealth('closed', error?.message ?? null);
     await this.#lock?.release().catch(() => undefined);
     if (error !== null) this.#opts.logger.error({ err: error }, 'store closed with an error');
     return error === null ? ok(undefined) : err(error);
@@ -521,10 +548,75 @@ export class SqlJsStore implements Store {
 
   // ---------------------------------------------------------------- helpers
 
-  /** Why an operation cannot run now (closed, or the journal failed), or null. */
+  /**
+   * Why an operation cannot run now (closed, recovering, failed), or null. After a journal write
+   * failed (a full disk), memory holds changes that were reported as failed: nothing is served
+   * until the store has reloaded what the disk holds (sync mode), or at all (batched mode, whose
+   * acknowledged changes may be lost: see README).
+   */
   #refuse(operation: string): StoreError | null {
     if (this.#closing !== null || this.#db === null) return new StoreError(operation, 'the store is closed');
-    return this.#committer?.failure ?? null;
+    if (this.#recovering !== null)
+      return new StoreError(operation, `the store is reloading after a failed write (${this.#health.error ?? ''})`);
+    const failure = this.#committer?.failure;
+    if (failure === undefined || failure === null) return null;
+    if (failure.recoverable && this.#opts.durability === 'sync') {
+      this.#startRecovery(failure.error);
+      return new StoreError(operation, `the store is reloading after a failed write (${failure.error.message})`);
+    }
+    this.#setHealth('failed', failure.error.message);
+    return failure.error;
+  }
+
+  #setHealth(state: StoreHealth['state'], error: string | null): void {
+    if (this.#health.state === state && this.#health.error === error) return;
+    this.#health = { state, error, since: this.#opts.now().toISOString(), recoveries: this.#health.recoveries };
+  }
+
+  /**
+   * Reload memory from the disk after a failed journal write whose partial bytes were cut off:
+   * the database file and journal hold exactly the acknowledged changes, so after this every
+   * change reported as failed is gone from memory too. Reservations (never journaled) are carried
+   * over. Writes are served again as soon as the disk takes them.
+   */
+  #startRecovery(cause: StoreError): void {
+    if (this.#recovering !== null || this.path === null) return;
+    this.#setHealth('recovering', cause.message);
+    const path = this.path;
+    this.#recovering = (async () => {
+      const old = this.#db!;
+      try {
+        await this.#committer?.close().catch(() => undefined);
+        const loaded = await loadFile(this.#SQL, { ...this.#opts, path });
+        if (loaded.isErr()) {
+          this.#opts.logger.error({ err: loaded.error }, 'reloading the store after a failed write failed; it stays failed');
+          this.#setHealth('failed', `${cause.message}; reloading failed: ${loaded.error.message}`);
+          this.#committer = null;
+          this.#db = null;
+          old.close();
+          return;
+        }
+        const { db, journal, journalBase, lastSeq } = loaded.value;
+        for (const row of old.all('SELECT reservation, reservation_purpose, reserved_at, id FROM nodes WHERE reservation IS NOT NULL')) {
+          db.run('UPDATE nodes SET reservation = ?, reservation_purpose = ?, reserved_at = ? WHERE id = ?', row as SqlParam[]);
+        }
+        old.close();
+        this.#db = db;
+        this.#committer = this.#newCommitter(journal, journalBase, lastSeq, path);
+        this.#health = {
+          state: 'ok',
+          error: cause.message,
+          since: this.#opts.now().toISOString(),
+          recoveries: this.#health.recoveries + 1,
+        };
+        this.#opts.logger.warn({ error: cause.message }, 'store reloaded from disk after a failed write; serving again');
+      } catch (bug) {
+        this.#opts.logger.error({ err: bug }, 'reloading the store failed; it stays failed');
+        this.#setHealth('failed', `${cause.message}; reloading failed: ${describe(bug)}`);
+      }
+    })().finally(() => {
+      this.#recovering = null;
+    });
   }
 
   /** Run a synchronous operation that writes nothing durable. */
@@ -560,7 +652,7 @@ export class SqlJsStore implements Store {
     if (refused !== null) return errAsync(refused);
     const db = this.#db!;
     const committer = this.#committer;
-    const changes: [string, readonly SqlParam[]][] = [];
+    const changes: Statement[] = [];
     const journal: Journaled = (sql, params) => {
       const changed = db.run(sql, params);
       // A statement that changed nothing has nothing to replay.
@@ -581,8 +673,7 @@ export class SqlJsStore implements Store {
       return errAsync(result.error);
     }
     if (atomic) db.exec('RELEASE atomic_write');
-    let seq = 0;
-    if (committer !== null) for (const [sql, params] of changes) seq = committer.append(sql, params);
+    const seq = committer !== null && changes.length > 0 ? committer.append(changes) : 0;
     if (seq === 0 || committer === null || (this.#opts.durability === 'batched' && !committer.behind)) return okAsync(result.value);
     const value = result.value;
     return new ResultAsync(

@@ -44,6 +44,18 @@ export type NewVolumeTarget = Partial<Omit<VolumeTarget, 'id' | 'node_id' | 'cre
   boot_index: number;
 };
 
+/** Whether a store serves (`status().store` reports it). */
+export interface StoreHealth {
+  /** `ok`: serving; `recovering`: reloading from disk after a failed write; `failed`: not serving until reopened; `closed`. */
+  readonly state: 'ok' | 'recovering' | 'failed' | 'closed';
+  /** Why it is failed or recovering, or the last failure it recovered from (null: none). */
+  readonly error: string | null;
+  /** When the state last changed (ISO-8601), or null if never. */
+  readonly since: string | null;
+  /** Failed writes it has recovered from since it was opened. */
+  readonly recoveries: number;
+}
+
 /** Lookup errors. */
 export type LookupError = NodeNotFound | InvalidIdentity | StoreError;
 
@@ -51,6 +63,8 @@ export type LookupError = NodeNotFound | InvalidIdentity | StoreError;
 export interface Store {
   /** Human-readable description (kind and path) for logs. */
   readonly description: string;
+  /** Whether the store serves, and why not. */
+  readonly health: StoreHealth;
 
   /**
    * Create a node in `enroll` (unless provision_state is given), with its ports, in one atomic

@@ -4,6 +4,7 @@
  * is reported, never replaced.
  */
 import { open, rename, unlink } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
 import { dirname } from 'node:path';
 
 /** Points in a checkpoint where tests may pause or kill the process. */
@@ -76,4 +77,44 @@ export function checkImageHeader(bytes: Uint8Array): string | null {
     return `header says ${pageCount} pages of ${pageSize} bytes but the file has ${bytes.length} bytes (truncated?)`;
   }
   return null;
+}
+
+/**
+ * The integrity trailer appended to every database image this version writes: 32 bytes after the
+ * SQLite pages, `MCSTORE1`, the CRC-32 of the image, its length (uint64), zero padding. A flipped
+ * byte anywhere in the image (row data that SQLite's own checks cannot see) fails the CRC.
+ */
+const TRAILER_MAGIC = 'MCSTORE1';
+export const TRAILER_BYTES = 32;
+
+/** The image followed by its trailer, ready to write. */
+export function withTrailer(image: Uint8Array): Uint8Array {
+  const out = Buffer.alloc(image.length + TRAILER_BYTES);
+  out.set(image, 0);
+  out.write(TRAILER_MAGIC, image.length, 'latin1');
+  out.writeUInt32BE(crc32(image) >>> 0, image.length + 8);
+  out.writeBigUInt64BE(BigInt(image.length), image.length + 12);
+  return out;
+}
+
+/** What a database file holds: the image, and whether it had a trailer (an image of version 0.1 has none). */
+export type TrailerCheck = { readonly image: Uint8Array; readonly trailer: boolean } | { readonly problem: string };
+
+/** Split and verify the trailer. A trailer whose CRC or length does not match is a problem. */
+export function checkTrailer(bytes: Uint8Array): TrailerCheck {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  if (
+    bytes.length < TRAILER_BYTES ||
+    buffer.toString('latin1', bytes.length - TRAILER_BYTES, bytes.length - TRAILER_BYTES + 8) !== TRAILER_MAGIC
+  ) {
+    return { image: bytes, trailer: false };
+  }
+  const at = bytes.length - TRAILER_BYTES;
+  const length = buffer.readBigUInt64BE(at + 12);
+  if (length !== BigInt(at))
+    return { problem: `the integrity trailer gives ${length} bytes but the image has ${at} (truncated or extended?)` };
+  const image = bytes.subarray(0, at);
+  const expected = buffer.readUInt32BE(at + 8);
+  if (crc32(image) >>> 0 !== expected) return { problem: 'the image does not match its checksum (a changed or damaged byte)' };
+  return { image, trailer: true };
 }

@@ -1,21 +1,26 @@
 /**
- * Group commit and checkpoints for a file store. Statements are executed on the in-memory
- * database by the store, then handed here as journal records. One flusher loop writes every
- * pending record with a single write + fdatasync and then wakes every caller waiting on them;
- * checkpoints run inside the same loop, so they never overlap a journal write, and never inside a
- * transaction (the store opens none across an await, and export() is synchronous).
+ * Group commit and checkpoints for a file store. Changes are applied to the in-memory database by
+ * the store, then handed here as journal entries. One flusher loop writes every pending entry as
+ * one journal line (one write + fdatasync) and then wakes every caller waiting on them.
+ *
+ * A checkpoint snapshots the database between two journal writes (sql.js export is synchronous),
+ * then writes the image in the background while the journal goes on taking writes (so a slow
+ * checkpoint does not hold durability back), and finally resets the journal: a new journal whose
+ * header continues the checkpoint, carrying the lines written since the snapshot, renamed over the
+ * old one. A crash at any point leaves a database file and a journal that belong together.
  */
-import { unlink } from 'node:fs/promises';
 import { StoreError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
 import type { CheckpointHook } from './checkpoint.js';
-import type { SqlParam } from './database.js';
-import { encodeBatch, type JournalFile, type JournalRecord } from './journal.js';
+import { encodeLine, JournalDamaged, JournalFile, type JournalEntry, type Statement } from './journal.js';
 
 /** How the committer writes a checkpoint: the store snapshots the database and writes it atomically. */
 export interface CheckpointWriter {
-  /** Record `seq` as the checkpoint seq and export the database (synchronous: nothing interleaves). */
-  snapshot(seq: number): Uint8Array;
+  /**
+   * Record `seq` as the checkpoint seq and `journalBase` as the base of the journal current now,
+   * and export the database with its integrity trailer (synchronous: nothing interleaves).
+   */
+  snapshot(seq: number, journalBase: number): Uint8Array;
   /** Write the image atomically over the database file. */
   write(bytes: Uint8Array): Promise<void>;
 }
@@ -34,7 +39,7 @@ export interface CommitterOptions {
 export interface CommitterStats {
   /** Last seq handed out. */
   seq: number;
-  /** Every record with seq ≤ this is on disk (journal or checkpoint). */
+  /** Every change with seq ≤ this is on disk (journal or checkpoint). */
   durableSeq: number;
   /** Journal writes (each one fdatasync). */
   journalWrites: number;
@@ -42,6 +47,13 @@ export interface CommitterStats {
   checkpoints: number;
   /** Current journal size in bytes. */
   journalBytes: number;
+}
+
+/** Why the committer stopped, and whether the store can recover by reloading from disk. */
+export interface CommitterFailure {
+  readonly error: StoreError;
+  /** True when the journal on disk is exactly what was acknowledged (a failed write was cut off). */
+  readonly recoverable: boolean;
 }
 
 /** After a failed checkpoint, the journal-size trigger waits this long before trying again. */
@@ -53,15 +65,27 @@ interface Waiter {
   reject: (error: StoreError) => void;
 }
 
-/** Owns the journal file and the durability of every journaled statement. */
+/** A checkpoint between its snapshot and the journal reset. */
+interface CheckpointInFlight {
+  readonly seq: number;
+  /** Entries journaled since the snapshot: those above `seq` are what the new journal carries. */
+  readonly journaled: JournalEntry[];
+  readonly waiters: { resolve: () => void; reject: (error: StoreError) => void }[];
+  /** Set when the image is on disk (true) or failed (false). */
+  written: boolean | null;
+}
+
+/** Owns the journal file and the durability of every journaled change. */
 export class Committer {
   #journal: JournalFile;
+  readonly #store: string;
+  #journalBase: number;
   #writer: CheckpointWriter;
   #opts: CommitterOptions;
   #seq: number;
   #durableSeq: number;
-  #pending: JournalRecord[] = [];
-  // performance.now() of the first record in #pending / in the batch being written; 0 = none.
+  #pending: JournalEntry[] = [];
+  // performance.now() of the first entry in #pending / in the line being written; 0 = none.
   #pendingSince = 0;
   #writingSince = 0;
   #waiters: Waiter[] = [];
@@ -71,15 +95,25 @@ export class Committer {
   #batchTimer: NodeJS.Timeout | null = null;
   #intervalTimer: NodeJS.Timeout | null = null;
   #checkpointWanted = false;
+  #checkpoint: CheckpointInFlight | null = null;
   #sizeTriggerPausedUntil = 0;
   #checkpointWaiters: { resolve: () => void; reject: (error: StoreError) => void }[] = [];
-  #failure: StoreError | null = null;
+  #failure: CommitterFailure | null = null;
   #closed = false;
   #journalWrites = 0;
   #checkpoints = 0;
 
-  constructor(journal: JournalFile, startSeq: number, writer: CheckpointWriter, options: CommitterOptions) {
+  constructor(
+    journal: JournalFile,
+    store: string,
+    journalBase: number,
+    startSeq: number,
+    writer: CheckpointWriter,
+    options: CommitterOptions,
+  ) {
     this.#journal = journal;
+    this.#store = store;
+    this.#journalBase = journalBase;
     this.#writer = writer;
     this.#opts = options;
     this.#seq = startSeq;
@@ -87,8 +121,8 @@ export class Committer {
     if (journal.size > options.checkpointJournalBytes) this.requestCheckpoint();
   }
 
-  /** The error that stopped the journal, if any: the store must not accept more writes. */
-  get failure(): StoreError | null {
+  /** Why the journal stopped, if it did: the store must not accept more writes through it. */
+  get failure(): CommitterFailure | null {
     return this.#failure;
   }
 
@@ -103,18 +137,18 @@ export class Committer {
     };
   }
 
-  /** Queue a statement already applied to the database; returns its seq. Synchronous. */
-  append(sql: string, params: readonly SqlParam[]): number {
+  /** Queue one change (its statements already applied to the database); returns its seq. Synchronous. */
+  append(statements: readonly Statement[]): number {
     const seq = ++this.#seq;
     if (this.#pending.length === 0) this.#pendingSince = performance.now();
-    this.#pending.push({ seq, sql, params });
+    this.#pending.push({ seq, statements });
     this.#armInterval();
     this.#schedule();
     return seq;
   }
 
   /**
-   * True when some appended record has waited more than half of maxDelayMs for the disk. Batched
+   * True when some appended change has waited more than half of maxDelayMs for the disk. Batched
    * mode then makes the next change wait for durability: a caller that only ever awaits resolved
    * promises never yields to the event loop, and without this back-pressure the flusher (I/O
    * callbacks, timers) would never run while it is acknowledging changes.
@@ -124,10 +158,10 @@ export class Committer {
     return since !== 0 && performance.now() - since > this.#opts.maxDelayMs / 2;
   }
 
-  /** Resolve once the record `seq` is durable; rejects with StoreError if the journal failed. */
+  /** Resolve once the change `seq` is durable; rejects with StoreError if the journal failed. */
   durable(seq: number): Promise<void> {
     if (seq <= this.#durableSeq) return Promise.resolve();
-    if (this.#failure !== null) return Promise.reject(this.#failure);
+    if (this.#failure !== null) return Promise.reject(this.#failure.error);
     return new Promise((resolve, reject) => this.#waiters.push({ seq, resolve, reject }));
   }
 
@@ -138,9 +172,9 @@ export class Committer {
     return done;
   }
 
-  /** Run a checkpoint in the flusher loop (after the write in progress); resolves when it is on disk. */
+  /** Run a checkpoint in the flusher loop; resolves when it is on disk and the journal reset. */
   checkpoint(): Promise<void> {
-    if (this.#failure !== null) return Promise.reject(this.#failure);
+    if (this.#failure !== null) return Promise.reject(this.#failure.error);
     if (this.#closed) return Promise.reject(new StoreError('checkpoint', 'the journal is closed'));
     return new Promise((resolve, reject) => {
       this.#checkpointWaiters.push({ resolve, reject });
@@ -155,9 +189,9 @@ export class Committer {
   }
 
   /**
-   * Flush, checkpoint, close the journal and remove it (the checkpoint holds everything). After a
-   * journal failure it only closes, and rethrows that failure; a failed final checkpoint leaves the
-   * journal in place (nothing is lost) and is reported.
+   * Flush, checkpoint (the journal is reset to its header: nothing to replay) and close. After a
+   * journal failure it only closes, and rethrows that failure; a failed final checkpoint leaves
+   * the journal in place (nothing is lost) and is reported.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -174,11 +208,8 @@ export class Committer {
     this.#clearTimers();
     await this.#idle;
     await this.#journal.close();
-    error ??= this.#failure;
+    error ??= this.#failure?.error ?? null;
     if (error !== null) throw error;
-    await unlink(this.#journal.path).catch((cause: NodeJS.ErrnoException) => {
-      if (cause.code !== 'ENOENT') throw cause;
-    });
   }
 
   #schedule(): void {
@@ -212,9 +243,14 @@ export class Committer {
     try {
       for (;;) {
         if (this.#failure !== null) break;
-        if (this.#checkpointWanted) {
+        const inFlight = this.#checkpoint;
+        if (inFlight !== null && inFlight.written !== null) {
+          await this.#finishCheckpoint(inFlight);
+          continue;
+        }
+        if (inFlight === null && this.#checkpointWanted) {
           this.#checkpointWanted = false;
-          await this.#checkpoint();
+          this.#startCheckpoint();
           continue;
         }
         if (this.#pending.length === 0) break;
@@ -222,7 +258,8 @@ export class Committer {
         this.#pending = [];
         this.#writingSince = this.#pendingSince;
         this.#pendingSince = 0;
-        await this.#journal.append(encodeBatch(batch));
+        await this.#journal.append(encodeLine(batch));
+        this.#checkpoint?.journaled.push(...batch);
         this.#writingSince = 0;
         this.#journalWrites++;
         this.#markDurable(batch[batch.length - 1]!.seq);
@@ -239,48 +276,78 @@ export class Committer {
         clearTimeout(this.#batchTimer);
         this.#batchTimer = null;
       }
-      if (this.#pending.length > 0 && this.#failure === null && !this.#closed) this.#schedule();
+      if ((this.#pending.length > 0 || this.#checkpoint?.written != null) && this.#failure === null && !this.#closed) this.#schedule();
     }
   }
 
-  async #checkpoint(): Promise<void> {
-    // Callers who asked before this snapshot are served by it.
+  /** Snapshot now (between journal writes) and write the image in the background. */
+  #startCheckpoint(): void {
     const waiters = this.#checkpointWaiters.splice(0);
     const seq = this.#seq;
-    const hook = this.#opts.onCheckpointPhase;
-    let size: number;
+    let bytes: Uint8Array;
     try {
-      const bytes = this.#writer.snapshot(seq);
-      size = bytes.length;
-      await hook?.('exported');
-      await this.#writer.write(bytes);
+      bytes = this.#writer.snapshot(seq, this.#journalBase);
     } catch (cause) {
-      // Nothing is lost, the journal still holds every record: keep running and retry later
-      // (not after every write: each attempt exports the whole database on the event loop).
-      const error = new StoreError('checkpoint', cause);
-      this.#opts.logger.error({ err: cause, seq }, 'checkpoint failed; the journal keeps growing until one succeeds');
-      this.#sizeTriggerPausedUntil = performance.now() + CHECKPOINT_RETRY_MS;
-      for (const w of waiters) w.reject(error);
+      this.#checkpointFailed(seq, waiters, cause);
       return;
     }
+    // What is still pending (≤ seq) is in the image too, but is journaled as usual: if the image
+    // write fails, the journal must still hold it.
+    const inFlight: CheckpointInFlight = { seq, journaled: [], waiters, written: null };
+    this.#checkpoint = inFlight;
+    const hook = this.#opts.onCheckpointPhase;
+    void (async () => {
+      try {
+        await hook?.('exported');
+        await this.#writer.write(bytes);
+        inFlight.written = true;
+      } catch (cause) {
+        inFlight.written = false;
+        this.#checkpointFailed(seq, waiters, cause);
+        if (this.#checkpoint === inFlight) this.#checkpoint = null;
+      }
+      this.#kick();
+    })();
+  }
+
+  /** The image is on disk: everything up to its seq is durable; reset the journal to continue it. */
+  async #finishCheckpoint(inFlight: CheckpointInFlight): Promise<void> {
+    this.#checkpoint = null;
+    if (!inFlight.written) return;
+    this.#markDurable(inFlight.seq);
+    const hook = this.#opts.onCheckpointPhase;
     try {
-      // Records up to seq are in the database file now, whether journaled yet or not.
-      this.#pending = this.#pending.filter((r) => r.seq > seq);
-      if (this.#pending.length === 0) this.#pendingSince = 0;
-      this.#markDurable(seq);
-      await this.#journal.truncate();
+      const after = inFlight.journaled.filter((entry) => entry.seq > inFlight.seq);
+      const carried = after.length > 0 ? encodeLine(after) : Buffer.alloc(0);
+      const next = await JournalFile.create(this.#journal.path, { store: this.#store, base: inFlight.seq }, carried);
+      const old = this.#journal;
+      this.#journal = next;
+      this.#journalBase = inFlight.seq;
+      await old.close();
       await hook?.('journal-truncated');
     } catch (cause) {
-      // The journal's state is unknown now: fatal (the caller's catch fails the committer).
-      for (const w of waiters) w.reject(new StoreError('checkpoint', cause));
-      throw cause;
+      // The old journal is still in place and valid (its base is the image's previous one): the
+      // next open replays it correctly. Keep using it; the next checkpoint tries again.
+      this.#opts.logger.error({ err: cause, seq: inFlight.seq }, 'resetting the journal after a checkpoint failed; keeping the old one');
+      this.#sizeTriggerPausedUntil = performance.now() + CHECKPOINT_RETRY_MS;
+      for (const w of inFlight.waiters) w.reject(new StoreError('checkpoint', cause));
+      return;
     }
     this.#checkpoints++;
     if (this.#intervalTimer !== null) clearTimeout(this.#intervalTimer);
     this.#intervalTimer = null;
-    if (this.#seq > seq) this.#armInterval();
-    this.#opts.logger.debug({ seq, bytes: size }, 'checkpoint written');
-    for (const w of waiters) w.resolve();
+    if (this.#seq > inFlight.seq) this.#armInterval();
+    this.#opts.logger.debug({ seq: inFlight.seq, carriedBytes: this.#journal.size }, 'checkpoint written');
+    for (const w of inFlight.waiters) w.resolve();
+  }
+
+  #checkpointFailed(seq: number, waiters: CheckpointInFlight['waiters'], cause: unknown): void {
+    // Nothing is lost, the journal still holds every change: keep running and retry later
+    // (not after every write: each attempt exports the whole database on the event loop).
+    const error = new StoreError('checkpoint', cause);
+    this.#opts.logger.error({ err: cause, seq }, 'checkpoint failed; the journal keeps growing until one succeeds');
+    this.#sizeTriggerPausedUntil = performance.now() + CHECKPOINT_RETRY_MS;
+    for (const w of waiters) w.reject(error);
   }
 
   #armInterval(): void {
@@ -301,11 +368,20 @@ export class Committer {
   }
 
   #fail(cause: unknown): void {
-    this.#failure = cause instanceof StoreError ? cause : new StoreError('journal write', cause);
-    this.#opts.logger.error({ err: cause }, 'store journal failed; the store accepts no more changes');
+    const recoverable = !(cause instanceof JournalDamaged);
+    const error =
+      cause instanceof StoreError ? cause : new StoreError('journal write', cause instanceof JournalDamaged ? cause.writeCause : cause);
+    this.#failure = { error, recoverable };
+    this.#opts.logger.error(
+      { err: cause, recoverable },
+      recoverable
+        ? 'store journal write failed; the failed changes were cut off and are reported as failed'
+        : 'store journal write failed and could not be cut off; the store accepts no more changes',
+    );
     this.#pending = [];
-    for (const w of this.#waiters.splice(0)) w.reject(this.#failure);
-    for (const w of this.#checkpointWaiters.splice(0)) w.reject(this.#failure);
+    for (const w of this.#waiters.splice(0)) w.reject(error);
+    for (const w of this.#checkpointWaiters.splice(0)) w.reject(error);
+    for (const w of this.#checkpoint?.waiters.splice(0) ?? []) w.reject(error);
     this.#clearTimers();
   }
 

@@ -1,38 +1,67 @@
 /**
- * Opening a file store: take the lock, drop a leftover temp file, load (or create) the database
- * file, replay the journal, cut off a torn last write. Anything that is not a valid database or
- * journal of ours is StoreCorrupt, and nothing is overwritten in that case.
+ * Opening a file store: take the lock, drop leftover temp files, load (or create) the database
+ * file, check it (integrity trailer, SQLite header and schema), replay the journal that belongs
+ * to it, cut off a torn last write. Anything that is not a valid database or journal of ours,
+ * or a journal that does not continue this database file, is StoreCorrupt, and nothing is
+ * overwritten or truncated in that case.
+ *
+ * What is detected on open: a damaged or changed byte anywhere in the database file (its CRC
+ * trailer), a truncated or extended file, a file that is not ours, a missing journal, a journal of
+ * another database or of another checkpoint (swapped files, a raised or lowered checkpoint seq),
+ * a gap or overlap in the journal's sequence, and a bad journal line that is not a torn last
+ * write. What cannot be detected: whole lines cut off the end of the journal at a line boundary
+ * (the file carries no record of its own length that survives such a cut).
  */
-import { readFile, stat, truncate, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { readFile, truncate, unlink } from 'node:fs/promises';
 import { err, ok, type Result } from 'neverthrow';
 import type { SqlJsStatic } from 'sql.js';
 import { describe, StoreCorrupt, StoreError, type StoreInUse } from '../../errors.js';
-import { checkImageHeader, fsyncDirectory, tempPathOf, writeFileAtomic } from './checkpoint.js';
+import { checkImageHeader, checkTrailer, tempPathOf, withTrailer, writeFileAtomic } from './checkpoint.js';
 import { SqlDatabase } from './database.js';
 import { FileLock } from './file-lock.js';
-import { JournalFile, readJournal } from './journal.js';
+import { JournalFile, readJournal, type JournalEntry } from './journal.js';
 import type { ResolvedStoreOptions } from './options.js';
-import { applyPragmas, createSchema, readCheckpointSeq, verifySchema } from './schema.js';
+import {
+  applyPragmas,
+  createSchema,
+  META_JOURNAL_BASE,
+  META_STORE_ID,
+  readCheckpointSeq,
+  readMeta,
+  verifySchema,
+  writeCheckpointSeq,
+  writeMeta,
+} from './schema.js';
 
 /** The journal path of a database path. (Not `-journal`: SQLite would take that for its own.) */
 export function journalPathOf(path: string): string {
   return `${path}.journal`;
 }
 
-/** An opened file database, ready for the store. */
-export interface OpenedFile {
+/** A database file loaded and its journal replayed. */
+export interface LoadedFile {
   readonly db: SqlDatabase;
-  readonly lock: FileLock;
   readonly journal: JournalFile;
-  /** Last journal seq applied (the checkpoint's, or the last replayed record's). */
+  /** The database's id (in the file and in the journal's header). */
+  readonly storeId: string;
+  /** The base of the journal now open (the checkpoint it continues). */
+  readonly journalBase: number;
+  /** Last change applied (the checkpoint's, or the last replayed one). */
   readonly lastSeq: number;
 }
+
+/** An opened file database, ready for the store. */
+export interface OpenedFile extends LoadedFile {
+  readonly lock: FileLock;
+}
+
+type FileOptions = ResolvedStoreOptions & { path: string };
 
 /** Open the database file at `options.path` (which must be set). */
 export async function openFile(
   SQL: SqlJsStatic,
-  options: ResolvedStoreOptions & { path: string },
+  options: FileOptions,
 ): Promise<Result<OpenedFile, StoreCorrupt | StoreInUse | StoreError>> {
   const { path, logger } = options;
   let lock: FileLock;
@@ -43,43 +72,54 @@ export async function openFile(
   } catch (cause) {
     return err(new StoreError(`open ${path} (lock file)`, cause));
   }
+  const loaded = await loadFile(SQL, options);
+  if (loaded.isErr()) {
+    await lock.release();
+    return err(loaded.error);
+  }
+  return ok({ ...loaded.value, lock });
+}
 
+/**
+ * Load the database file and replay its journal (the caller holds the lock). Also used to reload
+ * after a failed journal write, so that memory holds exactly what is on disk.
+ */
+export async function loadFile(SQL: SqlJsStatic, options: FileOptions): Promise<Result<LoadedFile, StoreCorrupt | StoreError>> {
   let db: SqlDatabase | null = null;
   try {
-    const loaded = await loadOrCreate(SQL, options);
-    if (loaded.isErr()) {
-      await lock.release();
-      return err(loaded.error);
-    }
-    db = loaded.value;
-    const replayed = await replayJournal(db, options);
+    await removeLeftovers(options);
+    const image = await loadOrCreate(SQL, options);
+    if (image.isErr()) return err(image.error);
+    db = image.value.db;
+    const replayed = await replayJournal(db, image.value.storeId, options);
     if (replayed.isErr()) {
       db.close();
-      await lock.release();
       return err(replayed.error);
     }
-    return ok({ db, lock, ...replayed.value });
+    return ok({ db, ...replayed.value });
   } catch (cause) {
     db?.close();
-    await lock.release();
-    return err(new StoreError(`open ${path}`, cause));
+    return err(new StoreError(`open ${options.path}`, cause));
+  }
+}
+
+/** A crash during a checkpoint or a journal reset leaves a temp file behind; the real files are intact. */
+async function removeLeftovers(options: FileOptions): Promise<void> {
+  for (const temp of [tempPathOf(options.path), `${journalPathOf(options.path)}.new`]) {
+    try {
+      await unlink(temp);
+      options.logger.warn({ temp }, 'removed a leftover temp file (an interrupted checkpoint)');
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw cause;
+    }
   }
 }
 
 async function loadOrCreate(
   SQL: SqlJsStatic,
-  options: ResolvedStoreOptions & { path: string },
-): Promise<Result<SqlDatabase, StoreCorrupt>> {
-  const { path, logger } = options;
-  // A crash between writing the temp file and renaming it leaves it behind; the file is intact.
-  const temp = tempPathOf(path);
-  try {
-    await unlink(temp);
-    logger.warn({ temp }, 'removed leftover checkpoint temp file (interrupted checkpoint)');
-  } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw cause;
-  }
-
+  options: FileOptions,
+): Promise<Result<{ db: SqlDatabase; storeId: string | null }, StoreCorrupt>> {
+  const { path } = options;
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
@@ -87,60 +127,76 @@ async function loadOrCreate(
     if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw cause;
     return createFile(SQL, options);
   }
-
-  const headerProblem = checkImageHeader(bytes);
+  const split = checkTrailer(bytes);
+  if ('problem' in split) return err(new StoreCorrupt(path, split.problem));
+  const headerProblem = checkImageHeader(split.image);
   if (headerProblem !== null) return err(new StoreCorrupt(path, headerProblem));
   let db: SqlDatabase;
   try {
-    db = new SqlDatabase(new SQL.Database(bytes));
+    db = new SqlDatabase(new SQL.Database(split.image));
   } catch (cause) {
     return err(new StoreCorrupt(path, describe(cause), cause));
   }
   let problem: string | null;
+  let storeId: string | null = null;
   try {
     problem = verifySchema(db);
+    if (problem === null) storeId = readMeta(db, META_STORE_ID);
   } catch (cause) {
     problem = describe(cause);
   }
+  // Every file this version writes has both; a version-0.1 file has neither.
+  if (problem === null && storeId !== null && !split.trailer) problem = 'the integrity trailer is missing (the file was cut or replaced)';
+  if (problem === null && storeId === null && split.trailer) problem = 'the store id is missing from a file that has an integrity trailer';
   if (problem !== null) {
     db.close();
     return err(new StoreCorrupt(path, problem));
   }
   applyPragmas(db);
-  return ok(db);
+  return ok({ db, storeId });
 }
 
-async function createFile(SQL: SqlJsStatic, options: ResolvedStoreOptions & { path: string }): Promise<Result<SqlDatabase, StoreCorrupt>> {
+async function createFile(SQL: SqlJsStatic, options: FileOptions): Promise<Result<{ db: SqlDatabase; storeId: string }, StoreCorrupt>> {
   const { path, logger } = options;
   const journalPath = journalPathOf(path);
-  const journalSize = await stat(journalPath).then(
-    (s) => s.size,
-    () => 0,
-  );
-  if (journalSize > 0) {
-    // Replaying it onto an empty schema could silently lose whatever the missing file held.
-    return err(new StoreCorrupt(path, `the database file is missing but its journal ${journalPath} is not empty`));
+  const journal = await readFile(journalPath).catch((cause: NodeJS.ErrnoException) => {
+    if (cause.code === 'ENOENT') return null;
+    throw cause;
+  });
+  if (journal !== null && journal.length > 0) {
+    // A header alone is a creation that crashed before the database file was renamed into place.
+    const contents = readJournal(journal, { store: null, checkpointSeq: 0, previousBase: null });
+    const headerOnly = contents.ok && contents.header !== null && contents.entries.length === 0 && contents.skipped === 0;
+    if (!headerOnly) {
+      // Replaying it onto an empty schema could silently lose whatever the missing file held.
+      return err(new StoreCorrupt(path, `the database file is missing but its journal ${journalPath} holds changes`));
+    }
   }
+  const storeId = randomUUID();
   const db = new SqlDatabase(new SQL.Database());
   try {
     applyPragmas(db);
-    createSchema(db);
-    await writeFileAtomic(path, db.export());
+    createSchema(db, storeId);
+    // The journal first: a database file without its journal is always a loss to report.
+    await (await JournalFile.create(journalPath, { store: storeId, base: 0 })).close();
+    await writeFileAtomic(path, withTrailer(db.export()));
   } catch (cause) {
     db.close();
     throw cause;
   }
   logger.info({ path }, 'created new store database');
-  return ok(db);
+  return ok({ db, storeId });
 }
 
 async function replayJournal(
   db: SqlDatabase,
-  options: ResolvedStoreOptions & { path: string },
-): Promise<Result<{ journal: JournalFile; lastSeq: number }, StoreCorrupt>> {
+  storeId: string | null,
+  options: FileOptions,
+): Promise<Result<{ journal: JournalFile; storeId: string; journalBase: number; lastSeq: number }, StoreCorrupt>> {
   const { path, logger } = options;
   const journalPath = journalPathOf(path);
   const checkpointSeq = readCheckpointSeq(db) ?? 0;
+  const previousBase = Number(readMeta(db, META_JOURNAL_BASE) ?? Number.NaN);
   let bytes: Buffer | null;
   try {
     bytes = await readFile(journalPath);
@@ -148,22 +204,31 @@ async function replayJournal(
     if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw cause;
     bytes = null;
   }
+  if (bytes === null && storeId !== null) {
+    return err(new StoreCorrupt(journalPath, 'the journal is missing: the changes since the last checkpoint cannot be known'));
+  }
 
-  let lastSeq = checkpointSeq;
+  let entries: JournalEntry[] = [];
+  let journalBase = checkpointSeq;
   if (bytes !== null && bytes.length > 0) {
-    const contents = readJournal(bytes, checkpointSeq);
+    const contents = readJournal(bytes, {
+      store: storeId,
+      checkpointSeq,
+      previousBase: Number.isSafeInteger(previousBase) ? previousBase : null,
+    });
     if (!contents.ok) return err(new StoreCorrupt(journalPath, contents.reason));
+    entries = contents.entries;
+    journalBase = contents.header?.base ?? checkpointSeq;
     db.exec('BEGIN;');
-    for (const record of contents.records) {
+    for (const entry of entries) {
       try {
-        db.run(record.sql, record.params);
+        for (const [sql, params] of entry.statements) db.run(sql, params);
       } catch (cause) {
         db.exec('ROLLBACK;');
-        return err(new StoreCorrupt(journalPath, `record seq ${record.seq} does not apply: ${describe(cause)}`, cause));
+        return err(new StoreCorrupt(journalPath, `change ${entry.seq} does not apply: ${describe(cause)}`, cause));
       }
     }
     db.exec('COMMIT;');
-    lastSeq = contents.records.at(-1)?.seq ?? checkpointSeq;
     if (contents.tornTail !== null) {
       // An unacknowledged write: nobody was told it succeeded. Cut it off so appends continue cleanly.
       logger.warn(
@@ -172,10 +237,21 @@ async function replayJournal(
       );
       await truncate(journalPath, contents.validBytes);
     }
-    logger.info({ journal: journalPath, replayed: contents.records.length, skipped: contents.skipped, lastSeq }, 'journal replayed');
+    logger.info({ journal: journalPath, replayed: entries.length, skipped: contents.skipped }, 'journal replayed');
+  } else if (bytes !== null && storeId !== null) {
+    return err(new StoreCorrupt(journalPath, 'the journal is empty: its header is missing'));
   }
+  const lastSeq = Math.max(checkpointSeq, entries.at(-1)?.seq ?? 0);
 
-  const journal = await JournalFile.open(journalPath);
-  if (bytes === null) await fsyncDirectory(dirname(journalPath));
-  return ok({ journal, lastSeq });
+  if (storeId === null) {
+    // A version-0.1 file: give it an id, write it with its trailer, start a format-2 journal.
+    const id = randomUUID();
+    writeMeta(db, META_STORE_ID, id);
+    writeCheckpointSeq(db, lastSeq, lastSeq);
+    await writeFileAtomic(path, withTrailer(db.export()));
+    const journal = await JournalFile.create(journalPath, { store: id, base: lastSeq });
+    logger.info({ path }, 'upgraded the database file and its journal to format 2');
+    return ok({ journal, storeId: id, journalBase: lastSeq, lastSeq });
+  }
+  return ok({ journal: await JournalFile.open(journalPath), storeId, journalBase, lastSeq });
 }

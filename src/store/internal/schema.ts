@@ -92,6 +92,10 @@ export const TABLES: Readonly<Record<string, readonly string[]>> = {
 
 /** `meta` key holding the last journal sequence number contained in the database file. */
 export const META_CHECKPOINT_SEQ = 'checkpoint_seq';
+/** `meta` key holding the database's id, also in its journal's header (version 0.1 files have none). */
+export const META_STORE_ID = 'store_id';
+/** `meta` key holding the base of the journal that was current when the file was written. */
+export const META_JOURNAL_BASE = 'journal_base';
 
 const JSON_DEFAULT = "NOT NULL DEFAULT '{}'";
 
@@ -210,9 +214,22 @@ export function applyPragmas(db: SqlDatabase): void {
   db.exec('PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = MEMORY;');
 }
 
-/** Create the schema in an empty database. */
-export function createSchema(db: SqlDatabase): void {
+/** Create the schema in an empty database, with a new store id. */
+export function createSchema(db: SqlDatabase, storeId: string): void {
   db.exec(SCHEMA_DDL);
+  writeMeta(db, META_STORE_ID, storeId);
+  writeMeta(db, META_JOURNAL_BASE, '0');
+}
+
+/** A `meta` value, or null. */
+export function readMeta(db: SqlDatabase, key: string): string | null {
+  const row = db.get('SELECT value FROM meta WHERE key = ?', [key]);
+  return row === undefined ? null : String(row[0]);
+}
+
+/** Set a `meta` value (not journaled: meta travels with checkpoints). */
+export function writeMeta(db: SqlDatabase, key: string, value: string): void {
+  db.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]);
 }
 
 /**
@@ -246,7 +263,8 @@ export function readCheckpointSeq(db: SqlDatabase): number | null {
   return Number.isSafeInteger(value) && value >= 0 ? value : null;
 }
 
-/** Record the journal sequence number the next export will contain. Not journaled. */
-export function writeCheckpointSeq(db: SqlDatabase, seq: number): void {
-  db.run('UPDATE meta SET value = ? WHERE key = ?', [String(seq), META_CHECKPOINT_SEQ]);
+/** Record the journal sequence number the next export will contain, and the current journal's base. Not journaled. */
+export function writeCheckpointSeq(db: SqlDatabase, seq: number, journalBase: number): void {
+  writeMeta(db, META_CHECKPOINT_SEQ, String(seq));
+  writeMeta(db, META_JOURNAL_BASE, String(journalBase));
 }
