@@ -16,6 +16,7 @@ import { buildDriverForTask, type BuiltDriver } from '../src/drivers/build-drive
 import { createDriverRegistry, type DriverRegistry } from '../src/drivers/registry.js';
 import {
   Aborted,
+  describe,
   type AnyConductorError,
   ConductorStopping,
   type DriverError,
@@ -38,7 +39,7 @@ import { NotificationBus, type NotificationSubscriber } from '../src/notificatio
 import { newProvisionFsm } from '../src/states/provision-machine.js';
 import { PROVISION_STATES, type ProvisionEvent, type ProvisionState } from '../src/states/provision-states.js';
 import { openSqlJsStore, type SqlJsStoreOptions } from '../src/store/sqljs-store.js';
-import type { Store } from '../src/store/store.js';
+import type { Store, StoreHealth } from '../src/store/store.js';
 import { guardStore } from '../src/store/guard.js';
 import type { TransportError, WorkerSpawner } from '../src/task/backend.js';
 import { runScoped, type BodyError, type BodyValue, type ScopeError } from '../src/task/scope.js';
@@ -95,6 +96,8 @@ export interface ConductorStatus {
   readonly recovery: RecoveryReport | null;
   /** What the last orphan check (dead conductors' nodes) did, if one ran. */
   readonly takeover: TakeoverReport | null;
+  /** Whether the store serves: `ok`, `recovering` (reloading after a failed write), `failed` (with why), `closed`. */
+  readonly store: StoreHealth;
   readonly leasesHeldByActors: number;
   readonly deadLetters: number;
   readonly notifications: { readonly delivered: number; readonly failures: number; readonly subscribers: number };
@@ -485,6 +488,15 @@ export class Conductor {
     );
   }
 
+  #storeHealth(): StoreHealth {
+    try {
+      return this.#store.health;
+    } catch (cause) {
+      // A store of the user's whose health getter throws: status() still answers.
+      return { state: 'failed', error: `the store's health cannot be read: ${describe(cause)}`, since: null, recoveries: 0 };
+    }
+  }
+
   /** A point-in-time status report. */
   status(): ConductorStatus {
     const workers = this.#workers.stats;
@@ -503,6 +515,7 @@ export class Conductor {
       components: this.#components.status(),
       recovery: this.#recovery,
       takeover: this.#takeover,
+      store: this.#storeHealth(),
       leasesHeldByActors: this.#leases.size,
       deadLetters: this.#runtime.deadLetterCount,
       notifications: this.#bus.stats,

@@ -117,3 +117,4 @@ export type {
 } from '../src/task/types.js';
 export type { BareDriver } from '../src/drivers/build-driver.js';
 export type { TakeoverReport } from '../src/recovery/orphans.js';
+export type { StoreHealth } from '../src/store/store.js';

@@ -16,6 +16,7 @@ import { orThrow } from '../../src/task/scope.js';
 import type { ProcessEventOptions } from '../../src/task/types.js';
 import { ApiClients } from './clients.js';
 import { enrollFleet } from './enroll.js';
+import { EnvironmentFailure, environmentCode } from './environment.js';
 import { EXIT, oneLine, UsageError, type CliIo } from './io.js';
 import type { FleetOptions } from './options.js';
 import { BarProgress, createProgress, type Progress } from './progress.js';
@@ -103,8 +104,19 @@ class FleetDriver {
   internalErrors = 0;
   /** The first internal error, for the closing line. */
   firstInternalError: string | null = null;
+  /** The errno of the first environment failure (a full disk…): the run stops, exit 3. */
+  environmentFailure: string | null = null;
+  readonly #onEnvironmentFailure: () => void;
 
-  constructor(conductor: Conductor, options: FleetOptions, progress: Progress, signal: AbortSignal, logger: Logger) {
+  constructor(
+    conductor: Conductor,
+    options: FleetOptions,
+    progress: Progress,
+    signal: AbortSignal,
+    logger: Logger,
+    onEnvironmentFailure: () => void,
+  ) {
+    this.#onEnvironmentFailure = onEnvironmentFailure;
     this.#conductor = conductor;
     this.#options = options;
     this.#progress = progress;
@@ -133,6 +145,17 @@ class FleetDriver {
     try {
       await this.#driveNode(nodeId);
     } catch (error) {
+      const errno = environmentCode(error);
+      if (errno !== null) {
+        // Not this node's fault: every node would fail the same way. Stop the run.
+        this.#leaveBars(nodeId, true);
+        this.#logger.error({ err: error, node: nodeId }, `driving node ${nodeId} stopped: ${describe(error)}`);
+        if (this.environmentFailure === null) {
+          this.environmentFailure = errno;
+          this.#onEnvironmentFailure();
+        }
+        return;
+      }
       this.internalErrors += 1;
       this.firstInternalError ??= describe(error);
       this.#leaveBars(nodeId, true);
@@ -300,7 +323,10 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
       },
     },
   });
-  if (opened.isErr()) throw new UsageError(opened.error.message);
+  if (opened.isErr()) {
+    const errno = environmentCode(opened.error);
+    throw errno === null ? new UsageError(opened.error.message) : new EnvironmentFailure(errno, options.db);
+  }
   const conductor = opened.value;
 
   const progress = createProgress(options.progress, progressOut, progressTTY);
@@ -308,7 +334,7 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
   if (progress instanceof BarProgress && io.stderr.isTTY === true) logs.hold();
   let transitions = 0;
   const unsubscribe = conductor.subscribe(() => void (transitions += 1));
-  const driver = new FleetDriver(conductor, options, progress, signal, logger);
+  const driver = new FleetDriver(conductor, options, progress, signal, logger, () => stopping.abort(new Error('environment failure')));
   let allIds: number[] = [];
   const clients = new ApiClients(conductor, {
     count: options.clients,
@@ -318,6 +344,7 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
     logger,
   });
   let clientsStarted = false;
+  let environmentFailed = false;
   try {
     const recovery = conductor.status().recovery;
     const stuckFailed = recovery?.failed.length ?? 0;
@@ -413,19 +440,26 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
       elapsedMs: Math.round(elapsedMs),
     };
     io.stdout.write(options.json ? renderSummaryJson(summary) : renderSummary(summary));
+    if (driver.environmentFailure !== null) throw new EnvironmentFailure(driver.environmentFailure, options.db);
     if (driver.internalErrors > 0) {
       const count = driver.internalErrors === 1 ? '1 node' : `${driver.internalErrors} nodes`;
       io.stderr.write(`metal-conductor: ${count} could not be driven (first: ${oneLine(driver.firstInternalError ?? '?')}; see the log)\n`);
     }
     if (signal.aborted) return EXIT.interrupted;
     return driver.internalErrors > 0 || summary.unfinished > 0 ? EXIT.internal : EXIT.ok;
+  } catch (error) {
+    const errno = error instanceof EnvironmentFailure ? error.errno : environmentCode(error);
+    if (errno === null) throw error;
+    environmentFailed = true;
+    throw error instanceof EnvironmentFailure ? error : new EnvironmentFailure(errno, options.db);
   } finally {
     progress.stop();
     logs.release();
     if (clientsStarted) await clients.stop();
     unsubscribe();
     const stopped = await conductor.stop();
-    if (stopped.isErr()) io.stderr.write(`metal-conductor: ${oneLine(stopped.error.message)}\n`);
+    // After an environment failure, stopping fails the same way: the one line says it all.
+    if (stopped.isErr() && !environmentFailed) io.stderr.write(`metal-conductor: ${oneLine(stopped.error.message)}\n`);
     io.signal?.removeEventListener('abort', onOuterAbort);
   }
 }

@@ -27,6 +27,8 @@ export const EXIT = Object.freeze({
   internal: 1,
   /** Bad input: options, database file. Nothing was written. */
   usage: 2,
+  /** The environment failed: out of disk space, read-only or unwritable files, I/O errors. */
+  environment: 3,
   /** Interrupted by SIGINT/SIGTERM after a graceful stop. */
   interrupted: 130,
 });

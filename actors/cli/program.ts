@@ -2,11 +2,13 @@
  * The `metal-conductor` command line (commander): the default command is the fleet run, `status`
  * lists the nodes of a database file. `runCli` runs it in-process and returns the exit code:
  * 0 done (every node at its target or in a recorded failure state), 1 internal error, 2 bad input
- * (nothing written), 130 interrupted.
+ * (nothing written), 3 environment failure (disk full, read-only or unwritable files, I/O error),
+ * 130 interrupted.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { describe } from '../../src/errors.js';
+import { EnvironmentFailure, environmentCode, environmentMessage } from './environment.js';
 import { runFleet } from './fleet-run.js';
 import { EXIT, printError, UsageError, type CliIo } from './io.js';
 import {
@@ -66,7 +68,8 @@ Examples:
   metal-conductor status --state "deploy failed"
 
 Exit codes: 0 every node active or in a recorded failure state, 1 internal error,
-2 bad input (nothing written), 130 interrupted (after a graceful stop).
+2 bad input (nothing written), 3 environment failure (disk full, read-only or unwritable
+files, I/O error; what was reported done is on disk), 130 interrupted (after a graceful stop).
 `;
 
 function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
@@ -153,6 +156,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (error instanceof UsageError) {
       printError(io, error.message);
       return EXIT.usage;
+    }
+    if (error instanceof EnvironmentFailure) {
+      printError(io, error.message);
+      return EXIT.environment;
+    }
+    const errno = environmentCode(error);
+    if (errno !== null) {
+      printError(io, environmentMessage(errno, null));
+      return EXIT.environment;
     }
     printError(io, `internal error: ${describe(error)}`);
     if (error instanceof Error && error.stack) io.stderr.write(`${error.stack}\n`);

@@ -10,6 +10,7 @@ import { Conductor } from '../conductor.js';
 import { createLogger } from '../../src/logging.js';
 import type { NodeRecord } from '../../src/node.js';
 import { orThrow } from '../../src/task/scope.js';
+import { EnvironmentFailure, environmentCode } from './environment.js';
 import { UsageError, type CliIo } from './io.js';
 import { checkDbForStatus, type StatusOptions } from './options.js';
 
@@ -103,7 +104,10 @@ export async function runStatus(options: StatusOptions, io: CliIo): Promise<numb
   await checkDbForStatus(options.db);
   const logger = createLogger({ level: options.logLevel }, { write: (line: string) => void io.stderr.write(line) });
   const opened = await Conductor.open({ logger, store: { path: options.db }, startupRecovery: false, periodicChecks: false });
-  if (opened.isErr()) throw new UsageError(opened.error.message);
+  if (opened.isErr()) {
+    const errno = environmentCode(opened.error);
+    throw errno === null ? new UsageError(opened.error.message) : new EnvironmentFailure(errno, options.db);
+  }
   const conductor = opened.value;
   try {
     const all = await orThrow(conductor.listNodes());

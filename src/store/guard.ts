@@ -13,10 +13,11 @@ export function guardStore(store: Store): Store {
   // One wrapper per method, made on first use (store calls are on every grant and release).
   const wrappers = new Map<PropertyKey, unknown>();
   return new Proxy(store, {
-    get(target, property, receiver) {
+    get(target, property) {
       const cached = wrappers.get(property);
       if (cached !== undefined) return cached;
-      const value = Reflect.get(target, property, receiver) as unknown;
+      // The store itself as receiver: its getters may read #private fields, which a proxy has not.
+      const value = Reflect.get(target, property, target) as unknown;
       if (typeof value !== 'function') return value;
       const name = String(property);
       const wrapper = (...args: unknown[]) => {

@@ -45,14 +45,14 @@ import type {
   StoreHealth,
 } from './store.js';
 import { withTrailer, writeFileAtomic, type CheckpointHook } from './internal/checkpoint.js';
-import type { JournalFile, Statement } from './internal/journal.js';
+import type { Statement } from './internal/journal.js';
 import { Committer, type CommitterStats } from './internal/committer.js';
 import { SqlDatabase, type SqlParam, type SqlRow } from './internal/database.js';
 import { encodeFields, FieldProblem, NODE_CREATABLE, NODE_UPDATABLE } from './internal/fields.js';
 import type { FileLock } from './internal/file-lock.js';
 import { parseIdentity, type ParsedIdentity } from '../identity.js';
 import { resolveStoreOptions, type ResolvedStoreOptions } from './internal/options.js';
-import { loadFile, openFile } from './internal/recovery.js';
+import { loadFile, openFile, type LoadedFile } from './internal/recovery.js';
 import { rowToConductor, rowToNode, SELECT_CONDUCTOR, SELECT_NODE } from './internal/rows.js';
 import { applyPragmas, createSchema, writeCheckpointSeq } from './internal/schema.js';
 import {
@@ -159,19 +159,19 @@ export class SqlJsStore implements Store {
   }
 
   /** A committer on `journal`, checkpointing whatever database the store has at the time. */
-  #newCommitter(journal: JournalFile, journalBase: number, lastSeq: number, path: string): Committer {
+  #newCommitter(loaded: Omit<LoadedFile, 'db' | 'storeId'>, path: string): Committer {
     return new Committer(
-      journal,
+      loaded.journal,
       this.#storeId,
-      journalBase,
-      lastSeq,
+      loaded.journalBase,
+      { seq: loaded.lastSeq, digest: loaded.lastDigest },
       {
-        snapshot: (seq, base) => {
+        snapshot: (mark) => {
           const db = this.#db!;
-          writeCheckpointSeq(db, seq, base);
+          writeCheckpointSeq(db, mark);
           return withTrailer(db.export());
         },
-        write: (bytes) => writeFileAtomic(path, bytes, this.#opts.onCheckpointPhase),
+        write: (bytes, beforeRename) => writeFileAtomic(path, bytes, this.#opts.onCheckpointPhase, beforeRename),
       },
       this.#opts,
     );
@@ -204,9 +204,9 @@ export class SqlJsStore implements Store {
     const path = opts.path;
     const opened = await openFile(SQL, { ...opts, path });
     if (opened.isErr()) return err(opened.error);
-    const { db, lock, journal, journalBase, lastSeq, storeId } = opened.value;
+    const { db, lock, storeId } = opened.value;
     const store = new SqlJsStore(SQL, db, opts, lock, storeId);
-    store.#committer = store.#newCommitter(journal, journalBase, lastSeq, path);
+    store.#committer = store.#newCommitter(opened.value, path);
     return ok(store);
   }
 
@@ -596,13 +596,13 @@ export class SqlJsStore implements Store {
           old.close();
           return;
         }
-        const { db, journal, journalBase, lastSeq } = loaded.value;
+        const { db } = loaded.value;
         for (const row of old.all('SELECT reservation, reservation_purpose, reserved_at, id FROM nodes WHERE reservation IS NOT NULL')) {
           db.run('UPDATE nodes SET reservation = ?, reservation_purpose = ?, reserved_at = ? WHERE id = ?', row as SqlParam[]);
         }
         old.close();
         this.#db = db;
-        this.#committer = this.#newCommitter(journal, journalBase, lastSeq, path);
+        this.#committer = this.#newCommitter(loaded.value, path);
         this.#health = {
           state: 'ok',
           error: cause.message,

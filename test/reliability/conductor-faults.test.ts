@@ -7,12 +7,12 @@ import { describe, it } from 'node:test';
 import { errAsync } from 'neverthrow';
 import { actorSystemOf } from '../../actors/actor-system.js';
 import { BackgroundWorkFailed, InvalidParameterValue, MalformedMessage, StoreError } from '../../src/errors.js';
-
-/** The fixed text a value that cannot be described is recorded as (src/errors.ts UNDESCRIBABLE). */
-const UNDESCRIBABLE = 'an error that cannot be described';
 import { orThrow } from '../../src/task/scope.js';
 import { captureLogger, okValue } from '../helpers/task-harness.js';
 import { errorOf, HOST, until, withConductor } from '../conductor/fixture.js';
+
+/** The fixed text a value that cannot be described is recorded as (src/errors.ts UNDESCRIBABLE). */
+const UNDESCRIBABLE = 'an error that cannot be described';
 
 describe('defect 1: the same identity reaches one node only', () => {
   it('"00001" is a name (as Ironic and the store read it): it reaches the node named "00001", never node 1, cached or not', async () => {

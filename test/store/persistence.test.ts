@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFile, copyFile, readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -347,6 +347,11 @@ describe('corrupt files are reported, never replaced', () => {
   });
 });
 
+/** Lock files beside the database. */
+async function lockFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((name) => name.includes('.lock')).sort();
+}
+
 describe('exclusive lock file', () => {
   it('a second open of the same path while the first is open → StoreInUse; after close it opens', async () => {
     await withTempDir(async (dir) => {
@@ -371,10 +376,13 @@ describe('exclusive lock file', () => {
       const deadPid = dead.pid!;
       await new Promise((r) => dead.once('exit', r));
       await writeFile(`${path}.lock`, `${deadPid}\n`);
+      await writeFile(`${path}.lock.7`, `${deadPid}\n`);
       const store = await openStore({ path });
-      assert.equal((await readFile(`${path}.lock`, 'utf8')).trim(), String(process.pid));
+      // One lock file, ours, under a name above every one seen; the dead ones are gone.
+      assert.deepEqual(await lockFiles(dir), ['nodes.sqlite.lock.8']);
+      assert.equal((await readFile(`${path}.lock.8`, 'utf8')).trim(), String(process.pid));
       await value(store.close());
-      await assert.rejects(stat(`${path}.lock`), { code: 'ENOENT' });
+      assert.deepEqual(await lockFiles(dir), []);
     });
   });
 

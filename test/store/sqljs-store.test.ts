@@ -4,7 +4,7 @@
  * checkpoint triggers, options).
  */
 import assert from 'node:assert/strict';
-import { copyFile, readFile, stat } from 'node:fs/promises';
+import { copyFile, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { InvalidParameterValue, StoreError } from '../../src/errors.js';
@@ -12,7 +12,7 @@ import type { NodeRecord } from '../../src/node.js';
 import { openSqlJsStore } from '../../src/store/index.js';
 import { SqlDatabase } from '../../src/store/internal/database.js';
 import { isIntLike, isUuidLike, nodeNameProblem, parseIdentity } from '../../src/identity.js';
-import { encodeHeader, encodeLine, JournalFile, readJournal, type JournalEntry } from '../../src/store/internal/journal.js';
+import { encodeHeader, encodeLine, entryDigest, JournalFile, readJournal, type JournalEntry } from '../../src/store/internal/journal.js';
 import { rowToNode } from '../../src/store/internal/rows.js';
 import { NODE_COLUMNS } from '../../src/store/internal/schema.js';
 import { loadSqlJs } from '../../src/store/internal/sqljs.js';
@@ -94,7 +94,12 @@ describe('journal format', () => {
   /** A journal: its header (base), then one line per write. */
   const journal = (base: number, ...writes: JournalEntry[][]) =>
     Buffer.concat([encodeHeader({ store: STORE, base }), ...writes.map((w) => encodeLine(w))]);
-  const expect = (checkpointSeq: number, previousBase: number | null = null) => ({ store: STORE, checkpointSeq, previousBase });
+  const expect = (checkpointSeq: number, previousBase: number | null = null, checkpointDigest: string | null = null) => ({
+    store: STORE,
+    checkpointSeq,
+    checkpointDigest,
+    previousBase,
+  });
   const lineStart = (bytes: Buffer, line: number): number => {
     let pos = 0;
     for (let i = 0; i < line; i++) pos = bytes.indexOf(10, pos) + 1;
@@ -124,7 +129,7 @@ describe('journal format', () => {
   });
 
   it('skips the changes already in the checkpoint when the journal is the one before it (a crash before the reset)', () => {
-    const parsed = readJournal(journal(2, [entry(3), entry(4)], [entry(5)]), expect(4, 2));
+    const parsed = readJournal(journal(2, [entry(3), entry(4)], [entry(5)]), expect(4, 2, entryDigest(entry(4).statements)));
     assert.ok(parsed.ok);
     assert.deepEqual(
       parsed.entries.map((e) => e.seq),
@@ -171,13 +176,24 @@ describe('journal format', () => {
   });
 
   it('refuses a journal of another database, of another checkpoint, or with a gap or an overlap (defect 5)', () => {
-    const bytes = journal(4, [entry(5)], [entry(6)]);
-    assert.match(readJournal(bytes, { ...expect(4), store: 'another' }).ok ? '' : 'another', /another/);
-    const raised = readJournal(bytes, expect(9, 4));
-    assert.ok(raised.ok, 'checkpoint 9 written from journal 4, reset not done yet');
+    const bytes = journal(4, [entry(5)], [entry(6), entry(7)]);
+    const another = readJournal(bytes, { ...expect(4), store: 'another' });
+    assert.match(!another.ok ? another.reason : '', /belongs to another database/);
+    const pending = readJournal(bytes, expect(6, 4, entryDigest(entry(6).statements)));
+    assert.ok(pending.ok, 'checkpoint 6 written from journal 4, reset not done yet');
+    assert.deepEqual(
+      pending.entries.map((e) => e.seq),
+      [7],
+    );
     const wrong = readJournal(bytes, expect(9, 7));
     assert.equal(wrong.ok, false, 'a checkpoint seq the journal does not continue');
     assert.match(!wrong.ok ? wrong.reason : '', /continues checkpoint 4/);
+    const raised = readJournal(bytes, expect(6, 4, entryDigest(entry(5).statements)));
+    assert.equal(raised.ok, false, 'the checkpoint claims change 6 but recorded the digest of change 5');
+    assert.match(!raised.ok ? raised.reason : '', /change 6 in the journal is not the one the database file holds/);
+    const cut = readJournal(bytes, expect(9, 4));
+    assert.equal(cut.ok, false, "the journal ends before the checkpoint's last change");
+    assert.match(!cut.ok ? cut.reason : '', /ends before change 9/);
     assert.equal(readJournal(journal(4, [entry(5)], [entry(7)]), expect(4)).ok, false, 'gap');
     assert.equal(readJournal(journal(4, [entry(5)], [entry(5)]), expect(4)).ok, false, 'overlap');
     assert.equal(readJournal(journal(4, [entry(4)]), expect(4)).ok, false, 'a change the checkpoint already holds');
@@ -335,7 +351,10 @@ describe('file store durability machinery', () => {
       const node = await value(store.createNode({ driver: 'fake-hardware', name: 'kept' }));
       await value(store.close());
       assert.equal((await readFile(`${path}.journal`, 'utf8')).split('\n').length, 2, 'the header line only');
-      await assert.rejects(stat(`${path}.lock`), { code: 'ENOENT' });
+      assert.deepEqual(
+        (await readdir(dir)).filter((name) => name.includes('.lock')),
+        [],
+      );
       const SQL = await loadSqlJs();
       const db = new SqlDatabase(new SQL.Database(await readFile(path)));
       assert.equal(db.get('SELECT uuid FROM nodes WHERE name = ?', ['kept'])?.[0], node.uuid);

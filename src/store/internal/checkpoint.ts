@@ -21,9 +21,14 @@ export function tempPathOf(path: string): string {
 /**
  * Write `bytes` to `path` atomically: after a crash at any point `path` holds either its old
  * content or `bytes`, never a mix. `onPhase` is awaited after the temp file is durable and after
- * the rename.
+ * the rename; `beforeRename` just before the rename (a checkpoint waits there for its journal).
  */
-export async function writeFileAtomic(path: string, bytes: Uint8Array, onPhase?: CheckpointHook): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  bytes: Uint8Array,
+  onPhase?: CheckpointHook,
+  beforeRename?: () => Promise<void>,
+): Promise<void> {
   const temp = tempPathOf(path);
   const handle = await open(temp, 'w');
   try {
@@ -36,6 +41,12 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array, onPhase?:
   }
   await handle.close();
   await onPhase?.('temp-written');
+  try {
+    await beforeRename?.();
+  } catch (cause) {
+    await unlink(temp).catch(() => undefined);
+    throw cause;
+  }
   await rename(temp, path);
   await fsyncDirectory(dirname(path));
   await onPhase?.('renamed');

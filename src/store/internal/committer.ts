@@ -12,17 +12,18 @@
 import { StoreError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
 import type { CheckpointHook } from './checkpoint.js';
-import { encodeLine, JournalDamaged, JournalFile, type JournalEntry, type Statement } from './journal.js';
+import { encodeLine, entryDigest, JournalDamaged, JournalFile, type JournalEntry, type Statement } from './journal.js';
+import type { CheckpointMark } from './schema.js';
 
 /** How the committer writes a checkpoint: the store snapshots the database and writes it atomically. */
 export interface CheckpointWriter {
   /**
-   * Record `seq` as the checkpoint seq and `journalBase` as the base of the journal current now,
+   * Record `mark` (the last change, the base of the journal current now, that change's digest)
    * and export the database with its integrity trailer (synchronous: nothing interleaves).
    */
-  snapshot(seq: number, journalBase: number): Uint8Array;
-  /** Write the image atomically over the database file. */
-  write(bytes: Uint8Array): Promise<void>;
+  snapshot(mark: CheckpointMark): Uint8Array;
+  /** Write the image atomically over the database file, awaiting `beforeRename` just before the rename. */
+  write(bytes: Uint8Array, beforeRename: () => Promise<void>): Promise<void>;
 }
 
 /** Committer settings (resolved store options). */
@@ -59,6 +60,9 @@ export interface CommitterFailure {
 /** After a failed checkpoint, the journal-size trigger waits this long before trying again. */
 const CHECKPOINT_RETRY_MS = 1000;
 
+/** Each journal write, the write-time estimate decays by this factor unless the write took longer. */
+const WRITE_ESTIMATE_DECAY = 0.8;
+
 interface Waiter {
   seq: number;
   resolve: () => void;
@@ -83,11 +87,18 @@ export class Committer {
   #writer: CheckpointWriter;
   #opts: CommitterOptions;
   #seq: number;
+  /** The statements of change #seq, if appended here; else #startDigest is its digest. */
+  #lastStatements: readonly Statement[] | null = null;
+  readonly #startDigest: string;
   #durableSeq: number;
   #pending: JournalEntry[] = [];
   // performance.now() of the first entry in #pending / in the line being written; 0 = none.
   #pendingSince = 0;
   #writingSince = 0;
+  // performance.now() when the journal write in flight started; 0 = none.
+  #writeStartedAt = 0;
+  // How long a journal write (write + fdatasync) takes: the longest recent one, decaying.
+  #writeEstimateMs = 0;
   #waiters: Waiter[] = [];
   #active = false;
   #idle: Promise<void> = Promise.resolve();
@@ -107,7 +118,7 @@ export class Committer {
     journal: JournalFile,
     store: string,
     journalBase: number,
-    startSeq: number,
+    start: { readonly seq: number; readonly digest: string },
     writer: CheckpointWriter,
     options: CommitterOptions,
   ) {
@@ -116,8 +127,9 @@ export class Committer {
     this.#journalBase = journalBase;
     this.#writer = writer;
     this.#opts = options;
-    this.#seq = startSeq;
-    this.#durableSeq = startSeq;
+    this.#seq = start.seq;
+    this.#startDigest = start.digest;
+    this.#durableSeq = start.seq;
     if (journal.size > options.checkpointJournalBytes) this.requestCheckpoint();
   }
 
@@ -140,6 +152,7 @@ export class Committer {
   /** Queue one change (its statements already applied to the database); returns its seq. Synchronous. */
   append(statements: readonly Statement[]): number {
     const seq = ++this.#seq;
+    this.#lastStatements = statements;
     if (this.#pending.length === 0) this.#pendingSince = performance.now();
     this.#pending.push({ seq, statements });
     this.#armInterval();
@@ -148,14 +161,31 @@ export class Committer {
   }
 
   /**
-   * True when some appended change has waited more than half of maxDelayMs for the disk. Batched
-   * mode then makes the next change wait for durability: a caller that only ever awaits resolved
-   * promises never yields to the event loop, and without this back-pressure the flusher (I/O
-   * callbacks, timers) would never run while it is acknowledging changes.
+   * Whether the change just appended might not be durable within maxDelayMs of now: batched mode
+   * then acknowledges it only once it is durable, so that an acknowledged change is lost in a crash
+   * only if it is younger than maxDelayMs. Expected durability is: the end of the write in flight
+   * (if any), else the batch timer, plus one journal write, as long as recent ones took. Also
+   * behind: the batch timer is overdue (a caller that only awaits resolved promises never yields
+   * to the event loop, so the flusher would never run), or the write in flight is slower than
+   * expected (a stalling disk).
    */
   get behind(): boolean {
-    const since = this.#writingSince !== 0 ? this.#writingSince : this.#pendingSince;
-    return since !== 0 && performance.now() - since > this.#opts.maxDelayMs / 2;
+    const now = performance.now();
+    const budget = this.#opts.maxDelayMs;
+    const estimate = this.#writeEstimateMs;
+    if (this.#writeStartedAt !== 0) {
+      const writeEndsAt = Math.max(now, this.#writeStartedAt + estimate);
+      return writeEndsAt + estimate - now > budget || now - this.#writingSince + estimate > budget;
+    }
+    if (this.#pendingSince === 0) return false;
+    const flushAt = this.#pendingSince + this.#batchDelay();
+    return now > flushAt || Math.max(now, flushAt) + estimate - now > budget;
+  }
+
+  /** Batched mode waits this long for company before writing: half the budget, less if writes are slow. */
+  #batchDelay(): number {
+    const budget = this.#opts.maxDelayMs;
+    return Math.max(0, Math.min(Math.floor(budget / 2), Math.floor(budget - this.#writeEstimateMs)));
   }
 
   /** Resolve once the change `seq` is durable; rejects with StoreError if the journal failed. */
@@ -223,13 +253,10 @@ export class Committer {
       });
     } else {
       // Half the budget waiting for company, half for the write and fdatasync.
-      this.#batchTimer = setTimeout(
-        () => {
-          this.#batchTimer = null;
-          this.#kick();
-        },
-        Math.floor(this.#opts.maxDelayMs / 2),
-      );
+      this.#batchTimer = setTimeout(() => {
+        this.#batchTimer = null;
+        this.#kick();
+      }, this.#batchDelay());
     }
   }
 
@@ -258,7 +285,14 @@ export class Committer {
         this.#pending = [];
         this.#writingSince = this.#pendingSince;
         this.#pendingSince = 0;
-        await this.#journal.append(encodeLine(batch));
+        this.#writeStartedAt = performance.now();
+        try {
+          await this.#journal.append(encodeLine(batch));
+        } finally {
+          const took = performance.now() - this.#writeStartedAt;
+          this.#writeEstimateMs = Math.max(took, this.#writeEstimateMs * WRITE_ESTIMATE_DECAY);
+          this.#writeStartedAt = 0;
+        }
         this.#checkpoint?.journaled.push(...batch);
         this.#writingSince = 0;
         this.#journalWrites++;
@@ -286,7 +320,8 @@ export class Committer {
     const seq = this.#seq;
     let bytes: Uint8Array;
     try {
-      bytes = this.#writer.snapshot(seq, this.#journalBase);
+      const digest = this.#lastStatements === null ? this.#startDigest : entryDigest(this.#lastStatements);
+      bytes = this.#writer.snapshot({ seq, journalBase: this.#journalBase, digest });
     } catch (cause) {
       this.#checkpointFailed(seq, waiters, cause);
       return;
@@ -299,7 +334,9 @@ export class Committer {
     void (async () => {
       try {
         await hook?.('exported');
-        await this.#writer.write(bytes);
+        // Renamed into place only once the journal holds every change the image does, so that a
+        // journal not yet reset always reaches the image's last change (checked on open).
+        await this.#writer.write(bytes, () => this.durable(seq));
         inFlight.written = true;
       } catch (cause) {
         inFlight.written = false;
@@ -316,6 +353,9 @@ export class Committer {
     if (!inFlight.written) return;
     this.#markDurable(inFlight.seq);
     const hook = this.#opts.onCheckpointPhase;
+    // Journal writes wait for the reset: batched back-pressure counts it as a write in flight.
+    this.#writeStartedAt = performance.now();
+    this.#writingSince = this.#pendingSince !== 0 ? this.#pendingSince : this.#writeStartedAt;
     try {
       const after = inFlight.journaled.filter((entry) => entry.seq > inFlight.seq);
       const carried = after.length > 0 ? encodeLine(after) : Buffer.alloc(0);
@@ -332,6 +372,9 @@ export class Committer {
       this.#sizeTriggerPausedUntil = performance.now() + CHECKPOINT_RETRY_MS;
       for (const w of inFlight.waiters) w.reject(new StoreError('checkpoint', cause));
       return;
+    } finally {
+      this.#writeStartedAt = 0;
+      this.#writingSince = 0;
     }
     this.#checkpoints++;
     if (this.#intervalTimer !== null) clearTimeout(this.#intervalTimer);

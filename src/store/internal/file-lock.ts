@@ -1,21 +1,48 @@
 /**
- * The exclusive lock file `<path>.lock`, holding the owner's pid. It is created atomically with
- * its content (a private temp file hard-linked into place: link() fails if the name exists), so a
- * reader never sees an empty lock file. A lock whose pid is dead is stale and is taken over. A
+ * The exclusive lock on a database file, held across processes by a lock file holding the owner's
+ * pid. One opener wins, however many race, including a race to take over a stale lock.
+ *
+ * Why not one `<path>.lock` whose stale holder is removed and replaced: "read the dead pid →
+ * unlink → link" lets two openers both unlink and both link (the second unlinks the first one's
+ * fresh lock). Here no opener ever removes a file another live process may hold:
+ *
+ * - Lock files are `<path>.lock.<n>`. Each is created whole (a private temp file hard-linked into
+ *   place: link() fails if the name exists) under a name never used by a live file.
+ * - To open: if any lock file names a live process, the store is in use. Otherwise link a new one
+ *   (`n` = the highest seen + 1), then list again: if another lock file now names a live process
+ *   (an opener racing with us), neither may proceed on that view, so remove ours and try again
+ *   after a random pause. Of two racing openers, whichever checks second sees the other's file,
+ *   so two can never both win; a loser that finds a settled winner reports StoreInUse.
+ * - The winner removes lock files of dead processes (the stale lock it took over) and leftover
+ *   temp files of dead processes. Only a winner removes files of others, and only dead ones, so a
+ *   live holder's file is never removed.
+ *
+ * Liveness is `kill(pid, 0)`. A lock file naming our own pid that no store of this process holds
+ * was left by an earlier process with the same pid (PID 1 in a restarted container) and is dead. A
  * recycled pid held by an unrelated live process is taken for a live holder (StoreInUse): remove
- * the lock file by hand then.
+ * the lock file by hand then. Opens within one process are also serialised per path.
  */
-import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { link, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { err, ok, type Result } from 'neverthrow';
 import { StoreInUse } from '../../errors.js';
 import type { Logger } from '../../logging.js';
 
-// Lock files held by stores of this process: a lock file naming our own pid that is not in here
-// was left by an earlier process that had the same pid (PID 1 in a restarted container).
+/** Lock files held by stores of this process (full paths). */
 const held = new Set<string>();
+/** Lock files this process has linked and is still checking (full paths): live, not stale. */
+const checking = new Set<string>();
+/** Per database path, the tail of this process's queue of opens (serialised). */
+const opening = new Map<string, Promise<unknown>>();
 
-/** The lock file path for a database path. */
+/** Rounds of "link, see a racer, back off" before giving up with StoreInUse. */
+const MAX_CONTENDED_ROUNDS = 40;
+/** Upper bound of the random pause after backing off, in ms. */
+const BACKOFF_MAX_MS = 20;
+
+/** The prefix of every lock file name of a database path: `<path>.lock`. */
 export function lockPathOf(path: string): string {
   return `${path}.lock`;
 }
@@ -30,8 +57,18 @@ export function isProcessAlive(pid: number): boolean {
   }
 }
 
-/** A held lock file. */
+/** One lock file found beside the database. */
+interface LockEntry {
+  readonly path: string;
+  /** Its generation; 0 for a `<path>.lock` left by version 0.2. */
+  readonly generation: number;
+  /** Its pid, null if unreadable (removed meanwhile, or not ours). */
+  readonly pid: number | null;
+}
+
+/** A held lock. */
 export class FileLock {
+  /** The lock file this process holds. */
   readonly path: string;
   #released = false;
 
@@ -41,49 +78,118 @@ export class FileLock {
 
   /**
    * Take the lock for database `dbPath`. A live holder (this process included: a second store on
-   * the same file) → StoreInUse; a dead or unreadable holder → take over with a warning.
-   * I/O failures other than "exists" are thrown.
+   * the same file) → StoreInUse; dead holders are taken over with a warning. I/O failures are thrown.
    */
-  static async acquire(dbPath: string, logger: Logger): Promise<Result<FileLock, StoreInUse>> {
-    const lockPath = lockPathOf(dbPath);
-    const temp = `${lockPath}.${process.pid}.${randomBytes(4).toString('hex')}`;
-    await writeFile(temp, `${process.pid}\n`, { flag: 'wx' });
-    try {
-      // Two attempts: the second after removing a stale lock.
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await link(temp, lockPath);
-          held.add(lockPath);
-          return ok(new FileLock(lockPath));
-        } catch (cause) {
-          if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') throw cause;
-        }
-        const holder = await readHolder(lockPath);
-        const ours = holder === process.pid;
-        if (holder !== null && (ours ? held.has(lockPath) : isProcessAlive(holder))) return err(new StoreInUse(dbPath, holder));
-        if (attempt > 0) return err(new StoreInUse(dbPath, holder ?? -1));
-        logger.warn({ lock: lockPath, stalePid: holder }, 'taking over stale store lock file (its process is gone)');
-        await unlink(lockPath).catch((cause: NodeJS.ErrnoException) => {
-          if (cause.code !== 'ENOENT') throw cause;
-        });
-      }
-    } finally {
-      await unlink(temp).catch(() => undefined);
-    }
+  static acquire(dbPath: string, logger: Logger): Promise<Result<FileLock, StoreInUse>> {
+    const key = resolve(dbPath);
+    const previous = opening.get(key) ?? Promise.resolve();
+    const attempt = previous.then(() => acquireLock(dbPath, key, logger));
+    const tail = attempt.catch(() => undefined);
+    opening.set(key, tail);
+    void tail.then(() => {
+      if (opening.get(key) === tail) opening.delete(key);
+    });
+    return attempt;
   }
 
-  /** Remove the lock file if it is still ours. Idempotent. */
+  /** Remove the lock file. Idempotent. */
   async release(): Promise<void> {
     if (this.#released) return;
     this.#released = true;
     held.delete(this.path);
-    if ((await readHolder(this.path)) === process.pid) await unlink(this.path).catch(() => undefined);
+    await unlink(this.path).catch(() => undefined);
+  }
+
+  /** @internal */
+  static create(path: string): FileLock {
+    held.add(path);
+    return new FileLock(path);
   }
 }
 
-async function readHolder(lockPath: string): Promise<number | null> {
+/** `dbPath` as the caller gave it (for errors), `absolute` its resolved form (for file names). */
+async function acquireLock(dbPath: string, absolute: string, logger: Logger): Promise<Result<FileLock, StoreInUse>> {
+  const prefix = lockPathOf(absolute);
+  const temp = `${prefix}-new.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(temp, `${process.pid}\n`, { flag: 'wx' });
   try {
-    const pid = Number((await readFile(lockPath, 'utf8')).trim());
+    for (let round = 0; ; round++) {
+      const before = await listLocks(absolute);
+      const holder = before.find(isLive);
+      if (holder !== undefined) return err(new StoreInUse(dbPath, holder.pid ?? -1));
+      const mine = `${prefix}.${Math.max(0, ...before.map((l) => l.generation)) + 1}`;
+      try {
+        await link(temp, mine);
+      } catch (cause) {
+        if ((cause as NodeJS.ErrnoException).code === 'EEXIST') continue; // another opener took that name: look again
+        throw cause;
+      }
+      checking.add(mine);
+      let racer: LockEntry | undefined;
+      try {
+        racer = (await listLocks(absolute)).find((l) => l.path !== mine && isLive(l));
+      } finally {
+        checking.delete(mine);
+      }
+      if (racer === undefined) {
+        const lock = FileLock.create(mine);
+        await removeDead(absolute, before, logger);
+        return ok(lock);
+      }
+      await unlink(mine).catch(ignoreMissing);
+      if (round >= MAX_CONTENDED_ROUNDS) return err(new StoreInUse(dbPath, racer.pid ?? -1));
+      await sleep(1 + Math.random() * BACKOFF_MAX_MS);
+    }
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+}
+
+function isLive(entry: LockEntry): boolean {
+  if (entry.pid === null) return false;
+  return entry.pid === process.pid ? held.has(entry.path) || checking.has(entry.path) : isProcessAlive(entry.pid);
+}
+
+function ignoreMissing(cause: NodeJS.ErrnoException): void {
+  if (cause.code !== 'ENOENT') throw cause;
+}
+
+async function listLocks(dbPath: string): Promise<LockEntry[]> {
+  const prefix = `${basename(lockPathOf(dbPath))}.`;
+  const dir = dirname(dbPath);
+  const entries: LockEntry[] = [];
+  for (const name of await readdir(dir)) {
+    let generation: number;
+    if (name === basename(lockPathOf(dbPath))) generation = 0;
+    else if (name.startsWith(prefix) && /^[1-9][0-9]{0,14}$/.test(name.slice(prefix.length)))
+      generation = Number(name.slice(prefix.length));
+    else continue;
+    const path = join(dir, name);
+    entries.push({ path, generation, pid: await readPid(path) });
+  }
+  return entries;
+}
+
+/** The winner removes the lock files it found dead, and temp files left by dead openers. */
+async function removeDead(dbPath: string, found: readonly LockEntry[], logger: Logger): Promise<void> {
+  for (const entry of found) {
+    // Looked at again just before: only a file still naming a dead process is removed.
+    if (isLive({ ...entry, pid: await readPid(entry.path) })) continue;
+    logger.warn({ lock: entry.path, stalePid: entry.pid }, 'took over a stale store lock file (its process is gone)');
+    await unlink(entry.path).catch(() => undefined);
+  }
+  const tempPrefix = `${basename(lockPathOf(dbPath))}-new.`;
+  const dir = dirname(dbPath);
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!name.startsWith(tempPrefix)) continue;
+    const pid = Number(name.slice(tempPrefix.length).split('.')[0]);
+    if (Number.isSafeInteger(pid) && pid !== process.pid && !isProcessAlive(pid)) await unlink(join(dir, name)).catch(() => undefined);
+  }
+}
+
+async function readPid(path: string): Promise<number | null> {
+  try {
+    const pid = Number((await readFile(path, 'utf8')).trim());
     return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
   } catch {
     return null;

@@ -8,6 +8,9 @@
  *
  * The header ties the journal to its database (the store id, also kept in the database file)
  * and to the checkpoint it continues (`base`: every change with seq ≤ C is in the database file).
+ * The database file also records the digest of its last change: when the journal still holds that
+ * change (a crash between writing the database file and resetting the journal), the two must
+ * agree, so a checkpoint seq that was changed, or a journal cut short, is detected.
  * A line holds every change of one group commit (one write, one fdatasync): change S, S+1, …; a
  * change is one store operation, all its statements applied together, so a write that touched
  * several rows (a node and its ports) is replayed entirely or not at all. Replaying changes in seq
@@ -50,6 +53,8 @@ export interface JournalExpectation {
   readonly store: string | null;
   /** Changes with seq ≤ this are in the database file. */
   readonly checkpointSeq: number;
+  /** The digest of change checkpointSeq recorded in the database file (null: not recorded, version 0.1). */
+  readonly checkpointDigest: string | null;
   /**
    * The base of the journal that was current when that checkpoint was written: a crash after the
    * new database file was renamed into place but before the journal was reset leaves that one.
@@ -78,6 +83,11 @@ const LINE_START = /^[0-9a-f]{1,8}( ([0-9]{1,12}( (\{.*)?)?)?)?$/s;
 
 function crcHex(text: string): string {
   return (crc32(text) >>> 0).toString(16).padStart(8, '0');
+}
+
+/** The digest of one change, as a database file records it for its last change. */
+export function entryDigest(statements: readonly Statement[]): string {
+  return crcHex(JSON.stringify(statements));
 }
 
 /** The header line. */
@@ -182,6 +192,7 @@ export function readJournal(bytes: Buffer, expected: JournalExpectation): Journa
   }
   const entries: JournalEntry[] = [];
   let skipped = 0;
+  let atCheckpoint: JournalEntry | null = null;
   let next = header.base + 1;
   let pos = firstNewline + 1;
   let lineNumber = 1;
@@ -202,7 +213,7 @@ export function readJournal(bytes: Buffer, expected: JournalExpectation): Journa
         newline === -1
           ? `incomplete last line (${bytes.length - validBytes} bytes without newline)`
           : `torn last write (line ${lineNumber})`;
-      return { ok: true, header, entries, skipped, validBytes, tornTail: why };
+      return checkCheckpointChange(header, atCheckpoint, expected) ?? { ok: true, header, entries, skipped, validBytes, tornTail: why };
     }
     for (const entry of decoded) {
       if (entry.seq !== next) {
@@ -212,12 +223,48 @@ export function readJournal(bytes: Buffer, expected: JournalExpectation): Journa
         };
       }
       next++;
+      if (entry.seq === expected.checkpointSeq) atCheckpoint = entry;
       if (entry.seq <= expected.checkpointSeq) skipped++;
       else entries.push(entry);
     }
     pos = newline + 1;
   }
-  return { ok: true, header, entries, skipped, validBytes: bytes.length, tornTail: null };
+  return (
+    checkCheckpointChange(header, atCheckpoint, expected) ?? {
+      ok: true,
+      header,
+      entries,
+      skipped,
+      validBytes: bytes.length,
+      tornTail: null,
+    }
+  );
+}
+
+/**
+ * A journal that is not the one reset at the checkpoint (its base is below the checkpoint's seq)
+ * must still hold the checkpoint's last change, with the digest the database file recorded: the
+ * file is renamed into place only once every change it contains is in the journal.
+ */
+function checkCheckpointChange(
+  header: JournalHeader,
+  atCheckpoint: JournalEntry | null,
+  expected: JournalExpectation,
+): { ok: false; reason: string } | null {
+  if (header.base === expected.checkpointSeq) return null;
+  if (atCheckpoint === null) {
+    return {
+      ok: false,
+      reason: `the journal ends before change ${expected.checkpointSeq}, the last one the database file says it holds (a journal cut short, or a changed checkpoint seq)`,
+    };
+  }
+  if (expected.checkpointDigest !== null && entryDigest(atCheckpoint.statements) !== expected.checkpointDigest) {
+    return {
+      ok: false,
+      reason: `change ${expected.checkpointSeq} in the journal is not the one the database file holds (a changed checkpoint seq, or files that do not belong together)`,
+    };
+  }
+  return null;
 }
 
 // ---------------------------------------------------------------- format 1 (read only)

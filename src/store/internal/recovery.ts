@@ -20,11 +20,12 @@ import { describe, StoreCorrupt, StoreError, type StoreInUse } from '../../error
 import { checkImageHeader, checkTrailer, tempPathOf, withTrailer, writeFileAtomic } from './checkpoint.js';
 import { SqlDatabase } from './database.js';
 import { FileLock } from './file-lock.js';
-import { JournalFile, readJournal, type JournalEntry } from './journal.js';
+import { entryDigest, JournalFile, readJournal, type JournalEntry } from './journal.js';
 import type { ResolvedStoreOptions } from './options.js';
 import {
   applyPragmas,
   createSchema,
+  META_CHECKPOINT_DIGEST,
   META_JOURNAL_BASE,
   META_STORE_ID,
   readCheckpointSeq,
@@ -49,6 +50,8 @@ export interface LoadedFile {
   readonly journalBase: number;
   /** Last change applied (the checkpoint's, or the last replayed one). */
   readonly lastSeq: number;
+  /** Its digest (the next checkpoint records it). */
+  readonly lastDigest: string;
 }
 
 /** An opened file database, ready for the store. */
@@ -165,7 +168,7 @@ async function createFile(SQL: SqlJsStatic, options: FileOptions): Promise<Resul
   });
   if (journal !== null && journal.length > 0) {
     // A header alone is a creation that crashed before the database file was renamed into place.
-    const contents = readJournal(journal, { store: null, checkpointSeq: 0, previousBase: null });
+    const contents = readJournal(journal, { store: null, checkpointSeq: 0, checkpointDigest: null, previousBase: null });
     const headerOnly = contents.ok && contents.header !== null && contents.entries.length === 0 && contents.skipped === 0;
     if (!headerOnly) {
       // Replaying it onto an empty schema could silently lose whatever the missing file held.
@@ -192,11 +195,12 @@ async function replayJournal(
   db: SqlDatabase,
   storeId: string | null,
   options: FileOptions,
-): Promise<Result<{ journal: JournalFile; storeId: string; journalBase: number; lastSeq: number }, StoreCorrupt>> {
+): Promise<Result<Omit<LoadedFile, 'db'>, StoreCorrupt>> {
   const { path, logger } = options;
   const journalPath = journalPathOf(path);
   const checkpointSeq = readCheckpointSeq(db) ?? 0;
   const previousBase = Number(readMeta(db, META_JOURNAL_BASE) ?? Number.NaN);
+  const checkpointDigest = readMeta(db, META_CHECKPOINT_DIGEST);
   let bytes: Buffer | null;
   try {
     bytes = await readFile(journalPath);
@@ -214,6 +218,7 @@ async function replayJournal(
     const contents = readJournal(bytes, {
       store: storeId,
       checkpointSeq,
+      checkpointDigest,
       previousBase: Number.isSafeInteger(previousBase) ? previousBase : null,
     });
     if (!contents.ok) return err(new StoreCorrupt(journalPath, contents.reason));
@@ -241,17 +246,19 @@ async function replayJournal(
   } else if (bytes !== null && storeId !== null) {
     return err(new StoreCorrupt(journalPath, 'the journal is empty: its header is missing'));
   }
-  const lastSeq = Math.max(checkpointSeq, entries.at(-1)?.seq ?? 0);
+  const last = entries.at(-1);
+  const lastSeq = last?.seq ?? checkpointSeq;
+  const lastDigest = last !== undefined ? entryDigest(last.statements) : (checkpointDigest ?? '');
 
   if (storeId === null) {
     // A version-0.1 file: give it an id, write it with its trailer, start a format-2 journal.
     const id = randomUUID();
     writeMeta(db, META_STORE_ID, id);
-    writeCheckpointSeq(db, lastSeq, lastSeq);
+    writeCheckpointSeq(db, { seq: lastSeq, journalBase: lastSeq, digest: lastDigest });
     await writeFileAtomic(path, withTrailer(db.export()));
     const journal = await JournalFile.create(journalPath, { store: id, base: lastSeq });
     logger.info({ path }, 'upgraded the database file and its journal to format 2');
-    return ok({ journal, storeId: id, journalBase: lastSeq, lastSeq });
+    return ok({ journal, storeId: id, journalBase: lastSeq, lastSeq, lastDigest });
   }
-  return ok({ journal: await JournalFile.open(journalPath), storeId, journalBase, lastSeq });
+  return ok({ journal: await JournalFile.open(journalPath), storeId, journalBase, lastSeq, lastDigest });
 }

@@ -96,6 +96,8 @@ export const META_CHECKPOINT_SEQ = 'checkpoint_seq';
 export const META_STORE_ID = 'store_id';
 /** `meta` key holding the base of the journal that was current when the file was written. */
 export const META_JOURNAL_BASE = 'journal_base';
+/** `meta` key holding the digest of change `checkpoint_seq` (journal `entryDigest`; '' for none). */
+export const META_CHECKPOINT_DIGEST = 'checkpoint_digest';
 
 const JSON_DEFAULT = "NOT NULL DEFAULT '{}'";
 
@@ -219,6 +221,7 @@ export function createSchema(db: SqlDatabase, storeId: string): void {
   db.exec(SCHEMA_DDL);
   writeMeta(db, META_STORE_ID, storeId);
   writeMeta(db, META_JOURNAL_BASE, '0');
+  writeMeta(db, META_CHECKPOINT_DIGEST, '');
 }
 
 /** A `meta` value, or null. */
@@ -263,8 +266,19 @@ export function readCheckpointSeq(db: SqlDatabase): number | null {
   return Number.isSafeInteger(value) && value >= 0 ? value : null;
 }
 
-/** Record the journal sequence number the next export will contain, and the current journal's base. Not journaled. */
-export function writeCheckpointSeq(db: SqlDatabase, seq: number, journalBase: number): void {
-  writeMeta(db, META_CHECKPOINT_SEQ, String(seq));
-  writeMeta(db, META_JOURNAL_BASE, String(journalBase));
+/** What a database file records about the journal it was written from. */
+export interface CheckpointMark {
+  /** The last change the file contains. */
+  readonly seq: number;
+  /** The base of the journal current when it was written. */
+  readonly journalBase: number;
+  /** The digest of change `seq` ('' if there is none: seq 0, or a file upgraded from version 0.1). */
+  readonly digest: string;
+}
+
+/** Record what the next export will contain. Not journaled. */
+export function writeCheckpointSeq(db: SqlDatabase, mark: CheckpointMark): void {
+  writeMeta(db, META_CHECKPOINT_SEQ, String(mark.seq));
+  writeMeta(db, META_JOURNAL_BASE, String(mark.journalBase));
+  writeMeta(db, META_CHECKPOINT_DIGEST, mark.digest);
 }
