@@ -49,13 +49,15 @@ export interface SnapshotMessage extends Ask<NodeRecord, AnyConductorError> {
 
 /**
  * Run an operation under a fresh exclusive task, as `withTask` runs its body; replies with its
- * value (a returned Result's value; its Err, or a thrown ConductorError, is the error reply).
+ * value (a returned Result's value; its Err, or a thrown ConductorError, is the error reply). The
+ * operation's `signal` is aborted when the asker stops waiting (its ask timed out or was aborted):
+ * the task is released then, even if the operation goes on.
  */
 export interface RunExclusiveMessage extends Ask<unknown, AnyConductorError> {
   readonly type: 'runExclusive';
   readonly nodeId: NodeIdentity;
   readonly purpose?: string;
-  readonly operation: (task: ExclusiveTask) => unknown;
+  readonly operation: (task: ExclusiveTask, signal: AbortSignal) => unknown;
   readonly context?: MessageContext;
 }
 

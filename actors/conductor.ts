@@ -46,7 +46,13 @@ import { runScoped, type BodyError, type BodyValue, type ScopeError } from '../s
 import { acquireTask, taskInternals } from '../src/task/task-manager.js';
 import type { AcquireError, AcquireOptions, ExclusiveTask, SharedTask, Task } from '../src/task/types.js';
 import { checkInit, type ConductorInit } from './conductor-init.js';
-import { parseProtocolMessage, type ConductorMessage, type LeaseGrant, type MessageContext } from './conductor-protocol.js';
+import {
+  parseProtocolMessage,
+  type ConductorMessage,
+  type LeaseGrant,
+  type MessageContext,
+  type RunExclusiveMessage,
+} from './conductor-protocol.js';
 import { NodeRegistry, type NodeActorStatus } from './node-registry.js';
 import { ActorRuntime, type ActorContext, type ActorRef, type AnyActorRef } from './runtime.js';
 import { WorkerSupervisor, type PoolStatus, type WorkerInfo } from './worker-supervisor.js';
@@ -626,11 +632,7 @@ export class Conductor {
         answer(this.snapshot(message.nodeId));
         return;
       case 'runExclusive':
-        answer(
-          this.withTask(context(message.context), message.nodeId, { purpose: message.purpose ?? 'actor operation' }, (task) =>
-            message.operation(task),
-          ),
-        );
+        answer(this.#runExclusive(context(message.context), message, replier.abandoned));
         return;
       case 'processEvent': {
         const targetState = message.targetState === undefined ? {} : { targetState: message.targetState };
@@ -649,6 +651,35 @@ export class Conductor {
         return;
       }
     }
+  }
+
+  /**
+   * A protocol `runExclusive`: the operation gets `abandoned`, aborted when the asker stops waiting;
+   * then the lock wait stops, or the task is released at once, whatever the operation does later
+   * (a lease must not outlive its asker; its writes after that fail, the task being released).
+   */
+  #runExclusive(context: RequestContext, message: RunExclusiveMessage, abandoned: AbortSignal): ResultAsync<unknown, AnyConductorError> {
+    const purpose = message.purpose ?? 'actor operation';
+    return this.withTask(context, message.nodeId, { purpose, signal: abandoned }, (task) => {
+      const running = Promise.resolve().then(() => message.operation(task, abandoned));
+      const gaveUp = new Promise<Result<never, Aborted>>((resolve) => {
+        const onAbort = (): void => {
+          running.then(
+            () => this.#logger.info({ node: task.node.uuid, purpose }, 'runExclusive operation ended after its asker gave up'),
+            (error: unknown) =>
+              this.#logger.warn({ err: error, node: task.node.uuid, purpose }, 'runExclusive operation failed after its asker gave up'),
+          );
+          resolve(err(new Aborted(`runExclusive on node ${task.node.uuid}`, abandoned.reason)));
+        };
+        if (abandoned.aborted) onAbort();
+        else abandoned.addEventListener('abort', onAbort, { once: true });
+        void running.then(
+          () => abandoned.removeEventListener('abort', onAbort),
+          () => abandoned.removeEventListener('abort', onAbort),
+        );
+      });
+      return Promise.race([running, gaveUp]);
+    });
   }
 
   #releaseLease(leaseId: string): ResultAsync<{ released: true }, AnyConductorError> {

@@ -67,6 +67,8 @@ export interface ActorContext<M> {
 /** A captured reply channel; settling twice is a no-op. */
 export interface Replier {
   readonly settled: boolean;
+  /** Aborted when the asker stops waiting (its timeout, its signal, or this actor stopping); never for a tell. */
+  readonly abandoned: AbortSignal;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -120,9 +122,26 @@ class ReplierImpl implements Replier {
   settled = false;
   #resolve: (value: unknown) => void;
   #reject: (error: unknown) => void;
+  // Made on first use: most handlers never look at it.
+  #abandoned: AbortController | null = null;
+  #gaveUp: unknown = undefined;
   constructor(resolve: (value: unknown) => void, reject: (error: unknown) => void) {
     this.#resolve = resolve;
     this.#reject = reject;
+  }
+  get abandoned(): AbortSignal {
+    if (this.#abandoned === null) {
+      this.#abandoned = new AbortController();
+      if (this.#gaveUp !== undefined) this.#abandoned.abort(this.#gaveUp);
+    }
+    return this.#abandoned.signal;
+  }
+  /** The asker's side stops waiting with `error`. */
+  giveUp(error: unknown): void {
+    if (this.settled) return;
+    this.#gaveUp = error;
+    this.reject(error);
+    this.#abandoned?.abort(error);
   }
   resolve(value: unknown): void {
     if (this.settled) return;
@@ -268,7 +287,7 @@ export class ActorRuntime {
         else this.#roots.delete(handle as Handle<unknown>);
         for (const envelope of handle.undelivered) this.#onUndelivered(handle, envelope, 'stopped-with-queued-message');
         handle.undelivered.clear();
-        for (const pending of handle.pending) pending.reject(new ActorStopped(path));
+        for (const pending of handle.pending) pending.giveUp(new ActorStopped(path));
         handle.pending.clear();
         try {
           behavior.afterStop?.(state);
@@ -322,10 +341,10 @@ export class ActorRuntime {
       replier = new ReplierImpl(resolve, reject);
     });
     const timer = Number.isFinite(options.timeoutMs)
-      ? setTimeout(() => replier.reject(new AskTimeout(handle.path, options.timeoutMs)), options.timeoutMs)
+      ? setTimeout(() => replier.giveUp(new AskTimeout(handle.path, options.timeoutMs)), options.timeoutMs)
       : undefined;
     const signal = options.signal;
-    const onAbort = (): void => replier.reject(new Aborted(`ask ${handle.path}`, signal?.reason));
+    const onAbort = (): void => replier.giveUp(new Aborted(`ask ${handle.path}`, signal?.reason));
     signal?.addEventListener('abort', onAbort, { once: true });
     const cleanup = (): void => {
       clearTimeout(timer);
@@ -386,7 +405,7 @@ export class ActorRuntime {
   }
 }
 
-const NO_REPLY: Replier = { settled: true, resolve() {}, reject() {} };
+const NO_REPLY: Replier = { settled: true, abandoned: new AbortController().signal, resolve() {}, reject() {} };
 
 /** A short, loggable view of a message (never throws, whatever the message's getters do). */
 function preview(message: unknown): unknown {

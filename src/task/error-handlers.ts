@@ -5,6 +5,7 @@
  */
 import { NoFreeConductorWorker } from '../errors.js';
 import type { ProvisionState } from '../states/provision-states.js';
+import { pythonText, taskInternals } from './task-manager.js';
 import type { ExclusiveTask } from './types.js';
 
 /** The text Ironic records when the pool is full. */
@@ -28,6 +29,10 @@ export async function provisioningErrorHandler(
     draft.last_error = NO_FREE_WORKERS_MESSAGE;
   });
   if (saved.isErr()) throw saved.error;
+  taskInternals(task).logger.warn(
+    `No free conductor workers available to perform an action on node ${task.node.uuid}, setting node's ` +
+      `provision_state back to ${pythonText(provisionState)} and target_provision_state to ${pythonText(targetProvisionState)}.`,
+  );
 }
 
 /** `_spawn_error_handler`: on NoFreeConductorWorker record the error without rolling the state back. */

@@ -125,6 +125,11 @@ export class TaskManager {
     return this.#logger;
   }
 
+  /** The task's logger (request and node bindings), for Ironic's helpers that log on a task. */
+  get logger(): Logger {
+    return this.#log;
+  }
+
   /** Debug lines are built only when they will be written (they are on every acquire and release). */
   get #debug(): boolean {
     return this.#backend.logger.isLevelEnabled('debug');
@@ -583,7 +588,7 @@ export class TaskManager {
         if (failed || this.#backend.logger.isLevelEnabled('info')) {
           const message =
             `Node ${committed.uuid} moved to provision state "${provisionState}" from state ` +
-            `"${this.#prevProvisionState}"; target provision state is "${targetState}"`;
+            `"${this.#prevProvisionState}"; target provision state is "${pythonText(targetState)}"`;
           if (failed) this.#log.error(message);
           else this.#log.info(message);
         }
@@ -857,4 +862,9 @@ export function acquireTask(
 /** The implementation behind a public task type (for the conductor and tests). */
 export function taskInternals(task: Task): TaskManager {
   return task as unknown as TaskManager;
+}
+
+/** A value as Ironic's log lines print it (Python's `%s`): null is `None`. */
+export function pythonText(value: string | null | undefined): string {
+  return value ?? 'None';
 }

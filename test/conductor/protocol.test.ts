@@ -249,6 +249,67 @@ describe('conductor protocol: runExclusive and processEvent', () => {
     });
   });
 
+  it('runExclusive whose operation never settles: the asker times out, the operation is signalled, and the lock is free again', async () => {
+    await withConductor({}, async ({ conductor, ctx, createNode, stored }) => {
+      const node = await createNode();
+      let signal: AbortSignal | null = null;
+      let lateWrite: Promise<unknown> | null = null;
+      const settled = await ask(
+        conductor,
+        {
+          type: 'runExclusive',
+          nodeId: node.id,
+          purpose: 'hangs',
+          operation: (task: ExclusiveTask, abandoned: AbortSignal) => {
+            signal = abandoned;
+            // It ignores the signal and tries to write after its asker left: that must fail.
+            abandoned.addEventListener('abort', () => {
+              lateWrite = new Promise((resolve) => setTimeout(resolve, 20)).then(() =>
+                task.updateNode((draft) => void (draft.extra = { late: true })),
+              );
+            });
+            return new Promise(() => {});
+          },
+        } satisfies RunExclusiveMessage,
+        150,
+      );
+      assert.ok(settled.isErr() && settled.error instanceof AskTimeout);
+      assert.ok(signal !== null && (signal as AbortSignal).aborted, 'the operation was told its asker gave up');
+      await until(async () => (await stored(node.id)).reservation === null, 'the lock is released');
+      const task = await okValue(conductor.acquire(ctx, node.id, { retry: false }));
+      await okValue(task.release());
+      assert.ok(lateWrite !== null);
+      // Using a released task is a caller bug: it throws, and nothing is written.
+      await assert.rejects(lateWrite, /already released; cannot updateNode/);
+      assert.deepEqual((await stored(node.id)).extra, {});
+    });
+  });
+
+  it('runExclusive waiting for a held lock stops waiting when its asker gives up', async () => {
+    // A 10 s waiting budget: only the asker's giving up can end the wait within the test.
+    await withConductor({ nodeLockedRetryInterval: 5000 }, async ({ conductor, ctx, createNode }) => {
+      const node = await createNode();
+      const holder = await okValue(conductor.acquire(ctx, node.id, { purpose: 'holds it' }));
+      let ran = false;
+      const settled = await ask(
+        conductor,
+        {
+          type: 'runExclusive',
+          nodeId: node.id,
+          operation: () => {
+            ran = true;
+          },
+        } satisfies RunExclusiveMessage,
+        100,
+      );
+      assert.ok(settled.isErr() && settled.error instanceof AskTimeout, String(settled.isErr() ? settled.error : settled.value));
+      await okValue(holder.release());
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(ran, false, 'the operation never ran for an asker that had left');
+      await stillServes(conductor, node);
+    });
+  });
+
   it('processEvent under a held lease (leaseId) and under a fresh task (nodeId)', async () => {
     await withConductor({}, async ({ conductor, createNode, stored }) => {
       const node = await createNode();

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { errAsync } from 'neverthrow';
 import { actorSystemOf } from '../../actors/actor-system.js';
-import { BackgroundWorkFailed, InvalidParameterValue, MalformedMessage, StoreError } from '../../src/errors.js';
+import { BackgroundWorkFailed, InvalidParameterValue, MalformedMessage, NoFreeConductorWorker, StoreError } from '../../src/errors.js';
+import { provisioningErrorHandler } from '../../src/task/error-handlers.js';
 import { orThrow } from '../../src/task/scope.js';
 import { captureLogger, okValue } from '../helpers/task-harness.js';
 import { errorOf, HOST, until, withConductor } from '../conductor/fixture.js';
@@ -183,6 +184,47 @@ describe('defect 12: the registry reads through the store guard', () => {
       // Served again once the store is.
       assert.equal((await okValue(f.conductor.snapshot(node.id))).id, node.id);
       await okValue(orThrow(f.conductor.acquire(f.ctx, node.id)).then((task) => task.release()));
+    });
+  });
+});
+
+describe('log parity with Ironic (operators grep for these lines)', () => {
+  it('the transition line prints an empty target as "None", as Ironic', async () => {
+    const { logger, lines } = captureLogger();
+    await withConductor({ logger }, async (f) => {
+      const node = await f.createNode({ provision_state: 'verifying', target_provision_state: 'manageable' });
+      await okValue(f.conductor.withTask(f.ctx, node.id, {}, (task) => task.processEvent('done')));
+      const expected = `Node ${node.uuid} moved to provision state "manageable" from state "verifying"; target provision state is "None"`;
+      assert.ok(
+        lines.some((line) => line.msg === expected && line.level === 30),
+        `an INFO line ${expected}`,
+      );
+    });
+  });
+
+  it('provisioningErrorHandler logs Ironic\u2019s WARNING when no worker is free', async () => {
+    const { logger, lines } = captureLogger();
+    await withConductor({ logger, workersPoolSize: 3, reservedWorkersPoolPercentage: 0 }, async (f) => {
+      const gates: (() => void)[] = [];
+      for (let i = 0; i < 3; i++) {
+        const busy = await f.createNode();
+        await okValue(
+          f.conductor.withTask(f.ctx, busy.id, {}, (task) => task.spawnAfter(() => new Promise<void>((resolve) => gates.push(resolve)))),
+        );
+      }
+      const node = await f.createNode();
+      const deployed = await f.conductor.withTask(f.ctx, node.id, {}, (task) =>
+        task.processEvent('deploy', { callback: async () => {}, errHandler: provisioningErrorHandler }),
+      );
+      assert.ok(deployed.isErr() && deployed.error instanceof NoFreeConductorWorker);
+      const expected =
+        `No free conductor workers available to perform an action on node ${node.uuid}, setting node's ` +
+        `provision_state back to available and target_provision_state to None.`;
+      assert.ok(
+        lines.some((line) => line.msg === expected && line.level === 40),
+        `a WARNING line ${expected}`,
+      );
+      for (const open of gates) open();
     });
   });
 });
