@@ -661,7 +661,14 @@ export class Conductor {
   #runExclusive(context: RequestContext, message: RunExclusiveMessage, abandoned: AbortSignal): ResultAsync<unknown, AnyConductorError> {
     const purpose = message.purpose ?? 'actor operation';
     return this.withTask(context, message.nodeId, { purpose, signal: abandoned }, (task) => {
-      const running = Promise.resolve().then(() => message.operation(task, abandoned));
+      const returned = message.operation(task, abandoned);
+      if (returned !== null && returned !== undefined && returned === (taskInternals(task).scheduledSpawn?.done as unknown)) {
+        // As withTask: awaiting it would wait forever, the work only starts once the task ends.
+        throw new TypeError(
+          "runExclusive: the operation returned its own scheduled work's `done`; return the SpawnHandle and await `done` after the reply",
+        );
+      }
+      const running = Promise.resolve(returned);
       const gaveUp = new Promise<Result<never, Aborted>>((resolve) => {
         const onAbort = (): void => {
           running.then(

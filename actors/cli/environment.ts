@@ -17,7 +17,9 @@ const ENVIRONMENT_CODES: Readonly<Record<string, string>> = {
   ENFILE: 'too many open files on this system',
 };
 
-const CODE_IN_TEXT = new RegExp(`\\b(${Object.keys(ENVIRONMENT_CODES).join('|')})\\b`);
+// As Node words its system errors ("ENOSPC: no space left on device, write"), so that a node
+// name or other text that merely contains such a word is not taken for one.
+const CODE_IN_TEXT = new RegExp(`\\b(${Object.keys(ENVIRONMENT_CODES).join('|')}): `);
 
 /** The errno code of an environment failure found in `error`, its causes or their messages; null if none. */
 export function environmentCode(error: unknown): string | null {
@@ -37,20 +39,32 @@ export function environmentCode(error: unknown): string | null {
   return null;
 }
 
-/** The one line for an environment failure with `code` while using the database `db` (null: in memory). */
-export function environmentMessage(code: string, db: string | null): string {
+/** Where the failure happened, for its line: the database file and its durability mode, if any. */
+export interface EnvironmentContext {
+  readonly db: string | null;
+  readonly durability?: 'sync' | 'batched' | undefined;
+}
+
+/** The one line for an environment failure with `code`. */
+export function environmentMessage(code: string, context: EnvironmentContext = { db: null }): string {
   const what = ENVIRONMENT_CODES[code] ?? code;
-  const where = db === null ? 'the run' : `the database ${db}`;
-  return `${what} (${code}) writing ${where}; fix it and run again (--retry-failed carries on nodes it caught mid-step): every change reported done is on disk`;
+  const where = context.db === null ? '' : ` writing the database ${context.db}`;
+  const kept =
+    context.db === null || context.durability === undefined
+      ? ''
+      : context.durability === 'sync'
+        ? ': every change reported done is on disk'
+        : ': changes reported done in the last maxDelayMs may be lost (--durability batched)';
+  return `${what} (${code})${where}; fix it and run again (--retry-failed carries on nodes it caught mid-step)${kept}`;
 }
 
 /** An environment failure that ends the CLI: printed as one line, exit 3. */
 export class EnvironmentFailure extends Error {
   constructor(
     readonly errno: string,
-    db: string | null,
+    context: EnvironmentContext,
   ) {
-    super(environmentMessage(errno, db));
+    super(environmentMessage(errno, context));
     this.name = 'EnvironmentFailure';
   }
 }

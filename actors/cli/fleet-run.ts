@@ -325,7 +325,9 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
   });
   if (opened.isErr()) {
     const errno = environmentCode(opened.error);
-    throw errno === null ? new UsageError(opened.error.message) : new EnvironmentFailure(errno, options.db);
+    throw errno === null
+      ? new UsageError(opened.error.message)
+      : new EnvironmentFailure(errno, { db: options.db, durability: options.durability });
   }
   const conductor = opened.value;
 
@@ -440,7 +442,8 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
       elapsedMs: Math.round(elapsedMs),
     };
     io.stdout.write(options.json ? renderSummaryJson(summary) : renderSummary(summary));
-    if (driver.environmentFailure !== null) throw new EnvironmentFailure(driver.environmentFailure, options.db);
+    if (driver.environmentFailure !== null)
+      throw new EnvironmentFailure(driver.environmentFailure, { db: options.db, durability: options.durability });
     if (driver.internalErrors > 0) {
       const count = driver.internalErrors === 1 ? '1 node' : `${driver.internalErrors} nodes`;
       io.stderr.write(`metal-conductor: ${count} could not be driven (first: ${oneLine(driver.firstInternalError ?? '?')}; see the log)\n`);
@@ -451,7 +454,7 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
     const errno = error instanceof EnvironmentFailure ? error.errno : environmentCode(error);
     if (errno === null) throw error;
     environmentFailed = true;
-    throw error instanceof EnvironmentFailure ? error : new EnvironmentFailure(errno, options.db);
+    throw error instanceof EnvironmentFailure ? error : new EnvironmentFailure(errno, { db: options.db, durability: options.durability });
   } finally {
     progress.stop();
     logs.release();

@@ -163,7 +163,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
     const errno = environmentCode(error);
     if (errno !== null) {
-      printError(io, environmentMessage(errno, null));
+      printError(io, environmentMessage(errno));
       return EXIT.environment;
     }
     printError(io, `internal error: ${describe(error)}`);

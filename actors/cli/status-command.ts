@@ -106,7 +106,7 @@ export async function runStatus(options: StatusOptions, io: CliIo): Promise<numb
   const opened = await Conductor.open({ logger, store: { path: options.db }, startupRecovery: false, periodicChecks: false });
   if (opened.isErr()) {
     const errno = environmentCode(opened.error);
-    throw errno === null ? new UsageError(opened.error.message) : new EnvironmentFailure(errno, options.db);
+    throw errno === null ? new UsageError(opened.error.message) : new EnvironmentFailure(errno, { db: options.db });
   }
   const conductor = opened.value;
   try {

@@ -173,7 +173,8 @@ export class SqlJsStore implements Store {
         },
         write: (bytes, beforeRename) => writeFileAtomic(path, bytes, this.#opts.onCheckpointPhase, beforeRename),
       },
-      this.#opts,
+      // A failed journal: reload (sync mode) or report failed at once, not at the next call.
+      { ...this.#opts, onFailure: () => void this.#refuse('journal write') },
     );
   }
 
@@ -597,6 +598,9 @@ export class SqlJsStore implements Store {
           return;
         }
         const { db } = loaded.value;
+        // Reservations are not journaled: the file has those of its last checkpoint, some released
+        // since. Memory has the live ones: take exactly those.
+        db.run('UPDATE nodes SET reservation = NULL, reservation_purpose = NULL, reserved_at = NULL WHERE reservation IS NOT NULL');
         for (const row of old.all('SELECT reservation, reservation_purpose, reserved_at, id FROM nodes WHERE reservation IS NOT NULL')) {
           db.run('UPDATE nodes SET reservation = ?, reservation_purpose = ?, reserved_at = ? WHERE id = ?', row as SqlParam[]);
         }

@@ -285,6 +285,19 @@ describe('conductor protocol: runExclusive and processEvent', () => {
     });
   });
 
+  it("runExclusive whose operation returns its own scheduled work's done: a TypeError at once, not a lock held until the asker gives up", async () => {
+    await withConductor({}, async ({ conductor, createNode, stored }) => {
+      const node = await createNode();
+      const settled = await ask(conductor, {
+        type: 'runExclusive',
+        nodeId: node.id,
+        operation: (task: ExclusiveTask) => task.spawnAfter(async () => {}).done,
+      } satisfies RunExclusiveMessage);
+      assert.ok(settled.isErr() && settled.error instanceof TypeError, String(settled.isErr() ? settled.error : ''));
+      await until(async () => (await stored(node.id)).reservation === null, 'the lock is released');
+    });
+  });
+
   it('runExclusive waiting for a held lock stops waiting when its asker gives up', async () => {
     // A 10 s waiting budget: only the asker's giving up can end the wait within the test.
     await withConductor({ nodeLockedRetryInterval: 5000 }, async ({ conductor, ctx, createNode }) => {

@@ -4,19 +4,20 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { copyFile, open, readdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { StoreCorrupt, StoreInUse } from '../../src/errors.js';
+import { StoreCorrupt, StoreError, StoreInUse } from '../../src/errors.js';
 import { openSqlJsStore, type SqlJsStore } from '../../src/store/sqljs-store.js';
 import { checkTrailer, withTrailer } from '../../src/store/internal/checkpoint.js';
 import { SqlDatabase } from '../../src/store/internal/database.js';
 import { META_CHECKPOINT_SEQ } from '../../src/store/internal/schema.js';
 import { loadSqlJs } from '../../src/store/internal/sqljs.js';
-import { openStore, withTempDir } from '../store/helpers.js';
+import { JournalFile } from '../../src/store/internal/journal.js';
+import { eventually, openStore, withTempDir } from '../store/helpers.js';
 import { failure, value } from '../store/store-contract.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -150,6 +151,21 @@ describe('defect 2: taking over a stale store lock is atomic', () => {
         for (const result of results) if (result.isErr()) assert.ok(result.error instanceof StoreInUse, result.error.message);
         for (const result of won) await value(result.value.close());
       }
+    });
+  });
+
+  it('a second open in the same process through a symlinked directory is StoreInUse, and the first keeps its lock', async () => {
+    await withTempDir(async (dir) => {
+      const real = join(dir, 'real');
+      await mkdir(real);
+      await symlink(real, join(dir, 'link'));
+      const first = await openStore({ path: join(real, 'nodes.sqlite') });
+      await failure(openSqlJsStore({ path: join(dir, 'link', 'nodes.sqlite') }), StoreInUse);
+      assert.deepEqual(
+        (await readdir(real)).filter((name) => name.includes('.lock')),
+        ['nodes.sqlite.lock.1'],
+      );
+      await value(first.close());
     });
   });
 });
@@ -387,6 +403,116 @@ describe("defect 13: 'batched' durability holds its bound", () => {
         proto.datasync = datasync;
       }
       await value(store.close());
+    });
+  });
+});
+
+describe('defect 7, follow-ups: reload and checkpoint after a failed write', () => {
+  /** Make JournalFile.prototype[method] fail while `failing` returns true; returns the restore function. */
+  function inject(method: 'append' | 'syncDirectory', failing: () => boolean): () => void {
+    const proto = JournalFile.prototype as unknown as Record<string, (...args: unknown[]) => Promise<void>>;
+    const original = proto[method]!;
+    proto[method] = function (this: unknown, ...args: unknown[]) {
+      if (failing()) return Promise.reject(Object.assign(new Error(`ENOSPC: injected ${method} failure`), { code: 'ENOSPC' }));
+      return original.apply(this, args);
+    };
+    return () => {
+      proto[method] = original;
+    };
+  }
+
+  it('a reload after a failed write keeps only the live reservations (none released since the checkpoint comes back)', async () => {
+    await withTempDir(async (dir) => {
+      const store = await openStore({ path: join(dir, 'n.sqlite') });
+      const node = await value(store.createNode({ driver: 'fake-hardware' }));
+      await value(store.reserve('host-a', node.id));
+      await value(store.checkpoint()); // the file now holds the reservation
+      await value(store.release('host-a', node.id));
+      let fail = true;
+      const restore = inject('append', () => fail);
+      try {
+        await failure(store.createNode({ driver: 'fake-hardware' }), StoreError);
+        fail = false;
+        await eventually(() => store.health.state === 'ok', 'the reload');
+      } finally {
+        restore();
+      }
+      assert.equal((await value(store.reserve('host-b', node.id))).reservation, 'host-b', 'the released node is free');
+      await value(store.close());
+    });
+  });
+
+  it('a checkpoint whose image is still being written when a write fails is not renamed into place afterwards', async () => {
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'n.sqlite');
+      let open = (): void => {};
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      let paused = false;
+      const store = await openStore({
+        path,
+        onCheckpointPhase: async (phase) => {
+          if (phase === 'temp-written' && !paused) {
+            paused = true;
+            await gate;
+          }
+        },
+      });
+      const kept = await value(store.createNode({ driver: 'fake-hardware', name: 'kept' }));
+      const before = await readFile(path);
+      const checkpoint = store.checkpoint();
+      await eventually(() => paused, 'the checkpoint paused before its rename');
+      let fail = true;
+      const restore = inject('append', () => fail);
+      try {
+        await failure(store.createNode({ driver: 'fake-hardware', name: 'lost' }), StoreError);
+        fail = false;
+        // The reload waits for the old checkpoint: nothing is served meanwhile.
+        await sleep(50);
+        assert.equal(store.health.state, 'recovering');
+        open();
+        await eventually(() => store.health.state === 'ok', 'the reload');
+      } finally {
+        restore();
+        open();
+      }
+      await failure(checkpoint, StoreError);
+      assert.deepEqual(await readFile(path), before, 'the old checkpoint image was not renamed into place');
+      await value(store.createNode({ driver: 'fake-hardware', name: 'after' }));
+      await value(store.checkpoint());
+      await value(store.close());
+      const reopened = await openStore({ path });
+      assert.deepEqual(
+        (await value(reopened.listNodes())).map((n) => n.name),
+        ['kept', 'after'],
+      );
+      assert.equal((await value(reopened.getNode(kept.id))).name, 'kept');
+      await value(reopened.close());
+    });
+  });
+
+  it('a journal reset whose directory sync fails stops the store: nothing is acknowledged into a journal that may not survive', async () => {
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'n.sqlite');
+      const store = await openStore({ path });
+      await value(store.createNode({ driver: 'fake-hardware', name: 'kept' }));
+      let fail = true;
+      const restore = inject('syncDirectory', () => fail);
+      try {
+        await failure(store.checkpoint(), StoreError);
+        fail = false;
+        await failure(store.createNode({ driver: 'fake-hardware', name: 'refused' }), StoreError);
+        assert.equal(store.health.state, 'failed');
+        assert.match(store.health.error ?? '', /injected syncDirectory failure/);
+      } finally {
+        restore();
+      }
+      await failure(store.close(), StoreError);
+      const reopened = await openStore({ path });
+      assert.deepEqual(
+        (await value(reopened.listNodes())).map((n) => n.name),
+        ['kept'],
+      );
+      await value(reopened.close());
     });
   });
 });

@@ -352,6 +352,71 @@ async function lockFiles(dir: string): Promise<string[]> {
   return (await readdir(dir)).filter((name) => name.includes('.lock')).sort();
 }
 
+describe('files of version 0.1', () => {
+  const FIXTURE = join(REPO, 'test/fixtures/store/v0.1');
+
+  async function copyFixture(dir: string): Promise<string> {
+    const path = join(dir, 'nodes.sqlite');
+    await copyFile(join(FIXTURE, 'nodes.sqlite'), path);
+    await copyFile(join(FIXTURE, 'nodes.sqlite.journal'), `${path}.journal`);
+    return path;
+  }
+
+  async function expectFixtureNodes(store: Store, extra: string[] = []): Promise<void> {
+    const nodes = await value(store.listNodes());
+    assert.deepEqual(
+      nodes.map((n) => n.name),
+      ['a', 'b', 'c', 'd', 'e', ...extra],
+    );
+    assert.equal(nodes[3]!.last_error, 'kept');
+    assert.deepEqual(
+      (await value(store.listPorts(nodes[3]!.id))).map((p) => p.address),
+      ['52:54:00:00:00:01'],
+    );
+  }
+
+  it('are upgraded on open: the journal replayed, the file given its trailer and id, a format-2 journal', async () => {
+    await withTempDir(async (dir) => {
+      const path = await copyFixture(dir);
+      const store = await openStore({ path });
+      await expectFixtureNodes(store);
+      await value(store.createNode({ driver: 'fake-hardware', name: 'f' }));
+      await value(store.flush());
+      const copy = await crashImage(path, join(dir, 'crashed.sqlite'));
+      await value(store.close());
+      assert.match((await readFile(`${path}.journal`, 'utf8')).split('\n')[0]!, /"journal":2/);
+      const reopened = await openStore({ path: copy });
+      await expectFixtureNodes(reopened, ['f']);
+      await value(reopened.close());
+    });
+  });
+
+  it('an upgrade interrupted between the new database file and the new journal is completed on the next open', async () => {
+    await withTempDir(async (dir) => {
+      const path = await copyFixture(dir);
+      const upgraded = await openStore({ path });
+      // The state a crash right after the new file's rename leaves: the new file, the old journal
+      // (as it was, or empty: a 0.1 store that was closed cleanly).
+      const withOld = await crashImage(path, join(dir, 'old-journal.sqlite'));
+      const withEmpty = await crashImage(path, join(dir, 'empty-journal.sqlite'));
+      await value(upgraded.close());
+      await copyFile(join(FIXTURE, 'nodes.sqlite.journal'), `${withOld}.journal`);
+      await writeFile(`${withEmpty}.journal`, '');
+      for (const copy of [withOld, withEmpty]) {
+        const store = await openStore({ path: copy });
+        await expectFixtureNodes(store);
+        await value(store.close());
+        const again = await openStore({ path: copy });
+        await expectFixtureNodes(again);
+        await value(again.close());
+      }
+      // Once the upgrade is complete, a headerless journal is corruption again.
+      await writeFile(`${withOld}.journal`, '');
+      await failure(openSqlJsStore({ path: withOld }), StoreCorrupt);
+    });
+  });
+});
+
 describe('exclusive lock file', () => {
   it('a second open of the same path while the first is open → StoreInUse; after close it opens', async () => {
     await withTempDir(async (dir) => {

@@ -34,6 +34,8 @@ export interface CommitterOptions {
   readonly checkpointIntervalMs: number;
   readonly logger: Logger;
   readonly onCheckpointPhase?: CheckpointHook | undefined;
+  /** Called once when the journal fails (the store reloads or reports itself failed at once). */
+  readonly onFailure?: ((failure: CommitterFailure) => void) | undefined;
 }
 
 /** Counters, for tests and benchmarks. */
@@ -237,6 +239,9 @@ export class Committer {
     this.#closed = true;
     this.#clearTimers();
     await this.#idle;
+    // After a failure a checkpoint may still be writing its image: it must not rename it into
+    // place once this committer is closed (the store may reload, or another process open it).
+    await this.#imageWrite;
     await this.#journal.close();
     error ??= this.#failure?.error ?? null;
     if (error !== null) throw error;
@@ -314,6 +319,9 @@ export class Committer {
     }
   }
 
+  /** A checkpoint's image write that may still rename its file into place: close() waits for it. */
+  #imageWrite: Promise<void> = Promise.resolve();
+
   /** Snapshot now (between journal writes) and write the image in the background. */
   #startCheckpoint(): void {
     const waiters = this.#checkpointWaiters.splice(0);
@@ -331,12 +339,17 @@ export class Committer {
     const inFlight: CheckpointInFlight = { seq, journaled: [], waiters, written: null };
     this.#checkpoint = inFlight;
     const hook = this.#opts.onCheckpointPhase;
-    void (async () => {
+    this.#imageWrite = (async () => {
       try {
         await hook?.('exported');
         // Renamed into place only once the journal holds every change the image does, so that a
-        // journal not yet reset always reaches the image's last change (checked on open).
-        await this.#writer.write(bytes, () => this.durable(seq));
+        // journal not yet reset always reaches the image's last change (checked on open), and
+        // never by a committer that has failed or closed meanwhile (another may own the file now).
+        await this.#writer.write(bytes, async () => {
+          await this.durable(seq);
+          if (this.#failure !== null) throw this.#failure.error;
+          if (this.#closed) throw new StoreError('checkpoint', 'the journal was closed during the checkpoint');
+        });
         inFlight.written = true;
       } catch (cause) {
         inFlight.written = false;
@@ -359,13 +372,25 @@ export class Committer {
     try {
       const after = inFlight.journaled.filter((entry) => entry.seq > inFlight.seq);
       const carried = after.length > 0 ? encodeLine(after) : Buffer.alloc(0);
-      const next = await JournalFile.create(this.#journal.path, { store: this.#store, base: inFlight.seq }, carried);
+      const next = await JournalFile.replace(this.#journal.path, { store: this.#store, base: inFlight.seq }, carried);
+      // The new journal is in place: switch to it whatever fails next (the old file is unlinked).
       const old = this.#journal;
       this.#journal = next;
       this.#journalBase = inFlight.seq;
-      await old.close();
+      await old.close().catch((cause: unknown) => this.#opts.logger.warn({ err: cause }, 'closing the replaced journal failed'));
+      try {
+        await next.syncDirectory();
+      } catch (cause) {
+        // After a power loss the old journal could be back in place, without what is written
+        // from now on: nothing more may be acknowledged through this journal.
+        throw new JournalDamaged(cause, cause, 'the journal was replaced but its directory could not be synced');
+      }
       await hook?.('journal-truncated');
     } catch (cause) {
+      if (cause instanceof JournalDamaged) {
+        for (const w of inFlight.waiters) w.reject(new StoreError('checkpoint', cause.writeCause));
+        throw cause;
+      }
       // The old journal is still in place and valid (its base is the image's previous one): the
       // next open replays it correctly. Keep using it; the next checkpoint tries again.
       this.#opts.logger.error({ err: cause, seq: inFlight.seq }, 'resetting the journal after a checkpoint failed; keeping the old one');
@@ -426,6 +451,7 @@ export class Committer {
     for (const w of this.#checkpointWaiters.splice(0)) w.reject(error);
     for (const w of this.#checkpoint?.waiters.splice(0) ?? []) w.reject(error);
     this.#clearTimers();
+    this.#opts.onFailure?.(this.#failure);
   }
 
   #clearTimers(): void {

@@ -23,7 +23,7 @@
  * the lock file by hand then. Opens within one process are also serialised per path.
  */
 import { randomBytes } from 'node:crypto';
-import { link, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { link, readdir, readFile, realpath, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { err, ok, type Result } from 'neverthrow';
@@ -80,8 +80,10 @@ export class FileLock {
    * Take the lock for database `dbPath`. A live holder (this process included: a second store on
    * the same file) → StoreInUse; dead holders are taken over with a warning. I/O failures are thrown.
    */
-  static acquire(dbPath: string, logger: Logger): Promise<Result<FileLock, StoreInUse>> {
-    const key = resolve(dbPath);
+  static async acquire(dbPath: string, logger: Logger): Promise<Result<FileLock, StoreInUse>> {
+    // One spelling per file: the directory's real path (symlinks resolved), so that two opens of
+    // one file through different paths see each other's lock files as theirs.
+    const key = join(await realpath(dirname(resolve(dbPath))), basename(dbPath));
     const previous = opening.get(key) ?? Promise.resolve();
     const attempt = previous.then(() => acquireLock(dbPath, key, logger));
     const tail = attempt.catch(() => undefined);
@@ -128,6 +130,9 @@ async function acquireLock(dbPath: string, absolute: string, logger: Logger): Pr
       let racer: LockEntry | undefined;
       try {
         racer = (await listLocks(absolute)).find((l) => l.path !== mine && isLive(l));
+      } catch (cause) {
+        await unlink(mine).catch(() => undefined);
+        throw cause;
       } finally {
         checking.delete(mine);
       }
@@ -174,7 +179,13 @@ async function listLocks(dbPath: string): Promise<LockEntry[]> {
 async function removeDead(dbPath: string, found: readonly LockEntry[], logger: Logger): Promise<void> {
   for (const entry of found) {
     // Looked at again just before: only a file still naming a dead process is removed.
-    if (isLive({ ...entry, pid: await readPid(entry.path) })) continue;
+    let pid: number | null;
+    try {
+      pid = await readPid(entry.path);
+    } catch {
+      continue; // unreadable just now: leave it to a later winner
+    }
+    if (isLive({ ...entry, pid })) continue;
     logger.warn({ lock: entry.path, stalePid: entry.pid }, 'took over a stale store lock file (its process is gone)');
     await unlink(entry.path).catch(() => undefined);
   }
@@ -187,11 +198,15 @@ async function removeDead(dbPath: string, found: readonly LockEntry[], logger: L
   }
 }
 
+/** The pid in a lock file; null if the file is gone or holds no pid. Other read errors are thrown (a holder must not look dead because of EMFILE). */
 async function readPid(path: string): Promise<number | null> {
+  let text: string;
   try {
-    const pid = Number((await readFile(path, 'utf8')).trim());
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
-  } catch {
-    return null;
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw cause;
   }
+  const pid = Number(text.trim());
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
 }

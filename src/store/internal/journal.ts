@@ -24,7 +24,7 @@
  * Format 1 (version 0.1: no header, one line per statement) is still read, for a database file
  * of that version.
  */
-import { open, rename, type FileHandle } from 'node:fs/promises';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { fsyncDirectory } from './checkpoint.js';
@@ -79,6 +79,13 @@ export type JournalContents =
   | { readonly ok: false; readonly reason: string };
 
 const HEADER_FORMAT = 2;
+
+/**
+ * The `previousBase` (meta journal_base) of a database file upgraded from version 0.1 whose new
+ * journal may not be in place yet: its old, headerless journal is then accepted if the file holds
+ * all of it. Replaced by the real base at the next checkpoint.
+ */
+export const UPGRADING_FROM_V1 = -1;
 const LINE_START = /^[0-9a-f]{1,8}( ([0-9]{1,12}( (\{.*)?)?)?)?$/s;
 
 function crcHex(text: string): string {
@@ -179,6 +186,12 @@ export function readJournal(bytes: Buffer, expected: JournalExpectation): Journa
   const header = decodeHeader(text.slice(0, firstNewline));
   if (header === null) {
     if (expected.store === null) return readJournalV1(bytes, expected.checkpointSeq);
+    if (expected.previousBase === UPGRADING_FROM_V1) {
+      // An upgrade from version 0.1 was interrupted after writing the new database file: the old
+      // journal is still there, and everything in it is in the file.
+      const old = readJournalV1(bytes, expected.checkpointSeq);
+      if (old.ok && old.entries.length === 0) return old;
+    }
     return { ok: false, reason: 'the journal header is missing or corrupt' };
   }
   if (expected.store !== null && header.store !== expected.store) {
@@ -353,21 +366,34 @@ export class JournalFile {
   }
 
   /**
-   * Write a new journal at `path` holding `header` (and `carried`, lines to keep), atomically:
-   * after a crash `path` is the old journal or this one, never a mix. Returns it opened.
+   * Put a new journal at `path` holding `header` (and `carried`, lines to keep), atomically: after
+   * a crash `path` is the old journal or this one, never a mix. Resolves once it is in place, with
+   * it open for appending (opened before the rename, so that nothing can fail between the rename
+   * and the switch to it). The rename is durable only after `syncDirectory()`. If this rejects,
+   * the old journal is still in place.
    */
-  static async create(path: string, header: JournalHeader, carried: Buffer = Buffer.alloc(0)): Promise<JournalFile> {
+  static async replace(path: string, header: JournalHeader, carried: Buffer = Buffer.alloc(0)): Promise<JournalFile> {
     const temp = `${path}.new`;
-    const handle = await open(temp, 'w');
+    await unlink(temp).catch((cause: NodeJS.ErrnoException) => {
+      if (cause.code !== 'ENOENT') throw cause;
+    });
+    const handle = await open(temp, 'ax');
+    const bytes = Buffer.concat([encodeHeader(header), carried]);
     try {
-      await handle.writeFile(Buffer.concat([encodeHeader(header), carried]));
+      await handle.writeFile(bytes);
       await handle.datasync();
-    } finally {
-      await handle.close();
+      await rename(temp, path);
+    } catch (cause) {
+      await handle.close().catch(() => undefined);
+      await unlink(temp).catch(() => undefined);
+      throw cause;
     }
-    await rename(temp, path);
-    await fsyncDirectory(dirname(path));
-    return JournalFile.open(path);
+    return new JournalFile(path, handle, bytes.length);
+  }
+
+  /** fsync the journal's directory: a rename of it survives a power loss once this resolves. */
+  syncDirectory(): Promise<void> {
+    return fsyncDirectory(dirname(this.path));
   }
 
   /** Bytes in the file. */
@@ -407,13 +433,14 @@ export class JournalFile {
   }
 }
 
-/** A failed append whose partial bytes could not be cut off again: the journal's end is unknown. */
+/** The journal can no longer be trusted to hold what is acknowledged through it (e.g. a failed append whose partial bytes could not be cut off). */
 export class JournalDamaged extends Error {
   constructor(
     readonly writeCause: unknown,
     readonly cutCause: unknown,
+    message = 'a journal write failed and its partial bytes could not be removed',
   ) {
-    super('a journal write failed and its partial bytes could not be removed');
+    super(message);
     this.name = 'JournalDamaged';
   }
 }

@@ -20,7 +20,7 @@ import { describe, StoreCorrupt, StoreError, type StoreInUse } from '../../error
 import { checkImageHeader, checkTrailer, tempPathOf, withTrailer, writeFileAtomic } from './checkpoint.js';
 import { SqlDatabase } from './database.js';
 import { FileLock } from './file-lock.js';
-import { entryDigest, JournalFile, readJournal, type JournalEntry } from './journal.js';
+import { entryDigest, JournalFile, readJournal, UPGRADING_FROM_V1, type JournalEntry, type JournalHeader } from './journal.js';
 import type { ResolvedStoreOptions } from './options.js';
 import {
   applyPragmas,
@@ -181,7 +181,7 @@ async function createFile(SQL: SqlJsStatic, options: FileOptions): Promise<Resul
     applyPragmas(db);
     createSchema(db, storeId);
     // The journal first: a database file without its journal is always a loss to report.
-    await (await JournalFile.create(journalPath, { store: storeId, base: 0 })).close();
+    await placeJournal(journalPath, { store: storeId, base: 0 }, { keepOpen: false });
     await writeFileAtomic(path, withTrailer(db.export()));
   } catch (cause) {
     db.close();
@@ -214,6 +214,7 @@ async function replayJournal(
 
   let entries: JournalEntry[] = [];
   let journalBase = checkpointSeq;
+  let upgradeInterrupted = false;
   if (bytes !== null && bytes.length > 0) {
     const contents = readJournal(bytes, {
       store: storeId,
@@ -224,6 +225,7 @@ async function replayJournal(
     if (!contents.ok) return err(new StoreCorrupt(journalPath, contents.reason));
     entries = contents.entries;
     journalBase = contents.header?.base ?? checkpointSeq;
+    upgradeInterrupted = storeId !== null && contents.header === null;
     db.exec('BEGIN;');
     for (const entry of entries) {
       try {
@@ -244,7 +246,8 @@ async function replayJournal(
     }
     logger.info({ journal: journalPath, replayed: entries.length, skipped: contents.skipped }, 'journal replayed');
   } else if (bytes !== null && storeId !== null) {
-    return err(new StoreCorrupt(journalPath, 'the journal is empty: its header is missing'));
+    if (previousBase !== UPGRADING_FROM_V1) return err(new StoreCorrupt(journalPath, 'the journal is empty: its header is missing'));
+    upgradeInterrupted = true;
   }
   const last = entries.at(-1);
   const lastSeq = last?.seq ?? checkpointSeq;
@@ -254,11 +257,33 @@ async function replayJournal(
     // A version-0.1 file: give it an id, write it with its trailer, start a format-2 journal.
     const id = randomUUID();
     writeMeta(db, META_STORE_ID, id);
-    writeCheckpointSeq(db, { seq: lastSeq, journalBase: lastSeq, digest: lastDigest });
+    // The file first (the old journal stays valid for it: UPGRADING_FROM_V1), then the journal.
+    writeCheckpointSeq(db, { seq: lastSeq, journalBase: UPGRADING_FROM_V1, digest: lastDigest });
     await writeFileAtomic(path, withTrailer(db.export()));
-    const journal = await JournalFile.create(journalPath, { store: id, base: lastSeq });
+    const journal = await placeJournal(journalPath, { store: id, base: lastSeq }, { keepOpen: true });
     logger.info({ path }, 'upgraded the database file and its journal to format 2');
     return ok({ journal, storeId: id, journalBase: lastSeq, lastSeq, lastDigest });
   }
+  if (upgradeInterrupted) {
+    const journal = await placeJournal(journalPath, { store: storeId, base: checkpointSeq }, { keepOpen: true });
+    logger.warn({ path }, 'completed an interrupted upgrade from version 0.1: the new journal is in place');
+    return ok({ journal, storeId, journalBase: checkpointSeq, lastSeq, lastDigest });
+  }
   return ok({ journal: await JournalFile.open(journalPath), storeId, journalBase, lastSeq, lastDigest });
+}
+
+/** Put a fresh journal (its header only) in place durably; returns it open, or closes it. */
+async function placeJournal(path: string, header: JournalHeader, options: { keepOpen: true }): Promise<JournalFile>;
+async function placeJournal(path: string, header: JournalHeader, options: { keepOpen: false }): Promise<null>;
+async function placeJournal(path: string, header: JournalHeader, options: { keepOpen: boolean }): Promise<JournalFile | null> {
+  const journal = await JournalFile.replace(path, header);
+  try {
+    await journal.syncDirectory();
+  } catch (cause) {
+    await journal.close().catch(() => undefined);
+    throw cause;
+  }
+  if (options.keepOpen) return journal;
+  await journal.close();
+  return null;
 }
