@@ -257,7 +257,7 @@ export class Committer {
         this.#kick();
       });
     } else {
-      // Half the budget waiting for company, half for the write and fdatasync.
+      // Wait for company: half the budget, less when journal writes are slow (#batchDelay).
       this.#batchTimer = setTimeout(() => {
         this.#batchTimer = null;
         this.#kick();

@@ -123,8 +123,10 @@ async function acquireLock(dbPath: string, absolute: string, logger: Logger): Pr
       try {
         await link(temp, mine);
       } catch (cause) {
-        if ((cause as NodeJS.ErrnoException).code === 'EEXIST') continue; // another opener took that name: look again
-        throw cause;
+        if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') throw cause;
+        // Another opener took that name: look again (bounded, like backing off).
+        if (round >= MAX_CONTENDED_ROUNDS) return err(new StoreInUse(dbPath, -1));
+        continue;
       }
       checking.add(mine);
       let racer: LockEntry | undefined;
