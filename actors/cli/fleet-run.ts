@@ -107,6 +107,7 @@ class FleetDriver {
   /** The errno of the first environment failure (a full disk…): the run stops, exit 3. */
   environmentFailure: string | null = null;
   readonly #onEnvironmentFailure: () => void;
+  readonly #recoveriesAtStart: number;
 
   constructor(
     conductor: Conductor,
@@ -118,11 +119,19 @@ class FleetDriver {
   ) {
     this.#onEnvironmentFailure = onEnvironmentFailure;
     this.#conductor = conductor;
+    this.#recoveriesAtStart = conductor.status().store.recoveries;
     this.#options = options;
     this.#progress = progress;
     this.#signal = signal;
     this.#logger = logger;
     this.#random = seededRandom((options.seed + 0x9e3779b9) >>> 0);
+  }
+
+  /** The errno of an environment failure the store met during this run (it failed, or reloaded after one), or null. */
+  #storeEnvironmentFailure(): string | null {
+    const health = this.#conductor.status().store;
+    if (health.state === 'ok' && health.recoveries === this.#recoveriesAtStart) return null;
+    return environmentCode(health.error);
   }
 
   get recover(): boolean {
@@ -145,7 +154,9 @@ class FleetDriver {
     try {
       await this.#driveNode(nodeId);
     } catch (error) {
-      const errno = environmentCode(error);
+      // The node's own error, or what made it stuck: background work whose writes failed on a
+      // full disk leaves the node where it was, and only the store's health says why.
+      const errno = environmentCode(error) ?? this.#storeEnvironmentFailure();
       if (errno !== null) {
         // Not this node's fault: every node would fail the same way. Stop the run.
         this.#leaveBars(nodeId, true);
