@@ -1,19 +1,15 @@
 /**
- * The node actor: single writer of one node and arbiter of its exclusive lock.
+ * The node actor: single writer of one node, and the interpreter of its lock arbiter.
  *
- * - Exclusive requests queue FIFO and are granted one at a time. On grant the actor takes the DB
- *   reservation; a waiter is granted the moment the holder releases (the reservation is handed
- *   over with one conditional UPDATE, so no outside process can slip in between local waiters).
- * - A reservation held outside this process is retried every `nodeLockedRetryInterval`, at most
- *   `nodeLockedRetryAttempts` times (Ironic's count); waiting behind a local holder is bounded by
- *   `(attempts − 1) × interval` of wall-clock time.
- * - Every committed change publishes a new immer-frozen snapshot on the entry, which shared
- *   readers use without ever entering the mailbox.
- * Long work never runs here: handlers only await the store.
+ * The lock rules (FIFO, hand-off, attempts against outside holders, the waiting budget) are the
+ * pure `step` of src/locks/arbiter.ts. This actor feeds it events (requests, timers, store
+ * results), runs the effects it returns (store calls, timers, settling callers) and publishes what
+ * readers may see: the node's latest committed snapshot and the lock's holder and queue length, on
+ * its `NodeCell`, which nothing else writes. Long work never runs here: handlers only await the
+ * store.
  */
 import { randomUUID } from 'node:crypto';
 import { freeze, produce, type Draft } from 'immer';
-import { err, ok, type Result } from 'neverthrow';
 import type { ConductorConfig } from '../src/config.js';
 import {
   ConductorStopping,
@@ -22,41 +18,48 @@ import {
   LeaseNotFound,
   NodeLocked,
   NodeNotFound,
-  NodeNotLocked,
-  type LockHolder,
+  type NodeNotLocked,
 } from '../src/errors.js';
+import {
+  initialLockState,
+  isIdle,
+  lockedBy,
+  step,
+  type FailReason,
+  type LockedBy,
+  type LockEffect,
+  type LockEvent,
+  type LockState,
+  type ReleaseOutcome,
+} from '../src/locks/arbiter.js';
 import type { Logger } from '../src/logging.js';
-import type { NodeRecord, Port, Portgroup } from '../src/node.js';
+import { PROTECTED_COLUMNS, type NodeRecord, type Port, type Portgroup } from '../src/node.js';
 import type { NewPort, NewPortgroup, Store } from '../src/store/store.js';
 import type { Clock, TimerHandle } from '../src/clock.js';
 import type { Lease, UnlockError, UpdateError } from '../src/task/backend.js';
 import type { Waiter } from './internal/waiter.js';
-import type { ActorContext, ActorRef, Ask, Behavior } from './runtime.js';
+import type { ActorContext, Ask, Behavior } from './runtime.js';
 
-/** What the registry and shared readers see of a node actor (written only by the actor). */
-export interface NodeEntry {
+/** What readers see of a node: written by its actor only (and filled once by the registry on load). */
+export interface NodeCell {
   readonly id: number;
-  uuid: string;
-  name: string | null;
+  readonly uuid: string;
   /** Latest committed snapshot; null once the node was deleted. */
   snapshot: NodeRecord | null;
-  /** The node's actor, or null while the node is idle and not yet activated. */
-  ref: ActorRef<NodeMessage> | null;
   /** Current exclusive holder. */
   holder: { readonly leaseId: string; readonly purpose: string; readonly since: number; readonly requestId: string } | null;
   /** Exclusive requests waiting. */
   waiting: number;
-  /** Messages sent and not yet handled (passivation only happens at 1: its own message). */
-  inflight: number;
-  lastActivity: number;
+  /** The lock needs nothing from the actor (no holder, waiter, reservation, timer): it may passivate. */
+  idle: boolean;
 }
 
 /** Messages a node actor understands. */
 export type NodeMessage =
   | { readonly type: 'acquire'; readonly waiter: Waiter }
-  | { readonly type: 'expire'; readonly waiter: Waiter }
+  | { readonly type: 'expire'; readonly ticket: number }
   | { readonly type: 'retry' }
-  | { readonly type: 'forget'; readonly waiter: Waiter }
+  | { readonly type: 'forget'; readonly ticket: number }
   | { readonly type: 'passivate' }
   | ReleaseMessage
   | UpdateMessage
@@ -118,21 +121,15 @@ export interface NodeActorDeps {
   readonly config: ConductorConfig;
   readonly logger: Logger;
   readonly clock: Clock;
-  /** Send a message to this actor (counts it as in flight). */
-  send(entry: NodeEntry, message: NodeMessage): void;
-  /** The node was deleted or the actor passivates: drop it from the registry. */
-  forget(entry: NodeEntry): void;
+  /** Send a message to this actor (timers and aborts come back through the mailbox). */
+  send(message: NodeMessage): void;
   /** The node's name changed. */
-  renamed(entry: NodeEntry, previous: string | null): void;
-  /** Stop this actor. */
-  stop(entry: NodeEntry): void;
+  renamed(previous: string | null, current: string | null): void;
+  /** The node was deleted: drop and stop this actor. */
+  retire(): void;
+  /** The lock is idle: stop this actor unless a message to it is still in flight. */
+  passivate(): void;
 }
-
-/** Columns a recipe may not change: identity and the lock, which only the lock protocol writes. */
-const PROTECTED = new Set(['id', 'uuid', 'created_at', 'reservation', 'reservation_purpose', 'reserved_at']);
-/** Backoff of the retries that clear a reservation after a failed release. */
-const RELEASE_RETRY_MIN_MS = 50;
-const RELEASE_RETRY_MAX_MS = 5_000;
 
 /** Columns truncated to `logInDbMaxSize` on every write (Ironic `Node.save`). */
 const TRUNCATED = new Set(['last_error', 'maintenance_reason']);
@@ -146,252 +143,203 @@ function withChanges(node: NodeRecord, changes: Partial<NodeRecord>): NodeRecord
   return Object.freeze({ ...node, ...changes });
 }
 
+const UNRESERVED: Partial<NodeRecord> = Object.freeze({ reservation: null, reservation_purpose: null, reserved_at: null });
+
 /** Mutable state of one node actor (owned by its handler only). */
-class NodeActorState {
-  readonly queue: Waiter[] = [];
-  lease: Lease | null = null;
-  /** True while this process holds the DB reservation (also between two local holders). */
-  reservedByUs = false;
-  retryTimer: TimerHandle | null = null;
-  /** Failed attempts to clear a reservation nobody holds (the backoff of its retries). */
-  releaseAttempts = 0;
-  /** Last holder seen outside this process. */
-  externalHolder: LockHolder | null = null;
-  constructor(readonly entry: NodeEntry) {}
+interface NodeActorState {
+  lock: LockState;
+  /** The holder's lease (its id is the capability to write the node). */
+  lease: Lease | null;
+  /** Callers with a ticket: queued, or being granted. */
+  readonly waiters: Map<number, Waiter>;
+  retryTimer: TimerHandle | null;
+  /** How the release in progress ended (set by the arbiter's `released` effect). */
+  released: ReleaseOutcome | null;
 }
 
-/** Build the behavior of a node actor for `entry`. */
-export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavior<NodeActorState, NodeMessage> {
-  const log = deps.logger.child({ node: entry.uuid });
-  const { config, store } = deps;
+/** Build the behavior of a node actor publishing on `cell`. */
+export function nodeActorBehavior(cell: NodeCell, deps: NodeActorDeps): Behavior<NodeActorState, NodeMessage> {
+  const log = deps.logger.child({ node: cell.uuid });
+  const { config, store, clock } = deps;
   const host = config.host;
-
-  const lockedError = (state: NodeActorState): NodeLocked => {
-    const holder = entry.holder;
-    if (holder !== null) {
-      return new NodeLocked(entry.uuid, { host, purpose: holder.purpose, heldForMs: deps.clock.now() - holder.since });
-    }
-    return new NodeLocked(entry.uuid, state.externalHolder ?? { host: entry.snapshot?.reservation ?? host });
-  };
+  const id = cell.id;
 
   const publish = (node: NodeRecord): void => {
-    const previousName = entry.name;
-    entry.snapshot = node;
-    if (node.name !== previousName) {
-      entry.name = node.name;
-      deps.renamed(entry, previousName);
+    const previous = cell.snapshot?.name ?? null;
+    cell.snapshot = node;
+    if (node.name !== previous) deps.renamed(previous, node.name);
+  };
+
+  const lockedError = (by: LockedBy): NodeLocked =>
+    by.kind === 'local'
+      ? new NodeLocked(cell.uuid, { host, purpose: by.purpose, heldForMs: clock.now() - by.since })
+      : new NodeLocked(cell.uuid, by.holder ?? { host: cell.snapshot?.reservation ?? host });
+
+  const failure = (reason: FailReason): NodeLocked | NodeNotFound | StoreError => {
+    if (reason.kind === 'locked') return lockedError(reason.by);
+    if (reason.kind === 'notFound') return new NodeNotFound(cell.uuid);
+    return reason.error instanceof StoreError ? reason.error : new StoreError('reserve', reason.error);
+  };
+
+  // ---- the store effects: each answers with the arbiter event its result means ----
+
+  const reserve = async (purpose: string, at: number): Promise<LockEvent> => {
+    const got = await store.reserve(host, id, { purpose, at: new Date(at) });
+    if (got.isOk()) {
+      publish(freeze(got.value, true));
+      return { type: 'reserved' };
     }
+    if (got.error instanceof NodeLocked) return { type: 'reserveRefused', holder: got.error.holder };
+    if (got.error instanceof NodeNotFound) return { type: 'gone' };
+    return { type: 'reserveFailed', error: got.error };
   };
 
-  const failAll = (state: NodeActorState, error: NodeNotFound): void => {
-    for (const waiter of state.queue.splice(0)) waiter.fail(error);
-    entry.waiting = 0;
-  };
-
-  const gone = (state: NodeActorState): void => {
-    entry.snapshot = null;
-    failAll(state, new NodeNotFound(entry.uuid));
-    if (state.retryTimer !== null) deps.clock.clearTimeout(state.retryTimer);
-    state.retryTimer = null;
-    // A holder still has to release (and be told NodeNotFound): keep the entry until then.
-    if (state.lease === null) {
-      deps.forget(entry);
-      deps.stop(entry);
-    }
-  };
-
-  /** Grant the lock to the first live waiter while it is free. */
-  const pump = async (state: NodeActorState): Promise<void> => {
-    while (state.lease === null && state.queue.length > 0) {
-      const waiter = state.queue[0] as Waiter;
-      if (waiter.settled) {
-        state.queue.shift();
-        continue;
+  const transfer = async (purpose: string, at: number): Promise<LockEvent> => {
+    const moved = await store.transferReservation(host, id, { purpose, at: new Date(at) });
+    if (moved.isOk()) {
+      if (cell.snapshot !== null) {
+        publish(withChanges(cell.snapshot, { reservation: host, reservation_purpose: purpose, reserved_at: new Date(at).toISOString() }));
       }
-      const at = deps.clock.now();
-      const info = { purpose: waiter.request.purpose, at: new Date(at) };
-      let reserved: NodeRecord;
-      if (state.reservedByUs) {
-        // Hand-off between local holders: re-label the reservation we already hold.
-        const moved = await store.transferReservation(host, entry.id, info);
-        if (moved.isOk()) {
-          reserved = withChanges(entry.snapshot as NodeRecord, {
-            reservation: host,
-            reservation_purpose: info.purpose,
-            reserved_at: info.at.toISOString(),
-          });
-        } else if (moved.error instanceof NodeNotFound) {
-          state.reservedByUs = false;
-          gone(state);
-          return;
-        } else {
-          // Cleared or taken behind our back (operator, recovery): fall back to a fresh reserve.
-          log.warn({ err: moved.error }, 'reservation hand-off failed; reserving again');
-          state.reservedByUs = false;
-          continue;
-        }
-      } else {
-        waiter.attemptsUsed += 1;
-        const got = await store.reserve(host, entry.id, info);
-        if (got.isOk()) {
-          state.reservedByUs = true;
-          reserved = freeze(got.value, true);
-        } else if (got.error instanceof NodeLocked) {
-          state.externalHolder = got.error.holder;
-          if (waiter.attemptsUsed >= waiter.maxAttempts || waiter.settled) {
-            state.queue.shift();
-            waiter.fail(got.error);
-            continue;
-          }
-          if (state.retryTimer === null) {
-            state.retryTimer = deps.clock.setTimeout(() => {
-              state.retryTimer = null;
-              deps.send(entry, { type: 'retry' });
-            }, config.nodeLockedRetryInterval);
-          }
-          return;
-        } else if (got.error instanceof NodeNotFound) {
-          gone(state);
-          return;
-        } else {
-          state.queue.shift();
-          waiter.fail(got.error instanceof StoreError ? got.error : new StoreError('reserve', got.error));
-          continue;
-        }
-      }
-      publish(reserved);
-      state.queue.shift();
-      entry.waiting = state.queue.length;
-      if (waiter.settled) continue; // aborted while we reserved: the next waiter (or release) takes it
-      // Unguessable: a lease id is the holder's capability to write the node.
-      const lease: Lease = { id: randomUUID(), nodeId: entry.id, node: reserved, grantedAt: at };
-      state.lease = lease;
-      entry.holder = { leaseId: lease.id, purpose: waiter.request.purpose, since: at, requestId: waiter.request.context.requestId };
-      waiter.grant(lease);
-      return;
+      return { type: 'transferred' };
     }
-    entry.waiting = state.queue.length;
+    if (moved.error instanceof NodeNotFound) return { type: 'gone' };
+    log.warn({ err: moved.error }, 'reservation hand-off failed; reserving again');
+    return { type: 'transferRefused', error: moved.error };
   };
 
-  /** Clear the DB reservation once no local holder or waiter needs it, and publish the change. */
-  const releaseUnused = async (state: NodeActorState): Promise<Result<void, UnlockError | NodeNotFound>> => {
-    if (state.lease !== null || state.queue.length > 0 || !state.reservedByUs) return ok(undefined);
-    state.reservedByUs = false;
-    const released = await store.release(host, entry.id);
-    if (released.isErr()) {
-      if (released.error instanceof NodeNotFound) gone(state);
-      else if (released.error instanceof StoreError) {
-        // The row still names us: keep owning it, so the next local request is handed the lock
-        // (one conditional UPDATE), and clear it in the background until the store answers.
-        state.reservedByUs = true;
-        scheduleReleaseRetry(state);
-      }
-      return err(released.error);
+  const clear = async (): Promise<LockEvent> => {
+    const released = await store.release(host, id);
+    if (released.isOk()) {
+      if (cell.snapshot !== null) publish(withChanges(cell.snapshot, UNRESERVED));
+      return { type: 'cleared' };
     }
-    state.releaseAttempts = 0;
-    if (entry.snapshot !== null) publish(withChanges(entry.snapshot, { reservation: null, reservation_purpose: null, reserved_at: null }));
-    return ok(undefined);
+    if (released.error instanceof NodeNotFound) return { type: 'gone' };
+    if (released.error instanceof StoreError) {
+      log.warn({ err: released.error }, 'clearing the reservation failed; retrying');
+      return { type: 'clearFailed', error: released.error, retriable: true };
+    }
+    log.error({ err: released.error }, 'reservation changed behind our back before release');
+    return { type: 'clearFailed', error: released.error, retriable: false };
   };
 
-  /** Retry clearing a reservation nobody holds any more, with a capped exponential backoff. */
-  const scheduleReleaseRetry = (state: NodeActorState): void => {
-    if (state.retryTimer !== null) return;
-    const delay = Math.min(RELEASE_RETRY_MAX_MS, RELEASE_RETRY_MIN_MS * 2 ** state.releaseAttempts);
-    state.releaseAttempts += 1;
-    log.warn({ delay_ms: delay, attempt: state.releaseAttempts }, 'clearing the reservation failed; retrying');
-    state.retryTimer = deps.clock.setTimeout(() => {
-      state.retryTimer = null;
-      deps.send(entry, { type: 'retry' });
-    }, delay);
+  /** Run one effect; a store effect or a refused grant answers with the next event. */
+  const perform = (state: NodeActorState, effect: LockEffect): LockEvent | Promise<LockEvent> | null => {
+    switch (effect.type) {
+      case 'reserve':
+        return reserve(effect.purpose, effect.at);
+      case 'transfer':
+        return transfer(effect.purpose, effect.at);
+      case 'clear':
+        return clear();
+      case 'grant': {
+        const waiter = state.waiters.get(effect.ticket);
+        state.waiters.delete(effect.ticket);
+        // Aborted while we reserved: the arbiter hands the lock on.
+        if (waiter === undefined || waiter.settled || cell.snapshot === null) return { type: 'abort', ticket: effect.ticket };
+        // Unguessable: a lease id is the holder's capability to write the node.
+        const lease: Lease = { id: randomUUID(), nodeId: id, node: cell.snapshot, grantedAt: effect.at };
+        state.lease = lease;
+        waiter.grant(lease);
+        return null;
+      }
+      case 'fail': {
+        state.waiters.get(effect.ticket)?.fail(failure(effect.reason));
+        state.waiters.delete(effect.ticket);
+        return null;
+      }
+      case 'armDeadline': {
+        const ticket = effect.ticket;
+        state.waiters.get(ticket)?.armTimer(() => deps.send({ type: 'expire', ticket }), effect.delayMs);
+        return null;
+      }
+      case 'armRetry':
+        state.retryTimer = clock.setTimeout(() => {
+          state.retryTimer = null;
+          deps.send({ type: 'retry' });
+        }, effect.delayMs);
+        return null;
+      case 'cancelRetry':
+        if (state.retryTimer !== null) clock.clearTimeout(state.retryTimer);
+        state.retryTimer = null;
+        return null;
+      case 'released':
+        state.released = effect.outcome;
+        return null;
+      case 'retire':
+        cell.snapshot = null;
+        deps.retire();
+        return null;
+    }
   };
 
-  /** Grant what can be granted, then drop a reservation nobody needs (e.g. its waiter aborted). */
-  const pumpAndTidy = async (state: NodeActorState): Promise<void> => {
-    await pump(state);
-    const released = await releaseUnused(state);
-    if (released.isErr()) log.warn({ err: released.error }, 'releasing an unused reservation failed');
+  /** Feed `event` to the arbiter and run its effects until the lock is at rest, then publish. */
+  const run = async (state: NodeActorState, event: LockEvent): Promise<void> => {
+    let next: LockEvent | null = event;
+    while (next !== null) {
+      const stepped = step(state.lock, next, clock.now());
+      state.lock = stepped.state;
+      next = null;
+      for (const effect of stepped.effects) {
+        const answer = perform(state, effect);
+        // The arbiter emits at most one store effect per step, as its last effect.
+        if (answer !== null) next = answer instanceof Promise ? await answer : answer;
+      }
+    }
+    if (state.lock.gone) cell.snapshot = null;
+    const holder = state.lock.holder;
+    if (holder === null) state.lease = null;
+    cell.holder =
+      holder === null || state.lease === null
+        ? null
+        : { leaseId: state.lease.id, purpose: holder.purpose, since: holder.since, requestId: holder.requestId };
+    cell.waiting = state.lock.queue.length;
+    cell.idle = isIdle(state.lock);
+  };
+
+  /** The arbiter's ticket of the lease a message names, or null if it is not the current lease. */
+  const holderTicket = (state: NodeActorState, leaseId: string): number | null =>
+    state.lease?.id === leaseId ? (state.lock.holder?.ticket ?? null) : null;
+
+  /** Check a holder's write: the current lease, on a node that still exists. */
+  const refuseWrite = (state: NodeActorState, leaseId: string): NodeNotFound | LeaseNotFound | null => {
+    if (cell.snapshot === null) return new NodeNotFound(cell.uuid);
+    return holderTicket(state, leaseId) === null ? new LeaseNotFound(leaseId) : null;
   };
 
   const onAcquire = async (state: NodeActorState, waiter: Waiter): Promise<void> => {
     if (waiter.settled) return;
-    if (entry.snapshot === null) {
-      waiter.fail(new NodeNotFound(entry.uuid));
+    if (cell.snapshot === null) {
+      waiter.fail(new NodeNotFound(cell.uuid));
       return;
     }
-    if (state.lease === null && state.queue.length === 0) {
-      state.queue.push(waiter);
-      await pumpAndTidy(state);
-      return;
-    }
-    const now = deps.clock.now();
-    if (!waiter.canWait(now)) {
-      waiter.fail(lockedError(state));
-      return;
-    }
-    state.queue.push(waiter);
-    entry.waiting = state.queue.length;
-    waiter.armDeadline(() => deps.send(entry, { type: 'expire', waiter }), now);
-  };
-
-  /** An aborted waiter leaves the queue at once (its promise is already settled). */
-  const onForget = async (state: NodeActorState, waiter: Waiter): Promise<void> => {
-    const index = state.queue.indexOf(waiter);
-    if (index < 0) return;
-    state.queue.splice(index, 1);
-    entry.waiting = state.queue.length;
-    // The head may have been waiting on an outside holder: let the next one try.
-    if (index === 0 && state.lease === null) await pumpAndTidy(state);
-  };
-
-  const onExpire = (state: NodeActorState, waiter: Waiter): void => {
-    if (waiter.settled) return;
-    const index = state.queue.indexOf(waiter);
-    if (index < 0) return;
-    const now = deps.clock.now();
-    if (waiter.deadline > now) {
-      waiter.armDeadline(() => deps.send(entry, { type: 'expire', waiter }), now);
-      return;
-    }
-    // The head waiter facing an outside holder is bounded by its attempt count, as Ironic.
-    if (index === 0 && state.lease === null) return;
-    state.queue.splice(index, 1);
-    entry.waiting = state.queue.length;
-    waiter.fail(lockedError(state));
+    state.waiters.set(waiter.ticket, waiter);
+    const { purpose, retry, patient, context } = waiter.request;
+    await run(state, { type: 'acquire', request: { ticket: waiter.ticket, purpose, retry, patient, requestId: context.requestId } });
   };
 
   const onRelease = async (state: NodeActorState, message: ReleaseMessage, ctx: ActorContext<NodeMessage>): Promise<void> => {
-    if (state.lease?.id !== message.leaseId) {
+    const ticket = holderTicket(state, message.leaseId);
+    if (ticket === null) {
       ctx.fail(new LeaseNotFound(message.leaseId));
       return;
     }
-    state.lease = null;
-    entry.holder = null;
-    if (entry.snapshot === null) {
-      // Deleted during the task: nothing to release (Ironic swallows NodeNotFound here).
-      state.reservedByUs = false;
-      ctx.fail(new NodeNotFound(entry.uuid));
-      deps.forget(entry);
-      deps.stop(entry);
-      return;
-    }
-    await pump(state);
-    const released = await releaseUnused(state);
-    if (released.isOk()) {
-      ctx.reply(undefined);
-      return;
-    }
-    if (released.error instanceof NodeNotLocked || released.error instanceof NodeLocked) {
-      log.error({ err: released.error }, 'reservation changed behind our back before release');
-    }
-    ctx.fail(released.error);
+    state.released = null;
+    await run(state, { type: 'release', ticket });
+    const outcome = state.released as ReleaseOutcome | null;
+    state.released = null;
+    if (outcome === null || outcome.kind === 'ok') ctx.reply(undefined);
+    else if (outcome.kind === 'notHolder') ctx.fail(new LeaseNotFound(message.leaseId));
+    else if (outcome.kind === 'notFound') ctx.fail(new NodeNotFound(cell.uuid));
+    else ctx.fail(outcome.error);
   };
 
   const onUpdate = async (state: NodeActorState, message: UpdateMessage, ctx: ActorContext<NodeMessage>): Promise<void> => {
-    if (state.lease?.id !== message.leaseId || entry.snapshot === null) {
-      ctx.fail(entry.snapshot === null ? new NodeNotFound(entry.uuid) : new LeaseNotFound(message.leaseId));
+    const refused = refuseWrite(state, message.leaseId);
+    if (refused !== null) {
+      ctx.fail(refused);
       return;
     }
-    const current = entry.snapshot;
+    const current = cell.snapshot as NodeRecord;
     const next = produce(current, (draft) => {
       const returned: unknown = message.recipe(draft);
       if (returned !== undefined) {
@@ -407,7 +355,7 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
     const changes: Record<string, unknown> = {};
     for (const key of Object.keys(next) as (keyof NodeRecord)[]) {
       if (next[key] === current[key]) continue;
-      if (PROTECTED.has(key)) {
+      if (PROTECTED_COLUMNS.has(key)) {
         ctx.fail(new InvalidParameterValue(`field ${key} cannot be changed through an update`, { field: key }));
         return;
       }
@@ -415,9 +363,9 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
       // Ironic's Node.save truncates these to log_in_db_max_size, whoever writes them.
       changes[key] = TRUNCATED.has(key) && typeof value === 'string' ? value.slice(0, config.logInDbMaxSize) : value;
     }
-    const saved = await store.updateNode(entry.id, changes);
+    const saved = await store.updateNode(id, changes);
     if (saved.isErr()) {
-      if (saved.error instanceof NodeNotFound) gone(state);
+      if (saved.error instanceof NodeNotFound) await run(state, { type: 'gone' });
       ctx.fail(saved.error);
       return;
     }
@@ -432,18 +380,19 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
   };
 
   const onDestroy = async (state: NodeActorState, message: DestroyMessage, ctx: ActorContext<NodeMessage>): Promise<void> => {
-    if (state.lease?.id !== message.leaseId || entry.snapshot === null) {
-      ctx.fail(entry.snapshot === null ? new NodeNotFound(entry.uuid) : new LeaseNotFound(message.leaseId));
+    const refused = refuseWrite(state, message.leaseId);
+    if (refused !== null) {
+      ctx.fail(refused);
       return;
     }
-    const destroyed = await store.destroyNode(entry.id);
+    const destroyed = await store.destroyNode(id);
     if (destroyed.isErr()) {
       ctx.fail(destroyed.error);
       return;
     }
     log.info('node deleted');
-    state.reservedByUs = false;
-    gone(state);
+    cell.snapshot = null;
+    await run(state, { type: 'gone' });
     ctx.reply(undefined);
   };
 
@@ -453,8 +402,9 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
     message: CreatePortMessage | CreatePortgroupMessage,
     ctx: ActorContext<NodeMessage>,
   ): Promise<void> => {
-    if (state.lease?.id !== message.leaseId || entry.snapshot === null) {
-      ctx.fail(entry.snapshot === null ? new NodeNotFound(entry.uuid) : new LeaseNotFound(message.leaseId));
+    const refused = refuseWrite(state, message.leaseId);
+    if (refused !== null) {
+      ctx.fail(refused);
       return;
     }
     if (typeof message.fields !== 'object' || message.fields === null) {
@@ -462,11 +412,9 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
       return;
     }
     const created =
-      message.type === 'createPort'
-        ? await store.createPort(entry.id, message.fields)
-        : await store.createPortgroup(entry.id, message.fields);
+      message.type === 'createPort' ? await store.createPort(id, message.fields) : await store.createPortgroup(id, message.fields);
     if (created.isErr()) {
-      if (created.error instanceof NodeNotFound) gone(state);
+      if (created.error instanceof NodeNotFound) await run(state, { type: 'gone' });
       ctx.fail(created.error);
       return;
     }
@@ -474,122 +422,117 @@ export function nodeActorBehavior(entry: NodeEntry, deps: NodeActorDeps): Behavi
   };
 
   const onReleaseOrphan = async (state: NodeActorState, message: ReleaseOrphanMessage, ctx: ActorContext<NodeMessage>): Promise<void> => {
-    if (entry.snapshot === null) {
-      ctx.fail(new NodeNotFound(entry.uuid));
+    if (cell.snapshot === null) {
+      ctx.fail(new NodeNotFound(cell.uuid));
       return;
     }
     // Never take over from ourselves: a local holder or a hand-off in progress owns the row.
-    if (state.lease !== null || state.reservedByUs) {
-      ctx.fail(lockedError(state));
+    if (state.lock.holder !== null || state.lock.reserved) {
+      ctx.fail(lockedError(lockedBy(state.lock)));
       return;
     }
-    const released = await store.release(message.tag, entry.id);
+    const released = await store.release(message.tag, id);
     if (released.isErr()) {
-      if (released.error instanceof NodeNotFound) gone(state);
+      if (released.error instanceof NodeNotFound) await run(state, { type: 'gone' });
       ctx.fail(released.error);
       return;
     }
-    publish(withChanges(entry.snapshot, { reservation: null, reservation_purpose: null, reserved_at: null }));
-    ctx.reply(entry.snapshot);
+    publish(withChanges(cell.snapshot, UNRESERVED));
+    ctx.reply(cell.snapshot);
     // Waiters facing the dead holder can go now.
-    if (state.queue.length > 0) await pumpAndTidy(state);
+    await run(state, { type: 'outsideCleared' });
   };
 
   const onRelabel = async (state: NodeActorState, message: RelabelMessage, ctx: ActorContext<NodeMessage>): Promise<void> => {
-    const holder = entry.holder;
-    if (state.lease?.id !== message.leaseId || holder === null || entry.snapshot === null) {
-      ctx.fail(entry.snapshot === null ? new NodeNotFound(entry.uuid) : new LeaseNotFound(message.leaseId));
+    const refused = refuseWrite(state, message.leaseId);
+    const holder = state.lock.holder;
+    if (refused !== null || holder === null) {
+      ctx.fail(refused ?? new LeaseNotFound(message.leaseId));
       return;
     }
-    const at = new Date(holder.since);
-    const moved = await store.transferReservation(host, entry.id, { purpose: message.purpose, at });
+    const moved = await store.transferReservation(host, id, { purpose: message.purpose, at: new Date(holder.since) });
     if (moved.isErr()) {
       ctx.fail(moved.error);
       return;
     }
-    entry.holder = { ...holder, purpose: message.purpose };
-    publish(withChanges(entry.snapshot, { reservation_purpose: message.purpose }));
-    ctx.reply(entry.snapshot);
+    await run(state, { type: 'relabel', ticket: holder.ticket, purpose: message.purpose });
+    publish(withChanges(cell.snapshot as NodeRecord, { reservation_purpose: message.purpose }));
+    ctx.reply(cell.snapshot);
   };
 
   const onRefresh = async (state: NodeActorState, ctx: ActorContext<NodeMessage>): Promise<void> => {
-    const got = await store.getNode(entry.id);
+    const got = await store.getNode(id);
     if (got.isErr()) {
-      if (got.error instanceof NodeNotFound) gone(state);
+      if (got.error instanceof NodeNotFound) await run(state, { type: 'gone' });
       ctx.fail(got.error);
       return;
     }
     publish(freeze(got.value, true));
-    ctx.reply(entry.snapshot);
-  };
-
-  const onPassivate = (state: NodeActorState): void => {
-    const idle = state.lease === null && state.queue.length === 0 && state.retryTimer === null && !state.reservedByUs;
-    if (idle && entry.inflight === 1) {
-      deps.forget(entry);
-      deps.stop(entry);
-    }
+    ctx.reply(cell.snapshot);
   };
 
   const stoppedError = (): NodeNotFound | ConductorStopping =>
-    entry.snapshot === null ? new NodeNotFound(entry.uuid) : new ConductorStopping();
+    cell.snapshot === null ? new NodeNotFound(cell.uuid) : new ConductorStopping();
 
   return {
-    initialState: () => new NodeActorState(entry),
+    initialState: () => ({
+      lock: initialLockState({ attempts: config.nodeLockedRetryAttempts, retryIntervalMs: config.nodeLockedRetryInterval }),
+      lease: null,
+      waiters: new Map(),
+      retryTimer: null,
+      released: null,
+    }),
     async handle(state, message, ctx) {
-      try {
-        switch (message.type) {
-          case 'acquire':
-            await onAcquire(state, message.waiter);
-            break;
-          case 'expire':
-            onExpire(state, message.waiter);
-            break;
-          case 'retry':
-            await pumpAndTidy(state);
-            break;
-          case 'forget':
-            await onForget(state, message.waiter);
-            break;
-          case 'release':
-            await onRelease(state, message, ctx);
-            break;
-          case 'update':
-            await onUpdate(state, message, ctx);
-            break;
-          case 'destroy':
-            await onDestroy(state, message, ctx);
-            break;
-          case 'relabel':
-            await onRelabel(state, message, ctx);
-            break;
-          case 'refresh':
-            await onRefresh(state, ctx);
-            break;
-          case 'createPort':
-          case 'createPortgroup':
-            await onCreate(state, message, ctx);
-            break;
-          case 'releaseOrphan':
-            await onReleaseOrphan(state, message, ctx);
-            break;
-          case 'passivate':
-            onPassivate(state);
-            break;
-          default:
-            ctx.fail(new InvalidParameterValue('unknown node message', { type: (message as { type?: unknown }).type }));
-        }
-        return state;
-      } finally {
-        entry.inflight -= 1;
-        entry.lastActivity = deps.clock.now();
+      switch (message.type) {
+        case 'acquire':
+          await onAcquire(state, message.waiter);
+          break;
+        case 'expire':
+          await run(state, { type: 'deadline', ticket: message.ticket });
+          break;
+        case 'retry':
+          await run(state, { type: 'retry' });
+          break;
+        case 'forget':
+          state.waiters.delete(message.ticket);
+          await run(state, { type: 'abort', ticket: message.ticket });
+          break;
+        case 'release':
+          await onRelease(state, message, ctx);
+          break;
+        case 'update':
+          await onUpdate(state, message, ctx);
+          break;
+        case 'destroy':
+          await onDestroy(state, message, ctx);
+          break;
+        case 'relabel':
+          await onRelabel(state, message, ctx);
+          break;
+        case 'refresh':
+          await onRefresh(state, ctx);
+          break;
+        case 'createPort':
+        case 'createPortgroup':
+          await onCreate(state, message, ctx);
+          break;
+        case 'releaseOrphan':
+          await onReleaseOrphan(state, message, ctx);
+          break;
+        case 'passivate':
+          if (isIdle(state.lock)) deps.passivate();
+          break;
+        default:
+          ctx.fail(new InvalidParameterValue('unknown node message', { type: (message as { type?: unknown }).type }));
       }
+      return state;
     },
     // A bug in a handler must not wedge the node: keep the lock state and go on.
     onError: () => 'resume',
     afterStop(state) {
-      if (state.retryTimer !== null) deps.clock.clearTimeout(state.retryTimer);
-      for (const waiter of state.queue.splice(0)) waiter.fail(stoppedError());
+      if (state.retryTimer !== null) clock.clearTimeout(state.retryTimer);
+      for (const waiter of state.waiters.values()) waiter.fail(stoppedError());
+      state.waiters.clear();
     },
     // An acquire that reaches a stopped actor must still settle its waiter.
     onUndelivered(message) {

@@ -42,8 +42,8 @@ import type {
   WorkerSpawner,
 } from '../src/task/backend.js';
 import { Waiter } from './internal/waiter.js';
-import { nodeActorBehavior, type NodeActorDeps, type NodeEntry, type NodeMessage } from './node-actor.js';
-import type { ActorRef, ActorRuntime, AnyActorRef, Ask, ErrorOf, ReplyOf } from './runtime.js';
+import { nodeActorBehavior, type NodeCell, type NodeMessage } from './node-actor.js';
+import type { ActorRef, ActorRuntime, AnyActorRef, Ask, Behavior, ErrorOf, ReplyOf } from './runtime.js';
 
 /** What the registry is built from. */
 export interface NodeRegistryDeps {
@@ -59,6 +59,22 @@ export interface NodeRegistryDeps {
   readonly spawnWorker: WorkerSpawner;
   /** Time and timers (lock-wait deadlines, retries against outside holders, passivation). */
   readonly clock: Clock;
+}
+
+/**
+ * The registry's record of a loaded node. `cell` is what its actor publishes (written by the actor
+ * only); the rest is the registry's own bookkeeping.
+ */
+interface NodeEntry {
+  readonly cell: NodeCell;
+  /** The name the node is indexed under (follows the actor's `renamed`). */
+  name: string | null;
+  /** The node's actor, or null while the node is idle and not yet activated. */
+  ref: ActorRef<NodeMessage> | null;
+  /** Messages sent and not yet handled (passivation only happens at 1: the passivate message itself). */
+  inflight: number;
+  /** Set once the actor is stopped or the entry dropped: nothing is sent to it any more. */
+  retired: boolean;
 }
 
 /** Status of one loaded node actor. */
@@ -81,7 +97,12 @@ export class NodeRegistry implements TaskBackend {
   readonly #byId = new Map<number, NodeEntry>();
   readonly #byUuid = new Map<string, NodeEntry>();
   readonly #byName = new Map<string, NodeEntry>();
-  readonly #actorDeps: NodeActorDeps;
+  /**
+   * Loaded entries by the time they went quiet, oldest first (a Map keeps insertion order and an
+   * entry is moved to the end on each handled message): the idle sweep stops at the first entry
+   * that is recent enough, so it never walks every loaded node.
+   */
+  readonly #quietSince = new Map<NodeEntry, number>();
   #sweeper: NodeJS.Timeout | null = null;
   #spawned = 0;
   #passivated = 0;
@@ -92,23 +113,6 @@ export class NodeRegistry implements TaskBackend {
     this.config = deps.config;
     this.logger = deps.logger;
     this.spawnWorker = deps.spawnWorker;
-    this.#actorDeps = {
-      // Node actors keep lock state across store calls: a call that throws must not leave one stuck.
-      store: this.#store,
-      config: deps.config,
-      logger: deps.logger,
-      clock: deps.clock,
-      send: (entry, message) => this.#send(entry, message),
-      forget: (entry) => this.#forget(entry),
-      renamed: (entry, previous) => {
-        if (previous !== null && this.#byName.get(previous) === entry) this.#byName.delete(previous);
-        if (entry.name !== null) this.#byName.set(entry.name, entry);
-      },
-      stop: (entry) => {
-        this.#passivated += 1;
-        if (entry.ref !== null) deps.runtime.stop(entry.ref);
-      },
-    };
     const idle = deps.config.nodeIdleTimeout;
     if (idle > 0) {
       this.#sweeper = setInterval(() => this.#sweep(), Math.max(250, Math.floor(idle / 2)));
@@ -121,17 +125,17 @@ export class NodeRegistry implements TaskBackend {
   getNode(identity: NodeIdentity): ResultAsync<NodeRecord, NodeNotFound | InvalidIdentity | StoreError | TransportError> {
     const cached = this.#cached(identity);
     if (cached instanceof InvalidIdentity) return errAsync(cached);
-    if (cached?.snapshot) return okAsync(cached.snapshot);
-    return this.#load(identity).map((entry) => entry.snapshot as NodeRecord);
+    if (cached?.cell.snapshot) return okAsync(cached.cell.snapshot);
+    return this.#load(identity).map((entry) => entry.cell.snapshot as NodeRecord);
   }
 
   cachedNode(identity: NodeIdentity): NodeRecord | null {
     const cached = this.#cached(identity);
-    return cached instanceof InvalidIdentity ? null : (cached?.snapshot ?? null);
+    return cached instanceof InvalidIdentity ? null : (cached?.cell.snapshot ?? null);
   }
 
   latestSnapshot(nodeId: number): NodeRecord | null {
-    return this.#byId.get(nodeId)?.snapshot ?? null;
+    return this.#byId.get(nodeId)?.cell.snapshot ?? null;
   }
 
   lock(nodeId: number, request: LockRequest): ResultAsync<Lease, LockError> {
@@ -147,10 +151,10 @@ export class NodeRegistry implements TaskBackend {
 
   /** Queue an exclusive request on the node's actor; resolves when granted or failed. */
   #enqueue(target: NodeEntry, request: LockRequest): ResultAsync<Lease, LockError> {
-    const waiter = new Waiter(request, this.config.nodeLockedRetryAttempts, this.config.nodeLockedRetryInterval, this.#deps.clock);
+    const waiter = new Waiter(request, this.#deps.clock);
     // An aborted waiter leaves the queue at once instead of waiting for the holder to release.
-    waiter.onAbandoned = () => void this.#send(target, { type: 'forget', waiter });
-    if (!waiter.settled && !this.#send(target, { type: 'acquire', waiter })) waiter.fail(new ActorStopped(`node-${target.id}`));
+    waiter.onAbandoned = () => void this.#send(target, { type: 'forget', ticket: waiter.ticket });
+    if (!waiter.settled && !this.#send(target, { type: 'acquire', waiter })) waiter.fail(new ActorStopped(`node-${target.cell.id}`));
     return new ResultAsync(waiter.promise);
   }
 
@@ -206,7 +210,7 @@ export class NodeRegistry implements TaskBackend {
     const entry = this.#byId.get(nodeId);
     if (!entry)
       return this.#load(nodeId)
-        .map((loaded) => loaded.snapshot as NodeRecord)
+        .map((loaded) => loaded.cell.snapshot as NodeRecord)
         .mapErr((e) => e as NodeNotFound | StoreError);
     return this.#ask(entry, { type: 'refresh' });
   }
@@ -241,14 +245,12 @@ export class NodeRegistry implements TaskBackend {
   /** Loaded node actors with holder and waiters. */
   status(): NodeActorStatus[] {
     const now = this.#deps.clock.now();
-    return [...this.#byId.values()].map((entry) => ({
-      id: entry.id,
-      uuid: entry.uuid,
-      provisionState: entry.snapshot?.provision_state ?? null,
-      holder: entry.holder
-        ? { purpose: entry.holder.purpose, heldForMs: now - entry.holder.since, requestId: entry.holder.requestId }
-        : null,
-      waiters: entry.waiting,
+    return [...this.#byId.values()].map(({ cell }) => ({
+      id: cell.id,
+      uuid: cell.uuid,
+      provisionState: cell.snapshot?.provision_state ?? null,
+      holder: cell.holder ? { purpose: cell.holder.purpose, heldForMs: now - cell.holder.since, requestId: cell.holder.requestId } : null,
+      waiters: cell.waiting,
     }));
   }
 
@@ -290,20 +292,12 @@ export class NodeRegistry implements TaskBackend {
   #ensure(row: NodeRecord): NodeEntry {
     const existing = this.#byId.get(row.id);
     if (existing) return existing;
-    const entry: NodeEntry = {
-      id: row.id,
-      uuid: row.uuid,
-      name: row.name,
-      snapshot: freeze(row, true),
-      ref: null,
-      holder: null,
-      waiting: 0,
-      inflight: 0,
-      lastActivity: this.#deps.clock.now(),
-    };
-    this.#byId.set(entry.id, entry);
-    this.#byUuid.set(entry.uuid.toLowerCase(), entry);
+    const cell: NodeCell = { id: row.id, uuid: row.uuid, snapshot: freeze(row, true), holder: null, waiting: 0, idle: true };
+    const entry: NodeEntry = { cell, name: row.name, ref: null, inflight: 0, retired: false };
+    this.#byId.set(cell.id, entry);
+    this.#byUuid.set(cell.uuid.toLowerCase(), entry);
     if (entry.name !== null) this.#byName.set(entry.name, entry);
+    this.#quietSince.set(entry, this.#deps.clock.now());
     return entry;
   }
 
@@ -314,16 +308,63 @@ export class NodeRegistry implements TaskBackend {
    */
   #actor(entry: NodeEntry): ActorRef<NodeMessage> {
     if (entry.ref === null) {
-      entry.ref = this.#deps.runtime.spawn(this.#deps.parent, `node-${entry.id}`, nodeActorBehavior(entry, this.#actorDeps));
+      entry.ref = this.#deps.runtime.spawn(this.#deps.parent, `node-${entry.cell.id}`, this.#behavior(entry));
       this.#spawned += 1;
     }
     return entry.ref;
   }
 
+  /** The node actor of an entry, with the registry's bookkeeping around each message. */
+  #behavior(entry: NodeEntry): Behavior<unknown, NodeMessage> {
+    const behavior = nodeActorBehavior(entry.cell, {
+      // Node actors keep lock state across store calls: a call that throws must not leave one stuck.
+      store: this.#store,
+      config: this.config,
+      logger: this.logger,
+      clock: this.#deps.clock,
+      send: (message) => void this.#send(entry, message),
+      renamed: (previous, current) => {
+        if (previous !== null && this.#byName.get(previous) === entry) this.#byName.delete(previous);
+        if (current !== null) this.#byName.set(current, entry);
+        entry.name = current;
+      },
+      retire: () => this.#retire(entry),
+      // The passivate message itself is the one message in flight: nothing else may be lost.
+      passivate: () => {
+        if (entry.inflight === 1) this.#retire(entry);
+      },
+    });
+    const handle = behavior.handle.bind(behavior);
+    return {
+      ...(behavior as Behavior<unknown, NodeMessage>),
+      handle: async (state, message, ctx) => {
+        try {
+          return await handle(state as never, message, ctx);
+        } finally {
+          entry.inflight -= 1;
+          if (entry.inflight === 0 && !entry.retired) {
+            this.#quietSince.delete(entry);
+            this.#quietSince.set(entry, this.#deps.clock.now());
+          }
+        }
+      },
+    };
+  }
+
+  /** Drop an entry and stop its actor (deleted node, or passivation). */
+  #retire(entry: NodeEntry): void {
+    entry.retired = true;
+    this.#forget(entry);
+    this.#passivated += 1;
+    if (entry.ref !== null) this.#deps.runtime.stop(entry.ref);
+  }
+
   #forget(entry: NodeEntry): void {
-    if (this.#byId.get(entry.id) === entry) this.#byId.delete(entry.id);
-    if (this.#byUuid.get(entry.uuid.toLowerCase()) === entry) this.#byUuid.delete(entry.uuid.toLowerCase());
+    const { id, uuid } = entry.cell;
+    if (this.#byId.get(id) === entry) this.#byId.delete(id);
+    if (this.#byUuid.get(uuid.toLowerCase()) === entry) this.#byUuid.delete(uuid.toLowerCase());
     if (entry.name !== null && this.#byName.get(entry.name) === entry) this.#byName.delete(entry.name);
+    this.#quietSince.delete(entry);
   }
 
   #send(entry: NodeEntry, message: NodeMessage): boolean {
@@ -355,17 +396,23 @@ export class NodeRegistry implements TaskBackend {
     return this.#ask(entry, message, Number.POSITIVE_INFINITY);
   }
 
+  /**
+   * Passivate entries quiet for `nodeIdleTimeout`: the oldest first, stopping at the first recent
+   * one. Whether an activated one may stop is decided by its actor (its lock is idle) and the
+   * in-flight count, when the passivate message is handled.
+   */
   #sweep(): void {
     const limit = this.#deps.clock.now() - this.config.nodeIdleTimeout;
-    for (const entry of this.#byId.values()) {
-      if (entry.holder === null && entry.waiting === 0 && entry.inflight === 0 && entry.lastActivity < limit) {
-        if (entry.ref === null) {
-          // Never activated: nothing to stop, just drop the cached snapshot.
-          this.#forget(entry);
-          this.#passivated += 1;
-        } else {
-          this.#send(entry, { type: 'passivate' });
-        }
+    for (const [entry, since] of this.#quietSince) {
+      if (since >= limit) break;
+      this.#quietSince.delete(entry);
+      if (entry.inflight > 0 || !entry.cell.idle) continue; // re-queued when it goes quiet again
+      if (entry.ref === null) {
+        // Never activated: nothing to stop, just drop the cached snapshot.
+        this.#forget(entry);
+        this.#passivated += 1;
+      } else {
+        this.#send(entry, { type: 'passivate' });
       }
     }
   }

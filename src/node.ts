@@ -73,8 +73,20 @@ export type NewNode = Partial<
   driver: string;
 };
 
+/** Columns no update may write: identity, and the lock (only the lock protocol writes those). */
+export const PROTECTED_COLUMNS: ReadonlySet<string> = new Set([
+  'id',
+  'uuid',
+  'created_at',
+  'reservation',
+  'reservation_purpose',
+  'reserved_at',
+]);
+/** A column of {@link PROTECTED_COLUMNS}. */
+export type ProtectedColumn = 'id' | 'uuid' | 'created_at' | 'reservation' | 'reservation_purpose' | 'reserved_at';
+
 /** Fields that may be written through an update (not the identity, not the lock columns). */
-export type NodeChanges = Partial<Omit<NodeRecord, 'id' | 'uuid' | 'created_at' | 'reservation' | 'reservation_purpose' | 'reserved_at'>>;
+export type NodeChanges = Partial<Omit<NodeRecord, ProtectedColumn>>;
 
 /** A network port of a node. */
 export interface Port {

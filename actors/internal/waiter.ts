@@ -1,25 +1,20 @@
 /**
- * A caller waiting for a node's exclusive lock. Settles exactly once: granted, failed, expired or
- * aborted. The node actor skips settled waiters, so an abort needs no message.
+ * A caller waiting for a node's exclusive lock: the promise it awaits, settled exactly once
+ * (granted, failed or aborted). Its budget and place in the queue belong to the lock arbiter
+ * (src/locks/arbiter.ts); this only carries the caller's side across the mailbox.
  */
 import { err, ok, type Result } from 'neverthrow';
 import type { Clock, TimerHandle } from '../../src/clock.js';
 import { Aborted } from '../../src/errors.js';
 import type { Lease, LockError, LockRequest } from '../../src/task/backend.js';
 
-let nextWaiterId = 0;
-const MAX_TIMER_MS = 2 ** 31 - 1;
+let nextTicket = 0;
 
 /** One queued exclusive request. */
 export class Waiter {
-  readonly id = ++nextWaiterId;
+  /** The arbiter's ticket of this request. */
+  readonly ticket = ++nextTicket;
   readonly request: LockRequest;
-  /** Reserve attempts allowed against a holder outside this process (Ironic's attempt count). */
-  readonly maxAttempts: number;
-  /** Wall-clock deadline for waiting behind a local holder (ms since epoch). */
-  readonly deadline: number;
-  readonly enqueuedAt: number;
-  attemptsUsed = 0;
   #settled = false;
   #timer: TimerHandle | null = null;
   readonly #clock: Clock;
@@ -29,21 +24,9 @@ export class Waiter {
   readonly #onAbort: (() => void) | null = null;
   readonly promise: Promise<Result<Lease, LockError>>;
 
-  constructor(request: LockRequest, attempts: number, intervalMs: number, clock: Clock) {
-    const now = clock.now();
+  constructor(request: LockRequest, clock: Clock) {
     this.#clock = clock;
     this.request = request;
-    this.enqueuedAt = now;
-    if (request.patient) {
-      this.maxAttempts = Number.POSITIVE_INFINITY;
-      this.deadline = Number.POSITIVE_INFINITY;
-    } else if (request.retry) {
-      this.maxAttempts = attempts;
-      this.deadline = now + (attempts - 1) * intervalMs;
-    } else {
-      this.maxAttempts = 1;
-      this.deadline = now;
-    }
     this.promise = new Promise((resolve) => (this.#resolve = resolve));
     const signal = request.signal;
     if (signal) {
@@ -62,18 +45,11 @@ export class Waiter {
     return this.#settled;
   }
 
-  /** True if this waiter may wait behind a local holder at `now`. */
-  canWait(now: number): boolean {
-    return this.deadline > now;
-  }
-
-  /**
-   * Arm the local-wait deadline (no timer for patient waiters). Delays beyond setTimeout's 2^31 ms
-   * limit fire early on purpose; the expiry handler re-arms until the deadline has really passed.
-   */
-  armDeadline(onExpire: () => void, now: number): void {
-    if (this.deadline === Number.POSITIVE_INFINITY || this.#settled) return;
-    this.#timer = this.#clock.setTimeout(onExpire, Math.min(MAX_TIMER_MS, Math.max(0, this.deadline - now)));
+  /** Run `onExpire` after `delayMs` unless settled first (the arbiter's local-wait deadline). */
+  armTimer(onExpire: () => void, delayMs: number): void {
+    if (this.#settled) return;
+    if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
+    this.#timer = this.#clock.setTimeout(onExpire, delayMs);
   }
 
   grant(lease: Lease): boolean {

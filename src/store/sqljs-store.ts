@@ -33,6 +33,7 @@ import type {
   VolumeConnector,
   VolumeTarget,
 } from '../node.js';
+import { PROTECTED_COLUMNS } from '../node.js';
 import type {
   LookupError,
   NewPort,
@@ -81,8 +82,6 @@ interface ChildInsert {
   params(nodeId: number): SqlParam[];
 }
 
-/** Columns no update may write: identity and the lock (the lock protocol writes those). */
-const NODE_NEVER_UPDATED = new Set(['id', 'uuid', 'created_at', 'reservation', 'reservation_purpose', 'reserved_at']);
 
 export type { CheckpointPhase } from './internal/checkpoint.js';
 export type { CommitterStats as SqlJsStoreStats } from './internal/committer.js';
@@ -315,7 +314,7 @@ export class SqlJsStore implements Store {
     assertNodeId('updateNode', nodeId);
     if (typeof changes !== 'object' || changes === null) throw new TypeError('updateNode: changes must be an object');
     // Identity and lock columns are never sent by the node actor: a caller bug.
-    const forbidden = Object.keys(changes).find((column) => NODE_NEVER_UPDATED.has(column));
+    const forbidden = Object.keys(changes).find((column) => PROTECTED_COLUMNS.has(column));
     if (forbidden !== undefined) throw new TypeError(`updateNode: ${forbidden} is not a writable column`);
     // Values come from callers' recipes (through the node actor): a bad one is an expected failure.
     const encoded = encodeFields(changes, NODE_UPDATABLE);
