@@ -41,7 +41,7 @@ import { PROVISION_STATES, type ProvisionEvent, type ProvisionState } from '../s
 import { openSqlJsStore, type SqlJsStoreOptions } from '../src/store/sqljs-store.js';
 import type { Store, StoreHealth } from '../src/store/store.js';
 import { guardStore } from '../src/store/guard.js';
-import type { TransportError, WorkerSpawner } from '../src/task/backend.js';
+import type { TaskPorts, TransportError, WorkerSpawner } from '../src/task/ports.js';
 import { runScoped, type BodyError, type BodyValue, type ScopeError } from '../src/task/scope.js';
 import { acquireTask, taskInternals } from '../src/task/task-manager.js';
 import type { AcquireError, AcquireOptions, ExclusiveTask, SharedTask, Task } from '../src/task/types.js';
@@ -165,6 +165,7 @@ export class Conductor {
   readonly #runtime: ActorRuntime;
   readonly #ref: ActorRef<ConductorMessage>;
   readonly #registry: NodeRegistry;
+  readonly #ports: TaskPorts;
   readonly #workers: WorkerSupervisor;
   readonly #bus: NotificationBus;
   readonly #ownsStore: boolean;
@@ -227,12 +228,21 @@ export class Conductor {
       store: parts.store,
       config: parts.config,
       logger: this.#logger,
-      bus: this.#bus,
-      buildDriver: parts.seams.buildDriver ?? ((node) => buildDriverForTask({ node }, drivers)),
-      newFsm: parts.seams.newFsm ?? newProvisionFsm,
-      spawnWorker: (request) => (this.#stopping ? err(new ConductorStopping()) : spawner(request)),
       clock,
     });
+    // The task's environment: a plain record, built once.
+    const bus = this.#bus;
+    this.#ports = {
+      locks: this.#registry,
+      env: {
+        config: parts.config,
+        logger: this.#logger,
+        buildDriver: parts.seams.buildDriver ?? ((node) => buildDriverForTask({ node }, drivers)),
+        newFsm: parts.seams.newFsm ?? newProvisionFsm,
+        notifications: { emit: (notification) => bus.emit(notification), wants: (level) => bus.wants(level) },
+        spawnWorker: (request) => (this.#stopping ? err(new ConductorStopping()) : spawner(request)),
+      },
+    };
     INTERNALS.set(this, {
       store: parts.store,
       runtime: this.#runtime,
@@ -390,7 +400,7 @@ export class Conductor {
   acquire(context: RequestContext, nodeId: NodeIdentity, options?: AcquireOptions): ResultAsync<Task, AcquireError>;
   acquire(context: RequestContext, nodeId: NodeIdentity, options: AcquireOptions = {}): ResultAsync<Task, AcquireError> {
     if (this.#stopping) return errAsync(new ConductorStopping());
-    return acquireTask(this.#registry, context, nodeId, options);
+    return acquireTask(this.#ports, context, nodeId, options);
   }
 
   /**

@@ -97,7 +97,7 @@ export type {
   UnlockError,
   UpdateError,
   WorkerRetryPolicy,
-} from '../src/task/backend.js';
+} from '../src/task/ports.js';
 export type {
   AcquireError,
   AcquireOptions,

@@ -36,7 +36,7 @@ import type { Logger } from '../src/logging.js';
 import { PROTECTED_COLUMNS, type NodeRecord, type Port, type Portgroup } from '../src/node.js';
 import type { NewPort, NewPortgroup, Store } from '../src/store/store.js';
 import type { Clock, TimerHandle } from '../src/clock.js';
-import type { Lease, UnlockError, UpdateError } from '../src/task/backend.js';
+import type { Lease, UnlockError, UpdateError } from '../src/task/ports.js';
 import type { Waiter } from './internal/waiter.js';
 import type { ActorContext, Ask, Behavior } from './runtime.js';
 

@@ -1,16 +1,14 @@
 /**
- * The registry of node actors and the conductor side of the task backend. It spawns a node actor
+ * The registry of node actors: the task's lock port (`NodeLocks`). It spawns a node actor
  * on first use ("get or spawn"), routes lock requests and writes to it, serves shared reads from
  * the published snapshots, and passivates idle actors.
  */
 import { freeze, type Draft } from 'immer';
 import { errAsync, okAsync, type Result, ResultAsync } from 'neverthrow';
-import type { ConductorConfig, NotificationLevel } from '../src/config.js';
+import type { ConductorConfig } from '../src/config.js';
 import type { Clock } from '../src/clock.js';
-import type { BuiltDriver } from '../src/drivers/build-driver.js';
 import {
   ActorStopped,
-  type DriverError,
   type Duplicate,
   InvalidIdentity,
   InvalidParameterValue,
@@ -21,26 +19,13 @@ import {
   type NodeNotLocked,
   type StoreError,
 } from '../src/errors.js';
-import type { FSM } from '../src/fsm/fsm.js';
 import type { Logger } from '../src/logging.js';
 import type { NewNode, NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../src/node.js';
 import type { NodeFilter } from '../src/node-filter.js';
 import { parseIdentity } from '../src/identity.js';
-import type { ProvisionEvent, ProvisionState } from '../src/states/provision-states.js';
-import type { NotificationBus } from '../src/notifications/bus.js';
-import type { ProvisionSetNotification } from '../src/notifications/notification.js';
 import type { NewPort, NewPortgroup, Store } from '../src/store/store.js';
 import { guardStore } from '../src/store/guard.js';
-import type {
-  Lease,
-  LockError,
-  LockRequest,
-  TaskBackend,
-  TransportError,
-  UnlockError,
-  UpdateError,
-  WorkerSpawner,
-} from '../src/task/backend.js';
+import type { Lease, LockError, LockRequest, NodeLocks, TransportError, UnlockError, UpdateError } from '../src/task/ports.js';
 import { Waiter } from './internal/waiter.js';
 import { nodeActorBehavior, type NodeCell, type NodeMessage } from './node-actor.js';
 import type { ActorRef, ActorRuntime, AnyActorRef, Ask, Behavior, ErrorOf, ReplyOf } from './runtime.js';
@@ -53,10 +38,6 @@ export interface NodeRegistryDeps {
   readonly store: Store;
   readonly config: ConductorConfig;
   readonly logger: Logger;
-  readonly bus: NotificationBus;
-  readonly buildDriver: (node: NodeRecord) => Result<BuiltDriver, DriverError>;
-  readonly newFsm: () => FSM<ProvisionState, ProvisionEvent>;
-  readonly spawnWorker: WorkerSpawner;
   /** Time and timers (lock-wait deadlines, retries against outside holders, passivation). */
   readonly clock: Clock;
 }
@@ -86,11 +67,10 @@ export interface NodeActorStatus {
   readonly waiters: number;
 }
 
-/** Registry of node actors; implements the task backend. */
-export class NodeRegistry implements TaskBackend {
+/** Registry of node actors; implements the task's lock port. */
+export class NodeRegistry implements NodeLocks {
   readonly config: ConductorConfig;
   readonly logger: Logger;
-  readonly spawnWorker: WorkerSpawner;
   readonly #deps: NodeRegistryDeps;
   /** Every store call of the registry and its actors: a store that throws or rejects answers StoreError instead. */
   readonly #store: Store;
@@ -112,7 +92,6 @@ export class NodeRegistry implements TaskBackend {
     this.#store = guardStore(deps.store);
     this.config = deps.config;
     this.logger = deps.logger;
-    this.spawnWorker = deps.spawnWorker;
     const idle = deps.config.nodeIdleTimeout;
     if (idle > 0) {
       this.#sweeper = setInterval(() => this.#sweep(), Math.max(250, Math.floor(idle / 2)));
@@ -120,7 +99,7 @@ export class NodeRegistry implements TaskBackend {
     }
   }
 
-  // ---- TaskBackend ----------------------------------------------------------------------------
+  // ---- NodeLocks ----------------------------------------------------------------------------
 
   getNode(identity: NodeIdentity): ResultAsync<NodeRecord, NodeNotFound | InvalidIdentity | StoreError | TransportError> {
     const cached = this.#cached(identity);
@@ -226,18 +205,6 @@ export class NodeRegistry implements TaskBackend {
   }
   listVolumeTargets(nodeId: number): ResultAsync<VolumeTarget[], StoreError> {
     return this.#store.listVolumeTargets(nodeId);
-  }
-  buildDriver(node: NodeRecord): Result<BuiltDriver, DriverError> {
-    return this.#deps.buildDriver(node);
-  }
-  newFsm(): FSM<ProvisionState, ProvisionEvent> {
-    return this.#deps.newFsm();
-  }
-  emit(notification: ProvisionSetNotification): void {
-    this.#deps.bus.emit(notification);
-  }
-  wantsNotification(level: NotificationLevel): boolean {
-    return this.#deps.bus.wants(level);
   }
 
   // ---- management -----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import { raceAbort } from '../src/abort.js';
 import { runWithContext } from '../src/context.js';
 import { Aborted, ActorStopped, ConductorStopping, describe, NoFreeConductorWorker, WorkerTimedOut } from '../src/errors.js';
 import { bindRequest, type Logger } from '../src/logging.js';
-import type { WorkerFuture, WorkerOutcome, WorkerRequest, WorkerSpawner } from '../src/task/backend.js';
+import type { WorkerFuture, WorkerOutcome, WorkerRequest, WorkerSpawner } from '../src/task/ports.js';
 import type { ActorRuntime, AnyActorRef } from './runtime.js';
 
 /** A running or finished worker's future. */

@@ -6,7 +6,7 @@
 import { err, ok, type Result } from 'neverthrow';
 import type { Clock, TimerHandle } from '../../src/clock.js';
 import { Aborted } from '../../src/errors.js';
-import type { Lease, LockError, LockRequest } from '../../src/task/backend.js';
+import type { Lease, LockError, LockRequest } from '../../src/task/ports.js';
 
 let nextTicket = 0;
 

@@ -82,7 +82,6 @@ interface ChildInsert {
   params(nodeId: number): SqlParam[];
 }
 
-
 export type { CheckpointPhase } from './internal/checkpoint.js';
 export type { CommitterStats as SqlJsStoreStats } from './internal/committer.js';
 

@@ -4,7 +4,7 @@
  */
 import { err, ok, type Result, ResultAsync } from 'neverthrow';
 import { Aborted, BackgroundWorkFailed, WorkerTimedOut } from '../errors.js';
-import type { WorkerOutcome } from './backend.js';
+import type { WorkerOutcome } from './ports.js';
 import type { SpawnError, SpawnHandle } from './types.js';
 
 /** A handle whose outcome the task settles. Settling twice is a no-op. */

@@ -41,12 +41,14 @@ import type {
   LockError,
   SpawnOptions,
   SpawnRefused,
-  TaskBackend,
+  NodeLocks,
+  TaskEnvironment,
+  TaskPorts,
   UnlockError,
   UpdateError,
   WorkerFuture,
   WorkerOutcome,
-} from './backend.js';
+} from './ports.js';
 import { TASK_BRAND } from './require-exclusive.js';
 import { PendingSpawn, refusedSpawn, spawnResult } from './spawn-handle.js';
 import type {
@@ -79,7 +81,8 @@ export class TaskManager {
   readonly [TASK_BRAND] = true;
   readonly context: RequestContext;
   readonly nodeId: NodeIdentity;
-  readonly #backend: TaskBackend;
+  readonly #locks: NodeLocks;
+  readonly #env: TaskEnvironment;
   #shared: boolean;
   #purpose: string;
   #retry: boolean;
@@ -121,7 +124,7 @@ export class TaskManager {
   #logger: Logger | null = null;
 
   get #log(): Logger {
-    this.#logger ??= bindRequest(this.#backend.logger, this.context, this.#logBindings);
+    this.#logger ??= bindRequest(this.#env.logger, this.context, this.#logBindings);
     return this.#logger;
   }
 
@@ -132,18 +135,19 @@ export class TaskManager {
 
   /** Debug lines are built only when they will be written (they are on every acquire and release). */
   get #debug(): boolean {
-    return this.#backend.logger.isLevelEnabled('debug');
+    return this.#env.logger.isLevelEnabled('debug');
   }
 
-  private constructor(backend: TaskBackend, context: RequestContext, nodeId: NodeIdentity, options: AcquireOptions) {
-    this.#backend = backend;
+  private constructor(ports: TaskPorts, context: RequestContext, nodeId: NodeIdentity, options: AcquireOptions) {
+    this.#locks = ports.locks;
+    this.#env = ports.env;
     this.context = context;
     this.nodeId = nodeId;
     this.#shared = options.shared ?? false;
     this.#purpose = options.purpose ?? DEFAULT_PURPOSE;
     this.#retry = options.retry ?? true;
     this.#patient = options.patient ?? false;
-    this.#fsm = backend.newFsm();
+    this.#fsm = ports.env.newFsm();
   }
 
   /**
@@ -151,7 +155,7 @@ export class TaskManager {
    * the driver. On any failure after the lock was taken, the lock is released before returning.
    */
   static acquire(
-    backend: TaskBackend,
+    ports: TaskPorts,
     context: RequestContext,
     nodeId: NodeIdentity,
     options: AcquireOptions = {},
@@ -159,14 +163,14 @@ export class TaskManager {
     // Both may come from untyped callers; a bad one must not reach the node's lock.
     const invalid = invalidAcquire(context, options);
     if (invalid !== null) return errAsync(invalid);
-    const task = new TaskManager(backend, context, nodeId, options ?? {});
+    const task = new TaskManager(ports, context, nodeId, options ?? {});
     return new ResultAsync(task.#init(options ?? {}));
   }
 
   async #init(options: AcquireOptions): Promise<Result<TaskManager, AcquireError>> {
     // A loaded node is read synchronously (no promise hop): shared tasks are then one microtask.
-    const cached = this.#backend.cachedNode(this.nodeId);
-    const got = cached !== null ? ok(cached) : await this.#backend.getNode(this.nodeId);
+    const cached = this.#locks.cachedNode(this.nodeId);
+    const got = cached !== null ? ok(cached) : await this.#locks.getNode(this.nodeId);
     if (got.isErr()) return err(got.error);
     const node = got.value;
     this.#logBindings = { node: node.uuid, purpose: this.#purpose };
@@ -192,7 +196,7 @@ export class TaskManager {
 
   async #lock(nodeId: number, signal?: AbortSignal): Promise<Result<void, LockError | InvalidState>> {
     this.#timerStart = performance.now();
-    const leased = await this.#backend.lock(nodeId, {
+    const leased = await this.#locks.lock(nodeId, {
       purpose: this.#purpose,
       retry: this.#retry,
       patient: this.#patient,
@@ -204,7 +208,7 @@ export class TaskManager {
     const set = this.#setNode(leased.value.node);
     if (set.isErr()) {
       // The stored state is not one the machine knows: give the lock back before failing.
-      const unlocked = await this.#backend.unlock(leased.value);
+      const unlocked = await this.#locks.unlock(leased.value);
       if (unlocked.isErr()) this.#log.error({ err: unlocked.error }, 'releasing a node in an unknown state failed');
       this.#lease = null;
       return err(set.error);
@@ -250,7 +254,7 @@ export class TaskManager {
       this.#node = filled === null ? node : Object.freeze({ ...node, ...filled });
       return;
     }
-    const rebuilt = this.#backend.buildDriver(node);
+    const rebuilt = this.#env.buildDriver(node);
     this.#node = rebuilt.isOk() ? rebuilt.value.node : node;
     this.#builtFrom = node;
     this.#unset = null;
@@ -288,7 +292,7 @@ export class TaskManager {
   loadDriver(): Result<BareDriver, DriverError> {
     if (this.#driver !== null) return ok(this.#driver);
     const node = this.#alive('load driver');
-    const built = this.#backend.buildDriver(node);
+    const built = this.#env.buildDriver(node);
     if (built.isErr()) return err(built.error);
     this.#driver = built.value.driver;
     this.#builtFrom = node;
@@ -302,7 +306,7 @@ export class TaskManager {
       'ports',
       () => this.#ports,
       (v) => (this.#ports = v),
-      (id) => this.#backend.listPorts(id),
+      (id) => this.#locks.listPorts(id),
     );
   }
   portgroups(): ResultAsync<readonly Portgroup[], StoreError> {
@@ -310,7 +314,7 @@ export class TaskManager {
       'portgroups',
       () => this.#portgroups,
       (v) => (this.#portgroups = v),
-      (id) => this.#backend.listPortgroups(id),
+      (id) => this.#locks.listPortgroups(id),
     );
   }
   volumeConnectors(): ResultAsync<readonly VolumeConnector[], StoreError> {
@@ -318,7 +322,7 @@ export class TaskManager {
       'volume connectors',
       () => this.#volumeConnectors,
       (v) => (this.#volumeConnectors = v),
-      (id) => this.#backend.listVolumeConnectors(id),
+      (id) => this.#locks.listVolumeConnectors(id),
     );
   }
   volumeTargets(): ResultAsync<readonly VolumeTarget[], StoreError> {
@@ -326,7 +330,7 @@ export class TaskManager {
       'volume targets',
       () => this.#volumeTargets,
       (v) => (this.#volumeTargets = v),
-      (id) => this.#backend.listVolumeTargets(id),
+      (id) => this.#locks.listVolumeTargets(id),
     );
   }
 
@@ -364,7 +368,7 @@ export class TaskManager {
     if (!this.#shared) {
       // Already exclusive: no second reservation; only the recorded purpose follows the change.
       if (options.purpose === undefined || this.#lease === null) return okAsync(this as unknown as ExclusiveTask);
-      return this.#backend
+      return this.#locks
         .relabel(this.#lease, options.purpose)
         .map((relabelled) => {
           this.#adopt(relabelled);
@@ -396,12 +400,12 @@ export class TaskManager {
     const lease = this.#lease as Lease;
     return new ResultAsync(
       (async (): Promise<Result<SharedTask, UnlockError | NodeNotFound>> => {
-        const unlocked = await this.#backend.unlock(lease);
+        const unlocked = await this.#locks.unlock(lease);
         if (unlocked.isErr()) return err(unlocked.error);
         this.#lease = null;
         this.#shared = true;
         // Ironic refreshes the node in place and does not re-initialise the state machine.
-        const fresh = this.#backend.latestSnapshot(lease.nodeId);
+        const fresh = this.#locks.latestSnapshot(lease.nodeId);
         if (fresh !== null) this.#adopt(fresh);
         if (this.#debug) this.#log.debug(`Successfully downgraded lock for ${this.#purpose} on node ${lease.node.uuid}`);
         return ok(this as unknown as SharedTask);
@@ -420,7 +424,7 @@ export class TaskManager {
   updateNode(recipe: (draft: Draft<NodeRecord>) => void): ResultAsync<NodeRecord, UpdateError> {
     const lease = this.#exclusive('updateNode');
     if (lease.isErr()) return errAsync(lease.error);
-    return this.#backend.update(lease.value, recipe).map((committed) => {
+    return this.#locks.update(lease.value, recipe).map((committed) => {
       this.#adopt(committed);
       return this.#node as NodeRecord;
     });
@@ -429,7 +433,7 @@ export class TaskManager {
   destroyNode(): ResultAsync<void, UpdateError> {
     const lease = this.#exclusive('destroyNode');
     if (lease.isErr()) return errAsync(lease.error);
-    return this.#backend.destroy(lease.value);
+    return this.#locks.destroy(lease.value);
   }
 
   createPort(fields: NewPort): ResultAsync<Port, UpdateError> {
@@ -437,7 +441,7 @@ export class TaskManager {
     if (lease.isErr()) return errAsync(lease.error);
     const address = normalizeMac((fields as Partial<NewPort> | null)?.address);
     if (address.isErr()) return errAsync(address.error);
-    return this.#backend.createPort(lease.value, { ...fields, address: address.value }).map((port) => {
+    return this.#locks.createPort(lease.value, { ...fields, address: address.value }).map((port) => {
       if (this.#ports !== null) this.#ports = Object.freeze([...this.#ports, port]);
       return port;
     });
@@ -446,7 +450,7 @@ export class TaskManager {
   createPortgroup(fields: NewPortgroup): ResultAsync<Portgroup, UpdateError> {
     const lease = this.#exclusive('createPortgroup');
     if (lease.isErr()) return errAsync(lease.error);
-    return this.#backend.createPortgroup(lease.value, fields).map((portgroup) => {
+    return this.#locks.createPortgroup(lease.value, fields).map((portgroup) => {
       if (this.#portgroups !== null) this.#portgroups = Object.freeze([...this.#portgroups, portgroup]);
       return portgroup;
     });
@@ -558,7 +562,7 @@ export class TaskManager {
     } else if (options.lastError !== undefined && options.lastError !== null) {
       lastError = options.lastError;
     }
-    const saved = this.#backend.update(lease, (draft) => {
+    const saved = this.#locks.update(lease, (draft) => {
       draft.provision_state = provisionState;
       draft.target_provision_state = targetState;
       if (lastError !== undefined) draft.last_error = lastError;
@@ -585,7 +589,7 @@ export class TaskManager {
         for (const earlier of replaced) this.#notStarted(earlier, 'a later spawnAfter replaced it');
         this.#adopt(committed);
         const failed = provisionState.endsWith('failed') || provisionState === 'error';
-        if (failed || this.#backend.logger.isLevelEnabled('info')) {
+        if (failed || this.#env.logger.isLevelEnabled('info')) {
           const message =
             `Node ${committed.uuid} moved to provision state "${provisionState}" from state ` +
             `"${this.#prevProvisionState}"; target provision state is "${pythonText(targetState)}"`;
@@ -618,17 +622,17 @@ export class TaskManager {
     this.#event = null;
     if (node === null) return;
     const { status, level } = provisionSetStatus(event, this.#prevProvisionState, node.provision_state);
-    if (!this.#backend.wantsNotification(level)) return;
+    if (!this.#env.notifications.wants(level)) return;
     const notification: ProvisionSetNotification = {
       eventType: `baremetal.node.provision_set.${status}`,
       level,
       status,
-      publisherId: `metal-conductor.${this.#backend.config.host}`,
+      publisherId: `metal-conductor.${this.#env.config.host}`,
       timestamp: new Date().toISOString(),
       requestId: this.context.requestId,
       payload: provisionSetPayload(node, event, this.#prevProvisionState, this.#prevTargetProvisionState),
     };
-    this.#backend.emit(notification);
+    this.#env.notifications.emit(notification);
   }
 
   // ---- leaving the scope -----------------------------------------------------------------------
@@ -643,7 +647,7 @@ export class TaskManager {
     const node = this.#node;
     let result: Result<void, UnlockError> = ok(undefined);
     if (!this.#shared && node !== null && this.#lease !== null) {
-      const unlocked = await this.#backend.unlock(this.#lease);
+      const unlocked = await this.#locks.unlock(this.#lease);
       if (unlocked.isErr() && !(unlocked.error instanceof NodeNotFound)) result = err(unlocked.error);
     }
     if (node !== null && this.#debug) {
@@ -684,7 +688,7 @@ export class TaskManager {
     let future: WorkerFuture | null = null;
     let submitted: Result<WorkerFuture, SpawnRefused>;
     try {
-      submitted = this.#backend.spawnWorker({
+      submitted = this.#env.spawnWorker({
         ...spawn.options,
         name: spawn.name,
         nodeUuid: node.uuid,
@@ -777,7 +781,7 @@ export class TaskManager {
     const message = `Async execution of ${method} failed with error: ${describe(outcome.error)}`;
     this.#log.error({ err: outcome.error }, message);
     if (this.#lease === null) return;
-    const saved = await this.#backend.update(this.#lease, (draft) => {
+    const saved = await this.#locks.update(this.#lease, (draft) => {
       draft.last_error = message;
     });
     if (saved.isOk()) this.#adopt(saved.value);
@@ -832,31 +836,31 @@ function unsetInterfaces(node: NodeRecord): ReadonlySet<InterfaceColumn> {
 
 /** Acquire a task: shared with `{ shared: true }`, exclusive otherwise. */
 export function acquireTask(
-  backend: TaskBackend,
+  ports: TaskPorts,
   context: RequestContext,
   nodeId: NodeIdentity,
   options: AcquireOptions & { shared: true },
 ): ResultAsync<SharedTask, AcquireError>;
 export function acquireTask(
-  backend: TaskBackend,
+  ports: TaskPorts,
   context: RequestContext,
   nodeId: NodeIdentity,
   options?: AcquireOptions & { shared?: false },
 ): ResultAsync<ExclusiveTask, AcquireError>;
 export function acquireTask(
-  backend: TaskBackend,
+  ports: TaskPorts,
   context: RequestContext,
   nodeId: NodeIdentity,
   options?: AcquireOptions,
 ): ResultAsync<Task, AcquireError>;
 export function acquireTask(
-  backend: TaskBackend,
+  ports: TaskPorts,
   context: RequestContext,
   nodeId: NodeIdentity,
   options: AcquireOptions = {},
 ): ResultAsync<Task, AcquireError> {
   // The public types are views of the same object: no need for another promise layer to cast.
-  return TaskManager.acquire(backend, context, nodeId, options);
+  return TaskManager.acquire(ports, context, nodeId, options);
 }
 
 /** The implementation behind a public task type (for the conductor and tests). */

@@ -22,7 +22,7 @@ import type { FSM } from '../fsm/fsm.js';
 import type { NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../node.js';
 import type { ProvisionEvent, ProvisionState } from '../states/provision-states.js';
 import type { NewPort, NewPortgroup } from '../store/store.js';
-import type { LockError, SpawnOptions, SpawnRefused, UnlockError, UpdateError } from './backend.js';
+import type { LockError, SpawnOptions, SpawnRefused, UnlockError, UpdateError } from './ports.js';
 
 /** Options of `acquire` (Ironic's TaskManager arguments). */
 export interface AcquireOptions {

@@ -7,15 +7,12 @@
 import { systemClock } from '../../src/clock.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { err } from 'neverthrow';
 import { NodeRegistry } from '../../actors/node-registry.js';
 import { ActorRuntime } from '../../actors/runtime.js';
 import { resolveConfig } from '../../src/config.js';
 import { createRequestContext } from '../../src/context.js';
-import { Aborted, ActorStopped, ConductorStopping, DriverNotFound, LeaseNotFound, NodeLocked, NodeNotFound } from '../../src/errors.js';
+import { Aborted, ActorStopped, ConductorStopping, LeaseNotFound, NodeLocked, NodeNotFound } from '../../src/errors.js';
 import { silentLogger } from '../../src/logging.js';
-import { NotificationBus } from '../../src/notifications/bus.js';
-import { newProvisionFsm } from '../../src/states/provision-machine.js';
 import { openSqlJsStore } from '../../src/store/sqljs-store.js';
 import type { ExclusiveTask } from '../../src/task/types.js';
 import { okValue } from '../helpers/task-harness.js';
@@ -404,12 +401,6 @@ describe('node lock: lease ids', () => {
         store,
         config,
         logger,
-        bus: new NotificationBus('info', logger),
-        buildDriver: (node) => err(new DriverNotFound(node.driver)),
-        newFsm: newProvisionFsm,
-        spawnWorker: () => {
-          throw new Error('no workers in this test');
-        },
         clock: systemClock,
       });
       const node = await okValue(store.createNode({ driver: 'fake-hardware' }));

@@ -4,7 +4,7 @@
  */
 import { err, ok } from 'neverthrow';
 import { isConductorError } from '../../src/errors.js';
-import type { WorkerFuture, WorkerOutcome, WorkerRequest, WorkerSpawner } from '../../src/task/backend.js';
+import type { WorkerFuture, WorkerOutcome, WorkerRequest, WorkerSpawner } from '../../src/task/ports.js';
 
 /** A future that records `onDone` and `cancel`; `onDone` records, then throws `onDoneError` if set. */
 export class FakeFuture implements WorkerFuture {

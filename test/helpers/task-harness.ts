@@ -19,7 +19,7 @@ import type { ProvisionSetNotification } from '../../src/notifications/notificat
 import { newProvisionFsm } from '../../src/states/provision-machine.js';
 import { openSqlJsStore } from '../../src/store/sqljs-store.js';
 import type { Store } from '../../src/store/store.js';
-import type { WorkerSpawner } from '../../src/task/backend.js';
+import type { WorkerSpawner } from '../../src/task/ports.js';
 import { spyFn, type SpyFn } from './spies.js';
 import { SpyStore } from './spy-store.js';
 

@@ -17,7 +17,7 @@ import { ActorStopped, NoFreeConductorWorker, StoreError } from '../../src/error
 import { silentLogger } from '../../src/logging.js';
 import type { NodeRecord } from '../../src/node.js';
 import { openSqlJsStore } from '../../src/store/sqljs-store.js';
-import type { WorkerOutcome } from '../../src/task/backend.js';
+import type { WorkerOutcome } from '../../src/task/ports.js';
 import { NO_FREE_WORKERS_MESSAGE, provisioningErrorHandler } from '../../src/task/error-handlers.js';
 import { orThrow } from '../../src/task/scope.js';
 import type { ExclusiveTask } from '../../src/task/types.js';

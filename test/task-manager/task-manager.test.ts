@@ -17,7 +17,7 @@ import { describe, it } from 'node:test';
 import { errAsync, okAsync, type Result } from 'neverthrow';
 import { DriverNotFound, NoFreeConductorWorker, NodeLocked, NodeNotFound, StoreError, TaskReleased } from '../../src/errors.js';
 import type { NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../../src/node.js';
-import type { WorkerOutcome } from '../../src/task/backend.js';
+import type { WorkerOutcome } from '../../src/task/ports.js';
 import { taskInternals } from '../../src/task/task-manager.js';
 import type { ExclusiveTask, Task } from '../../src/task/types.js';
 import { FakeFsm } from '../helpers/fake-fsm.js';

@@ -12,7 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { WorkerOutcome } from '../../src/task/backend.js';
+import type { WorkerOutcome } from '../../src/task/ports.js';
 import { taskInternals } from '../../src/task/task-manager.js';
 import type { ExclusiveTask } from '../../src/task/types.js';
 import { captureLogger, okValue, withHarness, type HarnessOptions, type TaskHarness } from '../helpers/task-harness.js';

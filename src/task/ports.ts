@@ -1,7 +1,7 @@
 /**
- * What a task needs from the conductor: node lookup, the exclusive lock, writes through the node's
- * single writer, lazy resource loads, driver building, notifications and the background-worker
- * spawner. The actor layer implements it (actors/node-registry.ts); src/ holds no actor code.
+ * The ports of a task: `NodeLocks` (lookup, the exclusive lock, writes through the node's single
+ * writer) and `TaskEnvironment` (config, logger, drivers, the state machine, notifications, the
+ * background-worker spawner), plus the lock and worker types they speak.
  */
 import type { Draft } from 'immer';
 import type { Result, ResultAsync } from 'neverthrow';
@@ -121,10 +121,12 @@ export type SpawnRefused = NoFreeConductorWorker | ConductorStopping;
 /** Submits background work (Ironic's `_spawn_worker`); a refusal comes back as an Err, never thrown. */
 export type WorkerSpawner = (request: WorkerRequest) => Result<WorkerFuture, SpawnRefused>;
 
-/** The conductor seen from a task. */
-export interface TaskBackend {
-  readonly config: ConductorConfig;
-  readonly logger: Logger;
+/**
+ * The lock port: what a task needs of its node — lookup, the exclusive lock, and writes through
+ * the node's single writer. The actor layer implements it (actors/node-registry.ts); src/ holds no
+ * actor code.
+ */
+export interface NodeLocks {
   /** Ironic `Node.get`: the node's latest snapshot, loading it on first use. */
   getNode(identity: NodeIdentity): ResultAsync<NodeRecord, NodeNotFound | InvalidIdentity | StoreError | TransportError>;
   /** The snapshot of a loaded node by the identity a caller passed, or null (then use getNode). Synchronous. */
@@ -151,16 +153,33 @@ export interface TaskBackend {
   listPortgroups(nodeId: number): ResultAsync<Portgroup[], StoreError>;
   listVolumeConnectors(nodeId: number): ResultAsync<VolumeConnector[], StoreError>;
   listVolumeTargets(nodeId: number): ResultAsync<VolumeTarget[], StoreError>;
-  /** Build the node's driver (Ironic `build_driver_for_task`). */
-  buildDriver(node: NodeRecord): Result<BuiltDriver, DriverError>;
-  /** A fresh, uninitialised copy of the provision state machine. */
-  newFsm(): FSM<ProvisionState, ProvisionEvent>;
+}
+
+/** Where notifications go. */
+export interface NotificationSink {
   /** Deliver a provision_set notification; never throws. */
   emit(notification: ProvisionSetNotification): void;
   /** Whether a notification of this level would be delivered at all (so it is not built for nobody). */
-  wantsNotification(level: NotificationLevel): boolean;
+  wants(level: NotificationLevel): boolean;
+}
+
+/** The rest of what a task needs: a plain record, built once when the conductor starts. */
+export interface TaskEnvironment {
+  readonly config: ConductorConfig;
+  readonly logger: Logger;
+  /** Build the node's driver (Ironic `build_driver_for_task`). */
+  readonly buildDriver: (node: NodeRecord) => Result<BuiltDriver, DriverError>;
+  /** A fresh, uninitialised copy of the provision state machine. */
+  readonly newFsm: () => FSM<ProvisionState, ProvisionEvent>;
+  readonly notifications: NotificationSink;
   /** Submit background work. */
   readonly spawnWorker: WorkerSpawner;
+}
+
+/** Both ports of a task. */
+export interface TaskPorts {
+  readonly locks: NodeLocks;
+  readonly env: TaskEnvironment;
 }
 
 export type { BareDriver };
