@@ -98,6 +98,22 @@ const RATIO_COLUMNS: Column[] = [
 
 const ratioRow = (r: FloorRatio): (string | number)[] => [r.scenario, r.variant, r.usPerOp, r.floor, r.floorUs, r.ratio, r.ratioP50 ?? '—'];
 
+const TARGET_COLUMNS: Column[] = [
+  { header: 'target', wrap: 60 },
+  { header: 'value', align: 'right' },
+  { header: 'limit', align: 'right' },
+  { header: 'result' },
+  { header: 'measured', wrap: 60 },
+];
+
+const targetRow = (t: TargetCheck): (string | number)[] => [
+  t.target,
+  t.value === null ? '—' : `${t.value} ${t.unit}${t.valueP50 === null ? '' : ` (p50 ${t.valueP50})`}`,
+  `${t.limit} ${t.unit}`,
+  t.met ? 'met' : 'MISSED',
+  t.measured,
+];
+
 async function writeJson(name: string, value: unknown): Promise<void> {
   await mkdir(RESULTS_DIR, { recursive: true });
   await writeFile(new URL(`${name}.json`, RESULTS_DIR), `${JSON.stringify(value, null, 2)}\n`);
@@ -171,7 +187,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (checks.length > 0) {
     console.log('');
     console.log('targets that need no Ironic (the Ironic ratios come from npm run bench:ironic):');
-    for (const check of checks) console.log(`  ${check.met ? 'met ' : 'MISS'}  ${check.target}: ${check.measured}`);
+    console.log(textTable(TARGET_COLUMNS, checks.map(targetRow)));
   }
   console.log('');
   console.log(
@@ -198,6 +214,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log('');
     console.log(markdownTable(RESULT_COLUMNS, all.map(resultRow)));
     if (ratios !== null) console.log(`\n${markdownTable(RATIO_COLUMNS, ratios.map(ratioRow))}`);
+    if (checks.length > 0) console.log(`\n${markdownTable(TARGET_COLUMNS, checks.map(targetRow))}`);
   }
   return failures.length > 0 ? 1 : 0;
 }

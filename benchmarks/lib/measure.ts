@@ -161,6 +161,53 @@ export async function closedLoop(op: () => unknown, plan: LoopPlan): Promise<Loo
   };
 }
 
+/**
+ * Concurrent closed loops: `callers` callers, each awaiting `op(caller)` again and again, for
+ * `plan.rounds` rounds of `plan.roundMs` after `plan.warmupMs` of warm-up (not recorded). A round
+ * ends when every caller has finished the operation it was in when the time was up; ops/s is the
+ * median over the rounds of operations / elapsed time; latency columns include the queueing among
+ * the callers. No GC is forced; no allocation pass (allocBytesPerOp is null).
+ */
+export async function concurrentLoop(callers: number, op: (caller: number) => Promise<unknown>, plan: LoopPlan): Promise<LoopMeasure> {
+  const histogram = newHistogram();
+  const phase = async (ms: number, record: boolean): Promise<{ ops: number; ns: bigint }> => {
+    const start = nowNs();
+    const end = start + BigInt(Math.round(ms * 1e6));
+    let ops = 0;
+    const caller = async (c: number): Promise<void> => {
+      let t = nowNs();
+      while (t < end) {
+        await op(c);
+        const after = nowNs();
+        if (record) recordNs(histogram, after - t);
+        t = after;
+        ops += 1;
+      }
+    };
+    await Promise.all(Array.from({ length: callers }, (_, c) => caller(c)));
+    return { ops, ns: nowNs() - start };
+  };
+  await phase(plan.warmupMs, false);
+  const rates: number[] = [];
+  let ops = 0;
+  let totalNs = 0n;
+  for (let r = 0; r < plan.rounds; r++) {
+    const round = await phase(plan.roundMs, true);
+    ops += round.ops;
+    totalNs += round.ns;
+    rates.push(round.ops / (Number(round.ns) / 1e9));
+  }
+  return {
+    ops,
+    seconds: Number(totalNs) / 1e9,
+    allocBytesPerOp: null,
+    opsPerSec: Math.round(median(rates)),
+    roundsOpsPerSec: rates.map((r) => Math.round(r)),
+    latencyUs: latencyUs(histogram),
+    histogram,
+  };
+}
+
 /** Median of a non-empty list. */
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
