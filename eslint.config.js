@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 import noUnusedResult from './eslint-rules/no-unused-result.js';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.tmp/', 'benchmarks/results/', 'coverage/'] },
+  { ignores: ['dist/', 'dist-bench/', 'node_modules/', '.tmp/', 'benchmarks/results/', 'coverage/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

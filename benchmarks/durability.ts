@@ -10,7 +10,7 @@
  *   slow disk, known         every fdatasync takes 300 ms, after one such write has been seen
  *   sudden stall             the first 300 ms fdatasync, with no warning (the documented exception)
  *
- * Writes benchmarks/results/durability.json.
+ * Writes benchmarks/results/durability.json. Runs compiled (dist-bench/durability.js).
  */
 import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -141,6 +141,6 @@ record(
 console.log(`batched durability, maxDelayMs = ${MAX_DELAY_MS}: worst time an acknowledged change was not yet durable`);
 console.table(rows);
 await writeFile(
-  new URL('./results/durability.json', import.meta.url),
+  new URL('../benchmarks/results/durability.json', import.meta.url),
   `${JSON.stringify({ maxDelayMs: MAX_DELAY_MS, writes: WRITES, rows }, null, 2)}\n`,
 );

@@ -1,12 +1,12 @@
 /**
  * Summarise V8 CPU profiles (`node --cpu-prof`): top functions by self time, with TypeScript
- * positions (the positions in the profile are of the generated code: dist/ built by tsc, the
- * harness transpiled by tsx; our modules are imported here and mapped back through their source
- * maps), and self time by package / file.
+ * positions (the positions in the profile are of the generated code: dist/ and dist-bench/, both
+ * built by tsc; our modules are imported here and mapped back through their source maps), and
+ * self time by package / file.
  *
- *   npm run build
- *   node --cpu-prof --cpu-prof-dir=.tmp/prof --import tsx benchmarks/run.ts --scenario exclusive-cycle
- *   node --enable-source-maps --import tsx benchmarks/profile-summary.ts .tmp/prof/*.cpuprofile [--top 30]
+ *   npm run build:bench
+ *   node --cpu-prof --cpu-prof-dir=.tmp/prof dist-bench/run.js --scenario exclusive-cycle
+ *   node --enable-source-maps dist-bench/profile-summary.js .tmp/prof/*.cpuprofile [--top 30]
  *
  * `(idle)` in a profile of this project is mostly event-loop turns: nact schedules every message
  * with setImmediate, and the profiler books the loop's poll phase between immediates as idle (the
@@ -35,12 +35,12 @@ interface Profile {
 
 const ROOT = pathToFileURL(fileURLToPath(new URL('../', import.meta.url))).href;
 /** Our modules that can be imported without running anything (not entry scripts). */
-const IMPORTABLE = /^((dist\/)?(src|actors(?!\/cli))|benchmarks\/(lib|scenarios))\//;
+const IMPORTABLE = /^((dist\/)?(src|actors(?!\/cli))|(benchmarks|dist-bench)\/(lib|scenarios))\//;
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '30' } } });
 const top = Number(values.top);
 if (positionals.length === 0) {
-  console.error('usage: node --import tsx benchmarks/profile-summary.ts FILE.cpuprofile ... [--top N]');
+  console.error('usage: node --enable-source-maps dist-bench/profile-summary.js FILE.cpuprofile ... [--top N]');
   process.exit(2);
 }
 

@@ -41,7 +41,7 @@ Set-up, as Ironic 21.4 itself does it (``ironic/cmd/__init__.py``, ``ironic/comm
   WARNING) unless ``--log-level INFO``: our side runs with a silent logger.
 
 Measurement: ``time.perf_counter_ns`` per operation, closed loop, warm-up, the same plan as
-``benchmarks/lib/measure.ts`` (0.5 s warm-up, 3 rounds of 1.5 s, gc before each round, ops/s =
+``benchmarks/lib/measure.ts`` (0.5 s warm-up, 3 rounds of 1.5 s, no forced gc, ops/s =
 median of the rounds; quick: 50 ms + 1 round of 150 ms), percentiles computed here (nearest rank).
 Scenarios whose Ironic operation lasts seconds (contention, spawn-after tasks) run a fixed, smaller
 number of operations; ``extra`` says how many.
@@ -55,7 +55,6 @@ import ironic.cmd  # noqa: F401  eventlet.monkey_patch(os=False), EVENTLET_NO_GR
 
 import argparse
 import functools
-import gc
 import json
 import logging
 import math
@@ -139,7 +138,6 @@ def closed_loop(op, plan):
     rates = []
     total_ns = 0
     for _ in range(plan.rounds):
-        gc.collect()
         round_ns = int(plan.round_s * 1e9)
         start = time.perf_counter_ns()
         t = start
@@ -439,7 +437,6 @@ def contention(ir, quick):
                 cycles.append(time.perf_counter_ns() - t0)
             per_caller_grants.append(mine)
 
-        gc.collect()
         start = time.perf_counter_ns()
         threads = [eventlet.spawn(caller, cycles_per_caller, i) for i in range(callers)]
         for th in threads:
@@ -510,7 +507,6 @@ def spawn_after(ir, quick):
     waiters.wait_for_all(futs)
     samples = []
     for _ in range(batches):
-        gc.collect()
         futs = []
         for _ in range(batch):
             t0 = time.perf_counter_ns()
@@ -626,14 +622,12 @@ def spawn_after(ir, quick):
     rates = []
     seconds = 0.0
     for _ in range(rounds):
-        gc.collect()
         s = phase(per_round, True, samples, False)
         seconds += s
         rates.append(per_round / s)
     alt_samples = []
     alt_rates = []
     for _ in range(rounds):
-        gc.collect()
         s = phase(per_round, True, alt_samples, True)
         alt_rates.append(per_round / s)
     extra = {

@@ -1,34 +1,34 @@
 /**
- * The benchmark harness behind `npm run bench`: argument parsing, re-execution with --expose-gc
- * when a selected scenario needs it, running the scenarios, the table, the JSON files and the
- * summary of ratios to the raw floor.
+ * The benchmark harness behind `npm run bench`: argument parsing, running the scenarios, the
+ * table, the JSON files and the summary of ratios to the raw floor.
  *
  *   npm run bench [-- --quick] [-- --scenario name[,name] ...] [-- name ...]
+ *
+ * It runs compiled (dist-bench/, `npm run build:bench`) under plain `node`, without --expose-gc:
+ * no GC is forced around timed code; the retained-heap figures force one through
+ * `collectGarbage()` (lib/measure.ts) where they measure.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { SCENARIO_NAMES, SCENARIOS } from '../scenarios/index.js';
 import { floorRatios, targetChecks, type FloorRatio, type TargetCheck } from './floor.js';
 import { describeMachine, machineInfo, runEnvironment } from './machine.js';
-import { gcAvailable, nowNs } from './measure.js';
+import { nowNs } from './measure.js';
 import type { ScenarioResult } from './result.js';
 import { extraText, markdownTable, textTable, type Column } from './table.js';
 
-const RESULTS_DIR = new URL('../results/', import.meta.url);
-const REEXEC_ENV = 'METAL_CONDUCTOR_BENCH_CHILD';
+// Relative to the root so that it is the same folder from benchmarks/lib/ and from dist-bench/lib/.
+const RESULTS_DIR = new URL('../../benchmarks/results/', import.meta.url);
 
 const USAGE = `usage: npm run bench [-- --quick] [-- --scenario NAME[,NAME] ...]
 scenarios: ${SCENARIO_NAMES.join(', ')}
   --quick      smoke run (CI): a few seconds in all, timings not meaningful
   --scenario   run only these (repeatable, comma-separated, or as plain arguments)
-  --no-gc      do not re-execute with --expose-gc (heap figures become unavailable)
   --markdown   also print the tables as Markdown (for the README)`;
 
 interface Parsed {
   readonly quick: boolean;
   readonly names: readonly string[];
-  readonly reexec: boolean;
   readonly markdown: boolean;
 }
 
@@ -41,7 +41,6 @@ function parse(argv: readonly string[]): Parsed | string {
       options: {
         quick: { type: 'boolean', default: false },
         scenario: { type: 'string', multiple: true },
-        'no-gc': { type: 'boolean', default: false },
         markdown: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -61,29 +60,8 @@ function parse(argv: readonly string[]): Parsed | string {
   return {
     quick: parsed.values.quick ?? false,
     names,
-    reexec: !(parsed.values['no-gc'] ?? false),
     markdown: parsed.values.markdown ?? false,
   };
-}
-
-/**
- * Re-run this process with --expose-gc (same flags, same script, same arguments). Returns the
- * child's exit code, or null when no re-execution is needed or possible.
- */
-function reexecWithGc(parsed: Parsed): number | null {
-  if (!parsed.reexec || gcAvailable() || process.env[REEXEC_ENV] === '1') return null;
-  if (!parsed.names.some((name) => SCENARIOS[name]!.needsGc)) return null;
-  const script = process.argv[1];
-  if (script === undefined) return null;
-  const child = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, script, ...process.argv.slice(2)], {
-    stdio: 'inherit',
-    env: { ...process.env, [REEXEC_ENV]: '1' },
-  });
-  if (child.error) {
-    console.error(`could not re-execute with --expose-gc (${child.error.message}); heap figures will be unavailable`);
-    return null;
-  }
-  return child.status ?? 1;
 }
 
 const RESULT_COLUMNS: Column[] = [
@@ -120,6 +98,22 @@ const RATIO_COLUMNS: Column[] = [
 
 const ratioRow = (r: FloorRatio): (string | number)[] => [r.scenario, r.variant, r.usPerOp, r.floor, r.floorUs, r.ratio, r.ratioP50 ?? '—'];
 
+const TARGET_COLUMNS: Column[] = [
+  { header: 'target', wrap: 60 },
+  { header: 'value', align: 'right' },
+  { header: 'limit', align: 'right' },
+  { header: 'result' },
+  { header: 'measured', wrap: 60 },
+];
+
+const targetRow = (t: TargetCheck): (string | number)[] => [
+  t.target,
+  t.value === null ? '—' : `${t.value} ${t.unit}${t.valueP50 === null ? '' : ` (p50 ${t.valueP50})`}`,
+  `${t.limit} ${t.unit}`,
+  t.met ? 'met' : 'MISSED',
+  t.measured,
+];
+
 async function writeJson(name: string, value: unknown): Promise<void> {
   await mkdir(RESULTS_DIR, { recursive: true });
   await writeFile(new URL(`${name}.json`, RESULTS_DIR), `${JSON.stringify(value, null, 2)}\n`);
@@ -136,15 +130,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.error(`bench: ${parsed}\n${USAGE}`);
     return 2;
   }
-  const child = reexecWithGc(parsed);
-  if (child !== null) return child;
-
   const machine = machineInfo();
   const environment = runEnvironment();
   const date = new Date().toISOString();
   console.log(`metal-conductor benchmarks${parsed.quick ? ' [quick: smoke run, timings not meaningful]' : ''} — ${date}`);
   console.log(`machine: ${describeMachine(machine, environment)}`);
-  if (!environment.gc) console.log('note: global.gc is not available: heap-per-actor figures are reported as unavailable');
+  if (!environment.gc) console.log('note: no full GC can be forced: heap figures are reported as unavailable');
   if (environment.loadAverage1m > machine.cores / 4) {
     console.log(
       `note: 1-minute load average ${environment.loadAverage1m} on ${machine.cores} cores: something else may be running; figures may be noisy`,
@@ -196,7 +187,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (checks.length > 0) {
     console.log('');
     console.log('targets that need no Ironic (the Ironic ratios come from npm run bench:ironic):');
-    for (const check of checks) console.log(`  ${check.met ? 'met ' : 'MISS'}  ${check.target}: ${check.measured}`);
+    console.log(textTable(TARGET_COLUMNS, checks.map(targetRow)));
   }
   console.log('');
   console.log(
@@ -223,6 +214,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log('');
     console.log(markdownTable(RESULT_COLUMNS, all.map(resultRow)));
     if (ratios !== null) console.log(`\n${markdownTable(RATIO_COLUMNS, ratios.map(ratioRow))}`);
+    if (checks.length > 0) console.log(`\n${markdownTable(TARGET_COLUMNS, checks.map(targetRow))}`);
   }
   return failures.length > 0 ? 1 : 0;
 }

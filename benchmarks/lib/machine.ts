@@ -1,6 +1,6 @@
 /**
  * The machine and process a run was measured on: CPU model, cores, Node version, platform, and the
- * flags that change what is measured (--expose-gc, --cpu-prof, V8 options).
+ * flags that change what is measured (--cpu-prof, V8 options).
  */
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import type { MachineInfo } from './result.js';
@@ -22,7 +22,7 @@ export interface RunEnvironment {
   readonly memoryGiB: number;
   /** Node flags of this process, without tsx's own loader flags. */
   readonly flags: readonly string[];
-  /** Whether global.gc is available (heap figures need it). */
+  /** Whether a full GC can be forced (the heap figures need it; timed code never forces one). */
   readonly gc: boolean;
   readonly v8: string;
   /** 1-minute load average when the run started (other processes on the machine skew every figure). */
@@ -51,7 +51,7 @@ export function describeMachine(machine: MachineInfo, env: RunEnvironment): stri
   const flags = env.flags.length > 0 ? env.flags.join(' ') : '(none)';
   return (
     `${machine.cpu}, ${machine.cores} cores, ${env.memoryGiB} GiB, ${machine.platform}; ` +
-    `Node ${machine.node} (V8 ${env.v8}); flags ${flags}; gc ${env.gc ? 'exposed' : 'NOT exposed (heap figures unavailable)'}; ` +
+    `Node ${machine.node} (V8 ${env.v8}); flags ${flags}; forced GC ${env.gc ? 'for heap figures only' : 'unavailable (no heap figures)'}; ` +
     `load ${env.loadAverage1m}`
   );
 }

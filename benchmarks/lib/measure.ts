@@ -6,6 +6,8 @@
  * recorded in ns; ops/s is the median of the rounds, with the range in `extra`.
  */
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Result } from 'neverthrow';
 import { allocatedBytesPerOp } from './alloc.js';
 import type { LatencyUs, ScenarioResult } from './result.js';
@@ -37,17 +39,51 @@ export function latencyUs(histogram: RecordableHistogram): LatencyUs {
   };
 }
 
-/** Run a full GC if the process was started with --expose-gc; returns whether it could. */
+let gcFunction: (() => void) | null | undefined;
+
+/**
+ * V8's full GC, obtained without --expose-gc on the command line (so that the timed code runs in a
+ * process started like any other): the flag is set at run time and `gc` read from a new context.
+ * Null if that is refused.
+ */
+function fullGc(): (() => void) | null {
+  if (gcFunction !== undefined) return gcFunction;
+  const exposed = (globalThis as { gc?: unknown }).gc;
+  if (typeof exposed === 'function') {
+    gcFunction = exposed as () => void;
+    return gcFunction;
+  }
+  try {
+    setFlagsFromString('--expose-gc');
+    const fn: unknown = runInNewContext('gc');
+    gcFunction = typeof fn === 'function' ? (fn as () => void) : null;
+  } catch {
+    gcFunction = null;
+  }
+  return gcFunction;
+}
+
+/**
+ * A full GC (twice, so that what the first one finalised is gone too), for a RETAINED-heap
+ * measurement only (heap per actor, heap per node): heapUsed is compared before and after, which
+ * needs a settled heap. Timing loops must never call this (a forced GC before a round hides the
+ * cost of the garbage the operation makes, and under load it skews rounds). Returns whether it ran.
+ */
 export function collectGarbage(): boolean {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (typeof gc !== 'function') return false;
+  const gc = fullGc();
+  if (gc === null) return false;
   gc();
   gc();
   return true;
 }
 
-/** True when `global.gc` is available (the harness re-executes itself with --expose-gc). */
-export const gcAvailable = (): boolean => typeof (globalThis as { gc?: unknown }).gc === 'function';
+/** heapUsed after a full GC (for retained-heap figures), or null when no GC could be forced. */
+export function settledHeapUsed(): number | null {
+  return collectGarbage() ? process.memoryUsage().heapUsed : null;
+}
+
+/** True when a full GC can be forced (heap figures are then available). */
+export const gcAvailable = (): boolean => fullGc() !== null;
 
 /** How long and how often to run a closed loop. */
 export interface LoopPlan {
@@ -84,8 +120,8 @@ export interface LoopMeasure {
 
 /**
  * Closed loop: await `op` again and again, timing each call, for `plan.rounds` rounds of
- * `plan.roundMs` after `plan.warmupMs` of warm-up (not recorded). A GC (when exposed) runs before
- * each round so that one round's garbage is not collected in the next. After the rounds, an untimed
+ * `plan.roundMs` after `plan.warmupMs` of warm-up (not recorded). No GC is forced between rounds:
+ * the collections an operation's garbage causes are part of its cost. After the rounds, an untimed
  * pass of `plan.allocOps` operations samples the bytes allocated per operation. `op` must throw on
  * failure.
  */
@@ -97,7 +133,6 @@ export async function closedLoop(op: () => unknown, plan: LoopPlan): Promise<Loo
   let ops = 0;
   let totalNs = 0n;
   for (let r = 0; r < plan.rounds; r++) {
-    collectGarbage();
     const roundNs = BigInt(Math.round(plan.roundMs * 1e6));
     const start = nowNs();
     let roundOps = 0;
@@ -119,6 +154,53 @@ export async function closedLoop(op: () => unknown, plan: LoopPlan): Promise<Loo
     ops,
     seconds: Number(totalNs) / 1e9,
     allocBytesPerOp,
+    opsPerSec: Math.round(median(rates)),
+    roundsOpsPerSec: rates.map((r) => Math.round(r)),
+    latencyUs: latencyUs(histogram),
+    histogram,
+  };
+}
+
+/**
+ * Concurrent closed loops: `callers` callers, each awaiting `op(caller)` again and again, for
+ * `plan.rounds` rounds of `plan.roundMs` after `plan.warmupMs` of warm-up (not recorded). A round
+ * ends when every caller has finished the operation it was in when the time was up; ops/s is the
+ * median over the rounds of operations / elapsed time; latency columns include the queueing among
+ * the callers. No GC is forced; no allocation pass (allocBytesPerOp is null).
+ */
+export async function concurrentLoop(callers: number, op: (caller: number) => Promise<unknown>, plan: LoopPlan): Promise<LoopMeasure> {
+  const histogram = newHistogram();
+  const phase = async (ms: number, record: boolean): Promise<{ ops: number; ns: bigint }> => {
+    const start = nowNs();
+    const end = start + BigInt(Math.round(ms * 1e6));
+    let ops = 0;
+    const caller = async (c: number): Promise<void> => {
+      let t = nowNs();
+      while (t < end) {
+        await op(c);
+        const after = nowNs();
+        if (record) recordNs(histogram, after - t);
+        t = after;
+        ops += 1;
+      }
+    };
+    await Promise.all(Array.from({ length: callers }, (_, c) => caller(c)));
+    return { ops, ns: nowNs() - start };
+  };
+  await phase(plan.warmupMs, false);
+  const rates: number[] = [];
+  let ops = 0;
+  let totalNs = 0n;
+  for (let r = 0; r < plan.rounds; r++) {
+    const round = await phase(plan.roundMs, true);
+    ops += round.ops;
+    totalNs += round.ns;
+    rates.push(round.ops / (Number(round.ns) / 1e9));
+  }
+  return {
+    ops,
+    seconds: Number(totalNs) / 1e9,
+    allocBytesPerOp: null,
     opsPerSec: Math.round(median(rates)),
     roundsOpsPerSec: rates.map((r) => Math.round(r)),
     latencyUs: latencyUs(histogram),

@@ -16,6 +16,9 @@ export interface ScenarioModule {
   run(options: ScenarioOptions): Promise<ScenarioResult[]>;
   /** One line: what one operation is. */
   readonly description: string;
-  /** True if the scenario's figures need global.gc (heap per actor). */
+  /**
+   * True if some of the scenario's figures are retained heap (they force a full GC where they
+   * measure, through `collectGarbage()`). Informational: nothing is re-executed for it.
+   */
   readonly needsGc?: boolean;
 }

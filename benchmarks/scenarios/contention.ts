@@ -12,7 +12,7 @@
 import { createRequestContext } from '../../dist/src/context.js';
 import { NodeLocked } from '../../dist/src/errors.js';
 import { enrollNodes, withConductor } from '../lib/conductor.js';
-import { collectGarbage, latencyUs, median, newHistogram, nowNs, rangeText, recordNs } from '../lib/measure.js';
+import { latencyUs, median, newHistogram, nowNs, rangeText, recordNs } from '../lib/measure.js';
 import type { ScenarioResult } from '../lib/result.js';
 import type { ScenarioOptions } from '../lib/scenario.js';
 
@@ -84,7 +84,6 @@ export async function run({ quick }: ScenarioOptions): Promise<ScenarioResult[]>
         let seconds = 0;
         let ops = 0;
         for (let r = 0; r < rounds; r++) {
-          collectGarbage();
           const grantsBefore = grants;
           const s = await phase(cyclesPerRound);
           seconds += s;

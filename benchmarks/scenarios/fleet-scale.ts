@@ -12,19 +12,36 @@
  *    stops every idle actor. Waits until `status().actors.loaded` is 0 and nact's afterStop turns
  *    ran, then GC and heap again (`heapAfterPassivationPerNodeBytes` is relative to before loading,
  *    so about 0 means passivation gave everything back).
+ *
+ * Variant `activated nodes=N` (10k; quick: 1k), on its own conductor: each node's exclusive lock
+ * taken once and released (`acquire` + `release`: the node actor is spawned, reserves, builds the
+ * driver, releases), with `nodeIdleTimeout` 1 h so that every actor stays loaded; ops/s and the
+ * latency columns are that first cycle; `heapPerActivatedNodeBytes` is the heap retained per node
+ * afterwards (what a node that has served a task keeps until it is passivated), next to the idle
+ * figure of `nodes=N` (a node only read).
+ *
+ * GC: full GCs are forced only to settle the heap for the retained-heap figures (before the
+ * baseline and after loading / passivation). The spawn timings are one pass of N operations right
+ * after the baseline GC (N is large enough for the pass to run its own collections); nothing else
+ * is timed after a forced GC.
  */
 import type { Conductor } from '../../dist/actors/conductor.js';
 import { ManualClock } from '../../dist/src/clock.js';
 import { orThrow } from '../../dist/src/task/scope.js';
+import { createRequestContext } from '../../dist/src/context.js';
 import { enrollNodes, withConductor } from '../lib/conductor.js';
-import { collectGarbage, gcAvailable, latencyUs, newHistogram, nowNs, recordNs } from '../lib/measure.js';
+import { collectGarbage, gcAvailable, latencyUs, must, newHistogram, nowNs, recordNs } from '../lib/measure.js';
 import type { ScenarioResult } from '../lib/result.js';
 import type { ScenarioOptions } from '../lib/scenario.js';
 
-export const description = 'N idle node actors: spawn cost (first snapshot), heap per idle node, memory after passivation';
+export const description = 'N node actors: spawn cost (first snapshot), heap per idle and per activated node, memory after passivation';
 export const needsGc = true;
 
 const IDLE_TIMEOUT_MS = 500;
+/** `nodeIdleTimeout` of the activated variant: long enough that nothing is passivated while measuring. */
+const ACTIVATED_IDLE_TIMEOUT_MS = 3_600_000;
+/** Nodes activated before the heap baseline of the activated variant. */
+const WARMUP_NODES = 200;
 const MB = 2 ** 20;
 
 async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
@@ -45,7 +62,7 @@ async function fleet(nodes: number): Promise<ScenarioResult> {
     const ids = enrolled.map((n) => n.id);
     enrolled.length = 0;
 
-    collectGarbage();
+    collectGarbage(); // heap baseline (retained-heap figure)
     const before = process.memoryUsage();
     const h = newHistogram();
     let spawnNs = 0n;
@@ -58,7 +75,7 @@ async function fleet(nodes: number): Promise<ScenarioResult> {
     }
     const loadedCount = conductor.status().actors.loaded;
     if (loadedCount !== nodes) throw new Error(`fleet-scale: ${loadedCount} actors loaded, expected ${nodes}`);
-    collectGarbage();
+    collectGarbage(); // settled heap with N idle actors loaded
     const loaded = process.memoryUsage();
 
     // A cached snapshot read, for scale (no store access, no spawn).
@@ -74,11 +91,11 @@ async function fleet(nodes: number): Promise<ScenarioResult> {
     // setImmediate: let those run before measuring what passivation gave back.
     for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setTimeout(resolve, 50));
-    collectGarbage();
+    collectGarbage(); // settled heap after passivation
     const after = process.memoryUsage();
     const gc = gcAvailable();
     const seconds = Number(spawnNs) / 1e9;
-    const perNode = (bytes: number): number | string => (gc ? Math.round(bytes / nodes) : 'gc not exposed');
+    const perNode = (bytes: number): number | string => (gc ? Math.round(bytes / nodes) : 'gc unavailable');
     return {
       scenario: 'fleet-scale',
       variant: `nodes=${nodes}`,
@@ -105,12 +122,62 @@ async function fleet(nodes: number): Promise<ScenarioResult> {
   });
 }
 
+/** Each of N nodes: exclusive acquire + release once; then the heap retained per (activated) node. */
+async function activated(nodes: number): Promise<ScenarioResult> {
+  return withConductor({ nodeIdleTimeout: ACTIVATED_IDLE_TIMEOUT_MS }, async (conductor: Conductor) => {
+    const enrolled = await enrollNodes(conductor, nodes + WARMUP_NODES, { prefix: 'active' });
+    const ids = enrolled.map((n) => n.id);
+    enrolled.length = 0;
+    const ctx = createRequestContext();
+    // Warm-up (not measured): the code paths compiled and the lazily created shared state built,
+    // so that the per-node figure is what each further node costs.
+    for (const id of ids.splice(0, WARMUP_NODES)) must(await (await orThrow(conductor.acquire(ctx, id, { purpose: 'bench' }))).release());
+
+    collectGarbage(); // heap baseline (retained-heap figure)
+    const before = process.memoryUsage();
+    const h = newHistogram();
+    let cycleNs = 0n;
+    for (const id of ids) {
+      const t0 = nowNs();
+      const task = await orThrow(conductor.acquire(ctx, id, { purpose: 'bench' }));
+      must(await task.release());
+      const dt = nowNs() - t0;
+      cycleNs += dt;
+      recordNs(h, dt);
+    }
+    const loadedCount = conductor.status().actors.loaded;
+    if (loadedCount !== nodes + WARMUP_NODES) {
+      throw new Error(`fleet-scale: ${loadedCount} actors loaded after activation, expected ${nodes + WARMUP_NODES}`);
+    }
+    // Let the release's follow-up turns (nact's setImmediate scheduling) settle before measuring.
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    const gc = collectGarbage(); // settled heap with N activated actors loaded
+    const after = process.memoryUsage();
+    const seconds = Number(cycleNs) / 1e9;
+    return {
+      scenario: 'fleet-scale',
+      variant: `activated nodes=${nodes}`,
+      ops: nodes,
+      seconds: Math.round(seconds * 1000) / 1000,
+      opsPerSec: Math.round(nodes / seconds),
+      latencyUs: latencyUs(h),
+      extra: {
+        latency: 'first exclusive acquire + release (node-actor spawn included)',
+        heapPerActivatedNodeBytes: gc ? Math.round((after.heapUsed - before.heapUsed) / nodes) : 'gc unavailable',
+        heapBeforeMB: Math.round(before.heapUsed / MB),
+        heapActivatedMB: Math.round(after.heapUsed / MB),
+        rssActivatedMB: Math.round(after.rss / MB),
+        nodeIdleTimeoutMs: ACTIVATED_IDLE_TIMEOUT_MS,
+        gc,
+      },
+    };
+  });
+}
+
 export async function run({ quick }: ScenarioOptions): Promise<ScenarioResult[]> {
   const sizes = quick ? [1000] : [10_000, 100_000];
   const results: ScenarioResult[] = [];
-  for (const nodes of sizes) {
-    results.push(await fleet(nodes));
-    collectGarbage();
-  }
+  for (const nodes of sizes) results.push(await fleet(nodes));
+  results.push(await activated(quick ? 1000 : 10_000));
   return results;
 }

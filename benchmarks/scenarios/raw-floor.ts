@@ -203,28 +203,35 @@ async function store(quick: boolean): Promise<ScenarioResult[]> {
   return results;
 }
 
-/** Heap per idle actor and spawn cost: spawn `count` actors, GC, measure, stop them. */
+/**
+ * Spawn cost and heap per idle actor, in two passes: a timing pass (`count` spawns, each timed, no
+ * GC forced), the actors stopped, then a heap pass (`count` spawns between two full GCs: the
+ * retained heap per actor needs a settled heap before and after; nothing is timed in it).
+ */
 async function spawnAndHeap(
   quick: boolean,
   variant: string,
-  spawn: (i: number) => void,
-  teardown: () => Promise<void> | void,
+  spawn: (name: string) => void,
+  stopSpawned: () => Promise<void>,
 ): Promise<ScenarioResult> {
   const count = quick ? 1000 : 10_000;
   const h = newHistogram();
-  collectGarbage();
-  const before = process.memoryUsage().heapUsed;
   let totalNs = 0n;
   for (let i = 0; i < count; i++) {
     const t0 = nowNs();
-    spawn(i);
+    spawn(`t${i}`);
     const dt = nowNs() - t0;
     totalNs += dt;
     recordNs(h, dt);
   }
+  await stopSpawned();
+  // Retained heap: GC before and after (measurement of heap only, not of time).
+  collectGarbage();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < count; i++) spawn(`h${i}`);
   const gc = collectGarbage();
   const after = process.memoryUsage().heapUsed;
-  await teardown();
+  await stopSpawned();
   const seconds = Number(totalNs) / 1e9;
   return {
     scenario: 'raw-floor',
@@ -235,9 +242,11 @@ async function spawnAndHeap(
     latencyUs: latencyUs(h),
     extra: gc
       ? { actors: count, heapPerActorBytes: Math.round((after - before) / count) }
-      : { actors: count, heapPerActorBytes: 'gc not exposed' },
+      : { actors: count, heapPerActorBytes: 'gc unavailable' },
   };
 }
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 async function actors(quick: boolean): Promise<ScenarioResult[]> {
   const system = startSystem(`bench-floor-spawn-${process.pid}`);
@@ -248,24 +257,35 @@ async function actors(quick: boolean): Promise<ScenarioResult[]> {
   const raw = await spawnAndHeap(
     quick,
     FLOOR.nactSpawn,
-    (i) => refs.push(spawnActor<null>(system, (s) => s, `a${i}`, props)),
+    (name) => refs.push(spawnActor<null>(system, (s) => s, name, props)),
     async () => {
       for (const ref of refs) stopActor(ref);
-      stopActor(system);
-      await new Promise((resolve) => setImmediate(resolve));
+      refs.length = 0;
+      await turn();
     },
   );
+  stopActor(system);
+  await turn();
   const runtime = new ActorRuntime('bench-floor-spawn', silentLogger());
-  const behavior = { initialState: () => null, handle: (state: null) => state };
-  const parent = runtime.spawn<null, never>(null, 'parent', behavior);
-  for (let i = 0; i < 200; i++) runtime.stop(runtime.spawn(parent, `w${i}`, behavior));
-  const ours = await spawnAndHeap(
-    quick,
-    FLOOR.runtimeSpawn,
-    (i) => void runtime.spawn(parent, `a${i}`, behavior),
-    () => runtime.shutdown(),
-  );
-  return [raw, ours];
+  try {
+    const behavior = { initialState: () => null, handle: (state: null) => state };
+    const parent = runtime.spawn<null, never>(null, 'parent', behavior);
+    for (let i = 0; i < 200; i++) runtime.stop(runtime.spawn(parent, `w${i}`, behavior));
+    const children: ReturnType<typeof runtime.spawn>[] = [];
+    const ours = await spawnAndHeap(
+      quick,
+      FLOOR.runtimeSpawn,
+      (name) => void children.push(runtime.spawn(parent, name, behavior)),
+      async () => {
+        for (const child of children) runtime.stop(child);
+        children.length = 0;
+        await turn();
+      },
+    );
+    return [raw, ours];
+  } finally {
+    await runtime.shutdown();
+  }
 }
 
 export async function run({ quick }: ScenarioOptions): Promise<ScenarioResult[]> {

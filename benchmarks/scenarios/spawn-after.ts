@@ -18,19 +18,7 @@ import { createRequestContext, type RequestContext } from '../../dist/src/contex
 import { silentLogger } from '../../dist/src/logging.js';
 import { orThrow } from '../../dist/src/task/scope.js';
 import { enrollNodes, withConductor } from '../lib/conductor.js';
-import {
-  closedLoop,
-  collectGarbage,
-  latencyUs,
-  loopPlan,
-  loopResult,
-  median,
-  must,
-  newHistogram,
-  nowNs,
-  rangeText,
-  recordNs,
-} from '../lib/measure.js';
+import { closedLoop, latencyUs, loopPlan, loopResult, median, must, newHistogram, nowNs, rangeText, recordNs } from '../lib/measure.js';
 import type { ScenarioResult } from '../lib/result.js';
 import type { ScenarioOptions } from '../lib/scenario.js';
 
@@ -57,7 +45,6 @@ async function workerSpawn(quick: boolean): Promise<ScenarioResult> {
     await supervisor.onIdle();
     let totalNs = 0n;
     for (let b = 0; b < batches; b++) {
-      collectGarbage();
       for (let i = 0; i < batch; i++) {
         const t0 = nowNs();
         const spawned = supervisor.spawn(request);
@@ -132,7 +119,6 @@ async function concurrentTasks(quick: boolean): Promise<ScenarioResult> {
     const rates: number[] = [];
     let seconds = 0;
     for (let r = 0; r < rounds; r++) {
-      collectGarbage();
       const s = await phase(perRound);
       seconds += s;
       rates.push(Math.round(perRound / s));
