@@ -21,7 +21,6 @@ import {
   type NodeNotLocked,
 } from '../src/errors.js';
 import {
-  initialLockState,
   isIdle,
   lockedBy,
   step,
@@ -38,7 +37,7 @@ import type { NewPort, NewPortgroup, Store } from '../src/store/store.js';
 import type { Clock, TimerHandle } from '../src/clock.js';
 import type { Lease, UnlockError, UpdateError } from '../src/task/ports.js';
 import type { Waiter } from './internal/waiter.js';
-import type { ActorContext, Ask, Behavior } from './runtime.js';
+import type { ActorContext, Ask, Behavior, SupervisionDecision } from './runtime.js';
 
 /** What readers see of a node: written by its actor only (and filled once by the registry on load). */
 export interface NodeCell {
@@ -114,21 +113,28 @@ export interface RefreshMessage extends Ask<NodeRecord, NodeNotFound> {
   readonly type: 'refresh';
 }
 
-/** What the node actor needs from its surroundings. */
-export interface NodeActorDeps {
+/**
+ * What a node actor needs from its surroundings: one object shared by every node actor of a
+ * conductor (a node actor allocates no closures of its own). `K` is the host's key for the node.
+ */
+export interface NodeHost<K> {
   /** A guarded store (`guardStore`): the actor keeps lock state across calls, so none may throw. */
   readonly store: Store;
   readonly config: ConductorConfig;
   readonly logger: Logger;
   readonly clock: Clock;
-  /** Send a message to this actor (timers and aborts come back through the mailbox). */
-  send(message: NodeMessage): void;
+  /** The lock state of a node nobody asked for yet (immutable, so shared). */
+  readonly initialLock: LockState;
+  /** Send a message to the node's actor (timers and aborts come back through the mailbox). */
+  send(key: K, message: NodeMessage): void;
   /** The node's name changed. */
-  renamed(previous: string | null, current: string | null): void;
-  /** The node was deleted: drop and stop this actor. */
-  retire(): void;
-  /** The lock is idle: stop this actor unless a message to it is still in flight. */
-  passivate(): void;
+  renamed(key: K, previous: string | null, current: string | null): void;
+  /** The node was deleted: drop and stop its actor. */
+  retire(key: K): void;
+  /** The lock is idle: stop the actor unless a message to it is still in flight. */
+  passivate(key: K): void;
+  /** A message to the node's actor was handled. */
+  handled(key: K): void;
 }
 
 /** Columns truncated to `logInDbMaxSize` on every write (Ironic `Node.save`). */
@@ -145,201 +151,133 @@ function withChanges(node: NodeRecord, changes: Partial<NodeRecord>): NodeRecord
 
 const UNRESERVED: Partial<NodeRecord> = Object.freeze({ reservation: null, reservation_purpose: null, reserved_at: null });
 
-/** Mutable state of one node actor (owned by its handler only). */
-interface NodeActorState {
-  lock: LockState;
+/**
+ * The node actor of one node: its behaviour and its state in one object (the runtime hands the
+ * state back to `handle`; it is this object). Methods live on the prototype, so an activated node
+ * costs its fields, not a set of closures.
+ */
+export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
+  readonly #cell: NodeCell;
+  readonly #host: NodeHost<K>;
+  readonly #key: K;
+  #lock: LockState;
   /** The holder's lease (its id is the capability to write the node). */
-  lease: Lease | null;
-  /** Callers with a ticket: queued, or being granted. */
-  readonly waiters: Map<number, Waiter>;
-  retryTimer: TimerHandle | null;
+  #lease: Lease | null = null;
+  /** Callers with a ticket (queued, or being granted); made on first use. */
+  #waiters: Map<number, Waiter> | null = null;
+  #retryTimer: TimerHandle | null = null;
   /** How the release in progress ended (set by the arbiter's `released` effect). */
-  released: ReleaseOutcome | null;
-}
+  #released: ReleaseOutcome | null = null;
+  #log: Logger | null = null;
 
-/** Build the behavior of a node actor publishing on `cell`. */
-export function nodeActorBehavior(cell: NodeCell, deps: NodeActorDeps): Behavior<NodeActorState, NodeMessage> {
-  const log = deps.logger.child({ node: cell.uuid });
-  const { config, store, clock } = deps;
-  const host = config.host;
-  const id = cell.id;
+  constructor(cell: NodeCell, host: NodeHost<K>, key: K) {
+    this.#cell = cell;
+    this.#host = host;
+    this.#key = key;
+    this.#lock = host.initialLock;
+  }
 
-  const publish = (node: NodeRecord): void => {
-    const previous = cell.snapshot?.name ?? null;
-    cell.snapshot = node;
-    if (node.name !== previous) deps.renamed(previous, node.name);
-  };
+  initialState(): NodeActor<K> {
+    return this;
+  }
 
-  const lockedError = (by: LockedBy): NodeLocked =>
-    by.kind === 'local'
-      ? new NodeLocked(cell.uuid, { host, purpose: by.purpose, heldForMs: clock.now() - by.since })
-      : new NodeLocked(cell.uuid, by.holder ?? { host: cell.snapshot?.reservation ?? host });
-
-  const failure = (reason: FailReason): NodeLocked | NodeNotFound | StoreError => {
-    if (reason.kind === 'locked') return lockedError(reason.by);
-    if (reason.kind === 'notFound') return new NodeNotFound(cell.uuid);
-    return reason.error instanceof StoreError ? reason.error : new StoreError('reserve', reason.error);
-  };
-
-  // ---- the store effects: each answers with the arbiter event its result means ----
-
-  const reserve = async (purpose: string, at: number): Promise<LockEvent> => {
-    const got = await store.reserve(host, id, { purpose, at: new Date(at) });
-    if (got.isOk()) {
-      publish(freeze(got.value, true));
-      return { type: 'reserved' };
+  async handle(_state: NodeActor<K>, message: NodeMessage, ctx: ActorContext<NodeMessage>): Promise<NodeActor<K>> {
+    try {
+      await this.#dispatch(message, ctx);
+    } finally {
+      this.#host.handled(this.#key);
     }
-    if (got.error instanceof NodeLocked) return { type: 'reserveRefused', holder: got.error.holder };
-    if (got.error instanceof NodeNotFound) return { type: 'gone' };
-    return { type: 'reserveFailed', error: got.error };
-  };
+    return this;
+  }
 
-  const transfer = async (purpose: string, at: number): Promise<LockEvent> => {
-    const moved = await store.transferReservation(host, id, { purpose, at: new Date(at) });
-    if (moved.isOk()) {
-      if (cell.snapshot !== null) {
-        publish(withChanges(cell.snapshot, { reservation: host, reservation_purpose: purpose, reserved_at: new Date(at).toISOString() }));
-      }
-      return { type: 'transferred' };
+  /** A bug in a handler must not wedge the node: keep the lock state and go on. */
+  onError(): SupervisionDecision {
+    return 'resume';
+  }
+
+  afterStop(): void {
+    if (this.#retryTimer !== null) this.#host.clock.clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    if (this.#waiters === null) return;
+    for (const waiter of this.#waiters.values()) waiter.fail(this.#stoppedError());
+    this.#waiters.clear();
+  }
+
+  /** An acquire that reaches a stopped actor must still settle its waiter. */
+  onUndelivered(message: NodeMessage): void {
+    if (message.type === 'acquire') message.waiter.fail(this.#stoppedError());
+  }
+
+  // ---- messages ---------------------------------------------------------------------------------
+
+  async #dispatch(message: NodeMessage, ctx: ActorContext<NodeMessage>): Promise<void> {
+    switch (message.type) {
+      case 'acquire':
+        return this.#onAcquire(message.waiter);
+      case 'expire':
+        return this.#run({ type: 'deadline', ticket: message.ticket });
+      case 'retry':
+        return this.#run({ type: 'retry' });
+      case 'forget':
+        this.#waiters?.delete(message.ticket);
+        return this.#run({ type: 'abort', ticket: message.ticket });
+      case 'release':
+        return this.#onRelease(message, ctx);
+      case 'update':
+        return this.#onUpdate(message, ctx);
+      case 'destroy':
+        return this.#onDestroy(message, ctx);
+      case 'relabel':
+        return this.#onRelabel(message, ctx);
+      case 'refresh':
+        return this.#onRefresh(ctx);
+      case 'createPort':
+      case 'createPortgroup':
+        return this.#onCreate(message, ctx);
+      case 'releaseOrphan':
+        return this.#onReleaseOrphan(message, ctx);
+      case 'passivate':
+        if (isIdle(this.#lock)) this.#host.passivate(this.#key);
+        return;
+      default:
+        ctx.fail(new InvalidParameterValue('unknown node message', { type: (message as { type?: unknown }).type }));
     }
-    if (moved.error instanceof NodeNotFound) return { type: 'gone' };
-    log.warn({ err: moved.error }, 'reservation hand-off failed; reserving again');
-    return { type: 'transferRefused', error: moved.error };
-  };
+  }
 
-  const clear = async (): Promise<LockEvent> => {
-    const released = await store.release(host, id);
-    if (released.isOk()) {
-      if (cell.snapshot !== null) publish(withChanges(cell.snapshot, UNRESERVED));
-      return { type: 'cleared' };
-    }
-    if (released.error instanceof NodeNotFound) return { type: 'gone' };
-    if (released.error instanceof StoreError) {
-      log.warn({ err: released.error }, 'clearing the reservation failed; retrying');
-      return { type: 'clearFailed', error: released.error, retriable: true };
-    }
-    log.error({ err: released.error }, 'reservation changed behind our back before release');
-    return { type: 'clearFailed', error: released.error, retriable: false };
-  };
-
-  /** Run one effect; a store effect or a refused grant answers with the next event. */
-  const perform = (state: NodeActorState, effect: LockEffect): LockEvent | Promise<LockEvent> | null => {
-    switch (effect.type) {
-      case 'reserve':
-        return reserve(effect.purpose, effect.at);
-      case 'transfer':
-        return transfer(effect.purpose, effect.at);
-      case 'clear':
-        return clear();
-      case 'grant': {
-        const waiter = state.waiters.get(effect.ticket);
-        state.waiters.delete(effect.ticket);
-        // Aborted while we reserved: the arbiter hands the lock on.
-        if (waiter === undefined || waiter.settled || cell.snapshot === null) return { type: 'abort', ticket: effect.ticket };
-        // Unguessable: a lease id is the holder's capability to write the node.
-        const lease: Lease = { id: randomUUID(), nodeId: id, node: cell.snapshot, grantedAt: effect.at };
-        state.lease = lease;
-        waiter.grant(lease);
-        return null;
-      }
-      case 'fail': {
-        state.waiters.get(effect.ticket)?.fail(failure(effect.reason));
-        state.waiters.delete(effect.ticket);
-        return null;
-      }
-      case 'armDeadline': {
-        const ticket = effect.ticket;
-        state.waiters.get(ticket)?.armTimer(() => deps.send({ type: 'expire', ticket }), effect.delayMs);
-        return null;
-      }
-      case 'armRetry':
-        state.retryTimer = clock.setTimeout(() => {
-          state.retryTimer = null;
-          deps.send({ type: 'retry' });
-        }, effect.delayMs);
-        return null;
-      case 'cancelRetry':
-        if (state.retryTimer !== null) clock.clearTimeout(state.retryTimer);
-        state.retryTimer = null;
-        return null;
-      case 'released':
-        state.released = effect.outcome;
-        return null;
-      case 'retire':
-        cell.snapshot = null;
-        deps.retire();
-        return null;
-    }
-  };
-
-  /** Feed `event` to the arbiter and run its effects until the lock is at rest, then publish. */
-  const run = async (state: NodeActorState, event: LockEvent): Promise<void> => {
-    let next: LockEvent | null = event;
-    while (next !== null) {
-      const stepped = step(state.lock, next, clock.now());
-      state.lock = stepped.state;
-      next = null;
-      for (const effect of stepped.effects) {
-        const answer = perform(state, effect);
-        // The arbiter emits at most one store effect per step, as its last effect.
-        if (answer !== null) next = answer instanceof Promise ? await answer : answer;
-      }
-    }
-    if (state.lock.gone) cell.snapshot = null;
-    const holder = state.lock.holder;
-    if (holder === null) state.lease = null;
-    cell.holder =
-      holder === null || state.lease === null
-        ? null
-        : { leaseId: state.lease.id, purpose: holder.purpose, since: holder.since, requestId: holder.requestId };
-    cell.waiting = state.lock.queue.length;
-    cell.idle = isIdle(state.lock);
-  };
-
-  /** The arbiter's ticket of the lease a message names, or null if it is not the current lease. */
-  const holderTicket = (state: NodeActorState, leaseId: string): number | null =>
-    state.lease?.id === leaseId ? (state.lock.holder?.ticket ?? null) : null;
-
-  /** Check a holder's write: the current lease, on a node that still exists. */
-  const refuseWrite = (state: NodeActorState, leaseId: string): NodeNotFound | LeaseNotFound | null => {
-    if (cell.snapshot === null) return new NodeNotFound(cell.uuid);
-    return holderTicket(state, leaseId) === null ? new LeaseNotFound(leaseId) : null;
-  };
-
-  const onAcquire = async (state: NodeActorState, waiter: Waiter): Promise<void> => {
+  async #onAcquire(waiter: Waiter): Promise<void> {
     if (waiter.settled) return;
-    if (cell.snapshot === null) {
-      waiter.fail(new NodeNotFound(cell.uuid));
+    if (this.#cell.snapshot === null) {
+      waiter.fail(new NodeNotFound(this.#cell.uuid));
       return;
     }
-    state.waiters.set(waiter.ticket, waiter);
+    (this.#waiters ??= new Map()).set(waiter.ticket, waiter);
     const { purpose, retry, patient, context } = waiter.request;
-    await run(state, { type: 'acquire', request: { ticket: waiter.ticket, purpose, retry, patient, requestId: context.requestId } });
-  };
+    await this.#run({ type: 'acquire', request: { ticket: waiter.ticket, purpose, retry, patient, requestId: context.requestId } });
+  }
 
-  const onRelease = async (state: NodeActorState, message: ReleaseMessage, ctx: ActorContext<NodeMessage>): Promise<void> => {
-    const ticket = holderTicket(state, message.leaseId);
+  async #onRelease(message: ReleaseMessage, ctx: ActorContext<NodeMessage>): Promise<void> {
+    const ticket = this.#holderTicket(message.leaseId);
     if (ticket === null) {
       ctx.fail(new LeaseNotFound(message.leaseId));
       return;
     }
-    state.released = null;
-    await run(state, { type: 'release', ticket });
-    const outcome = state.released as ReleaseOutcome | null;
-    state.released = null;
+    this.#released = null;
+    await this.#run({ type: 'release', ticket });
+    const outcome = this.#released as ReleaseOutcome | null;
+    this.#released = null;
     if (outcome === null || outcome.kind === 'ok') ctx.reply(undefined);
     else if (outcome.kind === 'notHolder') ctx.fail(new LeaseNotFound(message.leaseId));
-    else if (outcome.kind === 'notFound') ctx.fail(new NodeNotFound(cell.uuid));
+    else if (outcome.kind === 'notFound') ctx.fail(new NodeNotFound(this.#cell.uuid));
     else ctx.fail(outcome.error);
-  };
+  }
 
-  const onUpdate = async (state: NodeActorState, message: UpdateMessage, ctx: ActorContext<NodeMessage>): Promise<void> => {
-    const refused = refuseWrite(state, message.leaseId);
+  async #onUpdate(message: UpdateMessage, ctx: ActorContext<NodeMessage>): Promise<void> {
+    const refused = this.#refuseWrite(message.leaseId);
     if (refused !== null) {
       ctx.fail(refused);
       return;
     }
-    const current = cell.snapshot as NodeRecord;
+    const current = this.#cell.snapshot as NodeRecord;
     const next = produce(current, (draft) => {
       const returned: unknown = message.recipe(draft);
       if (returned !== undefined) {
@@ -361,11 +299,11 @@ export function nodeActorBehavior(cell: NodeCell, deps: NodeActorDeps): Behavior
       }
       const value = next[key];
       // Ironic's Node.save truncates these to log_in_db_max_size, whoever writes them.
-      changes[key] = TRUNCATED.has(key) && typeof value === 'string' ? value.slice(0, config.logInDbMaxSize) : value;
+      changes[key] = TRUNCATED.has(key) && typeof value === 'string' ? value.slice(0, this.#host.config.logInDbMaxSize) : value;
     }
-    const saved = await store.updateNode(id, changes);
+    const saved = await this.#host.store.updateNode(this.#cell.id, changes);
     if (saved.isErr()) {
-      if (saved.error instanceof NodeNotFound) await run(state, { type: 'gone' });
+      if (saved.error instanceof NodeNotFound) await this.#run({ type: 'gone' });
       ctx.fail(saved.error);
       return;
     }
@@ -375,34 +313,30 @@ export function nodeActorBehavior(cell: NodeCell, deps: NodeActorDeps): Behavior
     const stored: Partial<NodeRecord> = { updated_at: row.updated_at, provision_updated_at: row.provision_updated_at };
     for (const key of Object.keys(changes) as (keyof NodeRecord)[]) (stored as Record<string, unknown>)[key] = freeze(row[key], true);
     const committed = withChanges(next, stored);
-    publish(committed);
+    this.#publish(committed);
     ctx.reply(committed);
-  };
+  }
 
-  const onDestroy = async (state: NodeActorState, message: DestroyMessage, ctx: ActorContext<NodeMessage>): Promise<void> => {
-    const refused = refuseWrite(state, message.leaseId);
+  async #onDestroy(message: DestroyMessage, ctx: ActorContext<NodeMessage>): Promise<void> {
+    const refused = this.#refuseWrite(message.leaseId);
     if (refused !== null) {
       ctx.fail(refused);
       return;
     }
-    const destroyed = await store.destroyNode(id);
+    const destroyed = await this.#host.store.destroyNode(this.#cell.id);
     if (destroyed.isErr()) {
       ctx.fail(destroyed.error);
       return;
     }
-    log.info('node deleted');
-    cell.snapshot = null;
-    await run(state, { type: 'gone' });
+    this.#logger().info('node deleted');
+    this.#cell.snapshot = null;
+    await this.#run({ type: 'gone' });
     ctx.reply(undefined);
-  };
+  }
 
   /** Ports and portgroups are created by the lease holder only, so a holder's cached lists stay right. */
-  const onCreate = async (
-    state: NodeActorState,
-    message: CreatePortMessage | CreatePortgroupMessage,
-    ctx: ActorContext<NodeMessage>,
-  ): Promise<void> => {
-    const refused = refuseWrite(state, message.leaseId);
+  async #onCreate(message: CreatePortMessage | CreatePortgroupMessage, ctx: ActorContext<NodeMessage>): Promise<void> {
+    const refused = this.#refuseWrite(message.leaseId);
     if (refused !== null) {
       ctx.fail(refused);
       return;
@@ -411,132 +345,232 @@ export function nodeActorBehavior(cell: NodeCell, deps: NodeActorDeps): Behavior
       ctx.fail(new InvalidParameterValue(`${message.type}: fields must be an object`, { field: null }));
       return;
     }
+    const { store } = this.#host;
+    const id = this.#cell.id;
     const created =
       message.type === 'createPort' ? await store.createPort(id, message.fields) : await store.createPortgroup(id, message.fields);
     if (created.isErr()) {
-      if (created.error instanceof NodeNotFound) await run(state, { type: 'gone' });
+      if (created.error instanceof NodeNotFound) await this.#run({ type: 'gone' });
       ctx.fail(created.error);
       return;
     }
     ctx.reply(created.value);
-  };
+  }
 
-  const onReleaseOrphan = async (state: NodeActorState, message: ReleaseOrphanMessage, ctx: ActorContext<NodeMessage>): Promise<void> => {
-    if (cell.snapshot === null) {
-      ctx.fail(new NodeNotFound(cell.uuid));
+  async #onReleaseOrphan(message: ReleaseOrphanMessage, ctx: ActorContext<NodeMessage>): Promise<void> {
+    const snapshot = this.#cell.snapshot;
+    if (snapshot === null) {
+      ctx.fail(new NodeNotFound(this.#cell.uuid));
       return;
     }
     // Never take over from ourselves: a local holder or a hand-off in progress owns the row.
-    if (state.lock.holder !== null || state.lock.reserved) {
-      ctx.fail(lockedError(lockedBy(state.lock)));
+    if (this.#lock.holder !== null || this.#lock.reserved) {
+      ctx.fail(this.#lockedError(lockedBy(this.#lock)));
       return;
     }
-    const released = await store.release(message.tag, id);
+    const released = await this.#host.store.release(message.tag, this.#cell.id);
     if (released.isErr()) {
-      if (released.error instanceof NodeNotFound) await run(state, { type: 'gone' });
+      if (released.error instanceof NodeNotFound) await this.#run({ type: 'gone' });
       ctx.fail(released.error);
       return;
     }
-    publish(withChanges(cell.snapshot, UNRESERVED));
-    ctx.reply(cell.snapshot);
+    this.#publish(withChanges(snapshot, UNRESERVED));
+    ctx.reply(this.#cell.snapshot);
     // Waiters facing the dead holder can go now.
-    await run(state, { type: 'outsideCleared' });
-  };
+    await this.#run({ type: 'outsideCleared' });
+  }
 
-  const onRelabel = async (state: NodeActorState, message: RelabelMessage, ctx: ActorContext<NodeMessage>): Promise<void> => {
-    const refused = refuseWrite(state, message.leaseId);
-    const holder = state.lock.holder;
+  async #onRelabel(message: RelabelMessage, ctx: ActorContext<NodeMessage>): Promise<void> {
+    const refused = this.#refuseWrite(message.leaseId);
+    const holder = this.#lock.holder;
     if (refused !== null || holder === null) {
       ctx.fail(refused ?? new LeaseNotFound(message.leaseId));
       return;
     }
-    const moved = await store.transferReservation(host, id, { purpose: message.purpose, at: new Date(holder.since) });
+    const moved = await this.#host.store.transferReservation(this.#host.config.host, this.#cell.id, {
+      purpose: message.purpose,
+      at: new Date(holder.since),
+    });
     if (moved.isErr()) {
       ctx.fail(moved.error);
       return;
     }
-    await run(state, { type: 'relabel', ticket: holder.ticket, purpose: message.purpose });
-    publish(withChanges(cell.snapshot as NodeRecord, { reservation_purpose: message.purpose }));
-    ctx.reply(cell.snapshot);
-  };
+    await this.#run({ type: 'relabel', ticket: holder.ticket, purpose: message.purpose });
+    this.#publish(withChanges(this.#cell.snapshot as NodeRecord, { reservation_purpose: message.purpose }));
+    ctx.reply(this.#cell.snapshot);
+  }
 
-  const onRefresh = async (state: NodeActorState, ctx: ActorContext<NodeMessage>): Promise<void> => {
-    const got = await store.getNode(id);
+  async #onRefresh(ctx: ActorContext<NodeMessage>): Promise<void> {
+    const got = await this.#host.store.getNode(this.#cell.id);
     if (got.isErr()) {
-      if (got.error instanceof NodeNotFound) await run(state, { type: 'gone' });
+      if (got.error instanceof NodeNotFound) await this.#run({ type: 'gone' });
       ctx.fail(got.error);
       return;
     }
-    publish(freeze(got.value, true));
-    ctx.reply(cell.snapshot);
-  };
+    this.#publish(freeze(got.value, true));
+    ctx.reply(this.#cell.snapshot);
+  }
 
-  const stoppedError = (): NodeNotFound | ConductorStopping =>
-    cell.snapshot === null ? new NodeNotFound(cell.uuid) : new ConductorStopping();
+  // ---- the arbiter's interpreter ------------------------------------------------------------------
 
-  return {
-    initialState: () => ({
-      lock: initialLockState({ attempts: config.nodeLockedRetryAttempts, retryIntervalMs: config.nodeLockedRetryInterval }),
-      lease: null,
-      waiters: new Map(),
-      retryTimer: null,
-      released: null,
-    }),
-    async handle(state, message, ctx) {
-      switch (message.type) {
-        case 'acquire':
-          await onAcquire(state, message.waiter);
-          break;
-        case 'expire':
-          await run(state, { type: 'deadline', ticket: message.ticket });
-          break;
-        case 'retry':
-          await run(state, { type: 'retry' });
-          break;
-        case 'forget':
-          state.waiters.delete(message.ticket);
-          await run(state, { type: 'abort', ticket: message.ticket });
-          break;
-        case 'release':
-          await onRelease(state, message, ctx);
-          break;
-        case 'update':
-          await onUpdate(state, message, ctx);
-          break;
-        case 'destroy':
-          await onDestroy(state, message, ctx);
-          break;
-        case 'relabel':
-          await onRelabel(state, message, ctx);
-          break;
-        case 'refresh':
-          await onRefresh(state, ctx);
-          break;
-        case 'createPort':
-        case 'createPortgroup':
-          await onCreate(state, message, ctx);
-          break;
-        case 'releaseOrphan':
-          await onReleaseOrphan(state, message, ctx);
-          break;
-        case 'passivate':
-          if (isIdle(state.lock)) deps.passivate();
-          break;
-        default:
-          ctx.fail(new InvalidParameterValue('unknown node message', { type: (message as { type?: unknown }).type }));
+  /** Feed `event` to the arbiter and run its effects until the lock is at rest, then publish. */
+  async #run(event: LockEvent): Promise<void> {
+    let next: LockEvent | null = event;
+    while (next !== null) {
+      const stepped = step(this.#lock, next, this.#host.clock.now());
+      this.#lock = stepped.state;
+      next = null;
+      for (const effect of stepped.effects) {
+        const answer = this.#perform(effect);
+        // The arbiter emits at most one store effect per step, as its last effect.
+        if (answer !== null) next = answer instanceof Promise ? await answer : answer;
       }
-      return state;
-    },
-    // A bug in a handler must not wedge the node: keep the lock state and go on.
-    onError: () => 'resume',
-    afterStop(state) {
-      if (state.retryTimer !== null) clock.clearTimeout(state.retryTimer);
-      for (const waiter of state.waiters.values()) waiter.fail(stoppedError());
-      state.waiters.clear();
-    },
-    // An acquire that reaches a stopped actor must still settle its waiter.
-    onUndelivered(message) {
-      if (message.type === 'acquire') message.waiter.fail(stoppedError());
-    },
-  };
+    }
+    const cell = this.#cell;
+    const lock = this.#lock;
+    if (lock.gone) cell.snapshot = null;
+    const holder = lock.holder;
+    if (holder === null) this.#lease = null;
+    cell.holder =
+      holder === null || this.#lease === null
+        ? null
+        : { leaseId: this.#lease.id, purpose: holder.purpose, since: holder.since, requestId: holder.requestId };
+    cell.waiting = lock.queue.length;
+    cell.idle = isIdle(lock);
+  }
+
+  /** Run one effect; a store effect or a refused grant answers with the next event. */
+  #perform(effect: LockEffect): LockEvent | Promise<LockEvent> | null {
+    switch (effect.type) {
+      case 'reserve':
+        return this.#reserve(effect.purpose, effect.at);
+      case 'transfer':
+        return this.#transfer(effect.purpose, effect.at);
+      case 'clear':
+        return this.#clear();
+      case 'grant': {
+        const waiter = this.#waiters?.get(effect.ticket);
+        this.#waiters?.delete(effect.ticket);
+        const snapshot = this.#cell.snapshot;
+        // Aborted while we reserved: the arbiter hands the lock on.
+        if (waiter === undefined || waiter.settled || snapshot === null) return { type: 'abort', ticket: effect.ticket };
+        // Unguessable: a lease id is the holder's capability to write the node.
+        const lease: Lease = { id: randomUUID(), nodeId: this.#cell.id, node: snapshot, grantedAt: effect.at };
+        this.#lease = lease;
+        waiter.grant(lease);
+        return null;
+      }
+      case 'fail':
+        this.#waiters?.get(effect.ticket)?.fail(this.#failure(effect.reason));
+        this.#waiters?.delete(effect.ticket);
+        return null;
+      case 'armDeadline': {
+        const { ticket } = effect;
+        this.#waiters?.get(ticket)?.armTimer(() => this.#host.send(this.#key, { type: 'expire', ticket }), effect.delayMs);
+        return null;
+      }
+      case 'armRetry':
+        this.#retryTimer = this.#host.clock.setTimeout(() => {
+          this.#retryTimer = null;
+          this.#host.send(this.#key, { type: 'retry' });
+        }, effect.delayMs);
+        return null;
+      case 'cancelRetry':
+        if (this.#retryTimer !== null) this.#host.clock.clearTimeout(this.#retryTimer);
+        this.#retryTimer = null;
+        return null;
+      case 'released':
+        this.#released = effect.outcome;
+        return null;
+      case 'retire':
+        this.#cell.snapshot = null;
+        this.#host.retire(this.#key);
+        return null;
+    }
+  }
+
+  // ---- the store effects: each answers with the arbiter event its result means ----
+
+  async #reserve(purpose: string, at: number): Promise<LockEvent> {
+    const got = await this.#host.store.reserve(this.#host.config.host, this.#cell.id, { purpose, at: new Date(at) });
+    if (got.isOk()) {
+      this.#publish(freeze(got.value, true));
+      return { type: 'reserved' };
+    }
+    if (got.error instanceof NodeLocked) return { type: 'reserveRefused', holder: got.error.holder };
+    if (got.error instanceof NodeNotFound) return { type: 'gone' };
+    return { type: 'reserveFailed', error: got.error };
+  }
+
+  async #transfer(purpose: string, at: number): Promise<LockEvent> {
+    const host = this.#host.config.host;
+    const moved = await this.#host.store.transferReservation(host, this.#cell.id, { purpose, at: new Date(at) });
+    if (moved.isOk()) {
+      const snapshot = this.#cell.snapshot;
+      if (snapshot !== null) {
+        this.#publish(withChanges(snapshot, { reservation: host, reservation_purpose: purpose, reserved_at: new Date(at).toISOString() }));
+      }
+      return { type: 'transferred' };
+    }
+    if (moved.error instanceof NodeNotFound) return { type: 'gone' };
+    this.#logger().warn({ err: moved.error }, 'reservation hand-off failed; reserving again');
+    return { type: 'transferRefused', error: moved.error };
+  }
+
+  async #clear(): Promise<LockEvent> {
+    const released = await this.#host.store.release(this.#host.config.host, this.#cell.id);
+    if (released.isOk()) {
+      const snapshot = this.#cell.snapshot;
+      if (snapshot !== null) this.#publish(withChanges(snapshot, UNRESERVED));
+      return { type: 'cleared' };
+    }
+    if (released.error instanceof NodeNotFound) return { type: 'gone' };
+    if (released.error instanceof StoreError) {
+      this.#logger().warn({ err: released.error }, 'clearing the reservation failed; retrying');
+      return { type: 'clearFailed', error: released.error, retriable: true };
+    }
+    this.#logger().error({ err: released.error }, 'reservation changed behind our back before release');
+    return { type: 'clearFailed', error: released.error, retriable: false };
+  }
+
+  // ---- helpers --------------------------------------------------------------------------------
+
+  #publish(node: NodeRecord): void {
+    const previous = this.#cell.snapshot?.name ?? null;
+    this.#cell.snapshot = node;
+    if (node.name !== previous) this.#host.renamed(this.#key, previous, node.name);
+  }
+
+  /** The node's logger, made on first use (most nodes never log). */
+  #logger(): Logger {
+    return (this.#log ??= this.#host.logger.child({ node: this.#cell.uuid }));
+  }
+
+  #lockedError(by: LockedBy): NodeLocked {
+    const host = this.#host.config.host;
+    return by.kind === 'local'
+      ? new NodeLocked(this.#cell.uuid, { host, purpose: by.purpose, heldForMs: this.#host.clock.now() - by.since })
+      : new NodeLocked(this.#cell.uuid, by.holder ?? { host: this.#cell.snapshot?.reservation ?? host });
+  }
+
+  #failure(reason: FailReason): NodeLocked | NodeNotFound | StoreError {
+    if (reason.kind === 'locked') return this.#lockedError(reason.by);
+    if (reason.kind === 'notFound') return new NodeNotFound(this.#cell.uuid);
+    return reason.error instanceof StoreError ? reason.error : new StoreError('reserve', reason.error);
+  }
+
+  /** The arbiter's ticket of the lease a message names, or null if it is not the current lease. */
+  #holderTicket(leaseId: string): number | null {
+    return this.#lease?.id === leaseId ? (this.#lock.holder?.ticket ?? null) : null;
+  }
+
+  /** Check a holder's write: the current lease, on a node that still exists. */
+  #refuseWrite(leaseId: string): NodeNotFound | LeaseNotFound | null {
+    if (this.#cell.snapshot === null) return new NodeNotFound(this.#cell.uuid);
+    return this.#holderTicket(leaseId) === null ? new LeaseNotFound(leaseId) : null;
+  }
+
+  #stoppedError(): NodeNotFound | ConductorStopping {
+    return this.#cell.snapshot === null ? new NodeNotFound(this.#cell.uuid) : new ConductorStopping();
+  }
 }

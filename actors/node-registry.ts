@@ -25,10 +25,11 @@ import type { NodeFilter } from '../src/node-filter.js';
 import { parseIdentity } from '../src/identity.js';
 import type { NewPort, NewPortgroup, Store } from '../src/store/store.js';
 import { guardStore } from '../src/store/guard.js';
+import { initialLockState } from '../src/locks/arbiter.js';
 import type { Lease, LockError, LockRequest, NodeLocks, TransportError, UnlockError, UpdateError } from '../src/task/ports.js';
 import { Waiter } from './internal/waiter.js';
-import { nodeActorBehavior, type NodeCell, type NodeMessage } from './node-actor.js';
-import type { ActorRef, ActorRuntime, AnyActorRef, Ask, Behavior, ErrorOf, ReplyOf } from './runtime.js';
+import { NodeActor, type NodeCell, type NodeHost, type NodeMessage } from './node-actor.js';
+import type { ActorRef, ActorRuntime, AnyActorRef, Ask, ErrorOf, ReplyOf } from './runtime.js';
 
 /** What the registry is built from. */
 export interface NodeRegistryDeps {
@@ -83,6 +84,8 @@ export class NodeRegistry implements NodeLocks {
    * that is recent enough, so it never walks every loaded node.
    */
   readonly #quietSince = new Map<NodeEntry, number>();
+  /** What every node actor of this registry shares (they allocate no closures of their own). */
+  readonly #host: NodeHost<NodeEntry>;
   #sweeper: NodeJS.Timeout | null = null;
   #spawned = 0;
   #passivated = 0;
@@ -92,6 +95,35 @@ export class NodeRegistry implements NodeLocks {
     this.#store = guardStore(deps.store);
     this.config = deps.config;
     this.logger = deps.logger;
+    this.#host = {
+      // Node actors keep lock state across store calls: a call that throws must not leave one stuck.
+      store: this.#store,
+      config: deps.config,
+      logger: deps.logger,
+      clock: deps.clock,
+      initialLock: initialLockState({
+        attempts: deps.config.nodeLockedRetryAttempts,
+        retryIntervalMs: deps.config.nodeLockedRetryInterval,
+      }),
+      send: (entry, message) => void this.#send(entry, message),
+      renamed: (entry, previous, current) => {
+        if (previous !== null && this.#byName.get(previous) === entry) this.#byName.delete(previous);
+        if (current !== null) this.#byName.set(current, entry);
+        entry.name = current;
+      },
+      retire: (entry) => this.#retire(entry),
+      // The passivate message itself is the one message in flight: nothing else may be lost.
+      passivate: (entry) => {
+        if (entry.inflight === 1) this.#retire(entry);
+      },
+      handled: (entry) => {
+        entry.inflight -= 1;
+        if (entry.inflight === 0 && !entry.retired) {
+          this.#quietSince.delete(entry);
+          this.#quietSince.set(entry, this.#deps.clock.now());
+        }
+      },
+    };
     const idle = deps.config.nodeIdleTimeout;
     if (idle > 0) {
       this.#sweeper = setInterval(() => this.#sweep(), Math.max(250, Math.floor(idle / 2)));
@@ -275,47 +307,10 @@ export class NodeRegistry implements NodeLocks {
    */
   #actor(entry: NodeEntry): ActorRef<NodeMessage> {
     if (entry.ref === null) {
-      entry.ref = this.#deps.runtime.spawn(this.#deps.parent, `node-${entry.cell.id}`, this.#behavior(entry));
+      entry.ref = this.#deps.runtime.spawn(this.#deps.parent, `node-${entry.cell.id}`, new NodeActor(entry.cell, this.#host, entry));
       this.#spawned += 1;
     }
     return entry.ref;
-  }
-
-  /** The node actor of an entry, with the registry's bookkeeping around each message. */
-  #behavior(entry: NodeEntry): Behavior<unknown, NodeMessage> {
-    const behavior = nodeActorBehavior(entry.cell, {
-      // Node actors keep lock state across store calls: a call that throws must not leave one stuck.
-      store: this.#store,
-      config: this.config,
-      logger: this.logger,
-      clock: this.#deps.clock,
-      send: (message) => void this.#send(entry, message),
-      renamed: (previous, current) => {
-        if (previous !== null && this.#byName.get(previous) === entry) this.#byName.delete(previous);
-        if (current !== null) this.#byName.set(current, entry);
-        entry.name = current;
-      },
-      retire: () => this.#retire(entry),
-      // The passivate message itself is the one message in flight: nothing else may be lost.
-      passivate: () => {
-        if (entry.inflight === 1) this.#retire(entry);
-      },
-    });
-    const handle = behavior.handle.bind(behavior);
-    return {
-      ...(behavior as Behavior<unknown, NodeMessage>),
-      handle: async (state, message, ctx) => {
-        try {
-          return await handle(state as never, message, ctx);
-        } finally {
-          entry.inflight -= 1;
-          if (entry.inflight === 0 && !entry.retired) {
-            this.#quietSince.delete(entry);
-            this.#quietSince.set(entry, this.#deps.clock.now());
-          }
-        }
-      },
-    };
   }
 
   /** Drop an entry and stop its actor (deleted node, or passivation). */
