@@ -188,15 +188,16 @@ class Handle<M> {
   alive = true;
   readonly ref: Ref<M>;
   onUndelivered: ((message: M) => void) | undefined;
-  readonly children = new Set<Handle<unknown>>();
+  /** Made on first use: most actors (node actors, workers) have no children. */
+  children: Set<Handle<unknown>> | null = null;
   parent: Handle<unknown> | null = null;
   /**
    * Envelopes dispatched whose handler has not started. nact's stop() cancels the scheduled start
    * of the next message without putting it back in `ctx.mailbox`; this set is what we dead-letter.
    */
-  readonly undelivered = new Set<Envelope>();
-  /** Asks delivered but not answered yet: failed with ActorStopped if the actor stops. */
-  readonly pending = new Set<ReplierImpl>();
+  readonly undelivered: Envelope[] = [];
+  /** Asks delivered but not answered yet: failed with ActorStopped if the actor stops. Made on first use. */
+  pending: Set<ReplierImpl> | null = null;
   constructor(
     readonly path: string,
     readonly nact: NactRef,
@@ -246,7 +247,13 @@ export class ActorRuntime {
     const log = this.#log;
     const handler = async (state: S, raw: unknown): Promise<S> => {
       const envelope = raw as Envelope;
-      handle.undelivered.delete(envelope);
+      // nact delivers in order, so the envelope starting is the oldest one not yet started.
+      const queued = handle.undelivered;
+      if (queued[0] === envelope) queued.shift();
+      else {
+        const index = queued.indexOf(envelope);
+        if (index >= 0) queued.splice(index, 1);
+      }
       const replier = envelope.replier;
       const ctx: ActorContext<M> = {
         self: self(),
@@ -283,12 +290,11 @@ export class ActorRuntime {
       onCrash: (_msg, _error, ctx) => ctx.stop,
       afterStop: (state) => {
         handle.alive = false;
-        if (handle.parent) handle.parent.children.delete(handle as Handle<unknown>);
+        if (handle.parent) handle.parent.children?.delete(handle as Handle<unknown>);
         else this.#roots.delete(handle as Handle<unknown>);
-        for (const envelope of handle.undelivered) this.#onUndelivered(handle, envelope, 'stopped-with-queued-message');
-        handle.undelivered.clear();
-        for (const pending of handle.pending) pending.giveUp(new ActorStopped(path));
-        handle.pending.clear();
+        for (const envelope of handle.undelivered.splice(0)) this.#onUndelivered(handle, envelope, 'stopped-with-queued-message');
+        for (const pending of handle.pending ?? []) pending.giveUp(new ActorStopped(path));
+        handle.pending = null;
         try {
           behavior.afterStop?.(state);
         } catch (error) {
@@ -300,7 +306,7 @@ export class ActorRuntime {
     handle.onUndelivered = behavior.onUndelivered?.bind(behavior);
     if (parentHandle) {
       handle.parent = parentHandle;
-      handle.parent.children.add(handle as Handle<unknown>);
+      (handle.parent.children ??= new Set()).add(handle as Handle<unknown>);
     } else {
       this.#roots.add(handle as Handle<unknown>);
     }
@@ -315,7 +321,7 @@ export class ActorRuntime {
       this.#onUndelivered(handle, envelope, 'stopped');
       return false;
     }
-    handle.undelivered.add(envelope);
+    handle.undelivered.push(envelope);
     dispatch(handle.nact, envelope);
     return true;
   }
@@ -349,12 +355,12 @@ export class ActorRuntime {
     const cleanup = (): void => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      handle.pending.delete(replier);
+      handle.pending?.delete(replier);
     };
     promise.then(cleanup, cleanup);
-    handle.pending.add(replier);
+    (handle.pending ??= new Set()).add(replier);
     const envelope: Envelope = { message, replier };
-    handle.undelivered.add(envelope);
+    handle.undelivered.push(envelope);
     dispatch(handle.nact, envelope);
     // One `then` (not fromPromise's then + catch): asks are on every lock release and write.
     return new ResultAsync(
@@ -369,7 +375,7 @@ export class ActorRuntime {
   stop(ref: AnyActorRef): void {
     const handle = handleOf<unknown>(ref);
     if (!handle.alive) return;
-    for (const child of [...handle.children]) this.stop(child.ref);
+    for (const child of [...(handle.children ?? [])]) this.stop(child.ref);
     handle.alive = false;
     stopActor(handle.nact);
   }
