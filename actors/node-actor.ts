@@ -163,8 +163,8 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
   #lock: LockState;
   /** The holder's lease (its id is the capability to write the node). */
   #lease: Lease | null = null;
-  /** Callers with a ticket (queued, or being granted); made on first use. */
-  #waiters: Map<number, Waiter> | null = null;
+  /** Callers with a ticket (queued, or being granted), oldest first; null when there are none. */
+  #waiters: Waiter[] | null = null;
   #retryTimer: TimerHandle | null = null;
   /** How the release in progress ended (set by the arbiter's `released` effect). */
   #released: ReleaseOutcome | null = null;
@@ -198,9 +198,8 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
   afterStop(): void {
     if (this.#retryTimer !== null) this.#host.clock.clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
-    if (this.#waiters === null) return;
-    for (const waiter of this.#waiters.values()) waiter.fail(this.#stoppedError());
-    this.#waiters.clear();
+    for (const waiter of this.#waiters ?? []) waiter.fail(this.#stoppedError());
+    this.#waiters = null;
   }
 
   /** An acquire that reaches a stopped actor must still settle its waiter. */
@@ -219,7 +218,7 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       case 'retry':
         return this.#run({ type: 'retry' });
       case 'forget':
-        this.#waiters?.delete(message.ticket);
+        this.#takeWaiter(message.ticket);
         return this.#run({ type: 'abort', ticket: message.ticket });
       case 'release':
         return this.#onRelease(message, ctx);
@@ -250,7 +249,7 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       waiter.fail(new NodeNotFound(this.#cell.uuid));
       return;
     }
-    (this.#waiters ??= new Map()).set(waiter.ticket, waiter);
+    (this.#waiters ??= []).push(waiter);
     const { purpose, retry, patient, context } = waiter.request;
     await this.#run({ type: 'acquire', request: { ticket: waiter.ticket, purpose, retry, patient, requestId: context.requestId } });
   }
@@ -449,8 +448,7 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       case 'clear':
         return this.#clear();
       case 'grant': {
-        const waiter = this.#waiters?.get(effect.ticket);
-        this.#waiters?.delete(effect.ticket);
+        const waiter = this.#takeWaiter(effect.ticket);
         const snapshot = this.#cell.snapshot;
         // Aborted while we reserved: the arbiter hands the lock on.
         if (waiter === undefined || waiter.settled || snapshot === null) return { type: 'abort', ticket: effect.ticket };
@@ -461,12 +459,13 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
         return null;
       }
       case 'fail':
-        this.#waiters?.get(effect.ticket)?.fail(this.#failure(effect.reason));
-        this.#waiters?.delete(effect.ticket);
+        this.#takeWaiter(effect.ticket)?.fail(this.#failure(effect.reason));
         return null;
       case 'armDeadline': {
         const { ticket } = effect;
-        this.#waiters?.get(ticket)?.armTimer(() => this.#host.send(this.#key, { type: 'expire', ticket }), effect.delayMs);
+        this.#waiters
+          ?.find((waiter) => waiter.ticket === ticket)
+          ?.armTimer(() => this.#host.send(this.#key, { type: 'expire', ticket }), effect.delayMs);
         return null;
       }
       case 'armRetry':
@@ -539,6 +538,17 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
     const previous = this.#cell.snapshot?.name ?? null;
     this.#cell.snapshot = node;
     if (node.name !== previous) this.#host.renamed(this.#key, previous, node.name);
+  }
+
+  /** Remove and return the waiter of a ticket (the list is short: one entry per queued caller). */
+  #takeWaiter(ticket: number): Waiter | undefined {
+    const waiters = this.#waiters;
+    if (waiters === null) return undefined;
+    const index = waiters.findIndex((waiter) => waiter.ticket === ticket);
+    if (index < 0) return undefined;
+    const [waiter] = waiters.splice(index, 1);
+    if (waiters.length === 0) this.#waiters = null;
+    return waiter;
   }
 
   /** The node's logger, made on first use (most nodes never log). */

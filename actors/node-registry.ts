@@ -44,11 +44,11 @@ export interface NodeRegistryDeps {
 }
 
 /**
- * The registry's record of a loaded node. `cell` is what its actor publishes (written by the actor
- * only); the rest is the registry's own bookkeeping.
+ * The registry's record of a loaded node. The `NodeCell` fields are what its actor publishes
+ * (written by the actor only, which sees nothing else of the entry); the rest is the registry's own
+ * bookkeeping. One object per node: an idle node costs this and its snapshot.
  */
-interface NodeEntry {
-  readonly cell: NodeCell;
+interface NodeEntry extends NodeCell {
   /** The name the node is indexed under (follows the actor's `renamed`). */
   name: string | null;
   /** The node's actor, or null while the node is idle and not yet activated. */
@@ -136,17 +136,17 @@ export class NodeRegistry implements NodeLocks {
   getNode(identity: NodeIdentity): ResultAsync<NodeRecord, NodeNotFound | InvalidIdentity | StoreError | TransportError> {
     const cached = this.#cached(identity);
     if (cached instanceof InvalidIdentity) return errAsync(cached);
-    if (cached?.cell.snapshot) return okAsync(cached.cell.snapshot);
-    return this.#load(identity).map((entry) => entry.cell.snapshot as NodeRecord);
+    if (cached?.snapshot) return okAsync(cached.snapshot);
+    return this.#load(identity).map((entry) => entry.snapshot as NodeRecord);
   }
 
   cachedNode(identity: NodeIdentity): NodeRecord | null {
     const cached = this.#cached(identity);
-    return cached instanceof InvalidIdentity ? null : (cached?.cell.snapshot ?? null);
+    return cached instanceof InvalidIdentity ? null : (cached?.snapshot ?? null);
   }
 
   latestSnapshot(nodeId: number): NodeRecord | null {
-    return this.#byId.get(nodeId)?.cell.snapshot ?? null;
+    return this.#byId.get(nodeId)?.snapshot ?? null;
   }
 
   lock(nodeId: number, request: LockRequest): ResultAsync<Lease, LockError> {
@@ -165,7 +165,7 @@ export class NodeRegistry implements NodeLocks {
     const waiter = new Waiter(request, this.#deps.clock);
     // An aborted waiter leaves the queue at once instead of waiting for the holder to release.
     waiter.onAbandoned = () => void this.#send(target, { type: 'forget', ticket: waiter.ticket });
-    if (!waiter.settled && !this.#send(target, { type: 'acquire', waiter })) waiter.fail(new ActorStopped(`node-${target.cell.id}`));
+    if (!waiter.settled && !this.#send(target, { type: 'acquire', waiter })) waiter.fail(new ActorStopped(`node-${target.id}`));
     return new ResultAsync(waiter.promise);
   }
 
@@ -221,7 +221,7 @@ export class NodeRegistry implements NodeLocks {
     const entry = this.#byId.get(nodeId);
     if (!entry)
       return this.#load(nodeId)
-        .map((loaded) => loaded.cell.snapshot as NodeRecord)
+        .map((loaded) => loaded.snapshot as NodeRecord)
         .mapErr((e) => e as NodeNotFound | StoreError);
     return this.#ask(entry, { type: 'refresh' });
   }
@@ -244,7 +244,7 @@ export class NodeRegistry implements NodeLocks {
   /** Loaded node actors with holder and waiters. */
   status(): NodeActorStatus[] {
     const now = this.#deps.clock.now();
-    return [...this.#byId.values()].map(({ cell }) => ({
+    return [...this.#byId.values()].map((cell) => ({
       id: cell.id,
       uuid: cell.uuid,
       provisionState: cell.snapshot?.provision_state ?? null,
@@ -291,10 +291,20 @@ export class NodeRegistry implements NodeLocks {
   #ensure(row: NodeRecord): NodeEntry {
     const existing = this.#byId.get(row.id);
     if (existing) return existing;
-    const cell: NodeCell = { id: row.id, uuid: row.uuid, snapshot: freeze(row, true), holder: null, waiting: 0, idle: true };
-    const entry: NodeEntry = { cell, name: row.name, ref: null, inflight: 0, retired: false };
-    this.#byId.set(cell.id, entry);
-    this.#byUuid.set(cell.uuid.toLowerCase(), entry);
+    const entry: NodeEntry = {
+      id: row.id,
+      uuid: row.uuid,
+      snapshot: freeze(row, true),
+      holder: null,
+      waiting: 0,
+      idle: true,
+      name: row.name,
+      ref: null,
+      inflight: 0,
+      retired: false,
+    };
+    this.#byId.set(entry.id, entry);
+    this.#byUuid.set(entry.uuid.toLowerCase(), entry);
     if (entry.name !== null) this.#byName.set(entry.name, entry);
     this.#quietSince.set(entry, this.#deps.clock.now());
     return entry;
@@ -307,7 +317,7 @@ export class NodeRegistry implements NodeLocks {
    */
   #actor(entry: NodeEntry): ActorRef<NodeMessage> {
     if (entry.ref === null) {
-      entry.ref = this.#deps.runtime.spawn(this.#deps.parent, `node-${entry.cell.id}`, new NodeActor(entry.cell, this.#host, entry));
+      entry.ref = this.#deps.runtime.spawn(this.#deps.parent, `node-${entry.id}`, new NodeActor<NodeEntry>(entry, this.#host, entry));
       this.#spawned += 1;
     }
     return entry.ref;
@@ -322,7 +332,7 @@ export class NodeRegistry implements NodeLocks {
   }
 
   #forget(entry: NodeEntry): void {
-    const { id, uuid } = entry.cell;
+    const { id, uuid } = entry;
     if (this.#byId.get(id) === entry) this.#byId.delete(id);
     if (this.#byUuid.get(uuid.toLowerCase()) === entry) this.#byUuid.delete(uuid.toLowerCase());
     if (entry.name !== null && this.#byName.get(entry.name) === entry) this.#byName.delete(entry.name);
@@ -368,7 +378,7 @@ export class NodeRegistry implements NodeLocks {
     for (const [entry, since] of this.#quietSince) {
       if (since >= limit) break;
       this.#quietSince.delete(entry);
-      if (entry.inflight > 0 || !entry.cell.idle) continue; // re-queued when it goes quiet again
+      if (entry.inflight > 0 || !entry.idle) continue; // re-queued when it goes quiet again
       if (entry.ref === null) {
         // Never activated: nothing to stop, just drop the cached snapshot.
         this.#forget(entry);
