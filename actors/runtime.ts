@@ -7,8 +7,9 @@
  *    with ActorStopped when the target stops, a throwing handler answers with its error instead of
  *    a silent timeout, and there are no 32-bit temporary-reference collisions;
  *  - handler errors are caught here and turned into a supervision decision (resume, restart,
- *    stop) taken by our code; nact's own `onCrash` only ever answers `stop` and cannot throw;
- *    `resume` on escalation, `resetAll` and `spawnStateless` are never used;
+ *    stop) taken by our code, so no user hook runs inside nact's `onCrash` (one that throws wedges
+ *    the actor); ours only answers `stop`, for a bug in this file. `resume` on escalation,
+ *    `resetAll` and `spawnStateless` are never used;
  *  - messages to stopped actors, and messages still queued when an actor stops, become dead
  *    letters: counted, logged and published to subscribers, never silently dropped (nact drops
  *    the former silently, and its stop() loses the message whose start it had scheduled);
