@@ -1,20 +1,25 @@
 /**
  * A thin runtime over nact: spawn, tell, ask (with a timeout), stop, supervise. nact's traps
- * (actor-runtime-notes.md §1.5, §7) are handled here, in one place:
+ * (actor-runtime-notes.md §1.5, §7) are handled here, in one place; each one is shown against raw
+ * nact 7.6.2 by test/actors/nact-traps.test.ts, whose failure after a nact upgrade means the
+ * matching workaround can go:
  *  - asks are carried in the message envelope instead of nact's `query`, so a reply fails fast
  *    with ActorStopped when the target stops, a throwing handler answers with its error instead of
  *    a silent timeout, and there are no 32-bit temporary-reference collisions;
  *  - handler errors are caught here and turned into a supervision decision (resume, restart,
- *    stop) taken by our code; nact's own `onCrash` only ever answers `stop` and cannot throw;
- *    `resume` on escalation, `resetAll` and `spawnStateless` are never used;
+ *    stop) taken by our code, so no user hook runs inside nact's `onCrash` (one that throws wedges
+ *    the actor); ours only answers `stop`, for a bug in this file. `resume` on escalation,
+ *    `resetAll` and `spawnStateless` are never used;
  *  - messages to stopped actors, and messages still queued when an actor stops, become dead
- *    letters: counted, logged and published to subscribers, never silently dropped;
+ *    letters: counted, logged and published to subscribers, never silently dropped (nact drops
+ *    the former silently, and its stop() loses the message whose start it had scheduled);
  *  - nact 7.6.2 does not stop children with their parent (its recursive stop passes concrete
  *    actors where references are expected, so `stop(system)` stops nothing): we keep the tree
- *    and stop depth-first ourselves.
+ *    and stop depth-first ourselves;
+ *  - nact keeps systems in one process-wide map by name, so each runtime's system name is unique.
  */
 import { err, errAsync, ok, ResultAsync } from 'neverthrow';
-import { Aborted, ActorStopped, AskTimeout, describe, type SerializedError } from '../src/errors.js';
+import { Aborted, ActorStopped, AskTimeout, describe } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
 import { dispatch, spawnActor, startSystem, stopActor, type NactRef } from './internal/nact.js';
 
@@ -424,12 +429,4 @@ function preview(message: unknown): unknown {
     // fall through to the generic description
   }
   return describe(message).slice(0, 120);
-}
-
-/** Serialize an error for a reply to another actor. */
-export function serializeError(error: unknown): SerializedError {
-  if (error && typeof error === 'object' && 'toJSON' in error && 'code' in error) {
-    return (error as { toJSON(): SerializedError }).toJSON();
-  }
-  return { code: 'InternalError', status: 500, message: describe(error), details: {} };
 }
