@@ -121,7 +121,8 @@ export interface AskOptions {
   signal?: AbortSignal;
 }
 
-type Envelope = { readonly message: unknown; readonly replier: ReplierImpl | null };
+/** A message in flight; `next` links the envelopes dispatched and not yet started, oldest first. */
+type Envelope = { readonly message: unknown; readonly replier: ReplierImpl | null; next: Envelope | null };
 
 class ReplierImpl implements Replier {
   settled = false;
@@ -197,10 +198,43 @@ class Handle<M> {
   children: Set<Handle<unknown>> | null = null;
   parent: Handle<unknown> | null = null;
   /**
-   * Envelopes dispatched whose handler has not started. nact's stop() cancels the scheduled start
-   * of the next message without putting it back in `ctx.mailbox`; this set is what we dead-letter.
+   * Envelopes dispatched whose handler has not started, as a linked list (no allocation per
+   * message, nothing kept when empty). nact's stop() cancels the scheduled start of the next
+   * message without putting it back in `ctx.mailbox`; this list is what we dead-letter.
    */
-  readonly undelivered: Envelope[] = [];
+  firstUndelivered: Envelope | null = null;
+  lastUndelivered: Envelope | null = null;
+
+  /** Remember a dispatched envelope until its handler starts. */
+  queue(envelope: Envelope): void {
+    if (this.lastUndelivered === null) this.firstUndelivered = envelope;
+    else this.lastUndelivered.next = envelope;
+    this.lastUndelivered = envelope;
+  }
+
+  /** Its handler started: nact delivers in order, so it is the oldest one (searched otherwise). */
+  started(envelope: Envelope): void {
+    let previous: Envelope | null = null;
+    let current = this.firstUndelivered;
+    while (current !== null && current !== envelope) {
+      previous = current;
+      current = current.next;
+    }
+    if (current === null) return;
+    if (previous === null) this.firstUndelivered = current.next;
+    else previous.next = current.next;
+    if (this.lastUndelivered === current) this.lastUndelivered = previous;
+    current.next = null;
+  }
+
+  /** Take every envelope whose handler never started, oldest first. */
+  takeUndelivered(): Envelope[] {
+    const taken: Envelope[] = [];
+    for (let current = this.firstUndelivered; current !== null; current = current.next) taken.push(current);
+    this.firstUndelivered = null;
+    this.lastUndelivered = null;
+    return taken;
+  }
   /** Asks delivered but not answered yet: failed with ActorStopped if the actor stops. Made on first use. */
   pending: Set<ReplierImpl> | null = null;
   constructor(
@@ -252,13 +286,7 @@ export class ActorRuntime {
     const log = this.#log;
     const handler = async (state: S, raw: unknown): Promise<S> => {
       const envelope = raw as Envelope;
-      // nact delivers in order, so the envelope starting is the oldest one not yet started.
-      const queued = handle.undelivered;
-      if (queued[0] === envelope) queued.shift();
-      else {
-        const index = queued.indexOf(envelope);
-        if (index >= 0) queued.splice(index, 1);
-      }
+      handle.started(envelope);
       const replier = envelope.replier;
       const ctx: ActorContext<M> = {
         self: self(),
@@ -297,7 +325,7 @@ export class ActorRuntime {
         handle.alive = false;
         if (handle.parent) handle.parent.children?.delete(handle as Handle<unknown>);
         else this.#roots.delete(handle as Handle<unknown>);
-        for (const envelope of handle.undelivered.splice(0)) this.#onUndelivered(handle, envelope, 'stopped-with-queued-message');
+        for (const envelope of handle.takeUndelivered()) this.#onUndelivered(handle, envelope, 'stopped-with-queued-message');
         for (const pending of handle.pending ?? []) pending.giveUp(new ActorStopped(path));
         handle.pending = null;
         try {
@@ -321,12 +349,12 @@ export class ActorRuntime {
   /** Send a message without waiting. Returns false (and records a dead letter) if the actor is stopped. */
   tell<M>(ref: ActorRef<M>, message: M): boolean {
     const handle = handleOf<M>(ref);
-    const envelope: Envelope = { message, replier: null };
+    const envelope: Envelope = { message, replier: null, next: null };
     if (!handle.alive) {
       this.#onUndelivered(handle, envelope, 'stopped');
       return false;
     }
-    handle.undelivered.push(envelope);
+    handle.queue(envelope);
     dispatch(handle.nact, envelope);
     return true;
   }
@@ -343,7 +371,7 @@ export class ActorRuntime {
   ): ResultAsync<ReplyTo<M, Q>, ErrorTo<M, Q> | AskTimeout | ActorStopped | Aborted> {
     const handle = handleOf<M>(ref);
     if (!handle.alive) {
-      this.#onUndelivered(handle, { message, replier: null }, 'stopped');
+      this.#onUndelivered(handle, { message, replier: null, next: null }, 'stopped');
       return errAsync(new ActorStopped(handle.path));
     }
     if (options.signal?.aborted) return errAsync(new Aborted(`ask ${handle.path}`, options.signal.reason));
@@ -364,8 +392,8 @@ export class ActorRuntime {
     };
     promise.then(cleanup, cleanup);
     (handle.pending ??= new Set()).add(replier);
-    const envelope: Envelope = { message, replier };
-    handle.undelivered.push(envelope);
+    const envelope: Envelope = { message, replier, next: null };
+    handle.queue(envelope);
     dispatch(handle.nact, envelope);
     // One `then` (not fromPromise's then + catch): asks are on every lock release and write.
     return new ResultAsync(
