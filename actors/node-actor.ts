@@ -49,8 +49,6 @@ export interface NodeCell {
   holder: { readonly leaseId: string; readonly purpose: string; readonly since: number; readonly requestId: string } | null;
   /** Exclusive requests waiting. */
   waiting: number;
-  /** The lock needs nothing from the actor (no holder, waiter, reservation, timer): it may passivate. */
-  idle: boolean;
 }
 
 /** Messages a node actor understands. */
@@ -435,7 +433,6 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
         ? null
         : { leaseId: this.#lease.id, purpose: holder.purpose, since: holder.since, requestId: holder.requestId };
     cell.waiting = lock.queue.length;
-    cell.idle = isIdle(lock);
   }
 
   /** Run one effect; a store effect or a refused grant answers with the next event. */

@@ -55,8 +55,8 @@ interface NodeEntry extends NodeCell {
   ref: ActorRef<NodeMessage> | null;
   /** Messages sent and not yet handled (passivation only happens at 1: the passivate message itself). */
   inflight: number;
-  /** Set once the actor is stopped or the entry dropped: nothing is sent to it any more. */
-  retired: boolean;
+  /** When its actor last handled a message (or it was loaded), in ms since the registry started (small integers: no boxed number per node). */
+  lastActivity: number;
 }
 
 /** Status of one loaded node actor. */
@@ -79,14 +79,16 @@ export class NodeRegistry implements NodeLocks {
   readonly #byUuid = new Map<string, NodeEntry>();
   readonly #byName = new Map<string, NodeEntry>();
   /**
-   * Loaded entries by the time they went quiet, oldest first (a Map keeps insertion order and an
-   * entry is moved to the end on each handled message): the idle sweep stops at the first entry
-   * that is recent enough, so it never walks every loaded node.
+   * Loaded entries in the order they are due for an idle check, with the time they were queued
+   * (a Map keeps insertion order and stamps only grow): the sweep stops at the first entry queued
+   * less than `nodeIdleTimeout` ago, so it never walks every loaded node. A message only stamps
+   * `lastActivity`; the sweep re-queues an entry that was active since it was queued.
    */
-  readonly #quietSince = new Map<NodeEntry, number>();
+  readonly #idleChecks = new Map<NodeEntry, number>();
   /** What every node actor of this registry shares (they allocate no closures of their own). */
   readonly #host: NodeHost<NodeEntry>;
   #sweeper: NodeJS.Timeout | null = null;
+  readonly #startedAt: number;
   #spawned = 0;
   #passivated = 0;
 
@@ -95,6 +97,7 @@ export class NodeRegistry implements NodeLocks {
     this.#store = guardStore(deps.store);
     this.config = deps.config;
     this.logger = deps.logger;
+    this.#startedAt = deps.clock.now();
     this.#host = {
       // Node actors keep lock state across store calls: a call that throws must not leave one stuck.
       store: this.#store,
@@ -118,10 +121,7 @@ export class NodeRegistry implements NodeLocks {
       },
       handled: (entry) => {
         entry.inflight -= 1;
-        if (entry.inflight === 0 && !entry.retired) {
-          this.#quietSince.delete(entry);
-          this.#quietSince.set(entry, this.#deps.clock.now());
-        }
+        entry.lastActivity = this.#sinceStart();
       },
     };
     const idle = deps.config.nodeIdleTimeout;
@@ -297,16 +297,15 @@ export class NodeRegistry implements NodeLocks {
       snapshot: freeze(row, true),
       holder: null,
       waiting: 0,
-      idle: true,
       name: row.name,
       ref: null,
       inflight: 0,
-      retired: false,
+      lastActivity: this.#sinceStart(),
     };
     this.#byId.set(entry.id, entry);
     this.#byUuid.set(entry.uuid.toLowerCase(), entry);
     if (entry.name !== null) this.#byName.set(entry.name, entry);
-    this.#quietSince.set(entry, this.#deps.clock.now());
+    this.#idleChecks.set(entry, entry.lastActivity);
     return entry;
   }
 
@@ -325,7 +324,6 @@ export class NodeRegistry implements NodeLocks {
 
   /** Drop an entry and stop its actor (deleted node, or passivation). */
   #retire(entry: NodeEntry): void {
-    entry.retired = true;
     this.#forget(entry);
     this.#passivated += 1;
     if (entry.ref !== null) this.#deps.runtime.stop(entry.ref);
@@ -336,7 +334,7 @@ export class NodeRegistry implements NodeLocks {
     if (this.#byId.get(id) === entry) this.#byId.delete(id);
     if (this.#byUuid.get(uuid.toLowerCase()) === entry) this.#byUuid.delete(uuid.toLowerCase());
     if (entry.name !== null && this.#byName.get(entry.name) === entry) this.#byName.delete(entry.name);
-    this.#quietSince.delete(entry);
+    this.#idleChecks.delete(entry);
   }
 
   #send(entry: NodeEntry, message: NodeMessage): boolean {
@@ -373,20 +371,32 @@ export class NodeRegistry implements NodeLocks {
    * one. Whether an activated one may stop is decided by its actor (its lock is idle) and the
    * in-flight count, when the passivate message is handled.
    */
+  /** Milliseconds since the registry started (the idle bookkeeping's time). */
+  #sinceStart(): number {
+    return this.#deps.clock.now() - this.#startedAt;
+  }
+
   #sweep(): void {
-    const limit = this.#deps.clock.now() - this.config.nodeIdleTimeout;
-    for (const [entry, since] of this.#quietSince) {
-      if (since >= limit) break;
-      this.#quietSince.delete(entry);
-      if (entry.inflight > 0 || !entry.idle) continue; // re-queued when it goes quiet again
-      if (entry.ref === null) {
+    const now = this.#sinceStart();
+    const limit = now - this.config.nodeIdleTimeout;
+    const requeue: NodeEntry[] = [];
+    for (const [entry, queuedAt] of this.#idleChecks) {
+      if (queuedAt >= limit) break;
+      this.#idleChecks.delete(entry);
+      // Active since it was queued, or busy: checked again one timeout from now.
+      if (entry.lastActivity >= limit || entry.inflight > 0 || entry.holder !== null || entry.waiting > 0) {
+        requeue.push(entry);
+      } else if (entry.ref === null) {
         // Never activated: nothing to stop, just drop the cached snapshot.
         this.#forget(entry);
         this.#passivated += 1;
       } else {
+        // If the actor decides to stay (a message raced in), the entry is checked again later.
+        requeue.push(entry);
         this.#send(entry, { type: 'passivate' });
       }
     }
+    for (const entry of requeue) if (this.#byId.get(entry.id) === entry) this.#idleChecks.set(entry, now);
   }
 }
 
