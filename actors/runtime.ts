@@ -18,7 +18,7 @@
  *    and stop depth-first ourselves;
  *  - nact keeps systems in one process-wide map by name, so each runtime's system name is unique.
  */
-import { err, errAsync, ok, ResultAsync } from 'neverthrow';
+import { err, errAsync, ok, type Result, ResultAsync } from 'neverthrow';
 import { Aborted, ActorStopped, AskTimeout, describe } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
 import { dispatch, spawnActor, startSystem, stopActor, type NactRef } from './internal/nact.js';
@@ -124,16 +124,24 @@ export interface AskOptions {
 /** A message in flight; `next` links the envelopes dispatched and not yet started, oldest first. */
 type Envelope = { readonly message: unknown; readonly replier: ReplierImpl | null; next: Envelope | null };
 
+/**
+ * The reply channel of one ask. It settles the asker's promise with a Result, never by rejecting
+ * it: an answer, an error the handler answered or threw, a timeout or a stop all travel as values.
+ * The asker's cleanup runs here too (one callback, no extra promise turn).
+ */
 class ReplierImpl implements Replier {
   settled = false;
-  #resolve: (value: unknown) => void;
-  #reject: (error: unknown) => void;
+  readonly #settle: (result: Result<unknown, unknown>) => void;
+  #cleanup: (() => void) | null = null;
   // Made on first use: most handlers never look at it.
   #abandoned: AbortController | null = null;
   #gaveUp: unknown = undefined;
-  constructor(resolve: (value: unknown) => void, reject: (error: unknown) => void) {
-    this.#resolve = resolve;
-    this.#reject = reject;
+  constructor(settle: (result: Result<unknown, unknown>) => void) {
+    this.#settle = settle;
+  }
+  /** Run `cleanup` once, when the ask settles. */
+  onSettled(cleanup: () => void): void {
+    this.#cleanup = cleanup;
   }
   get abandoned(): AbortSignal {
     if (this.#abandoned === null) {
@@ -150,14 +158,16 @@ class ReplierImpl implements Replier {
     this.#abandoned?.abort(error);
   }
   resolve(value: unknown): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.#resolve(value);
+    this.#finish(ok(value));
   }
   reject(error: unknown): void {
+    this.#finish(err(error));
+  }
+  #finish(result: Result<unknown, unknown>): void {
     if (this.settled) return;
     this.settled = true;
-    this.#reject(error);
+    this.#cleanup?.();
+    this.#settle(result);
   }
 }
 
@@ -376,8 +386,8 @@ export class ActorRuntime {
     }
     if (options.signal?.aborted) return errAsync(new Aborted(`ask ${handle.path}`, options.signal.reason));
     let replier!: ReplierImpl;
-    const promise = new Promise<unknown>((resolve, reject) => {
-      replier = new ReplierImpl(resolve, reject);
+    const promise = new Promise<Result<unknown, unknown>>((settle) => {
+      replier = new ReplierImpl(settle);
     });
     const timer = Number.isFinite(options.timeoutMs)
       ? setTimeout(() => replier.giveUp(new AskTimeout(handle.path, options.timeoutMs)), options.timeoutMs)
@@ -385,23 +395,17 @@ export class ActorRuntime {
     const signal = options.signal;
     const onAbort = (): void => replier.giveUp(new Aborted(`ask ${handle.path}`, signal?.reason));
     signal?.addEventListener('abort', onAbort, { once: true });
-    const cleanup = (): void => {
+    replier.onSettled(() => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       handle.pending?.delete(replier);
-    };
-    promise.then(cleanup, cleanup);
+    });
     (handle.pending ??= new Set()).add(replier);
     const envelope: Envelope = { message, replier, next: null };
     handle.queue(envelope);
     dispatch(handle.nact, envelope);
-    // One `then` (not fromPromise's then + catch): asks are on every lock release and write.
-    return new ResultAsync(
-      promise.then(
-        (value) => ok(value as ReplyTo<M, Q>),
-        (error: unknown) => err(error as ErrorTo<M, Q> | AskTimeout | ActorStopped | Aborted),
-      ),
-    );
+    // Settled with a Result by the replier: no rejection, no extra `then` on every release and write.
+    return new ResultAsync(promise as Promise<Result<ReplyTo<M, Q>, ErrorTo<M, Q> | AskTimeout | ActorStopped | Aborted>>);
   }
 
   /** Stop an actor and its children. Queued messages become dead letters; pending asks fail with ActorStopped. */
