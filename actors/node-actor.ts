@@ -72,11 +72,12 @@ export interface ReleaseMessage extends Ask<void, UnlockError | NodeNotFound> {
   readonly type: 'release';
   readonly leaseId: string;
 }
-/** Apply an immer recipe as the lease holder (ask). */
+/** Apply an immer recipe, or set top-level fields (no draft: a saved transition), as the lease holder (ask). */
 export interface UpdateMessage extends Ask<NodeRecord, UpdateError> {
   readonly type: 'update';
   readonly leaseId: string;
-  readonly recipe: (draft: Draft<NodeRecord>) => void;
+  readonly recipe?: (draft: Draft<NodeRecord>) => void;
+  readonly fields?: Readonly<Partial<NodeRecord>>;
 }
 /** Delete the node as the lease holder (ask). */
 export interface DestroyMessage extends Ask<void, UpdateError> {
@@ -275,14 +276,18 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       return;
     }
     const current = this.#cell.snapshot as NodeRecord;
-    const next = produce(current, (draft) => {
-      const returned: unknown = message.recipe(draft);
-      if (returned !== undefined) {
-        // immer recipes run synchronously on a draft; an async recipe's writes would land on a
-        // revoked proxy. A caller bug: thrown back to the caller.
-        throw new TypeError('updateNode recipes must be synchronous and return nothing: do async work first, then change the draft');
-      }
-    });
+    const { recipe, fields } = message;
+    const next =
+      fields !== undefined
+        ? withChanges(current, fields)
+        : produce(current, (draft) => {
+            const returned: unknown = (recipe as (draft: Draft<NodeRecord>) => void)(draft);
+            if (returned !== undefined) {
+              // immer recipes run synchronously on a draft; an async recipe's writes would land on a
+              // revoked proxy. A caller bug: thrown back to the caller.
+              throw new TypeError('updateNode recipes must be synchronous and return nothing: do async work first, then change the draft');
+            }
+          });
     if (next === current) {
       ctx.reply(current);
       return;

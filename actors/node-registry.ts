@@ -20,7 +20,7 @@ import {
   type StoreError,
 } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
-import type { NewNode, NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../src/node.js';
+import type { NewNode, NodeChanges, NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../src/node.js';
 import type { NodeFilter } from '../src/node-filter.js';
 import { parseIdentity } from '../src/identity.js';
 import type { NewPort, NewPortgroup, Store } from '../src/store/store.js';
@@ -176,6 +176,10 @@ export class NodeRegistry implements NodeLocks {
 
   update(lease: Lease, recipe: (draft: Draft<NodeRecord>) => void): ResultAsync<NodeRecord, UpdateError> {
     return this.#askHolder(lease, { type: 'update', leaseId: lease.id, recipe });
+  }
+
+  updateFields(lease: Lease, fields: Readonly<NodeChanges>): ResultAsync<NodeRecord, UpdateError> {
+    return this.#askHolder(lease, { type: 'update', leaseId: lease.id, fields });
   }
 
   relabel(lease: Lease, purpose: string): ResultAsync<NodeRecord, UnlockError | NodeNotFound> {

@@ -27,7 +27,7 @@ import type {
 } from '../errors.js';
 import type { FSM } from '../fsm/fsm.js';
 import type { Logger } from '../logging.js';
-import type { NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../node.js';
+import type { NodeChanges, NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../node.js';
 import type { ProvisionSetNotification } from '../notifications/notification.js';
 import type { ProvisionEvent, ProvisionState } from '../states/provision-states.js';
 import type { NewPort, NewPortgroup } from '../store/store.js';
@@ -139,6 +139,8 @@ export interface NodeLocks {
   unlock(lease: Lease): ResultAsync<void, UnlockError>;
   /** Apply an immer recipe to the node through its single writer; resolves with the committed snapshot. */
   update(lease: Lease, recipe: (draft: Draft<NodeRecord>) => void): ResultAsync<NodeRecord, UpdateError>;
+  /** Set top-level fields through the node's single writer (no draft: the cheap path of a saved transition). */
+  updateFields(lease: Lease, fields: Readonly<NodeChanges>): ResultAsync<NodeRecord, UpdateError>;
   /** Re-read the node from the store (Ironic `node.refresh()`). */
   refresh(nodeId: number): ResultAsync<NodeRecord, NodeNotFound | StoreError | TransportError>;
   /** Record a new purpose for the lease holder (beside the reservation and in status). */

@@ -562,11 +562,12 @@ export class TaskManager {
     } else if (options.lastError !== undefined && options.lastError !== null) {
       lastError = options.lastError;
     }
-    const saved = this.#locks.update(lease, (draft) => {
-      draft.provision_state = provisionState;
-      draft.target_provision_state = targetState;
-      if (lastError !== undefined) draft.last_error = lastError;
-    });
+    const saved = this.#locks.updateFields(
+      lease,
+      lastError !== undefined
+        ? { provision_state: provisionState, target_provision_state: targetState, last_error: lastError }
+        : { provision_state: provisionState, target_provision_state: targetState },
+    );
     // One continuation for both outcomes (this is on every saved transition).
     return new ResultAsync(
       saved.then((result): Result<NodeRecord, ProcessEventError> => {
