@@ -131,6 +131,9 @@ type Envelope = { readonly message: unknown; readonly replier: ReplierImpl | nul
  */
 class ReplierImpl implements Replier {
   settled = false;
+  /** Links of the target's list of asks waiting for an answer. */
+  previousPending: ReplierImpl | null = null;
+  nextPending: ReplierImpl | null = null;
   readonly #settle: (result: Result<unknown, unknown>) => void;
   #cleanup: (() => void) | null = null;
   // Made on first use: most handlers never look at it.
@@ -203,7 +206,8 @@ function handleOf<M>(ref: AnyActorRef): Handle<M> {
 class Handle<M> {
   alive = true;
   readonly ref: Ref<M>;
-  onUndelivered: ((message: M) => void) | undefined;
+  /** Its behaviour (for `onUndelivered`); set right after nact spawned the actor. */
+  behavior: Behavior<unknown, M> | null = null;
   /** Made on first use: most actors (node actors, workers) have no children. */
   children: Set<Handle<unknown>> | null = null;
   parent: Handle<unknown> | null = null;
@@ -246,7 +250,29 @@ class Handle<M> {
     return taken;
   }
   /** Asks delivered but not answered yet: failed with ActorStopped if the actor stops. Made on first use. */
-  pending: Set<ReplierImpl> | null = null;
+  pending: ReplierImpl | null = null;
+
+  /** Track an ask until it settles (a linked list through the repliers: nothing allocated, nothing kept). */
+  track(replier: ReplierImpl): void {
+    replier.nextPending = this.pending;
+    if (this.pending !== null) this.pending.previousPending = replier;
+    this.pending = replier;
+  }
+
+  untrack(replier: ReplierImpl): void {
+    if (replier.previousPending !== null) replier.previousPending.nextPending = replier.nextPending;
+    else if (this.pending === replier) this.pending = replier.nextPending;
+    if (replier.nextPending !== null) replier.nextPending.previousPending = replier.previousPending;
+    replier.previousPending = null;
+    replier.nextPending = null;
+  }
+
+  /** Take every ask still waiting. */
+  takePending(): ReplierImpl[] {
+    const taken: ReplierImpl[] = [];
+    for (let current = this.pending; current !== null; current = current.nextPending) taken.push(current);
+    return taken;
+  }
   constructor(
     readonly path: string,
     readonly nact: NactRef,
@@ -292,14 +318,13 @@ export class ActorRuntime {
     // Assigned once nact has spawned the actor; the handler (which nact needs first) closes over it.
     // eslint-disable-next-line prefer-const
     let handle!: Handle<M>;
-    const self = (): ActorRef<M> => handle.ref;
     const log = this.#log;
     const handler = async (state: S, raw: unknown): Promise<S> => {
       const envelope = raw as Envelope;
       handle.started(envelope);
       const replier = envelope.replier;
       const ctx: ActorContext<M> = {
-        self: self(),
+        self: handle.ref,
         isAsk: replier !== null,
         reply: (value) => replier?.resolve(value),
         fail: (error) => replier?.reject(error),
@@ -330,14 +355,13 @@ export class ActorRuntime {
     const nactRef = spawnActor<S>(parentNact, handler, name, {
       initialState: behavior.initialState(),
       // Our handler never throws, so this only runs for a bug in this file; it must not throw.
-      onCrash: (_msg, _error, ctx) => ctx.stop,
+      onCrash: stopOnCrash,
       afterStop: (state) => {
         handle.alive = false;
-        if (handle.parent) handle.parent.children?.delete(handle as Handle<unknown>);
-        else this.#roots.delete(handle as Handle<unknown>);
+        if (handle.parent) handle.parent.children?.delete(handle);
+        else this.#roots.delete(handle);
         for (const envelope of handle.takeUndelivered()) this.#onUndelivered(handle, envelope, 'stopped-with-queued-message');
-        for (const pending of handle.pending ?? []) pending.giveUp(new ActorStopped(path));
-        handle.pending = null;
+        for (const pending of handle.takePending()) pending.giveUp(new ActorStopped(path));
         try {
           behavior.afterStop?.(state);
         } catch (error) {
@@ -346,12 +370,12 @@ export class ActorRuntime {
       },
     });
     handle = new Handle<M>(path, nactRef);
-    handle.onUndelivered = behavior.onUndelivered?.bind(behavior);
+    handle.behavior = behavior;
     if (parentHandle) {
       handle.parent = parentHandle;
-      (handle.parent.children ??= new Set()).add(handle as Handle<unknown>);
+      (handle.parent.children ??= new Set()).add(handle);
     } else {
-      this.#roots.add(handle as Handle<unknown>);
+      this.#roots.add(handle);
     }
     return handle.ref;
   }
@@ -398,9 +422,9 @@ export class ActorRuntime {
     replier.onSettled(() => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      handle.pending?.delete(replier);
+      handle.untrack(replier);
     });
-    (handle.pending ??= new Set()).add(replier);
+    handle.track(replier);
     const envelope: Envelope = { message, replier, next: null };
     handle.queue(envelope);
     dispatch(handle.nact, envelope);
@@ -432,7 +456,7 @@ export class ActorRuntime {
     this.#deadLetters += 1;
     envelope.replier?.reject(new ActorStopped(handle.path));
     try {
-      handle.onUndelivered?.(envelope.message as M);
+      handle.behavior?.onUndelivered?.(envelope.message as M);
     } catch (error) {
       this.#log.error({ err: error, target: handle.path }, 'onUndelivered hook threw');
     }
@@ -447,6 +471,9 @@ export class ActorRuntime {
     }
   }
 }
+
+/** nact's crash hook: our handler never throws, so this only runs for a bug in this file; it must not throw. */
+const stopOnCrash = (_msg: unknown, _error: unknown, ctx: { readonly stop: symbol }): symbol => ctx.stop;
 
 const NO_REPLY: Replier = { settled: true, abandoned: new AbortController().signal, resolve() {}, reject() {} };
 
