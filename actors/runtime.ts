@@ -21,7 +21,7 @@
 import { err, errAsync, ok, type Result, ResultAsync } from 'neverthrow';
 import { Aborted, ActorStopped, AskTimeout, describe } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
-import { dispatch, spawnActor, startSystem, stopActor, type NactRef } from './internal/nact.js';
+import { dispatch, spawnActor, startSystem, stopActor, type NactContext, type NactRef } from './internal/nact.js';
 
 /** A message that expects a reply of type R or an error of type E (phantom fields, never set). */
 export interface Ask<R, E = never> {
@@ -298,6 +298,65 @@ export class ActorRuntime {
     this.#log = logger.child({ component: 'runtime' });
   }
 
+  /**
+   * The handle of each live actor by its nact reference: one handler and one afterStop function
+   * serve every actor (nact passes the reference in its context), so an actor costs no closures.
+   */
+  readonly #handles = new Map<NactRef, Handle<unknown>>();
+
+  /** nact's handler for every actor: run the behaviour on one envelope, and supervise it. */
+  readonly #deliver = async (state: unknown, raw: unknown, nactCtx: NactContext): Promise<unknown> => {
+    const handle = this.#handles.get(nactCtx.self) as Handle<unknown>;
+    const behavior = handle.behavior as Behavior<unknown, unknown>;
+    const envelope = raw as Envelope;
+    handle.started(envelope);
+    const replier = envelope.replier;
+    const ctx: ActorContext<unknown> = {
+      self: handle.ref,
+      isAsk: replier !== null,
+      reply: (value) => replier?.resolve(value),
+      fail: (error) => replier?.reject(error),
+      deferReply: () => replier ?? NO_REPLY,
+    };
+    try {
+      return await behavior.handle(state, envelope.message, ctx);
+    } catch (error) {
+      replier?.reject(error);
+      let decision: SupervisionDecision;
+      try {
+        decision = behavior.onError?.(error, envelope.message, state) ?? 'resume';
+      } catch (hookError) {
+        this.#log.error({ err: hookError, actor: handle.path }, 'onError hook threw; stopping the actor');
+        decision = 'stop';
+      }
+      this.#log.error({ err: error, actor: handle.path, decision }, 'actor handler failed');
+      if (decision === 'stop') {
+        this.stop(handle.ref);
+        return state;
+      }
+      return decision === 'restart' ? behavior.initialState() : state;
+    }
+    // A settled replier leaves `pending` through the ask's own cleanup; a deferred one stays
+    // there until answered, so it still fails fast if the actor stops first.
+  };
+
+  /** nact's afterStop for every actor: dead-letter what never started, fail pending asks, run the hook. */
+  readonly #afterStop = (state: unknown, nactCtx: NactContext): void => {
+    const handle = this.#handles.get(nactCtx.self);
+    if (handle === undefined) return;
+    this.#handles.delete(nactCtx.self);
+    handle.alive = false;
+    if (handle.parent) handle.parent.children?.delete(handle);
+    else this.#roots.delete(handle);
+    for (const envelope of handle.takeUndelivered()) this.#onUndelivered(handle, envelope, 'stopped-with-queued-message');
+    for (const pending of handle.takePending()) pending.giveUp(new ActorStopped(handle.path));
+    try {
+      handle.behavior?.afterStop?.(state);
+    } catch (error) {
+      this.#log.error({ err: error, actor: handle.path }, 'afterStop hook threw');
+    }
+  };
+
   /** The number of dead letters so far. */
   get deadLetterCount(): number {
     return this.#deadLetters;
@@ -315,62 +374,15 @@ export class ActorRuntime {
     const parentHandle = parent ? handleOf<unknown>(parent) : null;
     const parentNact = parentHandle ? parentHandle.nact : this.#system;
     const path = parent ? `${parent.path}/${name}` : name;
-    // Assigned once nact has spawned the actor; the handler (which nact needs first) closes over it.
-    // eslint-disable-next-line prefer-const
-    let handle!: Handle<M>;
-    const log = this.#log;
-    const handler = async (state: S, raw: unknown): Promise<S> => {
-      const envelope = raw as Envelope;
-      handle.started(envelope);
-      const replier = envelope.replier;
-      const ctx: ActorContext<M> = {
-        self: handle.ref,
-        isAsk: replier !== null,
-        reply: (value) => replier?.resolve(value),
-        fail: (error) => replier?.reject(error),
-        deferReply: () => replier ?? NO_REPLY,
-      };
-      try {
-        const next = await behavior.handle(state, envelope.message as M, ctx);
-        return next;
-      } catch (error) {
-        replier?.reject(error);
-        let decision: SupervisionDecision;
-        try {
-          decision = behavior.onError?.(error, envelope.message as M, state) ?? 'resume';
-        } catch (hookError) {
-          log.error({ err: hookError, actor: path }, 'onError hook threw; stopping the actor');
-          decision = 'stop';
-        }
-        log.error({ err: error, actor: path, decision }, 'actor handler failed');
-        if (decision === 'stop') {
-          this.stop(handle);
-          return state;
-        }
-        return decision === 'restart' ? behavior.initialState() : state;
-      }
-      // A settled replier leaves `pending` through the ask's own cleanup; a deferred one stays
-      // there until answered, so it still fails fast if the actor stops first.
-    };
-    const nactRef = spawnActor<S>(parentNact, handler, name, {
+    const nactRef = spawnActor<unknown>(parentNact, this.#deliver, name, {
       initialState: behavior.initialState(),
       // Our handler never throws, so this only runs for a bug in this file; it must not throw.
       onCrash: stopOnCrash,
-      afterStop: (state) => {
-        handle.alive = false;
-        if (handle.parent) handle.parent.children?.delete(handle);
-        else this.#roots.delete(handle);
-        for (const envelope of handle.takeUndelivered()) this.#onUndelivered(handle, envelope, 'stopped-with-queued-message');
-        for (const pending of handle.takePending()) pending.giveUp(new ActorStopped(path));
-        try {
-          behavior.afterStop?.(state);
-        } catch (error) {
-          log.error({ err: error, actor: path }, 'afterStop hook threw');
-        }
-      },
+      afterStop: this.#afterStop,
     });
-    handle = new Handle<M>(path, nactRef);
+    const handle = new Handle<M>(path, nactRef);
     handle.behavior = behavior;
+    this.#handles.set(nactRef, handle);
     if (parentHandle) {
       handle.parent = parentHandle;
       (handle.parent.children ??= new Set()).add(handle);
