@@ -83,8 +83,11 @@ interface Waiter {
 /** A checkpoint between its snapshot and the journal reset. */
 interface CheckpointInFlight {
   readonly seq: number;
-  /** Entries journaled since the snapshot: those above `seq` are what the new journal carries. */
-  readonly journaled: JournalEntry[];
+  /**
+   * Lines journaled since the snapshot, with their entries: those above `seq` are what the new
+   * journal carries (the lines as written, so that the reset does not encode them again).
+   */
+  readonly journaled: { readonly entries: readonly JournalEntry[]; readonly line: Buffer }[];
   readonly waiters: { resolve: () => void; reject: (error: StoreError) => void }[];
   /** Set when the image is on disk (true) or failed (false). */
   written: boolean | null;
@@ -304,14 +307,15 @@ export class Committer {
         this.#writingSince = this.#pendingSince;
         this.#pendingSince = 0;
         this.#writeStartedAt = performance.now();
+        const line = encodeLine(batch);
         try {
-          await this.#journal.append(encodeLine(batch));
+          await this.#journal.append(line);
         } finally {
           const took = performance.now() - this.#writeStartedAt;
           this.#writeEstimateMs = Math.max(took, this.#writeEstimateMs * WRITE_ESTIMATE_DECAY);
           this.#writeStartedAt = 0;
         }
-        this.#checkpoint?.journaled.push(...batch);
+        this.#checkpoint?.journaled.push({ entries: batch, line });
         this.#writingSince = 0;
         this.#journalWrites++;
         this.#markDurable(batch[batch.length - 1]!.seq);
@@ -383,8 +387,7 @@ export class Committer {
     this.#writeStartedAt = performance.now();
     this.#writingSince = this.#pendingSince !== 0 ? this.#pendingSince : this.#writeStartedAt;
     try {
-      const after = inFlight.journaled.filter((entry) => entry.seq > inFlight.seq);
-      const carried = after.length > 0 ? encodeLine(after) : Buffer.alloc(0);
+      const carried = Buffer.concat(carriedLines(inFlight.journaled, inFlight.seq));
       const next = await JournalFile.replace(this.#journal.path, { store: this.#store, base: inFlight.seq }, carried);
       // The new journal is in place: switch to it whatever fails next (the old file is unlinked).
       const old = this.#journal;
@@ -433,7 +436,7 @@ export class Committer {
 
   #checkpointFailed(seq: number, waiters: CheckpointInFlight['waiters'], cause: unknown): void {
     // Nothing is lost, the journal still holds every change: keep running and retry later
-    // (not after every write: each attempt exports the whole database on the event loop).
+    // (not after every write: each attempt exports the whole database, in the worker or here).
     const error = new StoreError('checkpoint', cause);
     this.#opts.logger.error({ err: cause, seq }, 'checkpoint failed; the journal keeps growing until one succeeds');
     this.#sizeTriggerPausedUntil = performance.now() + CHECKPOINT_RETRY_MS;
@@ -482,4 +485,18 @@ export class Committer {
     this.#batchTimer = null;
     this.#intervalTimer = null;
   }
+}
+
+/**
+ * The journal lines holding the changes above `seq`, in order: lines wholly above it as written; a
+ * line that also holds changes at or below it (pending when the checkpoint was captured) encoded
+ * again with only those above.
+ */
+function carriedLines(journaled: CheckpointInFlight['journaled'], seq: number): Buffer[] {
+  const lines: Buffer[] = [];
+  for (const { entries, line } of journaled) {
+    if (entries[0]!.seq > seq) lines.push(line);
+    else if (entries.at(-1)!.seq > seq) lines.push(encodeLine(entries.filter((entry) => entry.seq > seq)));
+  }
+  return lines;
 }
