@@ -65,12 +65,8 @@ let queue: Promise<void> = Promise.resolve();
 const post = (message: FromWorker): void => port.postMessage(message);
 
 port.on('message', (message: ToWorker) => {
-  if (message.t === 'crash') {
-    setImmediate(() => {
-      throw new Error('checkpoint worker crash (injected by a test)');
-    });
-    return;
-  }
+  // Uncaught: the thread dies here, before it handles any later message.
+  if (message.t === 'crash') throw new Error('checkpoint worker crash (injected by a test)');
   queue = queue.then(() => handle(message));
 });
 
