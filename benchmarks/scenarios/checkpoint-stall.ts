@@ -1,16 +1,17 @@
 /**
  * `checkpoint-stall`: does a checkpoint stall the event loop or the writers? A file store (sync
- * and batched durability) with N nodes (10k and 100k; quick: 300), under a write-heavy load:
- * C concurrent callers each running the store side of an exclusive task in a loop (reserve a
- * random node, update it, release it: what `acquire` + a saved change + `release` cost the store;
- * then yield to the event loop, as work arriving from I/O would),
- * while a checkpoint is forced every interval (explicit `store.checkpoint()`).
+ * and batched durability) with N nodes (10k and 100k; quick: 300), under a write-heavy load: C
+ * concurrent callers each running the store side of an exclusive task in a loop (reserve a random
+ * node, update it, release it: what `acquire` + a saved change + `release` cost the store; then
+ * yield to the event loop, as work arriving from I/O would), while a checkpoint is forced every
+ * interval (explicit `store.checkpoint()`).
  *
- * Figures (extra), after a 1 s warm-up under the same load: `loopDelayMaxMs`, the event loop's worst delay (perf_hooks
- * `monitorEventLoopDelay`, resolution 1 ms); `opMaxMs`, the slowest cycle; `opMaxInCheckpointMs`,
- * the slowest cycle that overlapped a checkpoint; `checkpoints` written during the load and the
- * slowest one (`checkpointMaxMs`, from the call to its journal reset). ops/s and the latency
- * columns are the cycles'. The store is used directly (the conductor adds nothing to a checkpoint).
+ * Figures (extra), after a 1 s warm-up under the same load: `loopDelayMaxMs`, the event loop's
+ * worst delay (perf_hooks `monitorEventLoopDelay`, resolution 1 ms); `opMaxMs`, the slowest
+ * cycle; `opMaxInCheckpointMs`, the slowest cycle that overlapped a checkpoint; `checkpoints`
+ * written during the load and the slowest one (`checkpointMaxMs`, from the call to its journal
+ * reset). ops/s and the latency columns are the cycles'. The store is used directly (the conductor
+ * adds nothing to a checkpoint).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
