@@ -7,7 +7,8 @@
  * interval (explicit `store.checkpoint()`).
  *
  * Figures (extra), after a 1 s warm-up under the same load: `loopDelayMaxMs`, the event loop's
- * worst delay (perf_hooks `monitorEventLoopDelay`, resolution 1 ms); `opMaxMs`, the slowest
+ * worst delay (perf_hooks `monitorEventLoopDelay`, resolution 1 ms), and
+ * `loopDelayMaxInCheckpointMs` the same only while a checkpoint is in flight; `opMaxMs`, the slowest
  * cycle; `opMaxInCheckpointMs`, the slowest cycle that overlapped a checkpoint; `checkpoints`
  * written during the load and the slowest one (`checkpointMaxMs`, from the call to its journal
  * reset). ops/s and the latency columns are the cycles'. The store is used directly (the conductor
@@ -99,6 +100,8 @@ async function measure(
     const start = performance.now() + warmupMs;
     const end = start + durationMs;
     const loop = monitorEventLoopDelay({ resolution: 1 });
+    // The same, only while a checkpoint is in flight (from the call to its journal reset).
+    const loopInCheckpoint = monitorEventLoopDelay({ resolution: 1 });
     const warm = new Promise((resolve) => setTimeout(resolve, warmupMs)).then(() => loop.enable());
 
     const caller = async (c: number): Promise<void> => {
@@ -134,8 +137,10 @@ async function measure(
         await new Promise((resolve) => setTimeout(resolve, checkpointEveryMs));
         checkpointing++;
         checkpointEpoch++;
+        loopInCheckpoint.enable();
         const t0 = performance.now();
         unwrap(await store.checkpoint());
+        loopInCheckpoint.disable();
         checkpointMaxMs = Math.max(checkpointMaxMs, performance.now() - t0);
         checkpoints++;
         checkpointing--;
@@ -157,6 +162,7 @@ async function measure(
         callers: CALLERS,
         loopDelayMaxMs: round(loop.max / 1e6),
         loopDelayP99Ms: round(loop.percentile(99) / 1e6),
+        loopDelayMaxInCheckpointMs: round(loopInCheckpoint.max / 1e6),
         opMaxMs: round(opMaxMs),
         opMaxInCheckpointMs: round(opMaxInCheckpointMs),
         checkpoints,
