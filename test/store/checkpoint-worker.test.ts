@@ -5,7 +5,7 @@
  * reported and checkpoints go on on the store's thread, and nothing is lost across reopening.
  */
 import assert from 'node:assert/strict';
-import { copyFile, readFile } from 'node:fs/promises';
+import { access, copyFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { StoreError } from '../../src/errors.js';
@@ -16,6 +16,8 @@ import { crashCheckpointWorker, WorkerReplica } from '../../src/store/internal/c
 import { SqlDatabase, type SqlParam, type SqlRow } from '../../src/store/internal/database.js';
 import { loadSqlJs } from '../../src/store/internal/sqljs.js';
 import type { SqlJsStore } from '../../src/store/sqljs-store.js';
+import type * as StoreModule from '../../src/store/sqljs-store.js';
+import type * as DatabaseModule from '../../src/store/internal/database.js';
 import { eventually, openStore, withTempDir } from './helpers.js';
 import { failure, value } from './store-contract.js';
 
@@ -216,6 +218,37 @@ describe('checkpoint worker', () => {
       });
       assert.equal(fresh, 0);
       assert.equal(reopened.health.error, null);
+      await value(reopened.close());
+    });
+  });
+
+  it('from the compiled package (dist/, built by npm test): the worker script ships next to its module and writes the checkpoints', async () => {
+    const dist = new URL('../../dist/src/store/', import.meta.url);
+    await access(new URL('internal/checkpoint-worker.js', dist));
+    const { openSqlJsStore } = (await import(new URL('sqljs-store.js', dist).href)) as typeof StoreModule;
+    const { SqlDatabase: DistDatabase } = (await import(new URL('internal/database.js', dist).href)) as typeof DatabaseModule;
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'n.sqlite');
+      const store = await value(openSqlJsStore({ path }));
+      const proto = DistDatabase.prototype;
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be put back on the prototype
+      const original = proto.export;
+      let exports = 0;
+      proto.export = function (this: DatabaseModule.SqlDatabase) {
+        exports++;
+        return original.call(this);
+      };
+      try {
+        await populate(store, 3);
+        await value(store.checkpoint());
+      } finally {
+        proto.export = original;
+      }
+      assert.equal(exports, 0, 'the compiled store exported on its thread');
+      assert.equal(store.health.error, null);
+      await value(store.close());
+      const reopened = await openStore({ path });
+      assert.equal((await value(reopened.listNodes())).length, 3);
       await value(reopened.close());
     });
   });
