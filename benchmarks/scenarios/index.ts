@@ -3,6 +3,7 @@
  * can express every other figure as a ratio to it.
  */
 import type { ScenarioModule } from '../lib/scenario.js';
+import * as checkpointStall from './checkpoint-stall.js';
 import * as contention from './contention.js';
 import * as exclusiveCycle from './exclusive-cycle.js';
 import * as exclusivePorts from './exclusive-ports.js';
@@ -21,6 +22,7 @@ export const SCENARIOS: Readonly<Record<string, ScenarioModule>> = {
   contention,
   'spawn-after': spawnAfter,
   'fleet-scale': fleetScale,
+  'checkpoint-stall': checkpointStall,
 };
 
 export const SCENARIO_NAMES = Object.keys(SCENARIOS);

@@ -8,6 +8,7 @@
  * (`clearTargetPowerState`, then `clearReservations`), as Ironic's does.
  */
 import { randomUUID } from 'node:crypto';
+import { unlink } from 'node:fs/promises';
 import { err, errAsync, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
 import {
   type Duplicate,
@@ -45,9 +46,10 @@ import type {
   Store,
   StoreHealth,
 } from './store.js';
-import { withTrailer, writeFileAtomic, type CheckpointHook } from './internal/checkpoint.js';
+import { renameTempIntoPlace, tempPathOf, withTrailer, writeFileAtomic, type CheckpointHook } from './internal/checkpoint.js';
+import { WorkerReplica } from './internal/checkpointer.js';
 import type { Statement } from './internal/journal.js';
-import { Committer, type CommitterStats } from './internal/committer.js';
+import { Committer, type CheckpointWriter, type CommitterStats } from './internal/committer.js';
 import { SqlDatabase, type SqlParam, type SqlRow } from './internal/database.js';
 import { encodeFields, FieldProblem, NODE_CREATABLE, NODE_UPDATABLE } from './internal/fields.js';
 import type { FileLock } from './internal/file-lock.js';
@@ -110,6 +112,12 @@ export interface SqlJsStoreOptions {
   now?: () => Date;
   /** Tests only: awaited at each checkpoint phase (to pause or crash there). Default none. */
   onCheckpointPhase?: CheckpointHook;
+  /**
+   * File stores: write checkpoints from a copy of the database in a worker thread (default true),
+   * so that a checkpoint never exports the database on the event loop (a stall in proportion to
+   * the fleet). Costs a second copy of the database in memory. false: export on the event loop.
+   */
+  checkpointWorker?: boolean;
 }
 
 /** Everything opening a store can fail with. */
@@ -143,6 +151,8 @@ export class SqlJsStore implements Store {
   readonly #SQL: SqlJsStatic;
   #storeId: string;
   #health: StoreHealth = { state: 'ok', error: null, since: null, recoveries: 0 };
+  /** This store's copy of the database in the checkpoint worker (file stores), or null. */
+  #replica: WorkerReplica | null = null;
   #recovering: Promise<void> | null = null;
 
   private constructor(SQL: SqlJsStatic, db: SqlDatabase, opts: ResolvedStoreOptions, lock: FileLock | null, storeId: string) {
@@ -156,24 +166,75 @@ export class SqlJsStore implements Store {
     this.description = opts.path === null ? 'sql.js in-memory store' : `sql.js file store ${opts.path} (${opts.durability})`;
   }
 
-  /** A committer on `journal`, checkpointing whatever database the store has at the time. */
+  /**
+   * A committer on `journal`, checkpointing whatever database the store has at the time: from its
+   * copy in the checkpoint worker (seeded here with the database as loaded), or on this thread
+   * without a worker or once the worker has failed.
+   */
   #newCommitter(loaded: Omit<LoadedFile, 'db' | 'storeId'>, path: string): Committer {
+    this.#replica?.close();
+    this.#replica = null;
+    if (this.#opts.checkpointWorker) {
+      // The seed: the one export of the database this thread makes (at open and after a reload).
+      const replica = new WorkerReplica(this.#db!.export(), loaded.lastSeq, (error) => this.#checkpointWorkerFailed(replica, error));
+      this.#replica = replica;
+    }
+    const hook = this.#opts.onCheckpointPhase;
+    const writer: CheckpointWriter = {
+      replicate: (entries) => this.#replica?.replicate(entries),
+      snapshot: (mark) => {
+        const db = this.#db!;
+        // The store's database records the mark too: it stays what the image holds at mark.seq.
+        writeCheckpointSeq(db, mark);
+        const replica = this.#replica;
+        if (replica !== null && replica.failure === null) {
+          // Reservations are not journaled: the image gets those held now, as an export would.
+          const reservations = db.all(
+            'SELECT id, reservation, reservation_purpose, reserved_at FROM nodes WHERE reservation IS NOT NULL',
+          ) as SqlParam[][];
+          const job = replica.checkpoint(path, mark, reservations);
+          return async (beforeRename) => {
+            try {
+              await job.exported;
+              await hook?.('exported');
+              await job.written;
+            } catch (cause) {
+              // Nothing to rename; the worker's temp file, if any, goes (after its write settles).
+              await job.written.catch(() => undefined);
+              await unlink(tempPathOf(path)).catch(() => undefined);
+              throw cause;
+            }
+            await renameTempIntoPlace(path, hook, beforeRename);
+          };
+        }
+        if (replica !== null)
+          this.#opts.logger.warn({ seq: mark.seq }, 'the checkpoint worker has failed: exporting the database on the event loop');
+        const bytes = withTrailer(db.export());
+        return async (beforeRename) => {
+          await hook?.('exported');
+          await writeFileAtomic(path, bytes, hook, beforeRename);
+        };
+      },
+    };
     return new Committer(
       loaded.journal,
       this.#storeId,
       loaded.journalBase,
       { seq: loaded.lastSeq, digest: loaded.lastDigest },
-      {
-        snapshot: (mark) => {
-          const db = this.#db!;
-          writeCheckpointSeq(db, mark);
-          return withTrailer(db.export());
-        },
-        write: (bytes, beforeRename) => writeFileAtomic(path, bytes, this.#opts.onCheckpointPhase, beforeRename),
-      },
+      writer,
       // A failed journal: reload (sync mode) or report failed at once, not at the next call.
       { ...this.#opts, onFailure: () => void this.#refuse('journal write') },
     );
+  }
+
+  /** The checkpoint worker (or this store's copy in it) failed: reported in health; checkpoints go on, on this thread. */
+  #checkpointWorkerFailed(replica: WorkerReplica, error: Error): void {
+    if (replica !== this.#replica) return;
+    const message = `checkpoint worker failed (checkpoints now export on the event loop): ${error.message}`;
+    this.#opts.logger.error({ err: error }, 'the checkpoint worker failed; checkpoints now export the database on the event loop');
+    if (this.#health.state === 'ok') {
+      this.#health = { state: 'ok', error: message, since: this.#opts.now().toISOString(), recoveries: this.#health.recoveries };
+    }
   }
 
   /** Whether the store serves, and why not. */
@@ -280,7 +341,9 @@ export class SqlJsStore implements Store {
     } else if (provisionState !== undefined) {
       throw new TypeError('listNodes: provisionState must be a string or an array of strings');
     }
-    if (reserved !== undefined) where.push(reserved ? 'reservation IS NOT NULL' : 'reservation IS NULL');
+    // Unary + keeps the planner off reservation_idx for IS NULL (nearly every node): with a state
+    // filter, provision_state_idx narrows far better (the periodic checks' queries).
+    if (reserved !== undefined) where.push(reserved ? 'reservation IS NOT NULL' : '+reservation IS NULL');
     if (reservedBy !== undefined) {
       where.push('lower(reservation) = lower(?)');
       params.push(reservedBy);
@@ -533,6 +596,8 @@ export class SqlJsStore implements Store {
         error = asStoreError('close', cause);
       }
     }
+    this.#replica?.close();
+    this.#replica = null;
     try {
       this.#db?.close();
     } catch (cause) {
@@ -590,6 +655,8 @@ export class SqlJsStore implements Store {
         if (loaded.isErr()) {
           this.#opts.logger.error({ err: loaded.error }, 'reloading the store after a failed write failed; it stays failed');
           this.#setHealth('failed', `${cause.message}; reloading failed: ${loaded.error.message}`);
+          this.#replica?.close();
+          this.#replica = null;
           this.#committer = null;
           this.#db = null;
           old.close();

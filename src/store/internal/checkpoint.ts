@@ -29,6 +29,15 @@ export async function writeFileAtomic(
   onPhase?: CheckpointHook,
   beforeRename?: () => Promise<void>,
 ): Promise<void> {
+  await writeTempFile(path, bytes);
+  await renameTempIntoPlace(path, onPhase, beforeRename);
+}
+
+/**
+ * The first half of `writeFileAtomic`: `bytes` in the temp file of `path`, durable (written,
+ * fdatasync'd, closed). On failure the temp file is removed. The checkpoint worker runs this.
+ */
+export async function writeTempFile(path: string, bytes: Uint8Array): Promise<void> {
   const temp = tempPathOf(path);
   const handle = await open(temp, 'w');
   try {
@@ -40,6 +49,16 @@ export async function writeFileAtomic(
     throw cause;
   }
   await handle.close();
+}
+
+/**
+ * The second half: the durable temp file of `path` renamed over it, and the directory synced.
+ * `onPhase('temp-written')` first (a hook that throws leaves the temp file, as a crash would), then
+ * `beforeRename` (if it throws, the temp file is removed and nothing is renamed), and
+ * `onPhase('renamed')` once the rename is durable.
+ */
+export async function renameTempIntoPlace(path: string, onPhase?: CheckpointHook, beforeRename?: () => Promise<void>): Promise<void> {
+  const temp = tempPathOf(path);
   await onPhase?.('temp-written');
   try {
     await beforeRename?.();

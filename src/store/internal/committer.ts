@@ -3,8 +3,8 @@
  * the store, then handed here as journal entries. One flusher loop writes every pending entry as
  * one journal line (one write + fdatasync) and then wakes every caller waiting on them.
  *
- * A checkpoint snapshots the database between two journal writes (sql.js export is synchronous),
- * then writes the image in the background while the journal goes on taking writes (so a slow
+ * A checkpoint snapshots the database between two journal writes (in the checkpoint worker, which
+ * follows every change: see checkpointer.ts), then writes the image in the background while the journal goes on taking writes (so a slow
  * checkpoint does not hold durability back), and finally resets the journal: a new journal whose
  * header continues the checkpoint, carrying the lines written since the snapshot, renamed over the
  * old one. A crash at any point leaves a database file and a journal that belong together.
@@ -15,15 +15,24 @@ import type { CheckpointHook } from './checkpoint.js';
 import { encodeLine, entryDigest, JournalDamaged, JournalFile, type JournalEntry, type Statement } from './journal.js';
 import type { CheckpointMark } from './schema.js';
 
-/** How the committer writes a checkpoint: the store snapshots the database and writes it atomically. */
+/**
+ * How the committer writes a checkpoint. The store keeps a copy of the database in the checkpoint
+ * worker, fed by `replicate`, and `snapshot` asks the worker for the image (the store's own thread
+ * never exports its database); without a worker, `snapshot` exports on the store's thread.
+ */
 export interface CheckpointWriter {
   /**
-   * Record `mark` (the last change, the base of the journal current now, that change's digest)
-   * and export the database with its integrity trailer (synchronous: nothing interleaves).
+   * The next changes, in seq order, each given once, as the flusher takes them for the journal
+   * (before their write: a checkpoint's image may contain changes still pending in the journal).
    */
-  snapshot(mark: CheckpointMark): Uint8Array;
-  /** Write the image atomically over the database file, awaiting `beforeRename` just before the rename. */
-  write(bytes: Uint8Array, beforeRename: () => Promise<void>): Promise<void>;
+  replicate(entries: readonly JournalEntry[]): void;
+  /**
+   * Capture the database at `mark` (the last change, the base of the journal current now, that
+   * change's digest), synchronously: every change up to mark.seq has been replicated, none after.
+   * Returns the write of the image, to run in the background: it awaits the 'exported',
+   * 'temp-written' and 'renamed' phases, and `beforeRename` just before renaming it into place.
+   */
+  snapshot(mark: CheckpointMark): (beforeRename: () => Promise<void>) => Promise<void>;
 }
 
 /** Committer settings (resolved store options). */
@@ -74,8 +83,11 @@ interface Waiter {
 /** A checkpoint between its snapshot and the journal reset. */
 interface CheckpointInFlight {
   readonly seq: number;
-  /** Entries journaled since the snapshot: those above `seq` are what the new journal carries. */
-  readonly journaled: JournalEntry[];
+  /**
+   * Lines journaled since the snapshot, with their entries: those above `seq` are what the new
+   * journal carries (the lines as written, so that the reset does not encode them again).
+   */
+  readonly journaled: { readonly entries: readonly JournalEntry[]; readonly line: Buffer }[];
   readonly waiters: { resolve: () => void; reject: (error: StoreError) => void }[];
   /** Set when the image is on disk (true) or failed (false). */
   written: boolean | null;
@@ -115,6 +127,8 @@ export class Committer {
   #closed = false;
   #journalWrites = 0;
   #checkpoints = 0;
+  /** The last change handed to the writer's replicate(). */
+  #replicatedSeq: number;
 
   constructor(
     journal: JournalFile,
@@ -132,6 +146,7 @@ export class Committer {
     this.#seq = start.seq;
     this.#startDigest = start.digest;
     this.#durableSeq = start.seq;
+    this.#replicatedSeq = start.seq;
     if (journal.size > options.checkpointJournalBytes) this.requestCheckpoint();
   }
 
@@ -288,17 +303,19 @@ export class Committer {
         if (this.#pending.length === 0) break;
         const batch = this.#pending;
         this.#pending = [];
+        this.#replicate(batch);
         this.#writingSince = this.#pendingSince;
         this.#pendingSince = 0;
         this.#writeStartedAt = performance.now();
+        const line = encodeLine(batch);
         try {
-          await this.#journal.append(encodeLine(batch));
+          await this.#journal.append(line);
         } finally {
           const took = performance.now() - this.#writeStartedAt;
           this.#writeEstimateMs = Math.max(took, this.#writeEstimateMs * WRITE_ESTIMATE_DECAY);
           this.#writeStartedAt = 0;
         }
-        this.#checkpoint?.journaled.push(...batch);
+        this.#checkpoint?.journaled.push({ entries: batch, line });
         this.#writingSince = 0;
         this.#journalWrites++;
         this.#markDurable(batch[batch.length - 1]!.seq);
@@ -326,10 +343,12 @@ export class Committer {
   #startCheckpoint(): void {
     const waiters = this.#checkpointWaiters.splice(0);
     const seq = this.#seq;
-    let bytes: Uint8Array;
+    let write: (beforeRename: () => Promise<void>) => Promise<void>;
     try {
+      // The image holds every change up to seq, those still pending for the journal too.
+      this.#replicate(this.#pending);
       const digest = this.#lastStatements === null ? this.#startDigest : entryDigest(this.#lastStatements);
-      bytes = this.#writer.snapshot({ seq, journalBase: this.#journalBase, digest });
+      write = this.#writer.snapshot({ seq, journalBase: this.#journalBase, digest });
     } catch (cause) {
       this.#checkpointFailed(seq, waiters, cause);
       return;
@@ -338,14 +357,12 @@ export class Committer {
     // write fails, the journal must still hold it.
     const inFlight: CheckpointInFlight = { seq, journaled: [], waiters, written: null };
     this.#checkpoint = inFlight;
-    const hook = this.#opts.onCheckpointPhase;
     this.#imageWrite = (async () => {
       try {
-        await hook?.('exported');
         // Renamed into place only once the journal holds every change the image does, so that a
         // journal not yet reset always reaches the image's last change (checked on open), and
         // never by a committer that has failed or closed meanwhile (another may own the file now).
-        await this.#writer.write(bytes, async () => {
+        await write(async () => {
           await this.durable(seq);
           if (this.#failure !== null) throw this.#failure.error;
           if (this.#closed) throw new StoreError('checkpoint', 'the journal was closed during the checkpoint');
@@ -370,8 +387,7 @@ export class Committer {
     this.#writeStartedAt = performance.now();
     this.#writingSince = this.#pendingSince !== 0 ? this.#pendingSince : this.#writeStartedAt;
     try {
-      const after = inFlight.journaled.filter((entry) => entry.seq > inFlight.seq);
-      const carried = after.length > 0 ? encodeLine(after) : Buffer.alloc(0);
+      const carried = Buffer.concat(carriedLines(inFlight.journaled, inFlight.seq));
       const next = await JournalFile.replace(this.#journal.path, { store: this.#store, base: inFlight.seq }, carried);
       // The new journal is in place: switch to it whatever fails next (the old file is unlinked).
       const old = this.#journal;
@@ -409,9 +425,18 @@ export class Committer {
     for (const w of inFlight.waiters) w.resolve();
   }
 
+  /** Hand the writer the changes of `entries` it has not had yet (they are in seq order). */
+  #replicate(entries: readonly JournalEntry[]): void {
+    const last = entries.at(-1);
+    if (last === undefined || last.seq <= this.#replicatedSeq) return;
+    const fresh = entries[0]!.seq > this.#replicatedSeq ? entries : entries.filter((e) => e.seq > this.#replicatedSeq);
+    this.#replicatedSeq = last.seq;
+    this.#writer.replicate(fresh);
+  }
+
   #checkpointFailed(seq: number, waiters: CheckpointInFlight['waiters'], cause: unknown): void {
     // Nothing is lost, the journal still holds every change: keep running and retry later
-    // (not after every write: each attempt exports the whole database on the event loop).
+    // (not after every write: each attempt exports the whole database, in the worker or here).
     const error = new StoreError('checkpoint', cause);
     this.#opts.logger.error({ err: cause, seq }, 'checkpoint failed; the journal keeps growing until one succeeds');
     this.#sizeTriggerPausedUntil = performance.now() + CHECKPOINT_RETRY_MS;
@@ -460,4 +485,18 @@ export class Committer {
     this.#batchTimer = null;
     this.#intervalTimer = null;
   }
+}
+
+/**
+ * The journal lines holding the changes above `seq`, in order: lines wholly above it as written; a
+ * line that also holds changes at or below it (pending when the checkpoint was captured) encoded
+ * again with only those above.
+ */
+function carriedLines(journaled: CheckpointInFlight['journaled'], seq: number): Buffer[] {
+  const lines: Buffer[] = [];
+  for (const { entries, line } of journaled) {
+    if (entries[0]!.seq > seq) lines.push(line);
+    else if (entries.at(-1)!.seq > seq) lines.push(encodeLine(entries.filter((entry) => entry.seq > seq)));
+  }
+  return lines;
 }

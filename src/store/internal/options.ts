@@ -17,6 +17,7 @@ export interface StoreOptionsInput {
   logger?: Logger | undefined;
   now?: (() => Date) | undefined;
   onCheckpointPhase?: CheckpointHook | undefined;
+  checkpointWorker?: boolean | undefined;
 }
 
 /** Options with defaults filled; `path` absolute or null (in-memory). */
@@ -29,6 +30,7 @@ export interface ResolvedStoreOptions {
   readonly logger: Logger;
   readonly now: () => Date;
   readonly onCheckpointPhase: CheckpointHook | undefined;
+  readonly checkpointWorker: boolean;
 }
 
 /** Default options. */
@@ -37,6 +39,7 @@ export const STORE_DEFAULTS = Object.freeze({
   maxDelayMs: 50,
   checkpointJournalBytes: 16 * 1024 * 1024,
   checkpointIntervalMs: 300_000,
+  checkpointWorker: true,
 });
 
 /** Validate options and fill defaults. Bad values → InvalidParameterValue naming the option. */
@@ -67,6 +70,8 @@ export function resolveStoreOptions(input: StoreOptionsInput = {}): Result<Resol
   if (input.onCheckpointPhase !== undefined && typeof input.onCheckpointPhase !== 'function') {
     return bad('onCheckpointPhase', 'a function', input.onCheckpointPhase);
   }
+  const checkpointWorker = input.checkpointWorker ?? STORE_DEFAULTS.checkpointWorker;
+  if (typeof checkpointWorker !== 'boolean') return bad('checkpointWorker', 'a boolean', checkpointWorker);
   return ok(
     Object.freeze({
       path: path === null ? null : resolve(path),
@@ -75,6 +80,7 @@ export function resolveStoreOptions(input: StoreOptionsInput = {}): Result<Resol
       logger: input.logger ?? silentLogger(),
       now: input.now ?? (() => new Date()),
       onCheckpointPhase: input.onCheckpointPhase,
+      checkpointWorker,
     }),
   );
 }

@@ -25,6 +25,7 @@ import type { ResolvedStoreOptions } from './options.js';
 import {
   applyPragmas,
   createSchema,
+  ensureIndexes,
   META_CHECKPOINT_DIGEST,
   META_JOURNAL_BASE,
   META_STORE_ID,
@@ -156,6 +157,7 @@ async function loadOrCreate(
     return err(new StoreCorrupt(path, problem));
   }
   applyPragmas(db);
+  ensureIndexes(db);
   return ok({ db, storeId });
 }
 

@@ -102,6 +102,19 @@ export const META_CHECKPOINT_DIGEST = 'checkpoint_digest';
 const JSON_DEFAULT = "NOT NULL DEFAULT '{}'";
 
 /**
+ * Indexes added after version 0.2.0's schema, created on open when a file lacks them (they change
+ * no row, so neither the schema version nor the journal is concerned; the next checkpoint writes
+ * them to the file). `provision_state_idx` serves the periodic checks: the wait-timeout checks ask
+ * for the unreserved nodes in one state whose provision_updated_at is older than a cutoff.
+ */
+const NODE_INDEXES_DDL = `CREATE INDEX IF NOT EXISTS provision_state_idx ON nodes (provision_state, provision_updated_at);`;
+
+/** Create the indexes a file written by an earlier version may lack (idempotent, cheap when present). */
+export function ensureIndexes(db: SqlDatabase): void {
+  db.exec(NODE_INDEXES_DDL);
+}
+
+/**
  * DDL of a new database. Constraint names follow Ironic's (`uniq_nodes0uuid`, ...). Deleting a
  * node cascades by trigger, so that destroying a node is one statement and one journal record.
  */
@@ -136,6 +149,7 @@ CREATE TABLE nodes (
   provision_updated_at TEXT
 );
 CREATE INDEX reservation_idx ON nodes (reservation);
+${NODE_INDEXES_DDL}
 CREATE TABLE ports (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   uuid TEXT NOT NULL CONSTRAINT uniq_ports0uuid UNIQUE,
