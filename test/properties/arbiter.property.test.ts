@@ -14,7 +14,8 @@
  *  - node deletion: every waiter fails NotFound, and the arbiter retires once the holder released;
  *  - no starvation: after the commands, with the outside holder gone and the store healthy, every
  *    request settles and the reservation ends up cleared.
- * `PROPERTY_RUNS=100000 npm run test:props` runs 10^5 programs (seconds); CI runs 3,000.
+ * `PROPERTY_RUNS=100000 node --import tsx --test test/properties/arbiter.property.test.ts` runs 10^5
+ * programs (about 3 s); CI runs 3,000.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
