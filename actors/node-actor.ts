@@ -293,7 +293,9 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       return;
     }
     const changes: Record<string, unknown> = {};
-    for (const key of Object.keys(next) as (keyof NodeRecord)[]) {
+    let changed = 0;
+    // Only the given fields can differ on the cheap path; a recipe may have changed any.
+    for (const key of Object.keys(fields ?? next) as (keyof NodeRecord)[]) {
       if (next[key] === current[key]) continue;
       if (PROTECTED_COLUMNS.has(key)) {
         ctx.fail(new InvalidParameterValue(`field ${key} cannot be changed through an update`, { field: key }));
@@ -302,6 +304,11 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       const value = next[key];
       // Ironic's Node.save truncates these to log_in_db_max_size, whoever writes them.
       changes[key] = TRUNCATED.has(key) && typeof value === 'string' ? value.slice(0, this.#host.config.logInDbMaxSize) : value;
+      changed += 1;
+    }
+    if (changed === 0) {
+      ctx.reply(current);
+      return;
     }
     const saved = await this.#host.store.updateNode(this.#cell.id, changes);
     if (saved.isErr()) {
