@@ -55,7 +55,8 @@ export interface NodeCell {
 export type NodeMessage =
   | { readonly type: 'acquire'; readonly waiter: Waiter }
   | { readonly type: 'expire'; readonly ticket: number }
-  | { readonly type: 'retry' }
+  /** The retry timer of generation `generation` fired (stale once it was cancelled or re-armed). */
+  | { readonly type: 'retry'; readonly generation: number }
   | { readonly type: 'forget'; readonly ticket: number }
   | { readonly type: 'passivate' }
   | ReleaseMessage
@@ -165,6 +166,10 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
   /** Callers with a ticket (queued, or being granted), oldest first; null when there are none. */
   #waiters: Waiter[] | null = null;
   #retryTimer: TimerHandle | null = null;
+  /** Bumped whenever the retry timer is armed or cancelled: a `retry` message of another generation is stale. */
+  #retryGeneration = 0;
+  /** Set once the actor stopped: a store answer still in flight arms no timer any more. */
+  #stopped = false;
   /** How the release in progress ended (set by the arbiter's `released` effect). */
   #released: ReleaseOutcome | null = null;
   #log: Logger | null = null;
@@ -195,8 +200,8 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
   }
 
   afterStop(): void {
-    if (this.#retryTimer !== null) this.#host.clock.clearTimeout(this.#retryTimer);
-    this.#retryTimer = null;
+    this.#stopped = true;
+    this.#cancelRetryTimer();
     for (const waiter of this.#waiters ?? []) waiter.fail(this.#stoppedError());
     this.#waiters = null;
   }
@@ -215,6 +220,8 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       case 'expire':
         return this.#run({ type: 'deadline', ticket: message.ticket });
       case 'retry':
+        // A timer that fired just before it was cancelled or re-armed: its message is stale.
+        if (message.generation !== this.#retryGeneration || this.#retryTimer !== null) return;
         return this.#run({ type: 'retry' });
       case 'forget':
         this.#takeWaiter(message.ticket);
@@ -405,7 +412,12 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       return;
     }
     await this.#run({ type: 'relabel', ticket: holder.ticket, purpose: message.purpose });
-    this.#publish(withChanges(this.#cell.snapshot as NodeRecord, { reservation_purpose: message.purpose }));
+    this.#publish(
+      withChanges(this.#cell.snapshot as NodeRecord, {
+        reservation_purpose: message.purpose,
+        reserved_at: new Date(holder.since).toISOString(),
+      }),
+    );
     ctx.reply(this.#cell.snapshot);
   }
 
@@ -471,21 +483,25 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
         this.#takeWaiter(effect.ticket)?.fail(this.#failure(effect.reason));
         return null;
       case 'armDeadline': {
+        if (this.#stopped) return null;
         const { ticket } = effect;
         this.#waiters
           ?.find((waiter) => waiter.ticket === ticket)
           ?.armTimer(() => this.#host.send(this.#key, { type: 'expire', ticket }), effect.delayMs);
         return null;
       }
-      case 'armRetry':
+      case 'armRetry': {
+        if (this.#stopped) return null;
+        this.#cancelRetryTimer();
+        const generation = this.#retryGeneration;
         this.#retryTimer = this.#host.clock.setTimeout(() => {
           this.#retryTimer = null;
-          this.#host.send(this.#key, { type: 'retry' });
+          this.#host.send(this.#key, { type: 'retry', generation });
         }, effect.delayMs);
         return null;
+      }
       case 'cancelRetry':
-        if (this.#retryTimer !== null) this.#host.clock.clearTimeout(this.#retryTimer);
-        this.#retryTimer = null;
+        this.#cancelRetryTimer();
         return null;
       case 'released':
         this.#released = effect.outcome;
@@ -547,6 +563,13 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
     const previous = this.#cell.snapshot?.name ?? null;
     this.#cell.snapshot = node;
     if (node.name !== previous) this.#host.renamed(this.#key, previous, node.name);
+  }
+
+  /** Clear the retry timer, if armed, and make any `retry` message already sent stale. */
+  #cancelRetryTimer(): void {
+    if (this.#retryTimer !== null) this.#host.clock.clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    this.#retryGeneration += 1;
   }
 
   /** Remove and return the waiter of a ticket (the list is short: one entry per queued caller). */

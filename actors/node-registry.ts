@@ -9,6 +9,7 @@ import type { ConductorConfig } from '../src/config.js';
 import type { Clock } from '../src/clock.js';
 import {
   ActorStopped,
+  ConductorStopping,
   type Duplicate,
   InvalidIdentity,
   InvalidParameterValue,
@@ -342,6 +343,8 @@ export class NodeRegistry implements NodeLocks {
   }
 
   #send(entry: NodeEntry, message: NodeMessage): boolean {
+    // A node never activated cannot be once the runtime has shut down (spawn would throw).
+    if (entry.ref === null && this.#deps.runtime.stopped) return false;
     entry.inflight += 1;
     if (this.#deps.runtime.tell(this.#actor(entry), message)) return true;
     entry.inflight -= 1;
@@ -353,6 +356,7 @@ export class NodeRegistry implements NodeLocks {
     message: Q,
     timeoutMs: number = this.config.askTimeout,
   ): ResultAsync<ReplyOf<Q>, ErrorOf<Q> | TransportError> {
+    if (entry.ref === null && this.#deps.runtime.stopped) return errAsync(new ConductorStopping());
     entry.inflight += 1;
     const asked = this.#deps.runtime.ask(this.#actor(entry), message, { timeoutMs });
     return rethrowBugs(asked) as unknown as ResultAsync<ReplyOf<Q>, ErrorOf<Q> | TransportError>;

@@ -357,6 +357,11 @@ export class ActorRuntime {
     }
   };
 
+  /** True once `shutdown()` ran: nothing can be spawned any more. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
   /** The number of dead letters so far. */
   get deadLetterCount(): number {
     return this.#deadLetters;

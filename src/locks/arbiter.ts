@@ -76,9 +76,14 @@ export interface LockState {
   /** True while this process holds the DB reservation (also between two local holders). */
   readonly reserved: boolean;
   /** The store operation in flight, and for which ticket (null for a clear). */
-  readonly awaiting: { readonly operation: StoreOperation; readonly ticket: number | null } | null;
+  readonly awaiting: { readonly operation: StoreOperation; readonly ticket: number | null; readonly at: number } | null;
   /** A retry timer is armed (outside holder, or a failed clear). */
   readonly retryArmed: boolean;
+  /**
+   * The head whose retry against an outside holder the timer is for (null for a failed clear's
+   * retry): once that head has left, the next one tries at once instead of waiting out its timer.
+   */
+  readonly retryTicket: number | null;
   /** Consecutive failed clears (the backoff of their retries). */
   readonly clearFailures: number;
   /** Last holder seen outside this process. */
@@ -166,6 +171,7 @@ export function initialLockState(settings: ArbiterSettings): LockState {
     reserved: false,
     awaiting: null,
     retryArmed: false,
+    retryTicket: null,
     clearFailures: 0,
     outsideHolder: null,
     releasing: null,
@@ -208,7 +214,7 @@ function apply(s: LockState, event: LockEvent, now: number, fx: LockEffect[]): L
     case 'deadline':
       return onDeadline(s, event.ticket, now, fx);
     case 'retry':
-      return advance({ ...s, retryArmed: false }, now, fx);
+      return advance({ ...s, retryArmed: false, retryTicket: null }, now, fx);
     case 'release':
       return onRelease(s, event.ticket, now, fx);
     case 'relabel':
@@ -304,27 +310,30 @@ function onRelease(s: LockState, ticket: number, now: number, fx: LockEffect[]):
 
 function onReserved(s: LockState, now: number, fx: LockEffect[]): LockState {
   const forTicket = s.awaiting?.ticket ?? null;
+  const at = s.awaiting?.at ?? now;
   const base: LockState = { ...s, awaiting: null, reserved: true, outsideHolder: null };
   const head = base.queue[0];
   // The waiter it was taken for left meanwhile: hand it to the new head (or clear it).
   if (head === undefined || head.ticket !== forTicket) return advance(base, now, fx);
-  return grantHead(base, head, now, fx);
+  return grantHead(base, head, at, fx);
 }
 
 function onTransferred(s: LockState, now: number, fx: LockEffect[]): LockState {
   const forTicket = s.awaiting?.ticket ?? null;
+  const at = s.awaiting?.at ?? now;
   const base: LockState = { ...s, awaiting: null };
   const head = base.queue[0];
   if (head === undefined || head.ticket !== forTicket) return advance(base, now, fx);
-  return grantHead(base, head, now, fx);
+  return grantHead(base, head, at, fx);
 }
 
-function grantHead(s: LockState, head: Queued, now: number, fx: LockEffect[]): LockState {
-  fx.push({ type: 'grant', ticket: head.ticket, at: now });
+/** Grant the head; `at` is when its reservation was written (`reserved_at`), so `since` matches the row. */
+function grantHead(s: LockState, head: Queued, at: number, fx: LockEffect[]): LockState {
+  fx.push({ type: 'grant', ticket: head.ticket, at });
   const granted: LockState = {
     ...s,
     queue: s.queue.slice(1),
-    holder: { ticket: head.ticket, purpose: head.purpose, requestId: head.requestId, since: now },
+    holder: { ticket: head.ticket, purpose: head.purpose, requestId: head.requestId, since: at },
   };
   return answerRelease(granted, { kind: 'ok' }, fx);
 }
@@ -340,7 +349,7 @@ function onReserveRefused(s: LockState, holder: LockHolder, now: number, fx: Loc
   }
   if (base.retryArmed) return base;
   fx.push({ type: 'armRetry', delayMs: base.settings.retryIntervalMs });
-  return { ...base, retryArmed: true };
+  return { ...base, retryArmed: true, retryTicket: head.ticket };
 }
 
 function onReserveFailed(s: LockState, error: unknown, now: number, fx: LockEffect[]): LockState {
@@ -355,7 +364,7 @@ function onReserveFailed(s: LockState, error: unknown, now: number, fx: LockEffe
 function onCleared(s: LockState, now: number, fx: LockEffect[]): LockState {
   // A retry armed while we were reserved was the retry of a failed clear: no longer needed.
   if (s.retryArmed) fx.push({ type: 'cancelRetry' });
-  const cleared: LockState = { ...s, awaiting: null, reserved: false, clearFailures: 0, retryArmed: false };
+  const cleared: LockState = { ...s, awaiting: null, reserved: false, clearFailures: 0, retryArmed: false, retryTicket: null };
   return advance(answerRelease(cleared, { kind: 'ok' }, fx), now, fx);
 }
 
@@ -368,14 +377,14 @@ function onClearFailed(s: LockState, error: unknown, retriable: boolean, now: nu
   if (base.queue.length > 0) return advance(base, now, fx);
   if (base.retryArmed) return base;
   fx.push({ type: 'armRetry', delayMs: Math.min(CLEAR_RETRY_MAX_MS, CLEAR_RETRY_MIN_MS * 2 ** answered.clearFailures) });
-  return { ...base, retryArmed: true };
+  return { ...base, retryArmed: true, retryTicket: null };
 }
 
 function onOutsideCleared(s: LockState, now: number, fx: LockEffect[]): LockState {
   // The head was waiting out the retry interval against that holder: it tries at once.
   if (!s.retryArmed || s.reserved) return advance(s, now, fx);
   fx.push({ type: 'cancelRetry' });
-  return advance({ ...s, retryArmed: false }, now, fx);
+  return advance({ ...s, retryArmed: false, retryTicket: null }, now, fx);
 }
 
 function onGone(s: LockState, fx: LockEffect[]): LockState {
@@ -384,7 +393,7 @@ function onGone(s: LockState, fx: LockEffect[]): LockState {
   const answered = answerRelease(s, { kind: 'notFound' }, fx);
   // A holder still has to release (and be told NotFound): the actor retires after that.
   if (answered.holder === null) fx.push({ type: 'retire' });
-  return { ...answered, queue: [], awaiting: null, reserved: false, retryArmed: false, gone: true };
+  return { ...answered, queue: [], awaiting: null, reserved: false, retryArmed: false, retryTicket: null, gone: true };
 }
 
 /**
@@ -395,19 +404,31 @@ function advance(s: LockState, now: number, fx: LockEffect[]): LockState {
   if (s.awaiting !== null || s.holder !== null || s.gone) return s;
   const head = s.queue[0];
   if (head === undefined) {
-    if (!s.reserved) return s;
+    if (!s.reserved) {
+      // Nobody is left to retry against the outside holder: drop its timer (the node can go idle).
+      if (!s.retryArmed || s.retryTicket === null) return s;
+      fx.push({ type: 'cancelRetry' });
+      return { ...s, retryArmed: false, retryTicket: null };
+    }
     fx.push({ type: 'clear' });
-    return { ...s, awaiting: { operation: 'clear', ticket: null } };
+    return { ...s, awaiting: { operation: 'clear', ticket: null, at: now } };
   }
   if (s.reserved) {
     // Hand-off between local holders: re-label the reservation we already hold.
     fx.push({ type: 'transfer', purpose: head.purpose, at: now });
-    return { ...s, awaiting: { operation: 'transfer', ticket: head.ticket } };
+    return { ...s, awaiting: { operation: 'transfer', ticket: head.ticket, at: now } };
   }
-  if (s.retryArmed) return s;
+  if (s.retryArmed) {
+    // The head is waiting out the interval against an outside holder.
+    if (s.retryTicket === null || s.retryTicket === head.ticket) return s;
+    // The head it was armed for left (aborted, failed): the new head tries at once, as Ironic's
+    // first attempt does.
+    fx.push({ type: 'cancelRetry' });
+    s = { ...s, retryArmed: false, retryTicket: null };
+  }
   fx.push({ type: 'reserve', purpose: head.purpose, at: now });
   const tried: Queued = { ...head, attemptsUsed: head.attemptsUsed + 1 };
-  return { ...s, queue: [tried, ...s.queue.slice(1)], awaiting: { operation: 'reserve', ticket: head.ticket } };
+  return { ...s, queue: [tried, ...s.queue.slice(1)], awaiting: { operation: 'reserve', ticket: head.ticket, at: now } };
 }
 
 function answerRelease(s: LockState, outcome: ReleaseOutcome, fx: LockEffect[]): LockState {
