@@ -22,6 +22,8 @@ export interface StoreOptions {
   checkpointJournalBytes?: number;
   /** And at most this long (ms) after the first change not checkpointed. Default 300000. */
   checkpointIntervalMs?: number;
+  /** Write checkpoints from a worker thread's copy of the database (no export on the event loop; the database is held twice). Default true. */
+  checkpointWorker?: boolean;
 }
 
 /** Everything `Conductor.open` accepts. Unknown options are refused (InvalidParameterValue). */
@@ -56,7 +58,7 @@ const INIT_NAMES = new Set([
   'restartPolicy',
   'clock',
 ]);
-const STORE_NAMES = new Set(['path', 'durability', 'maxDelayMs', 'checkpointJournalBytes', 'checkpointIntervalMs']);
+const STORE_NAMES = new Set(['path', 'durability', 'maxDelayMs', 'checkpointJournalBytes', 'checkpointIntervalMs', 'checkpointWorker']);
 const DRIVER_NAMES = new Set([
   'enabledHardwareTypes',
   'enabledInterfaces',

@@ -13,7 +13,7 @@ import { describe, it } from 'node:test';
 import { Conductor } from '../../actors/conductor.js';
 import type { AcquireLeaseMessage } from '../../actors/conductor-protocol.js';
 import { createRequestContext } from '../../src/context.js';
-import { NodeNotFound } from '../../src/errors.js';
+import { InvalidParameterValue, NodeNotFound } from '../../src/errors.js';
 import { silentLogger } from '../../src/logging.js';
 import type { NodeRecord } from '../../src/node.js';
 import type { ExclusiveTask } from '../../src/task/types.js';
@@ -175,6 +175,27 @@ describe('persistence through a file store', () => {
       } finally {
         await okValue(third.stop());
       }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('store.checkpointWorker: false keeps checkpoints on the event loop and loses nothing; a non-boolean is refused', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mc-persist-worker-'));
+    try {
+      const path = join(dir, 'nodes.sqlite');
+      const init = { store: { path, checkpointWorker: false }, logger: silentLogger(), host: 'persist-host', nodeIdleTimeout: 0 };
+      const first = await okValue(Conductor.open(init));
+      const node = await okValue(first.enroll({ driver: 'fake-hardware', name: 'no-worker' }, []));
+      await okValue(first.stop());
+      const second = await okValue(Conductor.open(init));
+      assert.equal((await okValue(second.snapshot('no-worker'))).uuid, node.uuid);
+      await okValue(second.stop());
+      const refused = await errorOf(
+        Conductor.open({ store: { path, checkpointWorker: 'no' as never }, logger: silentLogger() }),
+        InvalidParameterValue,
+      );
+      assert.match(refused.message, /checkpointWorker/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
