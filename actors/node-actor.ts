@@ -74,12 +74,10 @@ export interface ReleaseMessage extends Ask<void, UnlockError | NodeNotFound> {
   readonly leaseId: string;
 }
 /** Apply an immer recipe, or set top-level fields (no draft: a saved transition), as the lease holder (ask). */
-export interface UpdateMessage extends Ask<NodeRecord, UpdateError> {
-  readonly type: 'update';
-  readonly leaseId: string;
-  readonly recipe?: (draft: Draft<NodeRecord>) => void;
-  readonly fields?: Readonly<Partial<NodeRecord>>;
-}
+export type UpdateMessage = Ask<NodeRecord, UpdateError> & { readonly type: 'update'; readonly leaseId: string } & (
+    | { readonly recipe: (draft: Draft<NodeRecord>) => void; readonly fields?: never }
+    | { readonly fields: Readonly<Partial<NodeRecord>>; readonly recipe?: never }
+  );
 /** Delete the node as the lease holder (ask). */
 export interface DestroyMessage extends Ask<void, UpdateError> {
   readonly type: 'destroy';
@@ -285,10 +283,10 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
     const current = this.#cell.snapshot as NodeRecord;
     const { recipe, fields } = message;
     const next =
-      fields !== undefined
+      recipe === undefined
         ? withChanges(current, fields)
         : produce(current, (draft) => {
-            const returned: unknown = (recipe as (draft: Draft<NodeRecord>) => void)(draft);
+            const returned: unknown = recipe(draft);
             if (returned !== undefined) {
               // immer recipes run synchronously on a draft; an async recipe's writes would land on a
               // revoked proxy. A caller bug: thrown back to the caller.
@@ -452,10 +450,12 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
     if (lock.gone) cell.snapshot = null;
     const holder = lock.holder;
     if (holder === null) this.#lease = null;
-    cell.holder =
-      holder === null || this.#lease === null
-        ? null
-        : { leaseId: this.#lease.id, purpose: holder.purpose, since: holder.since, requestId: holder.requestId };
+    const lease = this.#lease;
+    if (holder === null || lease === null) cell.holder = null;
+    else if (cell.holder?.leaseId !== lease.id || cell.holder.purpose !== holder.purpose) {
+      // A new object only when the holder changed (not on every message the holder sends).
+      cell.holder = { leaseId: lease.id, purpose: holder.purpose, since: holder.since, requestId: holder.requestId };
+    }
     cell.waiting = lock.queue.length;
   }
 

@@ -391,15 +391,16 @@ export class NodeRegistry implements NodeLocks {
     for (const [entry, queuedAt] of this.#idleChecks) {
       if (queuedAt >= limit) break;
       this.#idleChecks.delete(entry);
-      // Active since it was queued, or busy: checked again one timeout from now.
-      if (entry.lastActivity >= limit || entry.inflight > 0 || entry.holder !== null || entry.waiting > 0) {
+      // Active since it was queued: checked again one timeout from now.
+      if (entry.lastActivity >= limit) {
         requeue.push(entry);
       } else if (entry.ref === null) {
         // Never activated: nothing to stop, just drop the cached snapshot.
         this.#forget(entry);
         this.#passivated += 1;
       } else {
-        // If the actor decides to stay (a message raced in), the entry is checked again later.
+        // Whether it may stop is decided in one place: its actor (the lock is idle) and `passivate`
+        // (the message is the only one in flight). If it stays, it is checked again later.
         requeue.push(entry);
         this.#send(entry, { type: 'passivate' });
       }

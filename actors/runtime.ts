@@ -206,8 +206,6 @@ function handleOf<M>(ref: AnyActorRef): Handle<M> {
 class Handle<M> {
   alive = true;
   readonly ref: Ref<M>;
-  /** Its behaviour (for `onUndelivered`); set right after nact spawned the actor. */
-  behavior: Behavior<unknown, M> | null = null;
   /** Made on first use: most actors (node actors, workers) have no children. */
   children: Set<Handle<unknown>> | null = null;
   parent: Handle<unknown> | null = null;
@@ -276,6 +274,8 @@ class Handle<M> {
   constructor(
     readonly path: string,
     readonly nact: NactRef,
+    /** What the actor does with a message, an error, its stop and its undelivered messages. */
+    readonly behavior: Behavior<unknown, M>,
   ) {
     this.ref = new Ref(this);
   }
@@ -307,7 +307,7 @@ export class ActorRuntime {
   /** nact's handler for every actor: run the behaviour on one envelope, and supervise it. */
   readonly #deliver = async (state: unknown, raw: unknown, nactCtx: NactContext): Promise<unknown> => {
     const handle = this.#handles.get(nactCtx.self) as Handle<unknown>;
-    const behavior = handle.behavior as Behavior<unknown, unknown>;
+    const behavior = handle.behavior;
     const envelope = raw as Envelope;
     handle.started(envelope);
     const replier = envelope.replier;
@@ -351,7 +351,7 @@ export class ActorRuntime {
     for (const envelope of handle.takeUndelivered()) this.#onUndelivered(handle, envelope, 'stopped-with-queued-message');
     for (const pending of handle.takePending()) pending.giveUp(new ActorStopped(handle.path));
     try {
-      handle.behavior?.afterStop?.(state);
+      handle.behavior.afterStop?.(state);
     } catch (error) {
       this.#log.error({ err: error, actor: handle.path }, 'afterStop hook threw');
     }
@@ -385,8 +385,7 @@ export class ActorRuntime {
       onCrash: stopOnCrash,
       afterStop: this.#afterStop,
     });
-    const handle = new Handle<M>(path, nactRef);
-    handle.behavior = behavior;
+    const handle = new Handle<M>(path, nactRef, behavior);
     this.#handles.set(nactRef, handle);
     if (parentHandle) {
       handle.parent = parentHandle;
@@ -473,7 +472,7 @@ export class ActorRuntime {
     this.#deadLetters += 1;
     envelope.replier?.reject(new ActorStopped(handle.path));
     try {
-      handle.behavior?.onUndelivered?.(envelope.message as M);
+      handle.behavior.onUndelivered?.(envelope.message as M);
     } catch (error) {
       this.#log.error({ err: error, target: handle.path }, 'onUndelivered hook threw');
     }

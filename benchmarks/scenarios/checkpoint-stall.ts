@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { openSqlJsStore, type SqlJsStore } from '../../dist/src/store/sqljs-store.js';
+import { must } from '../lib/measure.js';
 import type { ScenarioResult } from '../lib/result.js';
 import type { ScenarioOptions } from '../lib/scenario.js';
 
@@ -26,18 +27,13 @@ export const description = 'file store of N nodes, C callers reserve+update+rele
 
 const CALLERS = 64;
 
-function unwrap<T>(result: { isOk(): boolean; _unsafeUnwrap(): T; _unsafeUnwrapErr(): unknown }): T {
-  if (!result.isOk()) throw new Error(`checkpoint-stall: ${String(result._unsafeUnwrapErr())}`);
-  return result._unsafeUnwrap();
-}
-
 async function populate(store: SqlJsStore, nodes: number): Promise<number[]> {
   const ids: number[] = [];
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < nodes) {
       const i = next++;
-      const node = unwrap(
+      const node = must(
         await store.createNode({
           driver: 'fake-hardware',
           name: `ckpt-${i}`,
@@ -61,9 +57,9 @@ async function fleet(nodes: number, quick: boolean): Promise<ScenarioResult[]> {
   const path = join(dir, 'nodes.sqlite');
   try {
     const populateStart = performance.now();
-    const store = unwrap(await openSqlJsStore({ path, durability: 'batched', checkpointIntervalMs: 0 }));
+    const store = must(await openSqlJsStore({ path, durability: 'batched', checkpointIntervalMs: 0 }));
     const ids = await populate(store, nodes);
-    unwrap(await store.close());
+    must(await store.close());
     const populateSeconds = (performance.now() - populateStart) / 1000;
     const results: ScenarioResult[] = [];
     for (const durability of ['sync', 'batched'] as const) results.push(await measure(path, ids, durability, populateSeconds, quick));
@@ -81,7 +77,7 @@ async function measure(
   quick: boolean,
 ): Promise<ScenarioResult> {
   const nodes = ids.length;
-  const store = unwrap(await openSqlJsStore({ path, durability, checkpointIntervalMs: 0 }));
+  const store = must(await openSqlJsStore({ path, durability, checkpointIntervalMs: 0 }));
   try {
     const durationMs = quick ? 600 : 12_000;
     const checkpointEveryMs = quick ? 200 : 2_000;
@@ -126,8 +122,8 @@ async function measure(
         const t0 = performance.now();
         const reserved = await store.reserve(tag, id, { purpose: 'bench' });
         if (reserved.isErr()) continue; // another caller holds it
-        unwrap(await store.updateNode(id, { power_state: k % 2 === 0 ? 'power on' : 'power off', extra: { k, c } }));
-        unwrap(await store.release(tag, id));
+        must(await store.updateNode(id, { power_state: k % 2 === 0 ? 'power on' : 'power off', extra: { k, c } }));
+        must(await store.release(tag, id));
         const ms = performance.now() - t0;
         if (t0 < start) {
           await new Promise((resolve) => setImmediate(resolve));
@@ -150,7 +146,7 @@ async function measure(
         checkpointEpoch++;
         checkpointTouched = true;
         const t0 = performance.now();
-        unwrap(await store.checkpoint());
+        must(await store.checkpoint());
         checkpointTouched = true;
         checkpointMaxMs = Math.max(checkpointMaxMs, performance.now() - t0);
         checkpoints++;
@@ -183,7 +179,7 @@ async function measure(
       },
     };
   } finally {
-    unwrap(await store.close());
+    must(await store.close());
   }
 }
 

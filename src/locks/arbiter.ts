@@ -65,6 +65,11 @@ export interface ArbiterSettings {
   readonly retryIntervalMs: number;
 }
 
+/** What an armed retry timer is for. */
+export type RetryTimer = { readonly for: 'clear' } | { readonly for: 'outside'; readonly ticket: number };
+
+const CLEAR_RETRY: RetryTimer = Object.freeze({ for: 'clear' });
+
 /** The store operation whose result the arbiter waits for. */
 export type StoreOperation = 'reserve' | 'transfer' | 'clear';
 
@@ -77,13 +82,11 @@ export interface LockState {
   readonly reserved: boolean;
   /** The store operation in flight, and for which ticket (null for a clear). */
   readonly awaiting: { readonly operation: StoreOperation; readonly ticket: number | null; readonly at: number } | null;
-  /** A retry timer is armed (outside holder, or a failed clear). */
-  readonly retryArmed: boolean;
   /**
-   * The head whose retry against an outside holder the timer is for (null for a failed clear's
-   * retry): once that head has left, the next one tries at once instead of waiting out its timer.
+   * The retry timer, if armed: for the head `ticket` against an outside holder (once that head has
+   * left, the next one tries at once instead of waiting it out), or for a failed clear.
    */
-  readonly retryTicket: number | null;
+  readonly retry: RetryTimer | null;
   /** Consecutive failed clears (the backoff of their retries). */
   readonly clearFailures: number;
   /** Last holder seen outside this process. */
@@ -170,8 +173,7 @@ export function initialLockState(settings: ArbiterSettings): LockState {
     queue: [],
     reserved: false,
     awaiting: null,
-    retryArmed: false,
-    retryTicket: null,
+    retry: null,
     clearFailures: 0,
     outsideHolder: null,
     releasing: null,
@@ -188,7 +190,7 @@ export function budgetOf(mode: WaitMode, settings: ArbiterSettings, now: number)
 
 /** True when the node needs nothing from its actor: no holder, no waiter, no reservation, no timer, no store call. */
 export function isIdle(state: LockState): boolean {
-  return state.holder === null && state.queue.length === 0 && !state.reserved && !state.retryArmed && state.awaiting === null;
+  return state.holder === null && state.queue.length === 0 && !state.reserved && state.retry === null && state.awaiting === null;
 }
 
 /** Who a newcomer would find holding the node. */
@@ -214,7 +216,7 @@ function apply(s: LockState, event: LockEvent, now: number, fx: LockEffect[]): L
     case 'deadline':
       return onDeadline(s, event.ticket, now, fx);
     case 'retry':
-      return advance({ ...s, retryArmed: false, retryTicket: null }, now, fx);
+      return advance({ ...s, retry: null }, now, fx);
     case 'release':
       return onRelease(s, event.ticket, now, fx);
     case 'relabel':
@@ -347,9 +349,9 @@ function onReserveRefused(s: LockState, holder: LockHolder, now: number, fx: Loc
     fx.push({ type: 'fail', ticket: head.ticket, reason: { kind: 'locked', by: { kind: 'outside', holder } } });
     return advance({ ...base, queue: base.queue.slice(1) }, now, fx);
   }
-  if (base.retryArmed) return base;
+  if (base.retry !== null) return base;
   fx.push({ type: 'armRetry', delayMs: base.settings.retryIntervalMs });
-  return { ...base, retryArmed: true, retryTicket: head.ticket };
+  return { ...base, retry: { for: 'outside', ticket: head.ticket } };
 }
 
 function onReserveFailed(s: LockState, error: unknown, now: number, fx: LockEffect[]): LockState {
@@ -363,8 +365,8 @@ function onReserveFailed(s: LockState, error: unknown, now: number, fx: LockEffe
 
 function onCleared(s: LockState, now: number, fx: LockEffect[]): LockState {
   // A retry armed while we were reserved was the retry of a failed clear: no longer needed.
-  if (s.retryArmed) fx.push({ type: 'cancelRetry' });
-  const cleared: LockState = { ...s, awaiting: null, reserved: false, clearFailures: 0, retryArmed: false, retryTicket: null };
+  if (s.retry !== null) fx.push({ type: 'cancelRetry' });
+  const cleared: LockState = { ...s, awaiting: null, reserved: false, clearFailures: 0, retry: null };
   return advance(answerRelease(cleared, { kind: 'ok' }, fx), now, fx);
 }
 
@@ -375,25 +377,25 @@ function onClearFailed(s: LockState, error: unknown, retriable: boolean, now: nu
   // conditional UPDATE), and clear it in the background until the store answers.
   const base: LockState = { ...answered, awaiting: null, clearFailures: answered.clearFailures + 1 };
   if (base.queue.length > 0) return advance(base, now, fx);
-  if (base.retryArmed) return base;
+  if (base.retry !== null) return base;
   fx.push({ type: 'armRetry', delayMs: Math.min(CLEAR_RETRY_MAX_MS, CLEAR_RETRY_MIN_MS * 2 ** answered.clearFailures) });
-  return { ...base, retryArmed: true, retryTicket: null };
+  return { ...base, retry: CLEAR_RETRY };
 }
 
 function onOutsideCleared(s: LockState, now: number, fx: LockEffect[]): LockState {
   // The head was waiting out the retry interval against that holder: it tries at once.
-  if (!s.retryArmed || s.reserved) return advance(s, now, fx);
+  if (s.retry?.for !== 'outside') return advance(s, now, fx);
   fx.push({ type: 'cancelRetry' });
-  return advance({ ...s, retryArmed: false, retryTicket: null }, now, fx);
+  return advance({ ...s, retry: null }, now, fx);
 }
 
 function onGone(s: LockState, fx: LockEffect[]): LockState {
   for (const queued of s.queue) fx.push({ type: 'fail', ticket: queued.ticket, reason: { kind: 'notFound' } });
-  if (s.retryArmed) fx.push({ type: 'cancelRetry' });
+  if (s.retry !== null) fx.push({ type: 'cancelRetry' });
   const answered = answerRelease(s, { kind: 'notFound' }, fx);
   // A holder still has to release (and be told NotFound): the actor retires after that.
   if (answered.holder === null) fx.push({ type: 'retire' });
-  return { ...answered, queue: [], awaiting: null, reserved: false, retryArmed: false, retryTicket: null, gone: true };
+  return { ...answered, queue: [], awaiting: null, reserved: false, retry: null, gone: true };
 }
 
 /**
@@ -406,9 +408,9 @@ function advance(s: LockState, now: number, fx: LockEffect[]): LockState {
   if (head === undefined) {
     if (!s.reserved) {
       // Nobody is left to retry against the outside holder: drop its timer (the node can go idle).
-      if (!s.retryArmed || s.retryTicket === null) return s;
+      if (s.retry?.for !== 'outside') return s;
       fx.push({ type: 'cancelRetry' });
-      return { ...s, retryArmed: false, retryTicket: null };
+      return { ...s, retry: null };
     }
     fx.push({ type: 'clear' });
     return { ...s, awaiting: { operation: 'clear', ticket: null, at: now } };
@@ -418,13 +420,13 @@ function advance(s: LockState, now: number, fx: LockEffect[]): LockState {
     fx.push({ type: 'transfer', purpose: head.purpose, at: now });
     return { ...s, awaiting: { operation: 'transfer', ticket: head.ticket, at: now } };
   }
-  if (s.retryArmed) {
+  if (s.retry !== null) {
     // The head is waiting out the interval against an outside holder.
-    if (s.retryTicket === null || s.retryTicket === head.ticket) return s;
+    if (s.retry.for === 'clear' || s.retry.ticket === head.ticket) return s;
     // The head it was armed for left (aborted, failed): the new head tries at once, as Ironic's
     // first attempt does.
     fx.push({ type: 'cancelRetry' });
-    s = { ...s, retryArmed: false, retryTicket: null };
+    s = { ...s, retry: null };
   }
   fx.push({ type: 'reserve', purpose: head.purpose, at: now });
   const tried: Queued = { ...head, attemptsUsed: head.attemptsUsed + 1 };

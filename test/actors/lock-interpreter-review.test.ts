@@ -78,7 +78,12 @@ describe('lock interpreter: defects found in review', () => {
         systemClock.clearTimeout(handle);
       },
     };
-    const config = okValueSync(resolveConfig({ host: 'me', nodeLockedRetryAttempts: 50, nodeLockedRetryInterval: 40, nodeIdleTimeout: 0 }));
+    const config = resolveConfig({
+      host: 'me',
+      nodeLockedRetryAttempts: 50,
+      nodeLockedRetryInterval: 40,
+      nodeIdleTimeout: 0,
+    })._unsafeUnwrap();
     const runtime = new ActorRuntime('review', silentLogger());
     const parent = runtime.spawn(null, 'nodes', { initialState: () => 0, handle: (state: number) => state });
     const registry = new NodeRegistry({ runtime, parent, store: spy.store, config, logger: silentLogger(), clock });
@@ -150,8 +155,3 @@ describe('lock interpreter: defects found in review', () => {
     assert.ok(upgraded.isErr(), 'an Err, not a throw');
   });
 });
-
-function okValueSync<T>(result: { isOk(): boolean; _unsafeUnwrap(): T }): T {
-  assert.ok(result.isOk());
-  return result._unsafeUnwrap();
-}
