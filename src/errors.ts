@@ -310,6 +310,24 @@ export class StoreInUse extends ConductorError {
   }
 }
 
+/**
+ * The exclusive lock this task held was taken over (its conductor was found dead, e.g. paused past
+ * the takeover time) or its row changed under another reservation: the write was refused by the
+ * store's fencing condition and nothing was changed (HTTP 409). The task's work should stop.
+ */
+export class LockLost extends ConductorError {
+  readonly code = 'LockLost';
+  readonly status = 409;
+  constructor(node: string | number, held: { host: string; token: number }, now: { host: string | null; token: number | null } | null) {
+    super(
+      `Node ${node}: the exclusive lock of host ${held.host} (token ${held.token}) was lost` +
+        (now === null ? '' : now.host === null ? '; the node is not reserved now' : `; it is held by ${now.host} (token ${now.token})`) +
+        '. Nothing was written.',
+      { node, host: held.host, token: held.token, nowHeldBy: now?.host ?? null, nowToken: now?.token ?? null },
+    );
+  }
+}
+
 /** The union of every error metal-conductor reports. */
 export type AnyConductorError =
   | FakeDriverError
@@ -339,7 +357,8 @@ export type AnyConductorError =
   | ConductorStopping
   | StoreError
   | StoreCorrupt
-  | StoreInUse;
+  | StoreInUse
+  | LockLost;
 
 /** Errors building a node's driver can produce. */
 export type DriverError = DriverNotFound | InterfaceNotFoundInEntrypoint | IncompatibleInterface | NoValidDefaultForInterface;

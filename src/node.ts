@@ -54,8 +54,17 @@ export type NodeRecord = {
   reservation_purpose: string | null;
   /** When the lock was taken (metal-conductor addition). */
   reserved_at: string | null;
+  /**
+   * Fencing token of the current reservation (metal-conductor addition): taken from one
+   * store-wide increasing sequence by every reserve; writes under the lock are conditioned on it.
+   */
+  reservation_token: number | null;
+  /** Row version (metal-conductor addition): 1 when created, +1 on every committed write of the row. */
+  version: number;
   maintenance: boolean;
   maintenance_reason: string | null;
+  /** Ironic's conductor_group: only conductors of this group manage the node. Default ''. */
+  conductor_group: string;
   instance_info: JsonObject;
   driver_info: JsonObject;
   driver_internal_info: JsonObject;
@@ -68,7 +77,10 @@ export type NodeRecord = {
 
 /** Fields a caller may set when creating a node. Everything else has a default. */
 export type NewNode = Partial<
-  Omit<NodeRecord, 'id' | 'created_at' | 'updated_at' | 'reservation' | 'reservation_purpose' | 'reserved_at'>
+  Omit<
+    NodeRecord,
+    'id' | 'created_at' | 'updated_at' | 'reservation' | 'reservation_purpose' | 'reserved_at' | 'reservation_token' | 'version'
+  >
 > & {
   driver: string;
 };
@@ -81,9 +93,19 @@ export const PROTECTED_COLUMNS: ReadonlySet<string> = new Set([
   'reservation',
   'reservation_purpose',
   'reserved_at',
+  'reservation_token',
+  'version',
 ]);
 /** A column of {@link PROTECTED_COLUMNS}. */
-export type ProtectedColumn = 'id' | 'uuid' | 'created_at' | 'reservation' | 'reservation_purpose' | 'reserved_at';
+export type ProtectedColumn =
+  | 'id'
+  | 'uuid'
+  | 'created_at'
+  | 'reservation'
+  | 'reservation_purpose'
+  | 'reserved_at'
+  | 'reservation_token'
+  | 'version';
 
 /** Fields that may be written through an update (not the identity, not the lock columns). */
 export type NodeChanges = Partial<Omit<NodeRecord, ProtectedColumn>>;
@@ -141,11 +163,13 @@ export interface VolumeTarget {
   updated_at: string | null;
 }
 
-/** A conductor registration row (used by later issues). */
+/** A conductor registration row. */
 export interface ConductorRow {
   id: number;
   hostname: string;
   online: boolean;
+  /** Ironic's conductor_group: the hash ring is per group. Default ''. */
+  conductor_group: string;
   created_at: string;
   updated_at: string | null;
 }

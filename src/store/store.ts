@@ -4,7 +4,16 @@
  * conditional UPDATE ... WHERE reservation IS NULL, not re-entrant, wrong tag steals nothing.
  */
 import type { ResultAsync } from 'neverthrow';
-import type { Duplicate, InvalidIdentity, InvalidParameterValue, NodeLocked, NodeNotFound, NodeNotLocked, StoreError } from '../errors.js';
+import type {
+  Duplicate,
+  InvalidIdentity,
+  InvalidParameterValue,
+  LockLost,
+  NodeLocked,
+  NodeNotFound,
+  NodeNotLocked,
+  StoreError,
+} from '../errors.js';
 import type { NodeFilter } from '../node-filter.js';
 import type {
   ConductorRow,
@@ -27,6 +36,72 @@ export interface ReservationInfo {
 }
 
 export type { NodeFilter } from '../node-filter.js';
+
+/**
+ * Proof of an exclusive reservation: the tag it was taken under and the token `reserve` returned
+ * (`reservation_token`). A write given a fence changes the row only while the row still holds
+ * exactly that reservation; otherwise nothing is written and the answer is `LockLost`.
+ */
+export interface Fence {
+  readonly tag: string;
+  readonly token: number;
+}
+
+/**
+ * A committed change of a node row, as every conductor on a shared store hears it (PostgreSQL
+ * NOTIFY from a trigger, after commit). `deleted`: the row is gone.
+ */
+export interface NodeChange {
+  readonly id: number;
+  readonly version: number;
+  readonly reservation: string | null;
+  readonly token: number | null;
+  readonly deleted: boolean;
+}
+
+/** A conductor waiting for a node held by another one (cross-process FIFO hand-over). */
+export interface OutsideWaiter {
+  readonly nodeId: number;
+  readonly host: string;
+  /** When its oldest local request arrived (ms since epoch). */
+  readonly since: number;
+}
+
+/** What a store shared by several conductor processes adds (PostgreSQL); absent on the embedded store. */
+export interface StoreCoordination {
+  /**
+   * Claim `host` for this process for as long as its session lives (a session-level advisory lock,
+   * freed by the server when the process or its connection dies). Another live process with the
+   * same host → Err(StoreInUse-like StoreError). Re-claimed by itself after a reconnect.
+   */
+  claimHost(host: string, group: string): ResultAsync<void, StoreError>;
+  /**
+   * Hosts registered in `conductors` that are alive now: their claim is held (and, when a
+   * heartbeat timeout is given, their heartbeat is younger than it; a host whose heartbeat is
+   * older while its claim is held is a half-open session: its backend is terminated).
+   */
+  liveHosts(heartbeatTimeoutMs: number): ResultAsync<{ host: string; group: string }[], StoreError>;
+  /** Hear every committed node change (including this process's own). Returns an unsubscribe function. */
+  onNodeChange(listener: (change: NodeChange) => void): () => void;
+  /** Hear when outside waiters change (a conductor starts or stops waiting for a node). */
+  onWaitersChange(listener: (nodeId: number) => void): () => void;
+  /**
+   * The notification connection was lost and is back: changes may have been missed, so cached
+   * rows must be re-read. Returns an unsubscribe function.
+   */
+  onResync(listener: () => void): () => void;
+  /** Record that `host` waits for `nodeId` since `since` (idempotent), or that it no longer does (`since` null). */
+  setWaiting(nodeId: number, host: string, since: number | null): ResultAsync<void, StoreError>;
+  /** The conductors waiting for `nodeId`, oldest first. */
+  waitersOf(nodeId: number): ResultAsync<OutsideWaiter[], StoreError>;
+  /**
+   * Hand the reservation held under `fence` directly to the waiting conductor `to`: one
+   * conditional UPDATE giving it a new token, and its waiter row removed. The new row is returned.
+   */
+  handOver(fence: Fence, nodeId: number, to: string, info: ReservationInfo): ResultAsync<NodeRecord, LockLost | NodeNotFound | StoreError>;
+  /** Set `online = false` for a host found dead (so it leaves the ring). */
+  markOffline(host: string): ResultAsync<void, StoreError>;
+}
 
 /** New port fields. */
 export type NewPort = Partial<Omit<Port, 'id' | 'node_id' | 'created_at' | 'updated_at'>> & { address: string };
@@ -65,6 +140,8 @@ export interface Store {
   readonly description: string;
   /** Whether the store serves, and why not. */
   readonly health: StoreHealth;
+  /** Present on a store several conductor processes share (PostgreSQL): liveness, notifications, hand-over. */
+  readonly coordination?: StoreCoordination;
 
   /**
    * Create a node in `enroll` (unless provision_state is given), with its ports, in one atomic
@@ -78,32 +155,40 @@ export interface Store {
   /**
    * Write changed fields of a node (by integer id) and stamp `updated_at` (and
    * `provision_updated_at` when provision_state changes). Durable before it resolves (sync mode).
-   * Returns the row as stored.
+   * Returns the row as stored, its `version` bumped. With a `fence`, written only while the row
+   * holds that reservation (else LockLost, nothing written).
    */
-  updateNode(nodeId: number, changes: NodeChanges): ResultAsync<NodeRecord, NodeNotFound | Duplicate | InvalidParameterValue | StoreError>;
-  /** Delete a node and its ports, portgroups and volume objects. */
-  destroyNode(nodeId: number): ResultAsync<void, NodeNotFound | StoreError>;
+  updateNode(
+    nodeId: number,
+    changes: NodeChanges,
+    fence?: Fence,
+  ): ResultAsync<NodeRecord, NodeNotFound | Duplicate | InvalidParameterValue | LockLost | StoreError>;
+  /** Delete a node and its ports, portgroups and volume objects (under `fence` if given). */
+  destroyNode(nodeId: number, fence?: Fence): ResultAsync<void, NodeNotFound | LockLost | StoreError>;
 
   /**
    * Take the exclusive reservation: UPDATE nodes SET reservation = tag WHERE id = ? AND reservation IS NULL.
    * Fails fast with NodeLocked naming the holder (also when the holder is `tag`: not re-entrant).
-   * Returns the full node row after the reservation.
+   * Returns the full node row after the reservation, with a new `reservation_token` (greater than
+   * every token this store gave before).
    */
   reserve(tag: string, identity: NodeIdentity, info?: ReservationInfo): ResultAsync<NodeRecord, NodeLocked | LookupError>;
   /**
    * Clear the reservation held under `tag`. Unlocked node → NodeNotLocked; held by another tag →
-   * NodeLocked naming that holder (nothing is stolen).
+   * NodeLocked naming that holder (nothing is stolen). With `token`, only that reservation is
+   * cleared: same tag, other token → LockLost.
    */
-  release(tag: string, nodeId: number): ResultAsync<void, NodeNotLocked | NodeLocked | NodeNotFound | StoreError>;
+  release(tag: string, nodeId: number, token?: number): ResultAsync<void, NodeNotLocked | NodeLocked | NodeNotFound | LockLost | StoreError>;
   /**
    * Re-label a reservation already held under `tag` (new purpose and time) without releasing it:
-   * used for a local hand-off from one holder to the next. Fails like release.
+   * used for a local hand-off from one holder to the next. The token stays. Fails like release.
    */
   transferReservation(
     tag: string,
     nodeId: number,
     info: ReservationInfo,
-  ): ResultAsync<void, NodeNotLocked | NodeLocked | NodeNotFound | StoreError>;
+    token?: number,
+  ): ResultAsync<void, NodeNotLocked | NodeLocked | NodeNotFound | LockLost | StoreError>;
   /** Clear every reservation whose tag matches `host` case-insensitively. Returns the cleared node UUIDs. */
   clearReservations(host: string): ResultAsync<string[], StoreError>;
   /**
@@ -116,11 +201,18 @@ export interface Store {
   listPortgroups(nodeId: number): ResultAsync<Portgroup[], StoreError>;
   listVolumeConnectors(nodeId: number): ResultAsync<VolumeConnector[], StoreError>;
   listVolumeTargets(nodeId: number): ResultAsync<VolumeTarget[], StoreError>;
-  createPort(nodeId: number, fields: NewPort): ResultAsync<Port, NodeNotFound | Duplicate | InvalidParameterValue | StoreError>;
+  /** Create a port of a node (under `fence` if given: only while the node holds that reservation). */
+  createPort(
+    nodeId: number,
+    fields: NewPort,
+    fence?: Fence,
+  ): ResultAsync<Port, NodeNotFound | Duplicate | InvalidParameterValue | LockLost | StoreError>;
+  /** Create a portgroup of a node (under `fence` if given). */
   createPortgroup(
     nodeId: number,
     fields: NewPortgroup,
-  ): ResultAsync<Portgroup, NodeNotFound | Duplicate | InvalidParameterValue | StoreError>;
+    fence?: Fence,
+  ): ResultAsync<Portgroup, NodeNotFound | Duplicate | InvalidParameterValue | LockLost | StoreError>;
   createVolumeConnector(
     nodeId: number,
     fields: NewVolumeConnector,
@@ -130,8 +222,8 @@ export interface Store {
     fields: NewVolumeTarget,
   ): ResultAsync<VolumeTarget, NodeNotFound | Duplicate | InvalidParameterValue | StoreError>;
 
-  /** Register (or re-register) a conductor host as online. */
-  registerConductor(hostname: string): ResultAsync<ConductorRow, StoreError>;
+  /** Register (or re-register) a conductor host as online, in `group` (default ''). */
+  registerConductor(hostname: string, group?: string): ResultAsync<ConductorRow, StoreError>;
   /** Mark a conductor online/offline and bump updated_at. */
   touchConductor(hostname: string, online: boolean): ResultAsync<void, StoreError>;
   /** List conductor rows. */
