@@ -10,8 +10,20 @@ import { InvalidParameterValue } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
 import type { RestartPolicy } from './restart-supervisor.js';
 
-/** Options of the embedded sql.js store (`Conductor.open({ store })`). */
+/** Options of the PostgreSQL store: several conductor processes sharing one server (`store: { postgres }`). */
+export interface PostgresStoreInit {
+  /** Connection string, e.g. `postgres://user:password@db.example:5432/ironic`. Required. */
+  url: string;
+  /** Connections in the query pool (one more is held for notifications and liveness). Default 10. */
+  poolSize?: number;
+  /** A query not answered within this many ms fails with StoreError. Default 5000. */
+  queryTimeoutMs?: number;
+}
+
+/** Options of the store (`Conductor.open({ store })`): the embedded sql.js store, or `postgres`. */
 export interface StoreOptions {
+  /** Use PostgreSQL instead of the embedded store; the other options then do not apply. Default: none (embedded sql.js). */
+  postgres?: PostgresStoreInit;
   /** Database file; `<path>.journal` and `<path>.lock` sit beside it. Default `null` (in memory). */
   path?: string | null;
   /** `'sync'`: a change is fsynced before the call that made it resolves; `'batched'`: durable within `maxDelayMs`. Default `'sync'`. */
@@ -58,7 +70,9 @@ const INIT_NAMES = new Set([
   'restartPolicy',
   'clock',
 ]);
-const STORE_NAMES = new Set(['path', 'durability', 'maxDelayMs', 'checkpointJournalBytes', 'checkpointIntervalMs', 'checkpointWorker']);
+const EMBEDDED_STORE_NAMES = ['path', 'durability', 'maxDelayMs', 'checkpointJournalBytes', 'checkpointIntervalMs', 'checkpointWorker'];
+const STORE_NAMES = new Set([...EMBEDDED_STORE_NAMES, 'postgres']);
+const POSTGRES_NAMES = new Set(['url', 'poolSize', 'queryTimeoutMs']);
 const DRIVER_NAMES = new Set([
   'enabledHardwareTypes',
   'enabledInterfaces',
@@ -92,8 +106,38 @@ export function checkInit(init: unknown): Result<ConductorInit, InvalidParameter
     }
     unknown.push(...unknownNames(nested as Record<string, unknown>, known, `${key}.`));
   }
+  const postgres = (fields.store as Record<string, unknown> | undefined)?.postgres;
+  if (postgres !== undefined) {
+    if (typeof postgres !== 'object' || postgres === null || Array.isArray(postgres)) {
+      return err(new InvalidParameterValue('store.postgres must be an options object', { option: 'store.postgres' }));
+    }
+    unknown.push(...unknownNames(postgres as Record<string, unknown>, POSTGRES_NAMES, 'store.postgres.'));
+  }
   if (unknown.length > 0) {
     return err(new InvalidParameterValue(`unknown option${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`, { options: unknown }));
+  }
+  if (postgres !== undefined) {
+    const store = fields.store as Record<string, unknown>;
+    const embedded = EMBEDDED_STORE_NAMES.filter((name) => store[name] !== undefined);
+    if (embedded.length > 0) {
+      return err(
+        new InvalidParameterValue(`store.postgres cannot be combined with the embedded store's ${embedded.map((n) => `store.${n}`).join(', ')}`, {
+          options: embedded,
+        }),
+      );
+    }
+    const { url, poolSize, queryTimeoutMs } = postgres as Record<string, unknown>;
+    if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url)) {
+      return err(new InvalidParameterValue('store.postgres.url must be a postgres:// connection string', { option: 'store.postgres.url' }));
+    }
+    for (const [name, value, min] of [
+      ['poolSize', poolSize, 1],
+      ['queryTimeoutMs', queryTimeoutMs, 1],
+    ] as const) {
+      if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < min)) {
+        return err(new InvalidParameterValue(`store.postgres.${name} must be an integer >= ${min}`, { option: `store.postgres.${name}`, value }));
+      }
+    }
   }
   for (const key of ['startupRecovery', 'periodicChecks'] as const) {
     if (fields[key] !== undefined && typeof fields[key] !== 'boolean') {

@@ -62,6 +62,7 @@ import { periodicPort } from '../src/periodics/ports.js';
 import { checkIntervalMs, isCheckEnabled, runWaitTimeoutCheck, WAIT_TIMEOUT_CHECKS } from '../src/periodics/wait-timeouts.js';
 import { recoverOnStartup, type RecoveryReport } from '../src/recovery/startup.js';
 import { takeOverOrphans, type TakeoverReport } from '../src/recovery/orphans.js';
+import { HashRing, ringsByGroup } from '../src/cluster/hash-ring.js';
 
 export type { ConductorInit, StoreOptions } from './conductor-init.js';
 
@@ -173,6 +174,13 @@ export class Conductor {
   readonly #clock: Clock;
   readonly #components: RestartSupervisor;
   #recovery: RecoveryReport | null = null;
+  /**
+   * On a shared store: the live conductors (lower case) and their hash rings (one per conductor
+   * group, and one over all of them for nodes of a group with no live conductor). Null: every
+   * node is ours (the embedded store).
+   */
+  #membership: { readonly live: ReadonlySet<string>; readonly rings: ReadonlyMap<string, HashRing>; readonly all: HashRing } | null =
+    null;
   #takeover: TakeoverReport | null = null;
   #stopping: ResultAsync<void, StoreError> | null = null;
   readonly #stopSignal = new AbortController();
@@ -292,13 +300,22 @@ export class Conductor {
     let ownsStore = false;
     if (seams.store !== undefined) {
       store = seams.store;
+    } else if (storeInit?.postgres !== undefined) {
+      // Loaded only when asked for: the embedded default never loads the PostgreSQL client.
+      const { openPostgresStore } = await import('../src/store/pg-store.js');
+      const opened = await openPostgresStore({ logger, ...storeInit.postgres });
+      if (opened.isErr()) return err(opened.error);
+      store = opened.value;
+      ownsStore = true;
     } else {
       const opened = await openSqlJsStore({ logger, ...(storeInit ?? {}), ...(seams.storeHooks ?? {}) });
       if (opened.isErr()) return err(opened.error);
       store = opened.value;
       ownsStore = true;
     }
-    const registered = await store.registerConductor(config.value.host);
+    // On a shared store the host is claimed for this process's lifetime: two live conductors never share a host.
+    const claimed = (await store.coordination?.claimHost(config.value.host, config.value.conductorGroup)) ?? ok(undefined);
+    const registered = claimed.isErr() ? claimed : await store.registerConductor(config.value.host, config.value.conductorGroup);
     if (registered.isErr()) {
       if (ownsStore) {
         const closed = await store.close();
@@ -315,8 +332,10 @@ export class Conductor {
       clock: clock ?? systemClock,
       seams,
     });
+    await conductor.#refreshMembership();
     if (startupRecovery) await conductor.#recover();
     conductor.#startHeartbeat(policy.value);
+    conductor.#startLivenessCheck(policy.value);
     if (periodicChecks) conductor.#startPeriodicChecks(policy.value);
     conductor.#logger.info({ store: store.description }, 'conductor started');
     return ok(conductor);
@@ -330,8 +349,74 @@ export class Conductor {
         logger: this.#logger,
         withTask: this.withTask.bind(this),
         releaseOrphan: (nodeId, tag) => this.#registry.releaseOrphan(nodeId, tag),
+        owns: (node) => this.#owns(node),
       },
       this.#clock,
+    );
+  }
+
+  /** Whether this conductor does a node's periodic work and takeover: its owner on the hash ring (always, on the embedded store). */
+  #owns(node: NodeRecord): boolean {
+    const membership = this.#membership;
+    if (membership === null) return true;
+    const ring = membership.rings.get(node.conductor_group) ?? membership.all;
+    return ring.owns(this.config.host, node.uuid);
+  }
+
+  /**
+   * On a shared store: read which conductors are alive (their session lock is held; a half-open
+   * session past the heartbeat timeout is cut by the store) and rebuild the rings. Returns the
+   * live hosts (lower case), or null on the embedded store or when the store cannot answer.
+   */
+  async #refreshMembership(): Promise<ReadonlySet<string> | null> {
+    const coordination = this.#store.coordination;
+    if (coordination === undefined) return null;
+    const live = await coordination.liveHosts(this.config.heartbeatTimeout);
+    if (live.isErr()) {
+      this.#logger.warn({ err: live.error }, 'reading the live conductors failed; keeping the previous membership');
+      return null;
+    }
+    const members = live.value.some((m) => m.host.toLowerCase() === this.config.host.toLowerCase())
+      ? live.value
+      : [...live.value, { host: this.config.host, group: this.config.conductorGroup }];
+    const liveSet = new Set(members.map((m) => m.host.toLowerCase()));
+    const previous = this.#membership;
+    const changed = previous === null || previous.live.size !== liveSet.size || [...liveSet].some((h) => !previous.live.has(h));
+    if (changed) {
+      const byHost = members.map((m) => ({ host: m.host, group: m.group }));
+      this.#membership = { live: liveSet, rings: ringsByGroup(byHost), all: new HashRing(byHost.map((m) => m.host)) };
+      this.#logger.info({ conductors: byHost.map((m) => m.host) }, 'conductor membership changed; hash ring rebuilt');
+    }
+    return liveSet;
+  }
+
+  /**
+   * On a shared store, every `livenessCheckInterval`: a conductor whose session lock is gone (the
+   * server frees it when the process or its connection dies) is dead at once; its nodes are taken
+   * over by their owners on the new ring, and once none is left reserved by it, it is marked offline.
+   */
+  #startLivenessCheck(policy: ResolvedRestartPolicy): void {
+    const coordination = this.#store.coordination;
+    if (coordination === undefined) return;
+    this.#components.start(
+      periodicComponent('check-dead-conductors', this.config.livenessCheckInterval, async () => {
+        const live = await this.#refreshMembership();
+        if (live === null) return;
+        const rows = await this.#store.listConductors();
+        if (rows.isErr()) throw rows.error;
+        const self = this.config.host.toLowerCase();
+        const dead = rows.value.filter((row) => row.online && row.hostname.toLowerCase() !== self && !live.has(row.hostname.toLowerCase()));
+        if (dead.length === 0) return;
+        await this.#takeOverOrphans({ liveHosts: live, onlyHosts: dead.map((row) => row.hostname) });
+        for (const row of dead) {
+          const left = await this.#store.listNodes({ reservedBy: row.hostname });
+          if (left.isOk() && left.value.length === 0) {
+            const marked = await coordination.markOffline(row.hostname);
+            if (marked.isErr()) this.#logger.warn({ err: marked.error, host: row.hostname }, 'marking a dead conductor offline failed');
+          }
+        }
+      }),
+      policy,
     );
   }
 
@@ -346,9 +431,18 @@ export class Conductor {
     this.#logger.info({ recovery: this.#recovery }, 'start-up recovery done');
   }
 
-  /** Ironic's `_check_orphan_nodes`; on a store this conductor owns, every other host is dead. */
-  async #takeOverOrphans(): Promise<void> {
-    this.#takeover = await takeOverOrphans(this.#periodicPort(), { exclusiveStore: this.#ownsStore });
+  /**
+   * Ironic's `_check_orphan_nodes`; on an embedded store this conductor owns, every other host is
+   * dead; on a shared store, every host whose session lock is not held.
+   */
+  async #takeOverOrphans(only: { liveHosts: ReadonlySet<string>; onlyHosts: readonly string[] } | null = null): Promise<void> {
+    const shared = this.#store.coordination !== undefined;
+    const liveHosts = only?.liveHosts ?? (shared ? ((await this.#refreshMembership()) ?? undefined) : undefined);
+    this.#takeover = await takeOverOrphans(this.#periodicPort(), {
+      exclusiveStore: this.#ownsStore && !shared,
+      ...(liveHosts === undefined ? {} : { liveHosts }),
+      ...(only === null ? {} : { onlyHosts: only.onlyHosts }),
+    });
     const { deadHosts, reservationsCleared, failed } = this.#takeover;
     if (reservationsCleared.length > 0 || failed.length > 0) {
       this.#logger.warn({ deadHosts, reservationsCleared, failed }, 'took over the nodes of dead conductors');

@@ -16,6 +16,7 @@ import {
   InvalidParameterValue,
   StoreError,
   LeaseNotFound,
+  LockLost,
   NodeLocked,
   NodeNotFound,
   type NodeNotLocked,
@@ -33,7 +34,7 @@ import {
 } from '../src/locks/arbiter.js';
 import type { Logger } from '../src/logging.js';
 import { PROTECTED_COLUMNS, type NodeRecord, type Port, type Portgroup } from '../src/node.js';
-import type { NewPort, NewPortgroup, Store } from '../src/store/store.js';
+import type { Fence, NewPort, NewPortgroup, NodeChange, Store } from '../src/store/store.js';
 import type { Clock, TimerHandle } from '../src/clock.js';
 import type { Lease, UnlockError, UpdateError } from '../src/task/ports.js';
 import type { Waiter } from './internal/waiter.js';
@@ -59,6 +60,10 @@ export type NodeMessage =
   | { readonly type: 'retry'; readonly generation: number }
   | { readonly type: 'forget'; readonly ticket: number }
   | { readonly type: 'passivate' }
+  /** Another conductor committed a change of the node (shared store notification); null: changes may have been missed. */
+  | { readonly type: 'remote'; readonly change: NodeChange | null }
+  /** The conductors waiting for this node changed (shared store notification). */
+  | { readonly type: 'waiters' }
   | ReleaseMessage
   | UpdateMessage
   | DestroyMessage
@@ -147,7 +152,7 @@ function withChanges(node: NodeRecord, changes: Partial<NodeRecord>): NodeRecord
   return Object.freeze({ ...node, ...changes });
 }
 
-const UNRESERVED: Partial<NodeRecord> = Object.freeze({ reservation: null, reservation_purpose: null, reserved_at: null });
+const UNRESERVED: Partial<NodeRecord> = Object.freeze({ reservation: null, reservation_purpose: null, reserved_at: null, reservation_token: null });
 
 /**
  * The node actor of one node: its behaviour and its state in one object (the runtime hands the
@@ -170,6 +175,14 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
   #stopped = false;
   /** How the release in progress ended (set by the arbiter's `released` effect). */
   #released: ReleaseOutcome | null = null;
+  /** The fencing token of our reservation (null: none); every write under the lock is conditioned on it. */
+  #token: number | null = null;
+  /** Aborted when the current lease's reservation is known lost (shared stores only). */
+  #lost: AbortController | null = null;
+  /** Since when this conductor is recorded as waiting for the node in the shared store (null: not recorded). */
+  #waitingSince: number | null = null;
+  /** The chain of those records' writes, so they reach the store in order. */
+  #waitingWrite: Promise<void> = Promise.resolve();
   #log: Logger | null = null;
 
   constructor(cell: NodeCell, host: NodeHost<K>, key: K) {
@@ -242,6 +255,10 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       case 'passivate':
         if (isIdle(this.#lock)) this.#host.passivate(this.#key);
         return;
+      case 'remote':
+        return this.#onRemote(message.change);
+      case 'waiters':
+        return this.#onWaiters();
       default:
         ctx.fail(new InvalidParameterValue('unknown node message', { type: (message as { type?: unknown }).type }));
     }
@@ -315,16 +332,20 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       ctx.reply(current);
       return;
     }
-    const saved = await this.#host.store.updateNode(this.#cell.id, changes);
+    const saved = await this.#host.store.updateNode(this.#cell.id, changes, this.#fence());
     if (saved.isErr()) {
-      if (saved.error instanceof NodeNotFound) await this.#run({ type: 'gone' });
+      await this.#onWriteFailed(saved.error);
       ctx.fail(saved.error);
       return;
     }
     const row = saved.value;
     // Publish what the store holds for the changed fields (JSON round-trip, truncation), so
     // shared readers never see a value a reload would not give them; the rest stays shared.
-    const stored: Partial<NodeRecord> = { updated_at: row.updated_at, provision_updated_at: row.provision_updated_at };
+    const stored: Partial<NodeRecord> = {
+      updated_at: row.updated_at,
+      provision_updated_at: row.provision_updated_at,
+      version: row.version,
+    };
     for (const key of Object.keys(changes) as (keyof NodeRecord)[]) (stored as Record<string, unknown>)[key] = freeze(row[key], true);
     const committed = withChanges(next, stored);
     this.#publish(committed);
@@ -337,8 +358,9 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       ctx.fail(refused);
       return;
     }
-    const destroyed = await this.#host.store.destroyNode(this.#cell.id);
+    const destroyed = await this.#host.store.destroyNode(this.#cell.id, this.#fence());
     if (destroyed.isErr()) {
+      if (destroyed.error instanceof LockLost) this.#lockLost(destroyed.error);
       ctx.fail(destroyed.error);
       return;
     }
@@ -361,10 +383,13 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
     }
     const { store } = this.#host;
     const id = this.#cell.id;
+    const fence = this.#fence();
     const created =
-      message.type === 'createPort' ? await store.createPort(id, message.fields) : await store.createPortgroup(id, message.fields);
+      message.type === 'createPort'
+        ? await store.createPort(id, message.fields, fence)
+        : await store.createPortgroup(id, message.fields, fence);
     if (created.isErr()) {
-      if (created.error instanceof NodeNotFound) await this.#run({ type: 'gone' });
+      await this.#onWriteFailed(created.error);
       ctx.fail(created.error);
       return;
     }
@@ -388,7 +413,7 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       ctx.fail(released.error);
       return;
     }
-    this.#publish(withChanges(snapshot, UNRESERVED));
+    this.#publish(withChanges(snapshot, { ...UNRESERVED, version: snapshot.version + 1 }));
     ctx.reply(this.#cell.snapshot);
     // Waiters facing the dead holder can go now.
     await this.#run({ type: 'outsideCleared' });
@@ -401,19 +426,24 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       ctx.fail(refused ?? new LeaseNotFound(message.leaseId));
       return;
     }
-    const moved = await this.#host.store.transferReservation(this.#host.config.host, this.#cell.id, {
-      purpose: message.purpose,
-      at: new Date(holder.since),
-    });
+    const moved = await this.#host.store.transferReservation(
+      this.#host.config.host,
+      this.#cell.id,
+      { purpose: message.purpose, at: new Date(holder.since) },
+      this.#token ?? undefined,
+    );
     if (moved.isErr()) {
+      if (moved.error instanceof LockLost) this.#lockLost(moved.error);
       ctx.fail(moved.error);
       return;
     }
     await this.#run({ type: 'relabel', ticket: holder.ticket, purpose: message.purpose });
+    const before = this.#cell.snapshot as NodeRecord;
     this.#publish(
-      withChanges(this.#cell.snapshot as NodeRecord, {
+      withChanges(before, {
         reservation_purpose: message.purpose,
         reserved_at: new Date(holder.since).toISOString(),
+        version: before.version + 1,
       }),
     );
     ctx.reply(this.#cell.snapshot);
@@ -457,6 +487,7 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       cell.holder = { leaseId: lease.id, purpose: holder.purpose, since: holder.since, requestId: holder.requestId };
     }
     cell.waiting = lock.queue.length;
+    if (this.#host.store.coordination !== undefined) this.#recordWaiting();
   }
 
   /** Run one effect; a store effect or a refused grant answers with the next event. */
@@ -468,13 +499,18 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
         return this.#transfer(effect.purpose, effect.at);
       case 'clear':
         return this.#clear();
+      case 'handOver':
+        return this.#handOver(effect.to);
       case 'grant': {
         const waiter = this.#takeWaiter(effect.ticket);
         const snapshot = this.#cell.snapshot;
         // Aborted while we reserved: the arbiter hands the lock on.
         if (waiter === undefined || waiter.settled || snapshot === null) return { type: 'abort', ticket: effect.ticket };
         // Unguessable: a lease id is the holder's capability to write the node.
-        const lease: Lease = { id: randomUUID(), nodeId: this.#cell.id, node: snapshot, grantedAt: effect.at };
+        const lease: Lease =
+          this.#host.store.coordination === undefined
+            ? { id: randomUUID(), nodeId: this.#cell.id, node: snapshot, grantedAt: effect.at }
+            : { id: randomUUID(), nodeId: this.#cell.id, node: snapshot, grantedAt: effect.at, lost: this.#newLossSignal() };
         this.#lease = lease;
         waiter.grant(lease);
         return null;
@@ -518,43 +554,201 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
   async #reserve(purpose: string, at: number): Promise<LockEvent> {
     const got = await this.#host.store.reserve(this.#host.config.host, this.#cell.id, { purpose, at: new Date(at) });
     if (got.isOk()) {
+      this.#token = got.value.reservation_token;
       this.#publish(freeze(got.value, true));
       return { type: 'reserved' };
     }
-    if (got.error instanceof NodeLocked) return { type: 'reserveRefused', holder: got.error.holder };
+    if (got.error instanceof NodeLocked) {
+      // Refused because the row already names us: another conductor handed it to us meanwhile.
+      if (got.error.holder.host === this.#host.config.host && this.#token === null && (await this.#adoptRow())) return { type: 'reserved' };
+      return { type: 'reserveRefused', holder: got.error.holder };
+    }
     if (got.error instanceof NodeNotFound) return { type: 'gone' };
     return { type: 'reserveFailed', error: got.error };
   }
 
   async #transfer(purpose: string, at: number): Promise<LockEvent> {
     const host = this.#host.config.host;
-    const moved = await this.#host.store.transferReservation(host, this.#cell.id, { purpose, at: new Date(at) });
+    const moved = await this.#host.store.transferReservation(host, this.#cell.id, { purpose, at: new Date(at) }, this.#token ?? undefined);
     if (moved.isOk()) {
       const snapshot = this.#cell.snapshot;
       if (snapshot !== null) {
-        this.#publish(withChanges(snapshot, { reservation: host, reservation_purpose: purpose, reserved_at: new Date(at).toISOString() }));
+        this.#publish(
+          withChanges(snapshot, {
+            reservation: host,
+            reservation_purpose: purpose,
+            reserved_at: new Date(at).toISOString(),
+            // The store bumps the version by one; a notification of a newer one makes us re-read.
+            version: snapshot.version + 1,
+          }),
+        );
       }
       return { type: 'transferred' };
     }
     if (moved.error instanceof NodeNotFound) return { type: 'gone' };
+    if (moved.error instanceof LockLost) this.#lockLost(moved.error);
     this.#logger().warn({ err: moved.error }, 'reservation hand-off failed; reserving again');
     return { type: 'transferRefused', error: moved.error };
   }
 
   async #clear(): Promise<LockEvent> {
-    const released = await this.#host.store.release(this.#host.config.host, this.#cell.id);
+    const released = await this.#host.store.release(this.#host.config.host, this.#cell.id, this.#token ?? undefined);
     if (released.isOk()) {
+      this.#token = null;
       const snapshot = this.#cell.snapshot;
-      if (snapshot !== null) this.#publish(withChanges(snapshot, UNRESERVED));
+      if (snapshot !== null) this.#publish(withChanges(snapshot, { ...UNRESERVED, version: snapshot.version + 1 }));
       return { type: 'cleared' };
     }
     if (released.error instanceof NodeNotFound) return { type: 'gone' };
+    if (released.error instanceof LockLost) {
+      // Taken over while we held it: nothing of ours to clear.
+      this.#lockLost(released.error);
+      this.#token = null;
+      return { type: 'clearFailed', error: released.error, retriable: false };
+    }
     if (released.error instanceof StoreError) {
       this.#logger().warn({ err: released.error }, 'clearing the reservation failed; retrying');
       return { type: 'clearFailed', error: released.error, retriable: true };
     }
     this.#logger().error({ err: released.error }, 'reservation changed behind our back before release');
     return { type: 'clearFailed', error: released.error, retriable: false };
+  }
+
+  // ---- a shared store: fencing and other conductors' commits --------------------------------------
+
+  /** The fence of our reservation, if we hold one. */
+  #fence(): Fence | undefined {
+    return this.#token === null ? undefined : { tag: this.#host.config.host, token: this.#token };
+  }
+
+  /** A fresh loss signal for a new lease (the previous lease's one is dropped). */
+  #newLossSignal(): AbortSignal {
+    this.#lost = new AbortController();
+    return this.#lost.signal;
+  }
+
+  /** A holder's write failed: the node is gone, or our reservation was taken over. */
+  async #onWriteFailed(error: unknown): Promise<void> {
+    if (error instanceof NodeNotFound) await this.#run({ type: 'gone' });
+    else if (error instanceof LockLost) this.#lockLost(error);
+  }
+
+  /** Our reservation was taken over (we were presumed dead): stop the holder's work; its writes are refused by the fence. */
+  #lockLost(error: LockLost): void {
+    const lost = this.#lost;
+    if (lost !== null && !lost.signal.aborted) {
+      this.#logger().warn({ err: error }, 'the exclusive lock was lost (taken over while this conductor was unresponsive)');
+      lost.abort(error);
+    }
+  }
+
+  /**
+   * Another conductor committed a change of the node (or it is our own, heard back), or `null`:
+   * notifications may have been missed (the store reconnected). Newer than our snapshot: re-read
+   * it, so shared readers see the commit; a reservation taken from us is a lost lock; a cleared
+   * reservation wakes our waiters at once instead of at their next retry.
+   */
+  async #onRemote(change: NodeChange | null): Promise<void> {
+    const snapshot = this.#cell.snapshot;
+    if (snapshot === null || (change !== null && change.version <= snapshot.version)) return;
+    if (change?.deleted === true) {
+      await this.#run({ type: 'gone' });
+      return;
+    }
+    const host = this.#host.config.host;
+    if (change !== null && change.reservation === host && change.token !== this.#token && !this.#lock.reserved) {
+      // Handed to us by the conductor that held it (cross-process FIFO): ours for our head, or to clear.
+      if (await this.#adoptRow()) await this.#run({ type: 'adopted' });
+      return;
+    }
+    const waitingOutside = this.#lock.queue.length > 0 && !this.#lock.reserved && this.#lock.holder === null;
+    if (change !== null && change.reservation === null && waitingOutside) {
+      // The head reserves at once; its reserve returns the row.
+      await this.#run({ type: 'outsideCleared' });
+      if ((this.#cell.snapshot?.version ?? Number.POSITIVE_INFINITY) >= change.version) return;
+    }
+    const got = await this.#host.store.getNode(this.#cell.id);
+    if (got.isErr()) {
+      if (got.error instanceof NodeNotFound) await this.#run({ type: 'gone' });
+      else this.#logger().warn({ err: got.error }, "re-reading the node after another conductor's change failed");
+      return;
+    }
+    const row = got.value;
+    if (this.#token !== null && !(row.reservation === host && row.reservation_token === this.#token)) {
+      this.#lockLost(new LockLost(this.#cell.uuid, { host, token: this.#token }, { host: row.reservation, token: row.reservation_token }));
+      this.#token = null;
+    }
+    // A read that overtook a newer commit is replaced when that commit's notification comes.
+    const current = this.#cell.snapshot;
+    if (current !== null && row.version > current.version) this.#publish(freeze(row, true));
+    if (row.reservation === null && this.#lock.queue.length > 0 && !this.#lock.reserved) await this.#run({ type: 'outsideCleared' });
+  }
+
+  /** Re-read the row; if it names us with a token we do not hold yet, take it as ours. */
+  async #adoptRow(): Promise<boolean> {
+    const got = await this.#host.store.getNode(this.#cell.id);
+    if (got.isErr()) return false;
+    const row = got.value;
+    if (row.reservation !== this.#host.config.host || row.reservation_token === null || row.reservation_token === this.#token) return false;
+    this.#token = row.reservation_token;
+    this.#publish(freeze(row, true));
+    return true;
+  }
+
+  /** Hand our reservation to the conductor that has waited longest (the arbiter's `handOver`). */
+  async #handOver(to: string): Promise<LockEvent> {
+    const coordination = this.#host.store.coordination;
+    const fence = this.#fence();
+    if (coordination === undefined || fence === undefined) return { type: 'handOverRefused', lost: false };
+    const handed = await coordination.handOver(fence, this.#cell.id, to, { purpose: `handed over by ${fence.tag}` });
+    if (handed.isOk()) {
+      this.#token = null;
+      this.#publish(freeze(handed.value, true));
+      return { type: 'handedOver' };
+    }
+    if (handed.error instanceof NodeNotFound) return { type: 'gone' };
+    if (handed.error instanceof LockLost) {
+      this.#lockLost(handed.error);
+      this.#token = null;
+      return { type: 'handOverRefused', lost: true };
+    }
+    this.#logger().warn({ err: handed.error, to }, 'handing the reservation over failed; releasing as usual');
+    return { type: 'handOverRefused', lost: false };
+  }
+
+  /** The conductors waiting for the node changed: tell the arbiter the oldest one other than us. */
+  async #onWaiters(): Promise<void> {
+    const coordination = this.#host.store.coordination;
+    if (coordination === undefined || this.#cell.snapshot === null) return;
+    const listed = await coordination.waitersOf(this.#cell.id);
+    if (listed.isErr()) {
+      this.#logger().warn({ err: listed.error }, 'reading the conductors waiting for the node failed');
+      return;
+    }
+    const self = this.#host.config.host;
+    const oldest = listed.value.find((waiter) => waiter.host !== self);
+    await this.#run({ type: 'outsideWaiter', waiter: oldest === undefined ? null : { host: oldest.host, since: oldest.since } });
+  }
+
+  /**
+   * Record in the shared store whether we wait for a holder elsewhere (refused at least once) and
+   * since when our oldest request does, so that holder can hand the node to us in turn.
+   */
+  #recordWaiting(): void {
+    const lock = this.#lock;
+    const head = lock.queue[0];
+    const facingOutside = head !== undefined && lock.outsideHolder !== null && !lock.reserved && lock.holder === null && !lock.gone;
+    const since = facingOutside ? head.arrivedAt : null;
+    if ((since === null) === (this.#waitingSince === null)) return;
+    this.#waitingSince = since;
+    const coordination = this.#host.store.coordination;
+    if (coordination === undefined) return;
+    const id = this.#cell.id;
+    const host = this.#host.config.host;
+    this.#waitingWrite = this.#waitingWrite.then(async () => {
+      const written = await coordination.setWaiting(id, host, since);
+      if (written.isErr()) this.#logger().warn({ err: written.error }, 'recording that this conductor waits for the node failed');
+    });
   }
 
   // ---- helpers --------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import type { Logger } from '../src/logging.js';
 import type { NewNode, NodeChanges, NodeIdentity, NodeRecord, Port, Portgroup, VolumeConnector, VolumeTarget } from '../src/node.js';
 import type { NodeFilter } from '../src/node-filter.js';
 import { parseIdentity } from '../src/identity.js';
-import type { NewPort, NewPortgroup, Store } from '../src/store/store.js';
+import type { NewPort, NewPortgroup, NodeChange, Store } from '../src/store/store.js';
 import { guardStore } from '../src/store/guard.js';
 import { initialLockState } from '../src/locks/arbiter.js';
 import type { Lease, LockError, LockRequest, NodeLocks, TransportError, UnlockError, UpdateError } from '../src/task/ports.js';
@@ -89,6 +89,8 @@ export class NodeRegistry implements NodeLocks {
   /** What every node actor of this registry shares (they allocate no closures of their own). */
   readonly #host: NodeHost<NodeEntry>;
   #sweeper: NodeJS.Timeout | null = null;
+  /** Subscriptions to the shared store's notifications, ended by close(). */
+  readonly #unsubscribe: (() => void)[] = [];
   readonly #startedAt: number;
   #spawned = 0;
   #passivated = 0;
@@ -125,10 +127,46 @@ export class NodeRegistry implements NodeLocks {
         entry.lastActivity = this.#sinceStart();
       },
     };
+    const coordination = deps.store.coordination;
+    if (coordination !== undefined) {
+      this.#unsubscribe.push(
+        coordination.onNodeChange((change) => this.#onNodeChange(change)),
+        coordination.onResync(() => this.#onResync()),
+        coordination.onWaitersChange((nodeId) => {
+          const entry = this.#byId.get(nodeId);
+          // Only an activated node can hold or wait; others learn of waiters when they reserve.
+          if (entry !== undefined && entry.ref !== null) this.#send(entry, { type: 'waiters' });
+        }),
+      );
+    }
     const idle = deps.config.nodeIdleTimeout;
     if (idle > 0) {
       this.#sweeper = setInterval(() => this.#sweep(), Math.max(250, Math.floor(idle / 2)));
       this.#sweeper.unref();
+    }
+  }
+
+  // ---- a shared store: other conductors' commits --------------------------------------------
+
+  /**
+   * A committed change heard from the shared store. Ours (already published) or of a node we do
+   * not hold in memory: nothing to do. A cached snapshot nobody is acting on is dropped (the next
+   * read loads the row); an activated node's actor re-reads it and wakes its waiters.
+   */
+  #onNodeChange(change: NodeChange): void {
+    const entry = this.#byId.get(change.id);
+    if (entry === undefined) return;
+    const snapshot = entry.snapshot;
+    if (snapshot !== null && change.version <= snapshot.version) return;
+    if (entry.ref === null) this.#forget(entry);
+    else this.#send(entry, { type: 'remote', change });
+  }
+
+  /** Notifications may have been missed (the store reconnected): nothing cached can be trusted. */
+  #onResync(): void {
+    for (const entry of [...this.#byId.values()]) {
+      if (entry.ref === null) this.#forget(entry);
+      else this.#send(entry, { type: 'remote', change: null });
     }
   }
 
@@ -267,6 +305,7 @@ export class NodeRegistry implements NodeLocks {
   close(): void {
     if (this.#sweeper !== null) clearInterval(this.#sweeper);
     this.#sweeper = null;
+    for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
   }
 
   // ---- internals ------------------------------------------------------------------------------

@@ -55,6 +55,10 @@ export interface ConductorOptions {
   heartbeatInterval?: number;
   /** A conductor whose last heartbeat is older than this is dead: its reservations are taken over (Ironic `heartbeat_timeout`, 60 s). Default 60000. */
   heartbeatTimeout?: number;
+  /** Ironic's `conductor_group`: this conductor manages (periodic checks, takeover) only nodes of this group. Default `''`. */
+  conductorGroup?: string;
+  /** On a shared store (PostgreSQL), how often a conductor looks for dead conductors (their session lock freed) and takes over their nodes. Default 1000 ms. */
+  livenessCheckInterval?: number;
 }
 
 /** Fully resolved configuration. */
@@ -82,6 +86,8 @@ export const DEFAULTS: Readonly<Omit<ConductorConfig, 'host'>> = Object.freeze({
   serviceCallbackTimeout: 1_800_000,
   heartbeatInterval: 10_000,
   heartbeatTimeout: 60_000,
+  conductorGroup: '',
+  livenessCheckInterval: 1000,
 });
 
 /** Validate options and fill defaults. Bad values → InvalidParameterValue naming the option. */
@@ -110,12 +116,22 @@ export function resolveConfig(options: ConductorOptions = {}): Result<ConductorC
     ['serviceCallbackTimeout', 0],
     ['heartbeatInterval', 1],
     ['heartbeatTimeout', 1],
+    ['livenessCheckInterval', 1],
   ];
   for (const [name, min] of integers) {
     const value = config[name];
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
       return err(new InvalidParameterValue(`${name} must be an integer >= ${min}, got ${String(value)}`, { option: name, value }));
     }
+  }
+  if (typeof config.conductorGroup !== 'string' || config.conductorGroup.length > 255 || !/^[A-Za-z0-9_.-]*$/.test(config.conductorGroup)) {
+    // Ironic: letters, digits, '_', '.', '-', at most 255 characters.
+    return err(
+      new InvalidParameterValue('conductorGroup must be at most 255 characters of letters, digits, "_", "." or "-"', {
+        option: 'conductorGroup',
+        value: config.conductorGroup,
+      }),
+    );
   }
   if (config.heartbeatTimeout <= config.heartbeatInterval) {
     return err(

@@ -8,7 +8,13 @@
  * - the first grant takes the DB reservation (`reserve`); later local grants hand it over with one
  *   conditional UPDATE (`transfer`), so no outside process slips in between local holders;
  * - against a holder outside the process the head of the queue retries every `retryIntervalMs`, at
- *   most `attempts` reserve attempts (Ironic's `node_locked_retry_attempts`);
+ *   most `attempts` reserve attempts (Ironic's `node_locked_retry_attempts`); on a shared store a
+ *   notification that the holder released (`outsideCleared`) makes it try at once besides, an
+ *   attempt that does not count (the interval stays as a safety poll, the budget in time Ironic's);
+ * - cross-process FIFO (shared store): a conductor facing an outside holder records how long it
+ *   has waited; a holder releasing while an outside conductor has waited longer than its own next
+ *   local request hands the reservation to that conductor (`handOver`), which adopts it
+ *   (`adopted`) for its head instead of racing for it;
  * - waiting behind a local holder is bounded by `(attempts − 1) × retryIntervalMs` of wall-clock
  *   time (the time Ironic's retries would take); `patient` waits forever, `retry: false` not at all;
  * - once nobody holds or waits, the reservation is cleared (`clear`); a failed clear is retried
@@ -48,6 +54,8 @@ export interface Queued {
   readonly attemptsUsed: number;
   /** Wall-clock limit of waiting behind a local holder (ms since epoch; Infinity = patient). */
   readonly deadline: number;
+  /** When the request arrived (ms since epoch): its place in cross-process FIFO order. */
+  readonly arrivedAt: number;
 }
 
 /** The local holder of the lock. */
@@ -71,7 +79,14 @@ export type RetryTimer = { readonly for: 'clear' } | { readonly for: 'outside'; 
 const CLEAR_RETRY: RetryTimer = Object.freeze({ for: 'clear' });
 
 /** The store operation whose result the arbiter waits for. */
-export type StoreOperation = 'reserve' | 'transfer' | 'clear';
+export type StoreOperation = 'reserve' | 'transfer' | 'clear' | 'handOver';
+
+/** Another conductor waiting for this node (shared store). */
+export interface OutsideWaiter {
+  readonly host: string;
+  /** When its oldest request arrived (ms since epoch). */
+  readonly since: number;
+}
 
 /** The lock state of one node. */
 export interface LockState {
@@ -80,8 +95,12 @@ export interface LockState {
   readonly queue: readonly Queued[];
   /** True while this process holds the DB reservation (also between two local holders). */
   readonly reserved: boolean;
-  /** The store operation in flight, and for which ticket (null for a clear). */
+  /** The store operation in flight, and for which ticket (null for a clear or a hand-over). */
   readonly awaiting: { readonly operation: StoreOperation; readonly ticket: number | null; readonly at: number } | null;
+  /** An `outsideCleared` came while a store call was in flight: the head tries again once it is answered. */
+  readonly woken: boolean;
+  /** The conductor that has waited longest for this node elsewhere, if any (shared store). */
+  readonly outsideWaiter: OutsideWaiter | null;
   /**
    * The retry timer, if armed: for the head `ticket` against an outside holder (once that head has
    * left, the next one tries at once instead of waiting it out), or for a failed clear.
@@ -134,14 +153,23 @@ export type LockEvent =
   | { readonly type: 'cleared' }
   /** `retriable`: the row may still name us (a store failure), so the clear is retried. */
   | { readonly type: 'clearFailed'; readonly error: unknown; readonly retriable: boolean }
-  /** A reservation held outside was cleared (dead-conductor takeover): the head may try now. */
+  /** A reservation held outside was cleared (released, or a dead conductor's taken over): the head tries now. */
   | { readonly type: 'outsideCleared' }
+  /** The oldest conductor waiting for this node elsewhere changed (null: none). */
+  | { readonly type: 'outsideWaiter'; readonly waiter: OutsideWaiter | null }
+  | { readonly type: 'handedOver' }
+  /** The hand-over did not happen: `lost`, the row no longer names us; else the waiter had gone. */
+  | { readonly type: 'handOverRefused'; readonly lost: boolean }
+  /** Another conductor handed its reservation to us (the row names us with a new token). */
+  | { readonly type: 'adopted' }
   /** The node was deleted (a store call answered NotFound, or the holder destroyed it). */
   | { readonly type: 'gone' };
 
 /** Outputs of the arbiter, run by the node actor in order. */
 export type LockEffect =
-  | { readonly type: 'reserve'; readonly purpose: string; readonly at: number }
+  /** `counted: false`: a wake-up attempt, outside the attempt budget. */
+  | { readonly type: 'reserve'; readonly purpose: string; readonly at: number; readonly counted: boolean }
+  | { readonly type: 'handOver'; readonly to: string }
   | { readonly type: 'transfer'; readonly purpose: string; readonly at: number }
   | { readonly type: 'clear' }
   | { readonly type: 'grant'; readonly ticket: number; readonly at: number }
@@ -174,6 +202,8 @@ export function initialLockState(settings: ArbiterSettings): LockState {
     reserved: false,
     awaiting: null,
     retry: null,
+    woken: false,
+    outsideWaiter: null,
     clearFailures: 0,
     outsideHolder: null,
     releasing: null,
@@ -238,6 +268,14 @@ function apply(s: LockState, event: LockEvent, now: number, fx: LockEffect[]): L
       return onClearFailed(s, event.error, event.retriable, now, fx);
     case 'outsideCleared':
       return onOutsideCleared(s, now, fx);
+    case 'outsideWaiter':
+      return advance({ ...s, outsideWaiter: event.waiter }, now, fx);
+    case 'handedOver':
+      return onHandedOver(s, now, fx);
+    case 'handOverRefused':
+      return onHandOverRefused(s, event.lost, now, fx);
+    case 'adopted':
+      return onAdopted(s, now, fx);
     case 'gone':
       return onGone(s, fx);
   }
@@ -256,6 +294,7 @@ function onAcquire(s: LockState, request: LockRequestInfo, now: number, fx: Lock
     maxAttempts: budget.maxAttempts,
     attemptsUsed: 0,
     deadline: budget.deadline,
+    arrivedAt: now,
   };
   if (s.holder === null && s.queue.length === 0) return advance({ ...s, queue: [queued] }, now, fx);
   if (!(queued.deadline > now)) {
@@ -307,13 +346,13 @@ function onRelease(s: LockState, ticket: number, now: number, fx: LockEffect[]):
   // The release is answered by the outcome of its hand-off or clear; with neither in flight
   // (the reservation was not ours any more, or a clear is waiting for its retry) it is done now.
   const operation = next.awaiting?.operation;
-  return operation === 'transfer' || operation === 'clear' ? next : answerRelease(next, { kind: 'ok' }, fx);
+  return operation === 'transfer' || operation === 'clear' || operation === 'handOver' ? next : answerRelease(next, { kind: 'ok' }, fx);
 }
 
 function onReserved(s: LockState, now: number, fx: LockEffect[]): LockState {
   const forTicket = s.awaiting?.ticket ?? null;
   const at = s.awaiting?.at ?? now;
-  const base: LockState = { ...s, awaiting: null, reserved: true, outsideHolder: null };
+  const base: LockState = { ...s, awaiting: null, woken: false, reserved: true, outsideHolder: null };
   const head = base.queue[0];
   // The waiter it was taken for left meanwhile: hand it to the new head (or clear it).
   if (head === undefined || head.ticket !== forTicket) return advance(base, now, fx);
@@ -345,6 +384,7 @@ function onReserveRefused(s: LockState, holder: LockHolder, now: number, fx: Loc
   const base: LockState = { ...s, awaiting: null, outsideHolder: holder };
   const head = base.queue[0];
   if (head === undefined || head.ticket !== forTicket) return advance(base, now, fx);
+  if (base.woken) return wakeReserve({ ...base, woken: false }, head, now, fx);
   if (head.attemptsUsed >= head.maxAttempts) {
     fx.push({ type: 'fail', ticket: head.ticket, reason: { kind: 'locked', by: { kind: 'outside', holder } } });
     return advance({ ...base, queue: base.queue.slice(1) }, now, fx);
@@ -356,7 +396,7 @@ function onReserveRefused(s: LockState, holder: LockHolder, now: number, fx: Loc
 
 function onReserveFailed(s: LockState, error: unknown, now: number, fx: LockEffect[]): LockState {
   const forTicket = s.awaiting?.ticket ?? null;
-  const base: LockState = { ...s, awaiting: null };
+  const base: LockState = { ...s, awaiting: null, woken: false };
   const head = base.queue[0];
   if (head === undefined || head.ticket !== forTicket) return advance(base, now, fx);
   fx.push({ type: 'fail', ticket: head.ticket, reason: { kind: 'store', error } });
@@ -383,10 +423,58 @@ function onClearFailed(s: LockState, error: unknown, retriable: boolean, now: nu
 }
 
 function onOutsideCleared(s: LockState, now: number, fx: LockEffect[]): LockState {
-  // The head was waiting out the retry interval against that holder: it tries at once.
+  const head = s.queue[0];
+  if (s.holder !== null || s.reserved || s.gone || head === undefined) return advance(s, now, fx);
+  // A reserve in flight may have been refused just before the release: try once more after it.
+  if (s.awaiting !== null) return s.awaiting.operation === 'reserve' ? { ...s, woken: true } : s;
   if (s.retry?.for !== 'outside') return advance(s, now, fx);
-  fx.push({ type: 'cancelRetry' });
-  return advance({ ...s, retry: null }, now, fx);
+  // The head was waiting out the retry interval against that holder: it tries at once, and the
+  // interval's timer stays armed (a safety poll; this attempt is outside the budget).
+  return wakeReserve(s, head, now, fx);
+}
+
+/** A reserve for the head that does not count against its attempts (a wake-up). */
+function wakeReserve(s: LockState, head: Queued, now: number, fx: LockEffect[]): LockState {
+  if (s.retry?.for === 'outside' && s.retry.ticket !== head.ticket) {
+    fx.push({ type: 'cancelRetry' });
+    s = { ...s, retry: null };
+  }
+  fx.push({ type: 'reserve', purpose: head.purpose, at: now, counted: false });
+  return { ...s, awaiting: { operation: 'reserve', ticket: head.ticket, at: now } };
+}
+
+function onHandedOver(s: LockState, now: number, fx: LockEffect[]): LockState {
+  const to = s.outsideWaiter?.host ?? null;
+  const handed: LockState = {
+    ...s,
+    awaiting: null,
+    reserved: false,
+    outsideWaiter: null,
+    outsideHolder: to === null ? s.outsideHolder : { host: to },
+  };
+  return advance(answerRelease(handed, { kind: 'ok' }, fx), now, fx);
+}
+
+function onHandOverRefused(s: LockState, lost: boolean, now: number, fx: LockEffect[]): LockState {
+  // Lost: the row is not ours (as a refused transfer). Else the waiter left: hand off or clear as usual.
+  if (lost) return advance(answerRelease({ ...s, awaiting: null, reserved: false, outsideWaiter: null }, { kind: 'ok' }, fx), now, fx);
+  return advance({ ...s, awaiting: null, outsideWaiter: null }, now, fx);
+}
+
+function onAdopted(s: LockState, now: number, fx: LockEffect[]): LockState {
+  // Whatever we were doing, the row is ours now: the head is granted, or the reservation cleared.
+  if (s.retry?.for === 'outside') fx.push({ type: 'cancelRetry' });
+  const base: LockState = {
+    ...s,
+    awaiting: null,
+    woken: false,
+    reserved: true,
+    outsideHolder: null,
+    retry: s.retry?.for === 'outside' ? null : s.retry,
+  };
+  const head = base.queue[0];
+  if (base.holder !== null || head === undefined) return advance(base, now, fx);
+  return grantHead(base, head, now, fx);
 }
 
 function onGone(s: LockState, fx: LockEffect[]): LockState {
@@ -412,10 +500,13 @@ function advance(s: LockState, now: number, fx: LockEffect[]): LockState {
       fx.push({ type: 'cancelRetry' });
       return { ...s, retry: null };
     }
+    if (s.outsideWaiter !== null) return handOver(s, s.outsideWaiter, now, fx);
     fx.push({ type: 'clear' });
     return { ...s, awaiting: { operation: 'clear', ticket: null, at: now } };
   }
   if (s.reserved) {
+    // Another conductor has waited longer than our next request: its turn (cross-process FIFO).
+    if (s.outsideWaiter !== null && s.outsideWaiter.since < head.arrivedAt) return handOver(s, s.outsideWaiter, now, fx);
     // Hand-off between local holders: re-label the reservation we already hold.
     fx.push({ type: 'transfer', purpose: head.purpose, at: now });
     return { ...s, awaiting: { operation: 'transfer', ticket: head.ticket, at: now } };
@@ -428,9 +519,14 @@ function advance(s: LockState, now: number, fx: LockEffect[]): LockState {
     fx.push({ type: 'cancelRetry' });
     s = { ...s, retry: null };
   }
-  fx.push({ type: 'reserve', purpose: head.purpose, at: now });
+  fx.push({ type: 'reserve', purpose: head.purpose, at: now, counted: true });
   const tried: Queued = { ...head, attemptsUsed: head.attemptsUsed + 1 };
   return { ...s, queue: [tried, ...s.queue.slice(1)], awaiting: { operation: 'reserve', ticket: head.ticket, at: now } };
+}
+
+function handOver(s: LockState, to: OutsideWaiter, now: number, fx: LockEffect[]): LockState {
+  fx.push({ type: 'handOver', to: to.host });
+  return { ...s, awaiting: { operation: 'handOver', ticket: null, at: now } };
 }
 
 function answerRelease(s: LockState, outcome: ReleaseOutcome, fx: LockEffect[]): LockState {

@@ -108,11 +108,14 @@ export async function failIfInState(port: PeriodicPort, options: FailIfInStateOp
     report.errors.push({ node: '*', error: listed.error });
     return report;
   }
-  report.candidates = listed.value.length;
+  // On a shared store each node's periodic work is done by one conductor: its owner on the ring.
+  const owns = port.owns;
+  const candidates = owns === undefined ? listed.value : listed.value.filter((node) => owns(node));
+  report.candidates = candidates.length;
   const states = new Set(options.states);
   const wantedMaintenance = options.filter.maintenance;
 
-  for (const candidate of listed.value) {
+  for (const candidate of candidates) {
     if (report.failed.length >= options.maxNodes) break;
     const scoped = await port.withTask(
       options.context,

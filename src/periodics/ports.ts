@@ -41,6 +41,11 @@ export interface TaskRunner {
   readonly logger: Logger;
   readonly withTask: WithExclusiveTask;
   readonly releaseOrphan: ReleaseOrphan;
+  /**
+   * Whether this conductor runs the periodic work of a node (the hash ring over the live
+   * conductors of the node's group, on a shared store). Absent: every node is ours.
+   */
+  readonly owns?: (node: NodeRecord) => boolean;
 }
 
 /** Everything the periodic checks and start-up recovery use. */
@@ -61,5 +66,6 @@ export function periodicPort(runner: TaskRunner, clock: Clock = systemClock): Pe
     clock,
     withTask: runner.withTask.bind(runner),
     releaseOrphan: runner.releaseOrphan,
+    ...(runner.owns === undefined ? {} : { owns: runner.owns }),
   };
 }

@@ -48,6 +48,13 @@ export interface TakeoverReport {
 export interface TakeoverOptions {
   /** Every other host is dead: nobody else can have the store open (the embedded file store). */
   readonly exclusiveStore: boolean;
+  /**
+   * On a shared store: the hosts alive now (lower case; their session lock is held, checked by the
+   * store). Any other host is dead, whatever its heartbeat says. Absent: Ironic's heartbeat rule.
+   */
+  readonly liveHosts?: ReadonlySet<string>;
+  /** Only these dead hosts (the liveness check names the ones that just died). Default: every dead host. */
+  readonly onlyHosts?: readonly string[];
 }
 
 /** The conductors other than `host` that are no longer alive at `now`. */
@@ -57,11 +64,16 @@ export function deadConductors(
   now: number,
   timeoutMs: number,
   exclusiveStore: boolean,
+  liveHosts?: ReadonlySet<string>,
 ): string[] {
   const self = host.toLowerCase();
   return rows
     .filter((row) => row.hostname.toLowerCase() !== self)
-    .filter((row) => exclusiveStore || !row.online || Date.parse(row.updated_at ?? row.created_at) < now - timeoutMs)
+    .filter((row) =>
+      liveHosts !== undefined
+        ? !liveHosts.has(row.hostname.toLowerCase())
+        : exclusiveStore || !row.online || Date.parse(row.updated_at ?? row.created_at) < now - timeoutMs,
+    )
     .map((row) => row.hostname);
 }
 
@@ -80,13 +92,17 @@ export async function takeOverOrphans(port: PeriodicPort, options: TakeoverOptio
       errors: [{ node: '*', error: conductors.error.message }],
     };
   }
+  const only = options.onlyHosts === undefined ? null : new Set(options.onlyHosts.map((h) => h.toLowerCase()));
   const deadHosts = deadConductors(
     conductors.value,
     port.config.host,
     port.clock.now(),
     port.config.heartbeatTimeout,
     options.exclusiveStore,
-  );
+    options.liveHosts,
+  ).filter((deadHost) => only === null || only.has(deadHost.toLowerCase()));
+  // On a shared store, each node is taken over by one survivor: its owner on the ring.
+  const owns = port.owns ?? (() => true);
   const released: NodeRecord[] = [];
   for (const deadHost of deadHosts) {
     const listed = await port.store.listNodes({ reservedBy: deadHost });
@@ -95,7 +111,7 @@ export async function takeOverOrphans(port: PeriodicPort, options: TakeoverOptio
       log.error({ err: listed.error, host: deadHost }, `Listing the nodes of dead conductor ${deadHost} failed`);
       continue;
     }
-    for (const node of listed.value) {
+    for (const node of listed.value.filter((n) => owns(n))) {
       // Released with the dead host's own tag (as stored, any letter case): nothing else is stolen.
       const result = await port.releaseOrphan(node.id, node.reservation ?? deadHost);
       if (result.isOk()) {

@@ -19,6 +19,7 @@ import type {
   InvalidIdentity,
   InvalidParameterValue,
   LeaseNotFound,
+  LockLost,
   NodeLocked,
   NodeNotFound,
   NodeNotLocked,
@@ -55,6 +56,11 @@ export interface Lease {
   readonly node: NodeRecord;
   /** When the lock was granted (ms since epoch). */
   readonly grantedAt: number;
+  /**
+   * On a shared store: aborted when the reservation is known to be lost (taken over while this
+   * conductor was paused); the task's background work is then cancelled. Absent: it cannot be lost.
+   */
+  readonly lost?: AbortSignal;
 }
 
 /** Failures of the transport between a task and its node actor. */
@@ -63,10 +69,10 @@ export type TransportError = AskTimeout | ActorStopped | ConductorStopping;
 /** Errors of taking the exclusive lock. */
 export type LockError = NodeLocked | NodeNotFound | Aborted | StoreError | InvalidParameterValue | TransportError;
 /** Errors of releasing it. */
-export type UnlockError = NodeNotLocked | NodeLocked | LeaseNotFound | StoreError | TransportError;
+export type UnlockError = NodeNotLocked | NodeLocked | LeaseNotFound | LockLost | StoreError | TransportError;
 /** Errors of writing a node through its actor. */
 export type UpdateError =
-  NodeNotFound | LeaseNotFound | Duplicate | InvalidParameterValue | ExclusiveLockRequired | StoreError | TransportError;
+  NodeNotFound | LeaseNotFound | LockLost | Duplicate | InvalidParameterValue | ExclusiveLockRequired | StoreError | TransportError;
 
 /** How a background worker ended. */
 export type WorkerOutcome = { readonly kind: 'ok' } | { readonly kind: 'error'; readonly error: unknown } | { readonly kind: 'cancelled' };

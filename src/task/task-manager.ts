@@ -702,6 +702,18 @@ export class TaskManager {
       });
       if (submitted.isOk()) {
         future = submitted.value;
+        const lost = this.#lease?.lost;
+        if (lost !== undefined) {
+          // Fenced out (taken over while we were paused): the work stops; its writes would fail anyway.
+          const cancel = future.cancel.bind(future);
+          const onLost = (): void => {
+            this.#log.warn(`The exclusive lock on node ${node.uuid} was lost; cancelling ${spawn.name}`);
+            cancel();
+          };
+          if (lost.aborted) onLost();
+          else lost.addEventListener('abort', onLost, { once: true });
+          future.onDone(() => lost.removeEventListener('abort', onLost));
+        }
         future.onDone(async (outcome) => {
           try {
             await this.threadReleaseResources(outcome);
