@@ -48,6 +48,8 @@ describe('HashRing', () => {
       ['node-1', 'conductor-c'],
       ['node-2', 'conductor-b'],
       ['node-3', 'conductor-a'],
+      // md5 above the last position (conductor-c's): wraps to the first (conductor-b's).
+      ['wrap-131', 'conductor-b'],
     ];
     for (const [key, owner] of expected) assert.equal(ring.ownerOf(key), owner, key);
   });
