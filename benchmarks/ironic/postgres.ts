@@ -173,7 +173,12 @@ class Worker {
         const line = this.buf.slice(0, nl);
         this.buf = this.buf.slice(nl + 1);
         if (line.trim() === '') continue;
-        const obj = JSON.parse(line) as Json;
+        let obj: Json;
+        try {
+          obj = JSON.parse(line) as Json;
+        } catch {
+          obj = { error: `${host}: not a JSON line on stdout: ${line.slice(0, 200)}` };
+        }
         const w = this.waiting.shift();
         if (w !== undefined) w(obj);
         else this.lines.push(obj);
@@ -183,10 +188,14 @@ class Worker {
       this.errTail = (this.errTail + chunk).slice(-3000);
       for (const line of chunk.split('\n')) if (line.startsWith('[ironic driver]')) say(`  ${host}: ${line}`);
     });
-    this.child.on('exit', (code, signal) => {
-      this.exited = `exited (${signal ?? code})`;
+    const ended = (why: string): void => {
+      this.exited ??= why;
       for (const w of this.waiting.splice(0)) w({ error: `${host} ${this.exited}: ${this.errTail}` });
-    });
+    };
+    this.child.on('exit', (code, signal) => ended(`exited (${signal ?? code})`));
+    this.child.on('error', (e) => ended(`could not run ${PYTHON}: ${e.message}`));
+    // A write to a worker that just died (EPIPE) is reported by its exit, not thrown.
+    this.child.stdin.on('error', () => undefined);
   }
 
   next(): Promise<Json> {
@@ -206,7 +215,7 @@ class Worker {
   }
 
   async quit(): Promise<void> {
-    if (this.exited !== undefined) return;
+    if (this.exited !== undefined || this.child.exitCode !== null || this.child.signalCode !== null) return;
     const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
     this.send({ cmd: 'quit' });
     this.child.stdin.end();
