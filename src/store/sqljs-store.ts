@@ -6,6 +6,16 @@
  * So after a crash the reopened store shows the reservations of the last checkpoint (after a
  * clean close: those held at close), all stale; the conductor clears them at start-up
  * (`clearTargetPowerState`, then `clearReservations`), as Ironic's does.
+ *
+ * Fencing (issue 10): every reserve takes a `reservation_token` from one store-wide sequence. The
+ * sequence is not journaled token by token: a ceiling in `meta` is raised a block at a time by a
+ * journaled change that is durable before any token under it is handed out, and a reopened store
+ * starts above the ceiling it finds, so no token is ever handed out twice. A write given a fence
+ * runs with `reservation = ? AND reservation_token = ?` in its statement, but is journaled by id
+ * alone (the reservation it was checked against is not journaled, and a replay must not depend on
+ * it). Every write of a node row bumps `version`; the bumps of reservation changes are not
+ * journaled either (checkpoints carry them), so after a crash a row's version may be lower than
+ * before it, never within one process's life.
  */
 import { randomUUID } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
@@ -1015,10 +1025,12 @@ function fenced(sql: string, params: readonly SqlParam[], fence: Fence): [string
 
 function assertFence(operation: string, fence: unknown): asserts fence is Fence | undefined {
   if (fence === undefined) return;
-  const f = fence as Partial<Fence> | null;
-  if (typeof f !== 'object' || f === null || typeof f.tag !== 'string' || !Number.isSafeInteger(f.token)) {
-    throw new TypeError(`${operation}: a fence must be { tag: string, token: integer }`);
-  }
+  const valid =
+    typeof fence === 'object' &&
+    fence !== null &&
+    typeof (fence as Partial<Fence>).tag === 'string' &&
+    Number.isSafeInteger((fence as Partial<Fence>).token);
+  if (!valid) throw new TypeError(`${operation}: a fence must be { tag: string, token: integer }`);
 }
 
 function assertToken(operation: string, token: unknown): asserts token is number | undefined {
