@@ -1,0 +1,43 @@
+/**
+ * Shared helpers of the PostgreSQL store tests: one throwaway server per test file, and a fresh
+ * database on it per test (CREATE DATABASE is cheap next to a server start).
+ */
+import pg from 'pg';
+import { startPgServer, type PgServer } from '../../benchmarks/lib/pg-server.js';
+import { openPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../../src/store/pg-store.js';
+import { value } from './store-contract.js';
+
+/** Flags that trade durability for speed: the test server's data is thrown away. */
+const FAST = ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'];
+
+/** Start the server of a test file. */
+export function startServer(): Promise<PgServer> {
+  return startPgServer({ postgresFlags: FAST });
+}
+
+let counter = 0;
+
+/** Run one statement on `url` with a short-lived client. */
+export async function sql<R extends pg.QueryResultRow = pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<R>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/** A fresh empty database on the server, and how to drop it. */
+export async function freshDatabase(server: PgServer): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `t_${process.pid}_${Date.now().toString(36)}_${(counter++).toString(36)}`;
+  await sql(server.url, `CREATE DATABASE ${name}`);
+  const url = new URL(server.url);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => sql(server.url, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).then(() => undefined) };
+}
+
+/** Open a store on `url`, failing the test if that fails. */
+export function openPg(url: string, options: Partial<PostgresStoreOptions> = {}): Promise<PostgresStore> {
+  return value(openPostgresStore({ url, ...options }));
+}
