@@ -7,21 +7,24 @@ import { after, before, describe, it } from 'node:test';
 import type { PgServer } from '../../benchmarks/lib/pg-server.js';
 import { InvalidParameterValue, StoreError } from '../../src/errors.js';
 import { openPostgresStore } from '../../src/store/pg-store.js';
-import { freshDatabase, openPg, sql, startServer } from './pg-helpers.js';
+import { freshDatabase, openPg, resetDatabase, sql, startServer } from './pg-helpers.js';
 import { failure, storeContractSuite, value } from './store-contract.js';
 
 let server: PgServer;
+/** The database of the contract tests, emptied before each. */
+let shared: string;
 before(async () => {
   server = await startServer();
+  shared = (await freshDatabase(server)).url;
 });
 after(async () => {
   await server?.stop();
 });
 
 storeContractSuite('postgres', async () => {
-  const db = await freshDatabase(server);
-  const store = await openPg(db.url);
-  return { store, cleanup: db.drop };
+  await resetDatabase(shared);
+  const store = await openPg(shared);
+  return { store, cleanup: async () => {} };
 });
 
 describe('PostgresStore specifics', () => {
