@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { PgServer } from '../../benchmarks/lib/pg-server.js';
-import { InvalidParameterValue, StoreError } from '../../src/errors.js';
+import { InvalidParameterValue, LockLost, NodeLocked, NodeNotFound, StoreError } from '../../src/errors.js';
 import { openPostgresStore } from '../../src/store/pg-store.js';
 import { freshDatabase, openPg, resetDatabase, sql, startServer } from './pg-helpers.js';
 import { failure, storeContractSuite, value } from './store-contract.js';
@@ -97,5 +97,82 @@ describe('PostgresStore specifics', () => {
       await value(store.close());
       await db.drop();
     }
+  });
+
+  describe('fences, versions and tokens', () => {
+    let url: string;
+    before(async () => {
+      url = (await freshDatabase(server)).url;
+    });
+
+    it('tokens increase across reserves; every node write bumps version; release and clear drop the token', async () => {
+      await resetDatabase(url);
+      const store = await openPg(url);
+      try {
+        const a = await value(store.createNode({ driver: 'fake-hardware' }));
+        const b = await value(store.createNode({ driver: 'fake-hardware' }));
+        const t1 = (await value(store.reserve('h', a.id))).reservation_token!;
+        const t2 = (await value(store.reserve('h', b.id))).reservation_token!;
+        assert.ok(t2 > t1);
+        await value(store.transferReservation('h', a.id, { purpose: 'next' }, t1));
+        assert.equal((await value(store.getNode(a.id))).reservation_token, t1, 'a transfer keeps the token');
+        assert.equal((await value(store.getNode(a.id))).version, 3);
+        await value(store.release('h', a.id, t1));
+        const released = await value(store.getNode(a.id));
+        assert.equal(released.reservation_token, null);
+        assert.equal(released.version, 4);
+        const t3 = (await value(store.reserve('h', a.id))).reservation_token!;
+        assert.ok(t3 > t2);
+        assert.deepEqual((await value(store.clearReservations('H'))).length, 2);
+        for (const node of await value(store.listNodes())) {
+          assert.equal(node.reservation_token, null);
+          assert.equal(node.reservation, null);
+        }
+        assert.equal((await value(store.getNode(b.id))).version, 3);
+      } finally {
+        await value(store.close());
+      }
+    });
+
+    it('a fenced write changes the row only under that reservation and token; otherwise LockLost and nothing written', async () => {
+      await resetDatabase(url);
+      const store = await openPg(url);
+      try {
+        const node = await value(store.createNode({ driver: 'fake-hardware' }));
+        const held = await value(store.reserve('h1', node.id));
+        const fence = { tag: 'h1', token: held.reservation_token! };
+        const stale = { tag: 'h1', token: fence.token - 1 };
+        const other = { tag: 'h2', token: fence.token };
+        for (const bad of [stale, other]) {
+          const lost = await failure(store.updateNode(node.id, { last_error: 'no' }, bad), LockLost);
+          assert.equal(lost.details.nowHeldBy, 'h1');
+          assert.equal(lost.details.nowToken, fence.token);
+          await failure(store.createPort(node.id, { address: '52:54:00:00:00:01' }, bad), LockLost);
+          await failure(store.createPortgroup(node.id, { name: 'bond0' }, bad), LockLost);
+          await failure(store.destroyNode(node.id, bad), LockLost);
+        }
+        const unchanged = await value(store.getNode(node.id));
+        assert.equal(unchanged.last_error, null);
+        assert.equal(unchanged.version, held.version);
+        assert.deepEqual(await value(store.listPorts(node.id)), []);
+        const written = await value(store.updateNode(node.id, { last_error: 'yes' }, fence));
+        assert.equal(written.version, held.version + 1);
+        await value(store.createPort(node.id, { address: '52:54:00:00:00:01' }, fence));
+        await value(store.createPortgroup(node.id, { name: 'bond0' }, fence));
+        await failure(store.release('h1', node.id, stale.token), LockLost);
+        await failure(store.transferReservation('h1', node.id, { purpose: 'x' }, stale.token), LockLost);
+        await failure(store.release('h2', node.id, fence.token), NodeLocked);
+        await failure(store.updateNode(424242, { last_error: 'x' }, fence), NodeNotFound);
+        await value(store.release('h1', node.id, fence.token));
+        const lost = await failure(store.updateNode(node.id, { last_error: 'late' }, fence), LockLost);
+        assert.equal(lost.details.nowHeldBy, null);
+        const again = await value(store.reserve('h1', node.id));
+        await failure(store.destroyNode(node.id, fence), LockLost);
+        await value(store.destroyNode(node.id, { tag: 'h1', token: again.reservation_token! }));
+        await failure(store.getNode(node.id), NodeNotFound);
+      } finally {
+        await value(store.close());
+      }
+    });
   });
 });
