@@ -554,10 +554,19 @@ export class PostgresStore implements Store {
   async #shutdown(): Promise<Result<void, StoreError>> {
     let error: StoreError | null = null;
     await this.#session.close();
+    // Bounded: a connection hung in a query (an unreachable server) is released by its query
+    // timeout; pool.end() waits for that, not longer.
+    let timer: NodeJS.Timeout | undefined;
+    const limit = 2 * this.#opts.queryTimeoutMs;
+    const timedOut = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('timeout'), limit)));
     try {
-      await this.#pool.end();
+      if ((await Promise.race([this.#pool.end().then(() => 'ended'), timedOut])) === 'timeout') {
+        error = new StoreError('close', `the pool did not end within ${limit} ms`);
+      }
     } catch (cause) {
       error = new StoreError('close', cause);
+    } finally {
+      clearTimeout(timer);
     }
     this.#health = { state: 'closed', error: error?.message ?? null, since: new Date().toISOString(), recoveries: this.#health.recoveries };
     return error === null ? ok(undefined) : err(error);

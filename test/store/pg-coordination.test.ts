@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import type { PgServer } from '../../benchmarks/lib/pg-server.js';
 import { LockLost, NodeLocked, StoreError } from '../../src/errors.js';
+import type { ResultAsync } from 'neverthrow';
 import type { PostgresStore, PostgresStoreOptions } from '../../src/store/pg-store.js';
 import type { NodeChange, StoreCoordination } from '../../src/store/store.js';
-import { eventually, freshDatabase, openPg, resetDatabase, sql, startServer } from './pg-helpers.js';
+import { eventually, freshDatabase, openPg, resetDatabase, sql, startProxy, startServer } from './pg-helpers.js';
 import { failure, value } from './store-contract.js';
 
 let server: PgServer;
@@ -92,7 +93,7 @@ describe('PostgresStore coordination', () => {
     const b = await open({ reconnectMinMs: 60_000, reconnectMaxMs: 60_000 });
     const c = await open();
     await value(coord(a).claimHost('cond-1', ''));
-    await value(coord(a).claimHost('cond-1', ''), 'idempotent for its own host');
+    await value(coord(a).claimHost('cond-1', '')); // idempotent for its own host
     const refused = await failure(coord(b).claimHost('COND-1', ''), StoreError);
     assert.match(refused.message, /already served by another live conductor/);
     // Visible in pg_locks as (namespace, hashtext(lower(host))).
@@ -215,13 +216,14 @@ describe('PostgresStore coordination', () => {
     try {
       await eventually(() => store.health.state === 'recovering', 'the store to notice the outage');
       assert.ok(store.health.error !== null);
-      for (const call of [
+      const calls: (() => ResultAsync<unknown, unknown>)[] = [
         () => store.getNode(node.id),
         () => store.reserve('cond-a', node.id),
         () => store.listNodes(),
         () => coord(store).liveHosts(60_000),
         () => coord(store).claimHost('cond-a', ''),
-      ]) {
+      ];
+      for (const call of calls) {
         const started = Date.now();
         await failure(call(), StoreError);
         assert.ok(Date.now() - started < 4000, `answered within the timeout (${Date.now() - started} ms)`);
@@ -240,5 +242,39 @@ describe('PostgresStore coordination', () => {
     await eventually(async () => (await other.updateNode(node.id, { last_error: 'after restart' })).isOk(), 'the other store to serve');
     await eventually(() => heard.some((c) => c.id === node.id && c.version >= 2), 'a notification after the restart');
     assert.deepEqual(await value(coord(store).liveHosts(60_000)), [{ host: 'cond-a', group: '' }]);
+  });
+
+  it('a black-holed network (nothing answers, nothing is refused): Err(StoreError) within the query timeout, no hang; serves again after', { timeout: 30_000 }, async () => {
+    const proxy = await startProxy(url);
+    try {
+      const store = await openPg(proxy.url, { queryTimeoutMs: 800, reconnectMinMs: 50, reconnectMaxMs: 200 });
+      opened.push(store);
+      await value(store.registerConductor('cond-a'));
+      await value(coord(store).claimHost('cond-a', ''));
+      const node = await value(store.createNode({ driver: 'fake-hardware' }));
+      let resyncs = 0;
+      coord(store).onResync(() => resyncs++);
+      proxy.blackhole();
+      const calls = [
+        () => store.getNode(node.id),
+        () => store.reserve('cond-a', node.id),
+        () => store.updateNode(node.id, { last_error: 'x' }),
+        () => coord(store).liveHosts(60_000),
+        () => coord(store).claimHost('cond-b', ''),
+      ];
+      const started = Date.now();
+      // Concurrently, more than the pool has connections: the queued ones time out too.
+      const results = await Promise.all([...calls, ...calls, ...calls].map((call) => call()));
+      for (const result of results) assert.ok(result.isErr() && result.error instanceof StoreError);
+      assert.ok(Date.now() - started < 3000, `answered within the timeout (${Date.now() - started} ms)`);
+      // The partition ends with every connection cut: the store reconnects by itself.
+      proxy.restore();
+      await eventually(() => resyncs === 1 && store.health.state === 'ok', 'the session to reconnect');
+      await eventually(async () => (await store.getNode(node.id)).isOk(), 'the pool to serve again');
+      assert.equal((await value(store.getNode(node.id))).last_error, null, 'the timed-out update did not commit');
+      assert.deepEqual(await value(coord(store).liveHosts(60_000)), [{ host: 'cond-a', group: '' }]);
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -58,3 +58,45 @@ export async function eventually(condition: () => boolean | Promise<boolean>, wh
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/**
+ * A TCP proxy in front of the server that can black-hole traffic (connections stay open, nothing
+ * gets through: a network partition or a frozen server) and then cut every connection it carried.
+ */
+export async function startProxy(target: string): Promise<{ url: string; blackhole(): void; restore(): void; close(): Promise<void> }> {
+  const { createServer, connect } = await import('node:net');
+  const targetUrl = new URL(target);
+  let dropping = false;
+  const sockets = new Set<import('node:net').Socket>();
+  const track = (socket: import('node:net').Socket): void => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+  };
+  const server = createServer((inbound) => {
+    track(inbound);
+    if (dropping) return; // accepted, never answered
+    const outbound = connect(Number(targetUrl.port), targetUrl.hostname);
+    track(outbound);
+    inbound.on('data', (chunk) => void (dropping || outbound.write(chunk)));
+    outbound.on('data', (chunk) => void (dropping || inbound.write(chunk)));
+    inbound.on('close', () => outbound.destroy());
+    outbound.on('close', () => inbound.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as import('node:net').AddressInfo;
+  const url = new URL(target);
+  url.port = String(address.port);
+  return {
+    url: url.toString(),
+    blackhole: () => void (dropping = true),
+    restore: () => {
+      for (const socket of sockets) socket.destroy();
+      dropping = false;
+    },
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -216,6 +216,22 @@ export class PgSession {
     this.nodeListeners.clear();
     this.waitersListeners.clear();
     this.resyncListeners.clear();
-    await client?.end().catch(() => undefined);
+    if (client !== null) await endWithin(client, this.#opts.queryTimeoutMs);
   }
+}
+
+/**
+ * End a client, but not wait longer than `ms` for the server's goodbye (an unreachable server never
+ * sends one): then its socket is destroyed.
+ */
+export async function endWithin(client: pg.Client, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const ended = client.end().then(
+    () => true,
+    () => true,
+  );
+  const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  const clean = await Promise.race([ended, timedOut]);
+  clearTimeout(timer);
+  if (!clean) (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }
