@@ -46,7 +46,6 @@ import {
   holderQuery,
   insertQuery,
   LIVE_HOSTS_SQL,
-  nodeByIdQuery,
   PG_PORTGROUPS,
   PG_PORTS,
   PG_VOLUME_CONNECTORS,
@@ -126,7 +125,8 @@ function resolveOptions(options: PostgresStoreOptions): Result<ResolvedOptions, 
   if (reconnectMaxMs === null || reconnectMaxMs < reconnectMinMs) return bad('reconnectMaxMs', 'a positive integer ≥ reconnectMinMs');
   const queryTimeoutMs = positive('queryTimeoutMs', 5000);
   if (queryTimeoutMs === null) return bad('queryTimeoutMs', 'a positive integer');
-  if (options.logger !== undefined && (typeof options.logger !== 'object' || options.logger === null)) return bad('logger', 'a pino logger');
+  if (options.logger !== undefined && (typeof options.logger !== 'object' || options.logger === null))
+    return bad('logger', 'a pino logger');
   return ok({ url: options.url, poolSize, logger: options.logger ?? silentLogger(), reconnectMinMs, reconnectMaxMs, queryTimeoutMs });
 }
 
@@ -273,7 +273,11 @@ export class PostgresStore implements Store {
     }
     const node = insertQuery('nodes', columns, kinds, params);
     if (children.length === 0) {
-      return this.#write('createNode', async (pool) => ok(pgRowToNode((await pool.query<PgRow>(node)).rows[0]!)), () => values);
+      return this.#write(
+        'createNode',
+        async (pool) => ok(pgRowToNode((await pool.query<PgRow>(node)).rows[0]!)),
+        () => values,
+      );
     }
     // The node and its ports are one transaction: all or nothing.
     let writing: Readonly<Record<string, unknown>> = values;
@@ -312,7 +316,8 @@ export class PostgresStore implements Store {
     };
     const { provisionState, reserved, reservedBy, maintenance, driver, provisionUpdatedBefore, limit } = filter;
     if (typeof provisionState === 'string') where.push(`provision_state = ${param(provisionState)}`);
-    else if (Array.isArray(provisionState)) where.push(`provision_state = ANY(${param([...provisionState])}::text[])`);
+    else if (Array.isArray(provisionState))
+      where.push(`provision_state = ANY(${param([...(provisionState as readonly string[])])}::text[])`);
     else if (provisionState !== undefined) throw new TypeError('listNodes: provisionState must be a string or an array of strings');
     if (reserved !== undefined) where.push(reserved ? 'reservation IS NOT NULL' : 'reservation IS NULL');
     if (reservedBy !== undefined) where.push(`lower(reservation) = lower(${param(reservedBy)})`);
@@ -380,7 +385,7 @@ export class PostgresStore implements Store {
     return this.#run('destroyNode', async (pool) => {
       if ((await pool.query(destroyNodeQuery(nodeId, checkedFence))).rowCount === 1) return ok(undefined);
       return this.#whyFenceFailed(pool, nodeId, checkedFence);
-    }) as ResultAsync<void, NodeNotFound | LockLost | StoreError>;
+    });
   }
 
   // ---------------------------------------------------------------- reservations
@@ -407,7 +412,11 @@ export class PostgresStore implements Store {
     });
   }
 
-  release(tag: string, nodeId: number, token?: number): ResultAsync<void, NodeNotLocked | NodeLocked | NodeNotFound | LockLost | StoreError> {
+  release(
+    tag: string,
+    nodeId: number,
+    token?: number,
+  ): ResultAsync<void, NodeNotLocked | NodeLocked | NodeNotFound | LockLost | StoreError> {
     assertTag('release', tag);
     assertNodeId('release', nodeId);
     const checkedToken = tokenOf('release', token);
@@ -516,9 +525,9 @@ export class PostgresStore implements Store {
     assertTag('registerConductor', hostname);
     if (typeof group !== 'string') throw new TypeError('registerConductor: group must be a string');
     const stamp = now();
-    return this.#run('registerConductor', async (pool) =>
+    return this.#run<ConductorRow, never>('registerConductor', async (pool) =>
       ok(pgRowToConductor((await pool.query<PgRow>(REGISTER_CONDUCTOR_SQL, [hostname, group, stamp])).rows[0]!)),
-    ) as ResultAsync<ConductorRow, StoreError>; // an upsert resolves its own conflict
+    );
   }
 
   touchConductor(hostname: string, online: boolean): ResultAsync<void, StoreError> {
@@ -530,11 +539,13 @@ export class PostgresStore implements Store {
         .rowCount === 0
         ? err(new StoreError('touchConductor', `conductor ${hostname} is not registered`))
         : ok(undefined),
-    ) as ResultAsync<void, StoreError>;
+    );
   }
 
   listConductors(): ResultAsync<ConductorRow[], StoreError> {
-    return this.#run('listConductors', async (pool) => ok((await pool.query<PgRow>('SELECT * FROM conductors ORDER BY id')).rows.map(pgRowToConductor)));
+    return this.#run('listConductors', async (pool) =>
+      ok((await pool.query<PgRow>('SELECT * FROM conductors ORDER BY id')).rows.map(pgRowToConductor)),
+    );
   }
 
   // ---------------------------------------------------------------- durability
@@ -608,7 +619,7 @@ export class PostgresStore implements Store {
             await pool.query('SELECT pg_terminate_backend($1)', [row.pid]);
           }
           return ok(live);
-        }) as ResultAsync<{ host: string; group: string }[], StoreError>;
+        });
       },
       onNodeChange: (listener: (change: NodeChange) => void) => subscribe(session.nodeListeners, listener),
       onWaitersChange: (listener: (nodeId: number) => void) => subscribe(session.waitersListeners, listener),
@@ -621,20 +632,19 @@ export class PostgresStore implements Store {
           if (since === null) await pool.query(CLEAR_WAITING_SQL, [nodeId, host]);
           else await pool.query(SET_WAITING_SQL, [nodeId, host, new Date(since).toISOString()]);
           return ok(undefined);
-        }).mapErr((e) => (isForeignKeyViolation(e.cause) ? new StoreError('setWaiting', `node ${nodeId} does not exist`) : e)) as ResultAsync<
-          void,
-          StoreError
-        >;
+        }).mapErr((e) => (isForeignKeyViolation(e.cause) ? new StoreError('setWaiting', `node ${nodeId} does not exist`) : e));
       },
       waitersOf: (nodeId) => {
         assertNodeId('waitersOf', nodeId);
-        return this.#run('waitersOf', async (pool) =>
+        return this.#run<OutsideWaiter[], never>('waitersOf', async (pool) =>
           ok(
-            (await pool.query<{ node_id: string; host: string; since: Date }>(WAITERS_OF_SQL, [nodeId])).rows.map(
-              (r): OutsideWaiter => ({ nodeId: Number(r.node_id), host: r.host, since: new Date(r.since).getTime() }),
-            ),
+            (await pool.query<{ node_id: string; host: string; since: Date }>(WAITERS_OF_SQL, [nodeId])).rows.map((r): OutsideWaiter => ({
+              nodeId: Number(r.node_id),
+              host: r.host,
+              since: new Date(r.since).getTime(),
+            })),
           ),
-        ) as ResultAsync<OutsideWaiter[], StoreError>;
+        );
       },
       handOver: (fence, nodeId, to, info) => {
         assertNodeId('handOver', nodeId);
@@ -643,18 +653,18 @@ export class PostgresStore implements Store {
         if (checkedFence === null) throw new TypeError('handOver: a fence is required');
         if (typeof info?.purpose !== 'string') throw new TypeError('handOver: info.purpose must be a string');
         const at = timestamp(info.at, 'handOver');
-        return this.#run('handOver', async (pool) => {
+        return this.#run<NodeRecord, LockLost | NodeNotFound>('handOver', async (pool) => {
           const row = (await pool.query<PgRow>(handOverQuery(nodeId, checkedFence, to, info.purpose, at))).rows[0];
           if (row !== undefined) return ok(pgRowToNode(row));
           return this.#whyFenceFailed(pool, nodeId, checkedFence);
-        }) as ResultAsync<NodeRecord, LockLost | NodeNotFound | StoreError>;
+        });
       },
       markOffline: (host) => {
         assertTag('markOffline', host);
         return this.#run('markOffline', async (pool) => {
           await pool.query('UPDATE conductors SET online = false WHERE hostname = $1', [host]);
           return ok(undefined);
-        }) as ResultAsync<void, StoreError>;
+        });
       },
     };
   }
@@ -665,7 +675,9 @@ export class PostgresStore implements Store {
   #run<T, E>(operation: string, fn: (pool: pg.Pool) => Promise<Result<T, E>>): ResultAsync<T, E | StoreError> {
     if (this.#closing !== null) return errAsync(new StoreError(operation, 'the store is closed'));
     return new ResultAsync(
-      fn(this.#pool).catch((cause: unknown): Result<T, E | StoreError> => err(cause instanceof StoreError ? cause : new StoreError(operation, cause))),
+      fn(this.#pool).catch((cause: unknown): Result<T, E | StoreError> =>
+        err(cause instanceof StoreError ? cause : new StoreError(operation, cause)),
+      ),
     );
   }
 
@@ -676,7 +688,9 @@ export class PostgresStore implements Store {
     values: () => Readonly<Record<string, unknown>>,
   ): ResultAsync<T, E | Duplicate | StoreError> {
     if (this.#closing !== null) return errAsync(new StoreError(operation, 'the store is closed'));
-    return new ResultAsync(fn(this.#pool).catch((cause: unknown): Result<T, E | Duplicate | StoreError> => err(pgWriteError(operation, cause, values()))));
+    return new ResultAsync(
+      fn(this.#pool).catch((cause: unknown): Result<T, E | Duplicate | StoreError> => err(pgWriteError(operation, cause, values()))),
+    );
   }
 
   /** Run `fn` in one transaction on one pooled connection; rolled back on an Err or a failure. */
@@ -741,8 +755,9 @@ export class PostgresStore implements Store {
             throw cause;
           }
         }
-        const inserted = (await pool.query<PgRow>(fencedChildInsertQuery(child.table, row.columns, row.kinds, row.params, nodeId, checkedFence)))
-          .rows[0];
+        const inserted = (
+          await pool.query<PgRow>(fencedChildInsertQuery(child.table, row.columns, row.kinds, row.params, nodeId, checkedFence))
+        ).rows[0];
         if (inserted !== undefined) return ok(child.convert(inserted));
         return this.#whyFenceFailed(pool, nodeId, checkedFence);
       },
@@ -751,7 +766,11 @@ export class PostgresStore implements Store {
   }
 
   /** The error of a fenced write that matched nothing: NodeNotFound, or LockLost naming who holds the node now. */
-  async #whyFenceFailed(pool: pg.Pool, nodeId: number, fence: { tag: string; token: number } | null): Promise<Result<never, NodeNotFound | LockLost>> {
+  async #whyFenceFailed(
+    pool: pg.Pool,
+    nodeId: number,
+    fence: { tag: string; token: number } | null,
+  ): Promise<Result<never, NodeNotFound | LockLost>> {
     const holder = (await pool.query<HolderRow>(holderQuery('id', nodeId))).rows[0];
     if (holder === undefined || fence === null) return err(new NodeNotFound(nodeId));
     return err(
@@ -775,7 +794,11 @@ export class PostgresStore implements Store {
     if (holder.reservation === null) return err(new NodeNotLocked(holder.uuid));
     if (holder.reservation === tag && token !== null) {
       return err(
-        new LockLost(holder.uuid, { host: tag, token }, { host: holder.reservation, token: holder.reservation_token === null ? null : Number(holder.reservation_token) }),
+        new LockLost(
+          holder.uuid,
+          { host: tag, token },
+          { host: holder.reservation, token: holder.reservation_token === null ? null : Number(holder.reservation_token) },
+        ),
       );
     }
     return err(locked(holder));

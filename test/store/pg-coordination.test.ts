@@ -81,7 +81,10 @@ describe('PostgresStore coordination', () => {
     await eventually(() => heard.some((c) => c.id === node.id && c.version === 2), 'the reserve notification');
     const change = heard.find((c) => c.version === 2)!;
     assert.deepEqual(change, { id: node.id, version: 2, reservation: 'host-a', token: reserved.reservation_token, deleted: false });
-    assert.ok(heard.some((c) => c.id === node.id && c.version === 1), 'the insert is heard too');
+    assert.ok(
+      heard.some((c) => c.id === node.id && c.version === 1),
+      'the insert is heard too',
+    );
     await value(a.release('host-a', node.id));
     await eventually(() => heard.some((c) => c.version === 3 && c.reservation === null && c.token === null), 'the release notification');
     await value(a.destroyNode(node.id));
@@ -244,37 +247,41 @@ describe('PostgresStore coordination', () => {
     assert.deepEqual(await value(coord(store).liveHosts(60_000)), [{ host: 'cond-a', group: '' }]);
   });
 
-  it('a black-holed network (nothing answers, nothing is refused): Err(StoreError) within the query timeout, no hang; serves again after', { timeout: 30_000 }, async () => {
-    const proxy = await startProxy(url);
-    try {
-      const store = await openPg(proxy.url, { queryTimeoutMs: 800, reconnectMinMs: 50, reconnectMaxMs: 200 });
-      opened.push(store);
-      await value(store.registerConductor('cond-a'));
-      await value(coord(store).claimHost('cond-a', ''));
-      const node = await value(store.createNode({ driver: 'fake-hardware' }));
-      let resyncs = 0;
-      coord(store).onResync(() => resyncs++);
-      proxy.blackhole();
-      const calls = [
-        () => store.getNode(node.id),
-        () => store.reserve('cond-a', node.id),
-        () => store.updateNode(node.id, { last_error: 'x' }),
-        () => coord(store).liveHosts(60_000),
-        () => coord(store).claimHost('cond-b', ''),
-      ];
-      const started = Date.now();
-      // Concurrently, more than the pool has connections: the queued ones time out too.
-      const results = await Promise.all([...calls, ...calls, ...calls].map((call) => call()));
-      for (const result of results) assert.ok(result.isErr() && result.error instanceof StoreError);
-      assert.ok(Date.now() - started < 3000, `answered within the timeout (${Date.now() - started} ms)`);
-      // The partition ends with every connection cut: the store reconnects by itself.
-      proxy.restore();
-      await eventually(() => resyncs === 1 && store.health.state === 'ok', 'the session to reconnect');
-      await eventually(async () => (await store.getNode(node.id)).isOk(), 'the pool to serve again');
-      assert.equal((await value(store.getNode(node.id))).last_error, null, 'the timed-out update did not commit');
-      assert.deepEqual(await value(coord(store).liveHosts(60_000)), [{ host: 'cond-a', group: '' }]);
-    } finally {
-      await proxy.close();
-    }
-  });
+  it(
+    'a black-holed network (nothing answers, nothing is refused): Err(StoreError) within the query timeout, no hang; serves again after',
+    { timeout: 30_000 },
+    async () => {
+      const proxy = await startProxy(url);
+      try {
+        const store = await openPg(proxy.url, { queryTimeoutMs: 800, reconnectMinMs: 50, reconnectMaxMs: 200 });
+        opened.push(store);
+        await value(store.registerConductor('cond-a'));
+        await value(coord(store).claimHost('cond-a', ''));
+        const node = await value(store.createNode({ driver: 'fake-hardware' }));
+        let resyncs = 0;
+        coord(store).onResync(() => resyncs++);
+        proxy.blackhole();
+        const calls = [
+          () => store.getNode(node.id),
+          () => store.reserve('cond-a', node.id),
+          () => store.updateNode(node.id, { last_error: 'x' }),
+          () => coord(store).liveHosts(60_000),
+          () => coord(store).claimHost('cond-b', ''),
+        ];
+        const started = Date.now();
+        // Concurrently, more than the pool has connections: the queued ones time out too.
+        const results = await Promise.all([...calls, ...calls, ...calls].map((call) => call()));
+        for (const result of results) assert.ok(result.isErr() && result.error instanceof StoreError);
+        assert.ok(Date.now() - started < 3000, `answered within the timeout (${Date.now() - started} ms)`);
+        // The partition ends with every connection cut: the store reconnects by itself.
+        proxy.restore();
+        await eventually(() => resyncs === 1 && store.health.state === 'ok', 'the session to reconnect');
+        await eventually(async () => (await store.getNode(node.id)).isOk(), 'the pool to serve again');
+        assert.equal((await value(store.getNode(node.id))).last_error, null, 'the timed-out update did not commit');
+        assert.deepEqual(await value(coord(store).liveHosts(60_000)), [{ host: 'cond-a', group: '' }]);
+      } finally {
+        await proxy.close();
+      }
+    },
+  );
 });

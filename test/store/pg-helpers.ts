@@ -2,6 +2,7 @@
  * Shared helpers of the PostgreSQL store tests: one throwaway server per test file, and a fresh
  * database on it per test (CREATE DATABASE is cheap next to a server start).
  */
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import pg from 'pg';
 import { startPgServer, type PgServer } from '../../benchmarks/lib/pg-server.js';
 import { openPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../../src/store/pg-store.js';
@@ -18,7 +19,11 @@ export function startServer(): Promise<PgServer> {
 let counter = 0;
 
 /** Run one statement on `url` with a short-lived client. */
-export async function sql<R extends pg.QueryResultRow = pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<R[]> {
+export async function sql<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  url: string,
+  text: string,
+  values: unknown[] = [],
+): Promise<R[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -64,11 +69,10 @@ export async function eventually(condition: () => boolean | Promise<boolean>, wh
  * gets through: a network partition or a frozen server) and then cut every connection it carried.
  */
 export async function startProxy(target: string): Promise<{ url: string; blackhole(): void; restore(): void; close(): Promise<void> }> {
-  const { createServer, connect } = await import('node:net');
   const targetUrl = new URL(target);
   let dropping = false;
-  const sockets = new Set<import('node:net').Socket>();
-  const track = (socket: import('node:net').Socket): void => {
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket): void => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
@@ -84,7 +88,7 @@ export async function startProxy(target: string): Promise<{ url: string; blackho
     outbound.on('close', () => inbound.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address() as import('node:net').AddressInfo;
+  const address = server.address() as AddressInfo;
   const url = new URL(target);
   url.port = String(address.port);
   return {

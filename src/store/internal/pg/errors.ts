@@ -48,7 +48,8 @@ export function pgWriteError(operation: string, cause: unknown, values: Readonly
   if (sqlState(cause) !== '23505') return new StoreError(operation, cause);
   const name = (cause as { constraint?: unknown }).constraint;
   const known = typeof name === 'string' ? UNIQUE_CONSTRAINTS[name] : undefined;
-  const table = known?.table ?? String((cause as { table?: unknown }).table ?? 'row');
+  const rawTable = (cause as { table?: unknown }).table;
+  const table = known?.table ?? (typeof rawTable === 'string' ? rawTable : 'row');
   const columns = known?.columns ?? [];
   const entity = ENTITY[table] ?? table;
   const what =

@@ -74,11 +74,6 @@ export interface HolderRow {
   reservation_token: string | number | null;
 }
 
-/** A node row by id. */
-export function nodeByIdQuery(id: number): PgQuery {
-  return { name: 'mc_node_by_id', text: 'SELECT * FROM nodes WHERE id = $1::bigint', values: [id] };
-}
-
 /** Ironic's conditional release (only the holder's tag; with a token, only that reservation). */
 export function releaseQuery(tag: string, nodeId: number, token: number | null): PgQuery {
   return {

@@ -91,7 +91,13 @@ export class PgSession {
   #dispatch(channel: string, payload: string | undefined): void {
     try {
       if (channel === NODES_CHANNEL && payload !== undefined) {
-        const raw = JSON.parse(payload) as { id: number; version: number; reservation: string | null; token: number | null; deleted: boolean };
+        const raw = JSON.parse(payload) as {
+          id: number;
+          version: number;
+          reservation: string | null;
+          token: number | null;
+          deleted: boolean;
+        };
         const change: NodeChange = {
           id: Number(raw.id),
           version: Number(raw.version),
@@ -151,7 +157,7 @@ export class PgSession {
     this.#client = client;
     const claim = this.#claim;
     if (claim !== null) {
-      let held = false;
+      let held: boolean;
       try {
         held = await this.#tryLock(client, claim.host);
       } catch (cause) {
