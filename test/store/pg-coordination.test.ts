@@ -71,6 +71,37 @@ describe('PostgresStore coordination', () => {
     assert.ok(held.every((n) => n.version === 2));
   });
 
+  it('a reserve racing releases answers a grant or NodeLocked, never StoreError', async () => {
+    const a = await open();
+    const b = await open();
+    const node = await value(a.createNode({ driver: 'fake-hardware' }));
+    let stop = false;
+    const churn = (async () => {
+      while (!stop) {
+        const held = await a.reserve('host-a', node.id);
+        if (held.isOk()) await value(a.release('host-a', node.id, held.value.reservation_token!));
+      }
+    })();
+    let grants = 0;
+    let locked = 0;
+    try {
+      for (let i = 0; i < 300; i++) {
+        const result = await b.reserve('host-b', node.id);
+        if (result.isOk()) {
+          grants++;
+          await value(b.release('host-b', node.id));
+        } else {
+          assert.ok(result.error instanceof NodeLocked, `${result.error.name}: ${result.error.message}`);
+          locked++;
+        }
+      }
+    } finally {
+      stop = true;
+      await churn;
+    }
+    assert.equal(grants + locked, 300);
+  });
+
   it("a change made by one process is heard by the other's onNodeChange with the new version and reservation", async () => {
     const a = await open();
     const b = await open();
