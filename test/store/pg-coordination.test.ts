@@ -62,7 +62,7 @@ describe('PostgresStore coordination', () => {
       const winners = pair.filter((r) => r.isOk());
       assert.equal(winners.length, 1, `node ${nodes[i]!.id}`);
       const loser = pair.find((r) => r.isErr())!;
-      assert.ok(loser.isErr() && loser.error instanceof NodeLocked, 'the loser is told who holds it');
+      assert.ok(loser.isErr() && loser.error instanceof NodeLocked, `the loser is told who holds it: ${String(loser._unsafeUnwrapErr())}`);
       tokens.add(winners[0]!._unsafeUnwrap().reservation_token!);
     }
     assert.equal(tokens.size, 500, 'every grant has its own token');
