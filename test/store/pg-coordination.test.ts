@@ -45,8 +45,10 @@ describe('PostgresStore coordination', () => {
   });
 
   it('two processes racing reserve on the same 500 nodes: exactly one winner each', async () => {
-    const a = await open();
-    const b = await open();
+    // 1000 reserves queued at once on two pools: a busy machine may take longer than the default
+    // 5 s bound on waiting for a connection, which would answer StoreError (by design) instead.
+    const a = await open({ queryTimeoutMs: 60_000 });
+    const b = await open({ queryTimeoutMs: 60_000 });
     await sql(
       url,
       "INSERT INTO nodes (uuid, driver, created_at) SELECT gen_random_uuid()::text, 'fake-hardware', now() FROM generate_series(1, 500)",
