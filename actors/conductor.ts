@@ -103,6 +103,8 @@ export interface ConductorStatus {
   readonly recovery: RecoveryReport | null;
   /** What the last orphan check (dead conductors' nodes) did, if one ran. */
   readonly takeover: TakeoverReport | null;
+  /** On a shared store (PostgreSQL): the live conductors this one knows of (its hash ring), else null. */
+  readonly cluster: { readonly group: string; readonly liveConductors: readonly string[] } | null;
   /** Whether the store serves: `ok`, `recovering` (reloading after a failed write), `failed` (with why), `closed`. */
   readonly store: StoreHealth;
   readonly leasesHeldByActors: number;
@@ -625,6 +627,8 @@ export class Conductor {
       components: this.#components.status(),
       recovery: this.#recovery,
       takeover: this.#takeover,
+      cluster:
+        this.#membership === null ? null : { group: this.config.conductorGroup, liveConductors: [...this.#membership.all.members] },
       store: this.#storeHealth(),
       leasesHeldByActors: this.#leases.size,
       deadLetters: this.#runtime.deadLetterCount,
