@@ -7,11 +7,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { PgServer } from '../../benchmarks/lib/pg-server.js';
-import { Conductor } from '../../actors/conductor.js';
+import { Conductor, openConductor } from '../../actors/conductor.js';
 import { createRequestContext } from '../../src/context.js';
 import { isConductorError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logging.js';
 import type { NodeRecord } from '../../src/node.js';
+import { openPostgresStore } from '../../src/store/pg-store.js';
 import type { ProvisionEvent } from '../../src/states/provision-states.js';
 import { orThrow } from '../../src/task/scope.js';
 import { eventually, sleep, sql, startServer } from './fixtures/harness.js';
@@ -185,15 +186,21 @@ describe('PostgreSQL restart under two conductors', () => {
       );
 
       // No lease leaks, conductors still running.
-      await eventually(async () => (await orThrow(a.listNodes({ reserved: true }))).length === 0, 'no node reserved once the programs ended', 10_000);
+      await eventually(
+        async () => (await orThrow(a.listNodes({ reserved: true }))).length === 0,
+        'no node reserved once the programs ended',
+        10_000,
+      );
       for (const conductor of conductors) assert.equal(conductor.status().leasesHeldByActors, 0);
 
       // Every acknowledged write is in the database.
       const rows = new Map(
-        (await sql<{ id: string; version: number; provision_state: string; extra: Record<string, unknown> }>(
-          server.url,
-          'SELECT id, version, provision_state, extra FROM nodes',
-        )).map((r) => [Number(r.id), r]),
+        (
+          await sql<{ id: string; version: number; provision_state: string; extra: Record<string, unknown> }>(
+            server.url,
+            'SELECT id, version, provision_state, extra FROM nodes',
+          )
+        ).map((r) => [Number(r.id), r]),
       );
       let acked = 0;
       for (const call of calls) {
@@ -209,7 +216,8 @@ describe('PostgreSQL restart under two conductors', () => {
         const newest = ackedRows.reduce((x, y) => (y.version > x.version ? y : x));
         const row = rows.get(node)!;
         assert.ok(row.version >= newest.version, `node ${node}: database version ${row.version} < acknowledged ${newest.version}`);
-        if (row.version === newest.version) assert.equal(row.provision_state, newest.provision_state, `node ${node}: acknowledged state kept`);
+        if (row.version === newest.version)
+          assert.equal(row.provision_state, newest.provision_state, `node ${node}: acknowledged state kept`);
       }
       console.log(`# ${acked} acknowledged writes checked`);
       // Both conductors were alive throughout: a restart of the server is no conductor death.
@@ -226,10 +234,56 @@ describe('PostgreSQL restart under two conductors', () => {
       );
     } finally {
       await server.resume();
-      for (const conductor of conductors) await conductor.stop();
+      for (const conductor of conductors) await orThrow(conductor.stop());
       process.off('unhandledRejection', onUnhandled);
     }
-    assert.deepEqual((await sql(server.url, 'SELECT id FROM nodes WHERE reservation IS NOT NULL')).length, 0, 'nothing reserved after stop');
+    assert.deepEqual(
+      (await sql(server.url, 'SELECT id FROM nodes WHERE reservation IS NOT NULL')).length,
+      0,
+      'nothing reserved after stop',
+    );
     assert.deepEqual(unhandled, [], 'no unhandled rejection');
+  });
+
+  it('a conductor whose session reconnects a little later than the other’s is not taken for dead: its held lock survives', async () => {
+    if (!server.embedded) return;
+    // The session (notifications and the host claim) reconnects with backoff (default 100 ms doubling to 2 s):
+    // two conductors come back at different times. Here A's session takes 2 s, within the default backoff.
+    const storeA = await orThrow(
+      openPostgresStore({ url: server.url, reconnectMinMs: 2_000, reconnectMaxMs: 2_000, queryTimeoutMs: QUERY_TIMEOUT_MS }),
+    );
+    const a = await orThrow(openConductor({ host: 'late-a', logger: silentLogger() }, { store: storeA }));
+    const b = await orThrow(
+      Conductor.open({
+        host: 'prompt-b',
+        store: { postgres: { url: server.url, queryTimeoutMs: QUERY_TIMEOUT_MS } },
+        logger: silentLogger(),
+      }),
+    );
+    const ctx = createRequestContext();
+    try {
+      const node = await orThrow(a.enroll({ driver: 'fake-hardware', provision_state: 'available' }));
+      const task = await orThrow(a.acquire(ctx, node.id, { purpose: 'held across the restart' }));
+      await server.halt();
+      await sleep(1_000);
+      await server.resume();
+      const resumed = Date.now();
+      await eventually(async () => (await a.listNodes({ reservedBy: 'late-a' })).isOk(), 'A’s queries work again', 10_000, 100);
+      await sleep(3_500); // A's session is back; B's liveness check ran several times meanwhile
+      const row = await orThrow(b.snapshot(node.id));
+      const wrote = await task.updateNode((d) => void (d.extra = { ...d.extra, after: true }));
+      console.log(
+        `# ${Date.now() - resumed} ms after resume: row reserved by ${row.reservation}; B's takeover ${JSON.stringify(b.status().takeover)}`,
+      );
+      assert.equal(row.reservation, 'late-a', 'A still holds its node');
+      assert.deepEqual(b.status().takeover?.deadHosts ?? [], [], 'B never took A for dead');
+      assert.ok(wrote.isOk(), `A's write under its lock lands: ${wrote.isErr() ? String(wrote.error) : ''}`);
+      await orThrow(task.release());
+    } finally {
+      await server.resume();
+      await orThrow(b.stop());
+      await orThrow(a.stop());
+      await orThrow(storeA.close());
+    }
   });
 });

@@ -81,7 +81,10 @@ describe('SIGKILL of a conductor process', () => {
       const d = rows.get(deploying.id)!;
       assert.deepEqual([d.provision_state, d.target_provision_state, d.last_error], ['deploy failed', 'active', TAKEOVER]);
       const p = rows.get(power.id)!;
-      assert.deepEqual([p.provision_state, p.power_state, p.target_power_state, p.last_error], ['active', 'power on', null, POWER_TAKEOVER]);
+      assert.deepEqual(
+        [p.provision_state, p.power_state, p.target_power_state, p.last_error],
+        ['active', 'power on', null, POWER_TAKEOVER],
+      );
       for (const node of held) assert.equal(rows.get(node.id)!.provision_state, node.provision_state, 'a held node keeps its state');
       const report = survivor.status().takeover;
       assert.ok(report !== null);

@@ -42,7 +42,11 @@ describe('SIGSTOP of the lock holder, then SIGCONT', () => {
 
       holder.process.kill('SIGSTOP');
       const stoppedAt = Date.now();
-      await eventually(async () => (await orThrow(survivor.snapshot(node.id))).reservation === null, 'the takeover of the stopped holder', 15_000);
+      await eventually(
+        async () => (await orThrow(survivor.snapshot(node.id))).reservation === null,
+        'the takeover of the stopped holder',
+        15_000,
+      );
       const tookMs = Date.now() - stoppedAt;
       console.log(`# takeover of the SIGSTOPped holder: ${tookMs} ms`);
       assert.deepEqual(survivor.status().takeover?.deadHosts, ['holder']);

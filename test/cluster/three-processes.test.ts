@@ -49,10 +49,13 @@ describe('three conductor processes on one database', () => {
     // One seed per process (MC_CLUSTER_SEED picks another run).
     const seed = Number(process.env.MC_CLUSTER_SEED ?? 0x5eed);
     it(`random programs (seeds ${seed}×31+p): exclusive intervals never overlap, tokens never go back, nothing leaks`, async () => {
-      const setup = await orThrow(Conductor.open({ host: `setup-${seed}`, store: { postgres: { url: server.url } }, logger: silentLogger() }));
+      const setup = await orThrow(
+        Conductor.open({ host: `setup-${seed}`, store: { postgres: { url: server.url } }, logger: silentLogger() }),
+      );
       const nodes: number[] = [];
       try {
-        for (let i = 0; i < NODES; i++) nodes.push((await orThrow(setup.enroll({ driver: 'fake-hardware', provision_state: 'available' }))).id);
+        for (let i = 0; i < NODES; i++)
+          nodes.push((await orThrow(setup.enroll({ driver: 'fake-hardware', provision_state: 'available' }))).id);
       } finally {
         await orThrow(setup.stop());
       }
@@ -128,18 +131,29 @@ describe('three conductor processes on one database', () => {
             `node ${node}: ${next.id} granted at ${next.t} while ${previous.id} held it until ${previousEnd} (overlap ${previousEnd - next.t!} ms)`,
           );
           if (next.token === previous.token) {
-            assert.equal(next.host, previous.host, `node ${node}: token ${next.token} granted to two processes (${previous.id}, ${next.id})`);
+            assert.equal(
+              next.host,
+              previous.host,
+              `node ${node}: token ${next.token} granted to two processes (${previous.id}, ${next.id})`,
+            );
             localHandOffs++;
           } else {
-            assert.ok(next.token! > previous.token!, `node ${node}: token went back from ${previous.token} (${previous.id}) to ${next.token} (${next.id})`);
+            assert.ok(
+              next.token! > previous.token!,
+              `node ${node}: token went back from ${previous.token} (${previous.id}) to ${next.token} (${next.id})`,
+            );
             if (next.host !== previous.host) crossProcess++;
           }
         }
       }
-      console.log(`# seed ${seed.toString(16)}: ${grants.length} grants, ${crossProcess} cross-process successions, ${localHandOffs} local hand-offs`);
+      console.log(
+        `# seed ${seed.toString(16)}: ${grants.length} grants, ${crossProcess} cross-process successions, ${localHandOffs} local hand-offs`,
+      );
       assert.ok(crossProcess > 0, 'nodes changed hands between processes');
 
-      const check = await orThrow(Conductor.open({ host: `check-${seed}`, store: { postgres: { url: server.url } }, logger: silentLogger() }));
+      const check = await orThrow(
+        Conductor.open({ host: `check-${seed}`, store: { postgres: { url: server.url } }, logger: silentLogger() }),
+      );
       try {
         const reserved = await orThrow(check.listNodes({ reserved: true }));
         assert.deepEqual(
