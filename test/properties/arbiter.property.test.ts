@@ -116,11 +116,16 @@ class World {
         if (effect.type === 'reserve') {
           const head = this.waiting()[0];
           assert.ok(head !== undefined, 'a reserve is made for a waiting head');
+          // A wake-up attempt (after a release notification) is outside the budget.
+          if (!effect.counted) return null;
           head.reserveAttempts += 1;
           assert.ok(head.reserveAttempts <= budgetOf(modeOf(head.mode), this.settings, head.askedAt).maxAttempts, 'attempts bounded');
         }
         return null;
       }
+      case 'handOver':
+        assert.fail('no hand-over without a conductor waiting elsewhere');
+        return null;
       case 'grant': {
         const t = this.tickets.get(effect.ticket);
         assert.ok(t !== undefined, 'grant of a known ticket');
