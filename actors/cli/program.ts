@@ -59,6 +59,11 @@ Re-running on the same file resumes: active nodes stay, nodes a killed run left 
 failed by the conductor's start-up recovery (Ironic's text) and, like every failed node, only
 carried on with --retry-failed; nodes in a wait state get their agent callback.
 
+With --pg URL the fleet is kept in PostgreSQL; --conductors N (needs --pg) runs it with N
+conductor processes (hosts <hostname>-c0 ...): the parent enrolls, child i drives every N-th node
+and the API clients k with k mod N = i; one progress, one summary. A child that dies stops the
+run (exit 1).
+
 Driver operations for --fail-op: power.validate, power.getPowerState (verify),
 deploy.prepareCleaning, deploy.executeCleanStep (clean), deploy.deploy, power.setPowerState (deploy).
 
@@ -67,6 +72,7 @@ Examples:
   metal-conductor --nodes 50 --memory --json        # a small run, summary as JSON
   metal-conductor --fail-op deploy.deploy=1         # every deploy fails (deploy failed)
   metal-conductor --retry-failed --failure-rate 0   # bring the failed nodes to active
+  metal-conductor --pg postgres://u:p@db/ironic --conductors 3   # three conductor processes
   metal-conductor status --state "deploy failed"
 
 Exit codes: 0 every node active or in a recorded failure state, 1 internal error,

@@ -5,7 +5,7 @@
  * options are refused in one line (exit 2) before anything is opened.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -159,4 +159,92 @@ test('a second run on the same database resumes: nothing left to do, exit 0; the
   assert.equal(single.enrolled, 0);
   assert.equal(single.transitions, 0);
   assert.deepEqual(single.states, { active: 12 });
+});
+
+/** The pids of the processes whose parent is `pid` (Linux /proc). */
+async function childPids(pid: number): Promise<number[]> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Start the built CLI; resolve once `ready` matches its stdout, with the process and its end. */
+function startBin(args: readonly string[], ready: RegExp) {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const ended = new Promise<CliRun & { signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code: code ?? -1, signal, stdout, stderr })),
+  );
+  const started = new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (ready.test(stdout)) resolve();
+    });
+    void ended.then((run) => reject(new Error(`the run ended before it was ready:\n${run.stdout}\n${run.stderr}`)));
+  });
+  return { child, started, ended };
+}
+
+test('a conductor process that dies stops the run: the others are stopped, one line naming it, exit 1', async () => {
+  const url = await freshDatabase('fleet_child_dies');
+  const args = ['--pg', url, '--conductors', '3', '--nodes', '300', '--no-progress', '--min-step-ms', '20', '--max-step-ms', '60'];
+  const run = startBin([...args, '--failure-rate', '0'], /manage\s+\d+\/\d+\s+25%/);
+  await run.started;
+  const pids = await childPids(run.child.pid!);
+  assert.equal(pids.length, 3, 'three conductor processes');
+  process.kill(pids[1]!, 'SIGKILL');
+  const ended = await run.ended;
+  assert.equal(ended.code, 1, ended.stderr);
+  const lines = ended.stderr.split('\n').filter((l) => l.startsWith('metal-conductor: '));
+  assert.equal(lines.length, 1, ended.stderr);
+  assert.match(
+    lines[0]!,
+    new RegExp(`^metal-conductor: conductor process c\\d \\(host \\S+-c\\d, pid ${pids[1]}\\) was killed by SIGKILL before finishing`),
+  );
+  for (const pid of pids) assert.ok(!alive(pid), `conductor process ${pid} is gone`);
+
+  // The next run takes over what the dead process held and completes.
+  const again = await bin([...args, '--failure-rate', '0', '--retry-failed', '--quiet', '--json']);
+  assert.equal(again.code, 0, again.stderr);
+  const rerun = summaryOf(again);
+  assert.deepEqual(rerun.states, { active: 300 }, again.stderr);
+  assert.equal(rerun.reserved, 0);
+});
+
+test('SIGINT stops every conductor process cleanly: an interrupted summary, exit 130, nothing reserved', async () => {
+  const url = await freshDatabase('fleet_sigint');
+  const args = ['--pg', url, '--conductors', '2', '--nodes', '200', '--no-progress', '--min-step-ms', '20', '--max-step-ms', '60'];
+  const run = startBin([...args, '--failure-rate', '0'], /manage\s+\d+\/\d+\s+25%/);
+  await run.started;
+  const pids = await childPids(run.child.pid!);
+  assert.equal(pids.length, 2);
+  run.child.kill('SIGINT');
+  const ended = await run.ended;
+  assert.equal(ended.code, 130, ended.stderr);
+  assert.match(ended.stdout, /Fleet run \(interrupted\): 200 nodes/);
+  for (const pid of pids) assert.ok(!alive(pid), `conductor process ${pid} is gone`);
+  const reserved = await query<{ n: string }>(url, 'SELECT count(*) AS n FROM nodes WHERE reservation IS NOT NULL');
+  assert.equal(Number(reserved[0]!.n), 0, 'every reservation released');
 });
