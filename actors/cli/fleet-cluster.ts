@@ -325,7 +325,6 @@ export async function runFleetChild(io: CliIo): Promise<number> {
           mine: (_node, index) => index % spec.count === spec.index,
           clientNumbers,
           processes: spec.count,
-          keepSamples: true,
           totalsCounted: true,
         });
       } finally {

@@ -457,8 +457,6 @@ export interface DriveSetup {
   readonly clientNumbers?: readonly number[];
   /** Conductor processes driving the fleet side by side (the clients' picks spread over their nodes). Default 1. */
   readonly processes?: number;
-  /** Keep the clients' wait samples (to merge with other processes'). */
-  readonly keepSamples?: boolean;
   /** The bars' totals were set already (countPhaseTotals): enlisting does not add to them. */
   readonly totalsCounted?: boolean;
 }
@@ -480,7 +478,8 @@ export async function driveFleet(conductor: Conductor, options: FleetOptions, se
     pick: () => driver.pickForClient(allIds, position, processes),
     thinkMs: CLIENT_THINK_MS,
     logger,
-    keepSamples: setup.keepSamples === true,
+    // The report carries the raw waits: the summary's figures are computed from them (merged over the processes).
+    keepSamples: true,
   });
   let clientsStarted = false;
   try {

@@ -81,9 +81,11 @@ test('--pg URL --conductors 3: three conductor processes drive 30 nodes to activ
   assert.equal(summary.workers.steps, 30 * 5, 'five background steps per node, summed over the processes');
   assert.ok(summary.transitions >= 30 * 10, `transitions ${summary.transitions}`);
   assert.equal(summary.apiClients.clients, 6, 'the clients of all processes');
-  assert.ok(summary.apiClients.exclusiveUpdates + summary.apiClients.nodeLocked > 0, 'the API clients worked');
+  assert.ok(summary.apiClients.exclusiveUpdates > 0, 'the API clients updated nodes');
   assert.equal(summary.apiClients.errors, 0);
-  assert.equal(summary.lockWaitMs.count, summary.apiClients.exclusiveUpdates + summary.apiClients.powerStateFixes, 'merged wait figures');
+  // The wait figures merged from every process's samples: one per granted exclusive acquire.
+  assert.ok(summary.lockWaitMs.count >= summary.apiClients.exclusiveUpdates, `lock waits ${summary.lockWaitMs.count}`);
+  assert.ok(summary.apiClients.sharedWaitMs.count === summary.apiClients.sharedReads && summary.apiClients.sharedReads > 0);
   // One aggregated progress: the plain lines (stderr with --json) reach 30/30 once per phase.
   for (const phase of ['enroll', 'manage', 'clean', 'deploy']) {
     const done = run.stderr.split('\n').filter((l) => new RegExp(`\\s${phase}\\s+30/30\\s+100%`).test(l));
