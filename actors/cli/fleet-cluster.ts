@@ -7,8 +7,9 @@
  * conductor (host `<hostname>-c<i>`) on the database, drives the nodes at positions i, i+N, …
  * of the fleet (ordered by id) and runs the API clients k with k % N = i, which pick nodes from
  * the whole fleet (next to the nodes being driven, so they contend with the other processes).
- * Over IPC the parent sends `start` (the options and the child's share) and `stop` (SIGINT: drain
- * and stop); the children send progress events, then `done` with their partial report. The parent
+ * Over IPC a child sends `ready`, the parent answers `start` (the options and the child's share)
+ * and later maybe `stop` (SIGINT: drain and stop); the child sends progress events, then `done`
+ * with its partial report. The parent
  * renders one progress and, once every child has exited, one summary from the database and the
  * merged reports. A child that exits before `done` stops the run: the others are stopped, exit 1.
  */
@@ -55,6 +56,7 @@ type ParentMessage = { readonly type: 'start'; readonly spec: ChildSpec } | { re
 
 /** Child → parent. */
 type ChildMessage =
+  | { readonly type: 'ready' }
   | { readonly type: 'addTotal'; readonly phase: ProgressPhase; readonly delta: number }
   | { readonly type: 'advance'; readonly phase: ProgressPhase; readonly failed: boolean }
   | { readonly type: 'note'; readonly line: string }
@@ -185,6 +187,9 @@ function startChild(spec: ChildSpec, progress: Progress, logs: LogSink): Child {
   }
   proc.on('message', (message: ChildMessage) => {
     switch (message.type) {
+      case 'ready':
+        sendTo(proc, { type: 'start', spec });
+        break;
       case 'addTotal':
         progress.addTotal(message.phase, message.delta);
         break;
@@ -200,7 +205,6 @@ function startChild(spec: ChildSpec, progress: Progress, logs: LogSink): Child {
     }
   });
   proc.on('error', (error) => logs.write(`metal-conductor: conductor process c${spec.index}: ${error.message}\n`));
-  sendTo(proc, { type: 'start', spec });
   return child;
 }
 
@@ -267,8 +271,8 @@ class IpcProgress implements Progress {
   stop(): void {}
 }
 
-/** Wait for the parent's `start` (or its going away: null). */
-function waitForStart(): Promise<ChildSpec | null> {
+/** Tell the parent we listen, and wait for its `start` (or its going away: null). */
+function waitForStart(send: (message: ChildMessage) => Promise<void>): Promise<ChildSpec | null> {
   return new Promise((resolve) => {
     const onMessage = (message: ParentMessage): void => {
       if (message.type !== 'start') return;
@@ -282,6 +286,7 @@ function waitForStart(): Promise<ChildSpec | null> {
     };
     process.on('message', onMessage);
     process.once('disconnect', onGone);
+    void send({ type: 'ready' });
   });
 }
 
@@ -296,7 +301,7 @@ export async function runFleetChild(io: CliIo): Promise<number> {
       process.send!(message, undefined, {}, () => resolve());
     });
   try {
-    const spec = await waitForStart();
+    const spec = await waitForStart(send);
     if (spec === null) return EXIT.interrupted;
     const { options } = spec;
     const { controller: stopping, dispose } = runSignal(io);
