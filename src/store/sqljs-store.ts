@@ -6,6 +6,16 @@
  * So after a crash the reopened store shows the reservations of the last checkpoint (after a
  * clean close: those held at close), all stale; the conductor clears them at start-up
  * (`clearTargetPowerState`, then `clearReservations`), as Ironic's does.
+ *
+ * Fencing (issue 10): every reserve takes a `reservation_token` from one store-wide sequence. The
+ * sequence is not journaled token by token: a ceiling in `meta` is raised a block at a time by a
+ * journaled change that is durable before any token under it is handed out, and a reopened store
+ * starts above the ceiling it finds, so no token is ever handed out twice. A write given a fence
+ * runs with `reservation = ? AND reservation_token = ?` in its statement, but is journaled by id
+ * alone (the reservation it was checked against is not journaled, and a replay must not depend on
+ * it). Every write of a node row bumps `version`; the bumps of reservation changes are not
+ * journaled either (checkpoints carry them), so after a crash a row's version may be lower than
+ * before it, never within one process's life.
  */
 import { randomUUID } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
@@ -13,6 +23,7 @@ import { err, errAsync, ok, okAsync, ResultAsync, type Result } from 'neverthrow
 import {
   type Duplicate,
   InvalidParameterValue,
+  LockLost,
   NodeLocked,
   NodeNotFound,
   NodeNotLocked,
@@ -36,6 +47,7 @@ import type {
 } from '../node.js';
 import { PROTECTED_COLUMNS } from '../node.js';
 import type {
+  Fence,
   LookupError,
   NewPort,
   NewPortgroup,
@@ -57,9 +69,11 @@ import { parseIdentity, type ParsedIdentity } from '../identity.js';
 import { resolveStoreOptions, type ResolvedStoreOptions } from './internal/options.js';
 import { loadFile, openFile, type LoadedFile } from './internal/recovery.js';
 import { rowToConductor, rowToNode, SELECT_CONDUCTOR, SELECT_NODE } from './internal/rows.js';
-import { applyPragmas, createSchema, writeCheckpointSeq } from './internal/schema.js';
+import { applyPragmas, createSchema, META_TOKEN_CEILING, readTokenCeiling, writeCheckpointSeq } from './internal/schema.js';
 import {
   type ChildTable,
+  CLEAR_RESERVATIONS_SQL,
+  FENCE_CONDITION,
   HOLDER_SQL,
   LAST_ID_SQL,
   NODE_INSERT_COLUMNS,
@@ -67,8 +81,10 @@ import {
   NODE_INSERT_SQL,
   PORTGROUPS,
   PORTS,
+  RELEASE_FENCED_SQL,
   RELEASE_SQL,
   RESERVE_SQL,
+  TRANSFER_FENCED_SQL,
   TRANSFER_SQL,
   VOLUME_CONNECTORS,
   VOLUME_TARGETS,
@@ -135,8 +151,19 @@ export function openSqlJsStore(options: SqlJsStoreOptions = {}): ResultAsync<Sql
 
 const OPEN = Symbol('open');
 
-/** A journaling statement runner handed to write operations: runs, journals if it changed rows, returns the change count. */
-type Journaled = (sql: string, params: readonly SqlParam[]) => number;
+/**
+ * A journaling statement runner handed to write operations: runs, journals if it changed rows,
+ * returns the change count. `replay`: the statement to journal instead (a fenced statement runs
+ * with its condition on the reservation, which is not journaled, so it is replayed by id alone).
+ */
+type Journaled = (sql: string, params: readonly SqlParam[], replay?: Statement) => number;
+
+/** Reservation tokens reserved at a time by one durable, journaled raise of the ceiling. */
+const TOKEN_BLOCK = 1024;
+/** Raise the ceiling in the background when fewer tokens than this are left under it. */
+const TOKEN_LOW_WATER = TOKEN_BLOCK / 4;
+/** The upsert of a `meta` value, as journaled. */
+const META_UPSERT_SQL = 'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value';
 
 /** The sql.js store. Open with `openSqlJsStore`. */
 export class SqlJsStore implements Store {
@@ -154,6 +181,17 @@ export class SqlJsStore implements Store {
   /** This store's copy of the database in the checkpoint worker (file stores), or null. */
   #replica: WorkerReplica | null = null;
   #recovering: Promise<void> | null = null;
+  /** The next reservation token to hand out (tokens only grow, across reloads and reopens). */
+  #tokenNext: number;
+  /** Tokens up to this may be handed out: the durable ceiling (Infinity in memory, where nothing outlives the store). */
+  #tokenCeiling: number;
+  /**
+   * Nodes whose version an unjournaled write (a reservation change) bumped since the checkpoint
+   * worker's copy last heard of them: the next checkpoint hands it their versions too.
+   */
+  #unjournaledVersions = new Set<number>();
+  /** A raise of the ceiling under way, or null. */
+  #raisingCeiling: Promise<Result<void, StoreError>> | null = null;
 
   private constructor(SQL: SqlJsStatic, db: SqlDatabase, opts: ResolvedStoreOptions, lock: FileLock | null, storeId: string) {
     this.#SQL = SQL;
@@ -163,6 +201,9 @@ export class SqlJsStore implements Store {
     this.#lock = lock;
     this.#storeId = storeId;
     this.path = opts.path;
+    const ceiling = readTokenCeiling(db);
+    this.#tokenNext = ceiling + 1;
+    this.#tokenCeiling = opts.path === null ? Number.POSITIVE_INFINITY : ceiling;
     this.description = opts.path === null ? 'sql.js in-memory store' : `sql.js file store ${opts.path} (${opts.durability})`;
   }
 
@@ -174,6 +215,7 @@ export class SqlJsStore implements Store {
   #newCommitter(loaded: Omit<LoadedFile, 'db' | 'storeId'>, path: string): Committer {
     this.#replica?.close();
     this.#replica = null;
+    this.#unjournaledVersions.clear();
     if (this.#opts.checkpointWorker) {
       // The seed: the one export of the database this thread makes (at open and after a reload).
       const replica = new WorkerReplica(this.#db!.export(), loaded.lastSeq, (error) => this.#checkpointWorkerFailed(replica, error));
@@ -189,9 +231,13 @@ export class SqlJsStore implements Store {
         const replica = this.#replica;
         if (replica !== null && replica.failure === null) {
           // Reservations are not journaled: the image gets those held now, as an export would.
+          // Nor are versions bumped by reservation changes: the image gets those of the nodes concerned.
           const reservations = db.all(
-            'SELECT id, reservation, reservation_purpose, reserved_at FROM nodes WHERE reservation IS NOT NULL',
+            'SELECT id, reservation, reservation_purpose, reserved_at, reservation_token, version FROM nodes ' +
+              'WHERE reservation IS NOT NULL OR id IN (SELECT value FROM json_each(?))',
+            [JSON.stringify([...this.#unjournaledVersions])],
           ) as SqlParam[][];
+          this.#unjournaledVersions.clear();
           const job = replica.checkpoint(path, mark, reservations);
           return async (beforeRename) => {
             try {
@@ -207,6 +253,7 @@ export class SqlJsStore implements Store {
             await renameTempIntoPlace(path, hook, beforeRename);
           };
         }
+        this.#unjournaledVersions.clear();
         if (replica !== null)
           this.#opts.logger.warn({ seq: mark.seq }, 'the checkpoint worker has failed: exporting the database on the event loop');
         const bytes = withTrailer(db.export());
@@ -372,8 +419,13 @@ export class SqlJsStore implements Store {
     return this.#read('listNodes', (db) => ok(db.all(sql, params).map(rowToNode)));
   }
 
-  updateNode(nodeId: number, changes: NodeChanges): ResultAsync<NodeRecord, NodeNotFound | Duplicate | InvalidParameterValue | StoreError> {
+  updateNode(
+    nodeId: number,
+    changes: NodeChanges,
+    fence?: Fence,
+  ): ResultAsync<NodeRecord, NodeNotFound | Duplicate | InvalidParameterValue | LockLost | StoreError> {
     assertNodeId('updateNode', nodeId);
+    assertFence('updateNode', fence);
     if (typeof changes !== 'object' || changes === null) throw new TypeError('updateNode: changes must be an object');
     // Identity and lock columns are never sent by the node actor: a caller bug.
     const forbidden = Object.keys(changes).find((column) => PROTECTED_COLUMNS.has(column));
@@ -394,21 +446,25 @@ export class SqlJsStore implements Store {
       columns.push('provision_updated_at');
       params.push(now);
     }
-    const sql = `UPDATE nodes SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`;
-    params.push(nodeId);
     const values = Object.fromEntries(columns.map((c, i) => [c, params[i]]));
+    const sql = `UPDATE nodes SET ${columns.map((c) => `${c} = ?`).join(', ')}, version = version + 1 WHERE id = ?`;
+    params.push(nodeId);
     return this.#write('updateNode', values, (db, journal) => {
-      if (journal(sql, params) === 0) return err(new NodeNotFound(nodeId));
+      const changed = fence === undefined ? journal(sql, params) : journal(...fenced(sql, params, fence), [sql, params]);
+      if (changed === 0) return this.#whyFenceFailed(db, nodeId, fence);
       return ok(this.#nodeById(db, nodeId)!);
     });
   }
 
-  destroyNode(nodeId: number): ResultAsync<void, NodeNotFound | StoreError> {
+  destroyNode(nodeId: number, fence?: Fence): ResultAsync<void, NodeNotFound | LockLost | StoreError> {
     assertNodeId('destroyNode', nodeId);
+    assertFence('destroyNode', fence);
     // One statement: the nodes_cascade_delete trigger removes ports, portgroups and volume objects.
-    return this.#write('destroyNode', {}, (_db, journal) =>
-      journal('DELETE FROM nodes WHERE id = ?', [nodeId]) === 0 ? err(new NodeNotFound(nodeId)) : ok(undefined),
-    ) as ResultAsync<void, NodeNotFound | StoreError>; // a DELETE violates no UNIQUE constraint
+    const sql = 'DELETE FROM nodes WHERE id = ?';
+    return this.#write('destroyNode', {}, (db, journal) => {
+      const changed = fence === undefined ? journal(sql, [nodeId]) : journal(...fenced(sql, [nodeId], fence), [sql, [nodeId]]);
+      return changed === 0 ? this.#whyFenceFailed(db, nodeId, fence) : ok(undefined);
+    }) as ResultAsync<void, NodeNotFound | LockLost | StoreError>; // a DELETE violates no UNIQUE constraint
   }
 
   // ---------------------------------------------------------------- reservations
@@ -418,6 +474,44 @@ export class SqlJsStore implements Store {
     const purpose = info?.purpose ?? null;
     if (purpose !== null && typeof purpose !== 'string') throw new TypeError('reserve: info.purpose must be a string');
     const at = this.#timestamp(info?.at, 'reserve');
+    if (this.#tokenCeiling - this.#tokenNext < TOKEN_LOW_WATER && this.#refuse('reserve') === null) {
+      // Raise the ceiling ahead of need; a reserve waits only when no token under it is left.
+      const raising = this.#raiseTokenCeiling();
+      if (this.#tokenNext > this.#tokenCeiling) {
+        return new ResultAsync(raising).andThen(() => this.#reserveNow(tag, identity, purpose, at));
+      }
+    }
+    return this.#reserveNow(tag, identity, purpose, at);
+  }
+
+  /**
+   * Make every token up to a new ceiling (a block above the tokens handed out) usable: the ceiling
+   * goes to `meta` in a journaled change that is durable (whatever the durability mode) before any
+   * token under it is handed out, so a store reopened after a crash, which starts above the
+   * ceiling it finds, never hands out a token again. Reservations themselves are not journaled.
+   */
+  #raiseTokenCeiling(): Promise<Result<void, StoreError>> {
+    this.#raisingCeiling ??= (async () => {
+      const ceiling = Math.max(this.#tokenCeiling, this.#tokenNext - 1) + TOKEN_BLOCK;
+      const written = await this.#write(
+        'reserve',
+        {},
+        (_db, journal) => {
+          journal(META_UPSERT_SQL, [META_TOKEN_CEILING, String(ceiling)]);
+          return ok(undefined);
+        },
+        { durable: true },
+      );
+      if (written.isErr()) return err(asStoreError('reserve', written.error));
+      this.#tokenCeiling = Math.max(this.#tokenCeiling, ceiling);
+      return ok(undefined);
+    })().finally(() => {
+      this.#raisingCeiling = null;
+    });
+    return this.#raisingCeiling;
+  }
+
+  #reserveNow(tag: string, identity: NodeIdentity, purpose: string | null, at: string): ResultAsync<NodeRecord, NodeLocked | LookupError> {
     return this.#read<NodeRecord, NodeLocked | LookupError>('reserve', (db) => {
       const parsed = parseIdentity(identity);
       if (parsed.isErr()) return err(parsed.error);
@@ -425,7 +519,15 @@ export class SqlJsStore implements Store {
       // Ironic's conditional UPDATE, then the row. Measured: UPDATE + SELECT by primary key is
       // about 10% faster than UPDATE ... RETURNING (which buffers its rows) with sql.js 1.16.
       const sql = RESERVE_STATEMENTS[column];
-      if (db.run(sql.reserve, [tag, purpose, at, key]) === 1) return ok(rowToNode(db.get(sql.select, [key])!));
+      if (this.#tokenNext > this.#tokenCeiling)
+        return err(new StoreError('reserve', 'no reservation token is available (the ceiling was not raised)'));
+      // A token is used up whether or not the UPDATE matches: tokens only need to grow.
+      const token = this.#tokenNext++;
+      if (db.run(sql.reserve, [tag, purpose, at, token, key]) === 1) {
+        const node = rowToNode(db.get(sql.select, [key])!);
+        this.#unjournaledVersions.add(node.id);
+        return ok(node);
+      }
       const holder = db.get(sql.holder, [key]);
       if (holder === undefined) return err(new NodeNotFound(identity));
       if (holder[1] === null) {
@@ -435,35 +537,50 @@ export class SqlJsStore implements Store {
     });
   }
 
-  release(tag: string, nodeId: number): ResultAsync<void, NodeNotLocked | NodeLocked | NodeNotFound | StoreError> {
+  release(
+    tag: string,
+    nodeId: number,
+    token?: number,
+  ): ResultAsync<void, NodeNotLocked | NodeLocked | NodeNotFound | LockLost | StoreError> {
     assertTag('release', tag);
     assertNodeId('release', nodeId);
-    return this.#read('release', (db) => (db.run(RELEASE_SQL, [nodeId, tag]) === 1 ? ok(undefined) : this.#whyNotHeld(db, nodeId)));
+    assertToken('release', token);
+    return this.#read('release', (db) => {
+      const changed = token === undefined ? db.run(RELEASE_SQL, [nodeId, tag]) : db.run(RELEASE_FENCED_SQL, [nodeId, tag, token]);
+      if (changed !== 1) return this.#whyNotHeld(db, nodeId, tag, token);
+      this.#unjournaledVersions.add(nodeId);
+      return ok(undefined);
+    });
   }
 
   transferReservation(
     tag: string,
     nodeId: number,
     info: ReservationInfo,
-  ): ResultAsync<void, NodeNotLocked | NodeLocked | NodeNotFound | StoreError> {
+    token?: number,
+  ): ResultAsync<void, NodeNotLocked | NodeLocked | NodeNotFound | LockLost | StoreError> {
     assertTag('transferReservation', tag);
     assertNodeId('transferReservation', nodeId);
+    assertToken('transferReservation', token);
     if (typeof info?.purpose !== 'string') throw new TypeError('transferReservation: info.purpose must be a string');
     const at = this.#timestamp(info.at, 'transferReservation');
-    return this.#read('transferReservation', (db) =>
-      db.run(TRANSFER_SQL, [info.purpose, at, nodeId, tag]) === 1 ? ok(undefined) : this.#whyNotHeld(db, nodeId),
-    );
+    return this.#read('transferReservation', (db) => {
+      const changed =
+        token === undefined
+          ? db.run(TRANSFER_SQL, [info.purpose, at, nodeId, tag])
+          : db.run(TRANSFER_FENCED_SQL, [info.purpose, at, nodeId, tag, token]);
+      if (changed !== 1) return this.#whyNotHeld(db, nodeId, tag, token);
+      this.#unjournaledVersions.add(nodeId);
+      return ok(undefined);
+    });
   }
 
   clearReservations(host: string): ResultAsync<string[], StoreError> {
     assertTag('clearReservations', host);
     // lower() = lower() rather than LIKE: LIKE would treat % and _ in a host name as wildcards.
     return this.#read('clearReservations', (db) => {
-      const rows = db.all(
-        'UPDATE nodes SET reservation = NULL, reservation_purpose = NULL, reserved_at = NULL ' +
-          'WHERE lower(reservation) = lower(?) RETURNING id, uuid',
-        [host],
-      );
+      const rows = db.all(CLEAR_RESERVATIONS_SQL, [host]);
+      for (const row of rows) this.#unjournaledVersions.add(row[0] as number);
       const uuids = rows.sort((a, b) => (a[0] as number) - (b[0] as number)).map((r) => r[1] as string);
       if (uuids.length > 0) this.#opts.logger.warn({ host, nodes: uuids }, 'cleared reservations held by this host');
       return ok(uuids);
@@ -480,11 +597,10 @@ export class SqlJsStore implements Store {
       ]);
       if (rows.length === 0) return ok([]);
       // Journaled by id: a replayed statement must not depend on the (unjournaled) reservations.
-      journal('UPDATE nodes SET target_power_state = NULL, last_error = ?, updated_at = ? WHERE id IN (SELECT value FROM json_each(?))', [
-        message,
-        now,
-        JSON.stringify(rows.map((r) => r[0])),
-      ]);
+      journal(
+        'UPDATE nodes SET target_power_state = NULL, last_error = ?, updated_at = ?, version = version + 1 WHERE id IN (SELECT value FROM json_each(?))',
+        [message, now, JSON.stringify(rows.map((r) => r[0]))],
+      );
       const uuids = rows.map((r) => r[1] as string);
       this.#opts.logger.warn({ host, nodes: uuids }, 'cleared target_power_state of nodes reserved by this host');
       return ok(uuids);
@@ -509,41 +625,55 @@ export class SqlJsStore implements Store {
     return this.#listChildren('listVolumeTargets', VOLUME_TARGETS, nodeId);
   }
 
-  createPort(nodeId: number, fields: NewPort): ResultAsync<Port, NodeNotFound | Duplicate | InvalidParameterValue | StoreError> {
-    return this.#createChild('createPort', PORTS, nodeId, fields);
+  createPort(
+    nodeId: number,
+    fields: NewPort,
+    fence?: Fence,
+  ): ResultAsync<Port, NodeNotFound | Duplicate | InvalidParameterValue | LockLost | StoreError> {
+    return this.#createChild('createPort', PORTS, nodeId, fields, fence);
   }
 
   createPortgroup(
     nodeId: number,
     fields: NewPortgroup,
-  ): ResultAsync<Portgroup, NodeNotFound | Duplicate | InvalidParameterValue | StoreError> {
-    return this.#createChild('createPortgroup', PORTGROUPS, nodeId, fields);
+    fence?: Fence,
+  ): ResultAsync<Portgroup, NodeNotFound | Duplicate | InvalidParameterValue | LockLost | StoreError> {
+    return this.#createChild('createPortgroup', PORTGROUPS, nodeId, fields, fence);
   }
 
   createVolumeConnector(
     nodeId: number,
     fields: NewVolumeConnector,
   ): ResultAsync<VolumeConnector, NodeNotFound | Duplicate | InvalidParameterValue | StoreError> {
-    return this.#createChild('createVolumeConnector', VOLUME_CONNECTORS, nodeId, fields);
+    // Without a fence there is no LockLost.
+    return this.#createChild('createVolumeConnector', VOLUME_CONNECTORS, nodeId, fields) as ResultAsync<
+      VolumeConnector,
+      NodeNotFound | Duplicate | InvalidParameterValue | StoreError
+    >;
   }
 
   createVolumeTarget(
     nodeId: number,
     fields: NewVolumeTarget,
   ): ResultAsync<VolumeTarget, NodeNotFound | Duplicate | InvalidParameterValue | StoreError> {
-    return this.#createChild('createVolumeTarget', VOLUME_TARGETS, nodeId, fields);
+    return this.#createChild('createVolumeTarget', VOLUME_TARGETS, nodeId, fields) as ResultAsync<
+      VolumeTarget,
+      NodeNotFound | Duplicate | InvalidParameterValue | StoreError
+    >;
   }
 
   // ---------------------------------------------------------------- conductors
 
-  registerConductor(hostname: string): ResultAsync<ConductorRow, StoreError> {
+  registerConductor(hostname: string, group = ''): ResultAsync<ConductorRow, StoreError> {
     assertTag('registerConductor', hostname);
+    if (typeof group !== 'string' || group.length > 255)
+      throw new TypeError('registerConductor: group must be a string of at most 255 characters');
     const now = this.#now();
     return this.#write('registerConductor', { hostname }, (db, journal) => {
       journal(
-        'INSERT INTO conductors (hostname, online, created_at) VALUES (?, 1, ?) ' +
-          'ON CONFLICT (hostname) DO UPDATE SET online = 1, updated_at = excluded.created_at',
-        [hostname, now],
+        'INSERT INTO conductors (hostname, online, created_at, conductor_group) VALUES (?, 1, ?, ?) ' +
+          'ON CONFLICT (hostname) DO UPDATE SET online = 1, updated_at = excluded.created_at, conductor_group = excluded.conductor_group',
+        [hostname, now, group],
       );
       return ok(rowToConductor(db.get(`${SELECT_CONDUCTOR} WHERE hostname = ?`, [hostname])!));
     }) as ResultAsync<ConductorRow, StoreError>; // an upsert resolves its own conflict
@@ -665,9 +795,21 @@ export class SqlJsStore implements Store {
         const { db } = loaded.value;
         // Reservations are not journaled: the file has those of its last checkpoint, some released
         // since. Memory has the live ones: take exactly those.
-        db.run('UPDATE nodes SET reservation = NULL, reservation_purpose = NULL, reserved_at = NULL WHERE reservation IS NOT NULL');
-        for (const row of old.all('SELECT reservation, reservation_purpose, reserved_at, id FROM nodes WHERE reservation IS NOT NULL')) {
-          db.run('UPDATE nodes SET reservation = ?, reservation_purpose = ?, reserved_at = ? WHERE id = ?', row as SqlParam[]);
+        db.run(
+          'UPDATE nodes SET reservation = NULL, reservation_purpose = NULL, reserved_at = NULL, reservation_token = NULL WHERE reservation IS NOT NULL',
+        );
+        for (const row of old.all(
+          'SELECT reservation, reservation_purpose, reserved_at, reservation_token, id FROM nodes WHERE reservation IS NOT NULL',
+        )) {
+          db.run(
+            'UPDATE nodes SET reservation = ?, reservation_purpose = ?, reserved_at = ?, reservation_token = ? WHERE id = ?',
+            row as SqlParam[],
+          );
+        }
+        // Versions never go back: every row gets one above both its reloaded and its in-memory version
+        // (the reloaded row may differ from what memory held: callers re-read it).
+        for (const [id, version] of old.all('SELECT id, version FROM nodes')) {
+          db.run('UPDATE nodes SET version = max(version, ?) + 1 WHERE id = ?', [version as number, id as number]);
         }
         old.close();
         this.#db = db;
@@ -715,17 +857,17 @@ export class SqlJsStore implements Store {
     operation: string,
     values: Readonly<Record<string, unknown>>,
     fn: (db: SqlDatabase, journal: Journaled) => Result<T, E>,
-    options: { atomic?: boolean; duplicateValues?: (cause: unknown) => Readonly<Record<string, unknown>> } = {},
+    options: { atomic?: boolean; durable?: boolean; duplicateValues?: (cause: unknown) => Readonly<Record<string, unknown>> } = {},
   ): ResultAsync<T, E | Duplicate | StoreError> {
     const refused = this.#refuse(operation);
     if (refused !== null) return errAsync(refused);
     const db = this.#db!;
     const committer = this.#committer;
     const changes: Statement[] = [];
-    const journal: Journaled = (sql, params) => {
+    const journal: Journaled = (sql, params, replay) => {
       const changed = db.run(sql, params);
       // A statement that changed nothing has nothing to replay.
-      if (changed > 0) changes.push([sql, params]);
+      if (changed > 0) changes.push(replay ?? [sql, params]);
       return changed;
     };
     const atomic = options.atomic === true;
@@ -743,7 +885,9 @@ export class SqlJsStore implements Store {
     }
     if (atomic) db.exec('RELEASE atomic_write');
     const seq = committer !== null && changes.length > 0 ? committer.append(changes) : 0;
-    if (seq === 0 || committer === null || (this.#opts.durability === 'batched' && !committer.behind)) return okAsync(result.value);
+    if (seq === 0 || committer === null || (this.#opts.durability === 'batched' && !committer.behind && options.durable !== true)) {
+      return okAsync(result.value);
+    }
     const value = result.value;
     return new ResultAsync(
       committer.durable(seq).then(
@@ -763,13 +907,20 @@ export class SqlJsStore implements Store {
     child: ChildTable<T>,
     nodeId: number,
     fields: object,
-  ): ResultAsync<T, NodeNotFound | Duplicate | InvalidParameterValue | StoreError> {
+    fence?: Fence,
+  ): ResultAsync<T, NodeNotFound | Duplicate | InvalidParameterValue | LockLost | StoreError> {
     assertNodeId(operation, nodeId);
+    assertFence(operation, fence);
     const prepared = this.#prepareChild(operation, child, fields);
     if (prepared.isErr()) return errAsync(prepared.error);
     const insert = prepared.value;
     return this.#write(operation, insert.values, (db, journal) => {
-      if (db.get('SELECT 1 FROM nodes WHERE id = ?', [nodeId]) === undefined) return err(new NodeNotFound(nodeId));
+      // The check and the INSERT run in one synchronous step: nothing can come between them.
+      if (fence === undefined) {
+        if (db.get('SELECT 1 FROM nodes WHERE id = ?', [nodeId]) === undefined) return err(new NodeNotFound(nodeId));
+      } else if (db.get(`SELECT 1 FROM nodes WHERE id = ? AND ${FENCE_CONDITION}`, [nodeId, fence.tag, fence.token]) === undefined) {
+        return this.#whyFenceFailed(db, nodeId, fence);
+      }
       journal(insert.sql, insert.params(nodeId));
       return ok(child.convert(db.get(`${child.select} WHERE id = ?`, [lastInsertId(db)])!));
     });
@@ -802,12 +953,31 @@ export class SqlJsStore implements Store {
     return row === undefined ? undefined : rowToNode(row);
   }
 
-  /** The error for a release/transfer whose conditional UPDATE matched nothing (Ironic's order). */
-  #whyNotHeld(db: SqlDatabase, nodeId: number): Result<never, NodeNotFound | NodeNotLocked | NodeLocked> {
+  /**
+   * The error for a release/transfer whose conditional UPDATE matched nothing (Ironic's order);
+   * held under `tag` with another token than `token` → LockLost.
+   */
+  #whyNotHeld(
+    db: SqlDatabase,
+    nodeId: number,
+    tag: string,
+    token: number | undefined,
+  ): Result<never, NodeNotFound | NodeNotLocked | NodeLocked | LockLost> {
     const holder = db.get(`${HOLDER_SQL} id = ?`, [nodeId]);
     if (holder === undefined) return err(new NodeNotFound(nodeId));
     if (holder[1] === null) return err(new NodeNotLocked(holder[0] as string));
+    if (token !== undefined && holder[1] === tag) {
+      return err(new LockLost(nodeId, { host: tag, token }, { host: tag, token: holder[4] as number | null }));
+    }
     return err(this.#locked(holder));
+  }
+
+  /** The error for a write whose (fenced) statement matched nothing: the node is gone, or the fence no longer holds. */
+  #whyFenceFailed(db: SqlDatabase, nodeId: number, fence: Fence | undefined): Result<never, NodeNotFound | LockLost> {
+    const holder = db.get(`${HOLDER_SQL} id = ?`, [nodeId]);
+    if (holder === undefined || fence === undefined) return err(new NodeNotFound(nodeId));
+    const now = { host: holder[1] as string | null, token: holder[4] as number | null };
+    return err(new LockLost(nodeId, { host: fence.tag, token: fence.token }, now));
   }
 
   /** NodeLocked from a HOLDER_SQL row: tag, purpose and how long it has been held. */
@@ -847,6 +1017,25 @@ const RESERVE_STATEMENTS: Readonly<Record<IdentityColumn, { reserve: string; sel
     ]),
   ) as Record<IdentityColumn, { reserve: string; select: string; holder: string }>,
 );
+
+/** The fenced form of a statement ending in `WHERE id = ?`: only while the row holds the fence's reservation. */
+function fenced(sql: string, params: readonly SqlParam[], fence: Fence): [string, SqlParam[]] {
+  return [`${sql} AND ${FENCE_CONDITION}`, [...params, fence.tag, fence.token]];
+}
+
+function assertFence(operation: string, fence: unknown): asserts fence is Fence | undefined {
+  if (fence === undefined) return;
+  const valid =
+    typeof fence === 'object' &&
+    fence !== null &&
+    typeof (fence as Partial<Fence>).tag === 'string' &&
+    Number.isSafeInteger((fence as Partial<Fence>).token);
+  if (!valid) throw new TypeError(`${operation}: a fence must be { tag: string, token: integer }`);
+}
+
+function assertToken(operation: string, token: unknown): asserts token is number | undefined {
+  if (token !== undefined && !Number.isSafeInteger(token)) throw new TypeError(`${operation}: token must be an integer`);
+}
 
 function identityColumn(identity: ParsedIdentity): [column: IdentityColumn, key: SqlParam] {
   switch (identity.kind) {

@@ -10,12 +10,15 @@ import { appendFile, copyFile, readdir, readFile, stat, writeFile } from 'node:f
 import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Duplicate, StoreCorrupt, StoreError, StoreInUse } from '../../src/errors.js';
+import { Duplicate, NodeNotFound, StoreCorrupt, StoreError, StoreInUse } from '../../src/errors.js';
+import type { NodeRecord } from '../../src/node.js';
 import type { Store } from '../../src/store/store.js';
 import { openSqlJsStore, type SqlJsStore } from '../../src/store/sqljs-store.js';
 import { SqlDatabase } from '../../src/store/internal/database.js';
 import { loadSqlJs } from '../../src/store/internal/sqljs.js';
 import { encodeLine } from '../../src/store/internal/journal.js';
+import { TRAILER_BYTES } from '../../src/store/internal/checkpoint.js';
+import { V1_NODE_UUIDS, writeV1Store } from '../fixtures/store/schema-v1.js';
 import { openStore, withTempDir } from './helpers.js';
 import { failure, value } from './store-contract.js';
 
@@ -623,6 +626,125 @@ describe('crash tests (child process SIGKILLed)', () => {
       assert.ok(checked > 0, 'some acknowledgements are old enough to check');
       const store = await verifyRound(path, 1, acks, durableBefore);
       await value(store.close());
+    });
+  });
+});
+
+describe('files of schema version 1 (before fencing tokens and versions)', () => {
+  async function expectV1Nodes(store: Store): Promise<NodeRecord[]> {
+    const nodes = await value(store.listNodes());
+    assert.deepEqual(
+      nodes.slice(0, 3).map((n) => [n.uuid, n.name, n.version, n.reservation_token, n.conductor_group]),
+      V1_NODE_UUIDS.map((uuid, i) => [uuid, `v1-${'abc'[i]}`, 1, null, '']),
+    );
+    assert.deepEqual(nodes[0]!.properties, { cpus: 4 });
+    assert.equal(nodes[0]!.last_error, 'kept', 'the version-1 journal was replayed');
+    assert.deepEqual(
+      (await value(store.listPorts(nodes[0]!.id))).map((p) => p.address),
+      ['52:54:00:01:00:01'],
+    );
+    return nodes;
+  }
+
+  it('open: migrated before the journal is replayed; nodes intact with version 1 and no token; the store then works', async () => {
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'v1.sqlite');
+      await writeV1Store(path);
+      const store = await openStore({ path });
+      const nodes = await expectV1Nodes(store);
+      assert.equal(nodes.length, 3);
+      assert.equal(nodes[1]!.reservation, 'old-host', 'the stale reservation of the checkpoint, without a token');
+      assert.deepEqual(
+        (await value(store.listConductors())).map((c) => [c.hostname, c.conductor_group]),
+        [
+          ['old-host', ''],
+          ['v1-conductor', ''],
+        ],
+      );
+      assert.deepEqual(await value(store.clearReservations('old-host')), [V1_NODE_UUIDS[1]]);
+      const reserved = await value(store.reserve('new-host', nodes[0]!.id));
+      assert.ok(Number.isSafeInteger(reserved.reservation_token));
+      assert.equal(reserved.version, 2);
+      const fence = { tag: 'new-host', token: reserved.reservation_token! };
+      await value(store.updateNode(nodes[0]!.id, { conductor_group: 'g1', last_error: null }, fence));
+      await value(store.createNode({ driver: 'fake-hardware', name: 'v2-d', conductor_group: 'g2' }));
+      await value(store.flush());
+      // A crash before any checkpoint: the file on disk is still version 1; its journal now holds
+      // version-2 statements after the version-1 ones, and replays onto the migrated schema.
+      const copy = await crashImage(path, join(dir, 'crashed.sqlite'));
+      const before = await value(store.listNodes());
+      await value(store.close());
+      const crashed = await openStore({ path: copy });
+      const replayed = await value(crashed.listNodes());
+      assert.deepEqual(
+        replayed.map((n) => [n.name, n.conductor_group, n.last_error]),
+        before.map((n) => [n.name, n.conductor_group, n.last_error]),
+      );
+      await value(crashed.close());
+      // Closed cleanly: the file is now version 2 and holds everything.
+      const image = new SqlDatabase(new (await loadSqlJs()).Database(new Uint8Array(await readFile(path)).subarray(0, -TRAILER_BYTES)));
+      try {
+        assert.equal(Number(image.exec('PRAGMA user_version;')[0]![0]), 2);
+      } finally {
+        image.close();
+      }
+      const reopened = await openStore({ path });
+      assert.deepEqual(await value(reopened.listNodes()), before);
+      await value(reopened.close());
+    });
+  });
+});
+
+describe('reservation tokens survive reopening', () => {
+  it('after a clean close and after a crash, a reopened store hands out only greater tokens', async () => {
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'tokens.sqlite');
+      const store = await openStore({ path, durability: 'batched' });
+      const node = await value(store.createNode({ driver: 'fake-hardware' }));
+      const first = await value(store.reserve('h', node.id));
+      // The token ceiling is durable before the first token under it is handed out, batched mode or not.
+      assert.equal(store.stats.durableSeq, store.stats.seq, 'the token ceiling is on disk');
+      await value(store.release('h', node.id));
+      let last = first.reservation_token!;
+      for (let i = 0; i < 5; i++) {
+        last = (await value(store.reserve('h', node.id))).reservation_token!;
+        await value(store.release('h', node.id));
+      }
+      // A crash right now (the batched store has not even flushed): the copy must not reuse a token.
+      const copy = await crashImage(path, join(dir, 'crashed.sqlite'));
+      await value(store.close());
+      for (const file of [copy, path]) {
+        const reopened = await openStore({ path: file });
+        await value(reopened.clearReservations('h'));
+        const token = (await value(reopened.reserve('h', node.id))).reservation_token!;
+        assert.ok(token > last, `${file}: ${token} > ${last}`);
+        await value(reopened.close());
+      }
+    });
+  });
+
+  it('a fenced write is replayed after a crash although the reservation it was checked against is not journaled', async () => {
+    await withTempDir(async (dir) => {
+      const path = join(dir, 'fenced.sqlite');
+      const store = await openStore({ path });
+      const node = await value(store.createNode({ driver: 'fake-hardware' }));
+      await value(store.checkpoint());
+      const held = await value(store.reserve('h', node.id));
+      const fence = { tag: 'h', token: held.reservation_token! };
+      await value(store.updateNode(node.id, { last_error: 'fenced' }, fence));
+      await value(store.createPort(node.id, { address: '52:54:00:02:00:01' }, fence));
+      const copy = await crashImage(path, join(dir, 'crashed.sqlite'));
+      await value(store.destroyNode(node.id, fence));
+      await value(store.close());
+      const crashed = await openStore({ path: copy });
+      const replayed = await value(crashed.getNode(node.id));
+      assert.equal(replayed.last_error, 'fenced');
+      assert.equal(replayed.reservation, null, 'the reservation itself is not journaled');
+      assert.equal((await value(crashed.listPorts(node.id))).length, 1);
+      await value(crashed.close());
+      const reopened = await openStore({ path });
+      await failure(reopened.getNode(node.id), NodeNotFound);
+      await value(reopened.close());
     });
   });
 });

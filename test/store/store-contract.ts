@@ -11,6 +11,7 @@ import {
   Duplicate,
   InvalidIdentity,
   InvalidParameterValue,
+  LockLost,
   NodeLocked,
   NodeNotFound,
   NodeNotLocked,
@@ -546,6 +547,223 @@ export function storeContractSuite(name: string, makeStore: () => Promise<StoreF
         assert.equal(again.online, true);
         rows = await value(store.listConductors());
         assert.equal(rows.length, 2);
+      });
+    });
+
+    describe('fencing tokens, row versions and conductor groups (issue 10)', () => {
+      const token = (node: NodeRecord): number => {
+        assert.ok(Number.isSafeInteger(node.reservation_token), `token ${String(node.reservation_token)} is an integer`);
+        return node.reservation_token!;
+      };
+
+      it('every reserve takes a new token, greater than every earlier one; release clears it, transfer keeps it', async () => {
+        const a = await create();
+        const b = await create();
+        assert.equal(a.reservation_token, null);
+        const a1 = token(await value(store.reserve('host-1', a.id)));
+        const b1 = token(await value(store.reserve('host-2', b.uuid)));
+        assert.ok(b1 > a1, `${b1} > ${a1}`);
+        assert.equal((await value(store.getNode(a.id))).reservation_token, a1);
+        await value(store.transferReservation('host-1', a.id, { purpose: 'next' }));
+        assert.equal((await value(store.getNode(a.id))).reservation_token, a1, 'a transfer keeps the token');
+        await value(store.release('host-1', a.id));
+        assert.equal((await value(store.getNode(a.id))).reservation_token, null, 'a release clears the token');
+        // The same node again, by the same tag: a new token, above both.
+        const a2 = token(await value(store.reserve('host-1', a.id)));
+        assert.ok(a2 > b1, `${a2} > ${b1}`);
+        // A refused reserve hands out nothing that matters: the next one is still greater.
+        await failure(store.reserve('host-3', a.id), NodeLocked);
+        await value(store.release('host-2', b.id));
+        const b2 = token(await value(store.reserve('host-2', b.id)));
+        assert.ok(b2 > a2, `${b2} > ${a2}`);
+        assert.deepEqual(await value(store.clearReservations('host-2')), [b.uuid]);
+        assert.equal((await value(store.getNode(b.id))).reservation_token, null, 'clearReservations clears the token');
+      });
+
+      it('tokens keep growing over many reserves and releases', async () => {
+        const nodes = [await create(), await create(), await create()];
+        let last = 0;
+        for (let i = 0; i < 60; i++) {
+          const node = nodes[i % nodes.length]!;
+          const t = token(await value(store.reserve(`h${i % 2}`, node.id)));
+          assert.ok(t > last, `reserve ${i}: ${t} > ${last}`);
+          last = t;
+          await value(store.release(`h${i % 2}`, node.id));
+        }
+      });
+
+      it('every write of the row bumps its version by one, and the rows returned show it', async () => {
+        const node = await create({ target_power_state: 'power on' });
+        assert.equal(node.version, 1);
+        const version = async () => (await value(store.getNode(node.id))).version;
+        const updated = await value(store.updateNode(node.id, { power_state: 'power off' }));
+        assert.equal(updated.version, 2);
+        assert.equal(await version(), 2);
+        const reserved = await value(store.reserve('host-1', node.id));
+        assert.equal(reserved.version, 3);
+        assert.equal(await version(), 3);
+        await value(store.transferReservation('host-1', node.id, { purpose: 'next' }));
+        assert.equal(await version(), 4);
+        assert.deepEqual(await value(store.clearTargetPowerState('host-1', 'aborted')), [node.uuid]);
+        assert.equal(await version(), 5);
+        await value(store.release('host-1', node.id));
+        assert.equal(await version(), 6);
+        await value(store.reserve('host-1', node.id));
+        assert.equal(await version(), 7);
+        await value(store.clearReservations('host-1'));
+        assert.equal(await version(), 8);
+        const fence = { tag: 'host-2', token: token(await value(store.reserve('host-2', node.id))) };
+        assert.equal(await version(), 9);
+        assert.equal((await value(store.updateNode(node.id, { last_error: null }, fence))).version, 10);
+        await value(store.release('host-2', node.id, fence.token));
+        assert.equal(await version(), 11);
+        // Writes that change nothing of the row leave the version alone.
+        await failure(store.reserve('host-3', 'no-such-node'), NodeNotFound);
+        await failure(store.release('host-3', node.id), NodeNotLocked);
+        await value(store.createPort(node.id, { address: '52:54:00:cc:00:01' }));
+        assert.equal(await version(), 11);
+        const other = await create();
+        assert.equal(other.version, 1, 'a new node starts at 1');
+      });
+
+      /** A node reserved by `tag`, the fence of that reservation, and a stale fence (an earlier reservation of the same tag). */
+      async function fenced(
+        tag = 'host-1',
+      ): Promise<{ node: NodeRecord; fence: { tag: string; token: number }; stale: { tag: string; token: number } }> {
+        const node = await create();
+        const first = token(await value(store.reserve(tag, node.id)));
+        await value(store.release(tag, node.id));
+        const held = await value(store.reserve(tag, node.id));
+        return { node: held, fence: { tag, token: token(held) }, stale: { tag, token: first } };
+      }
+
+      /** Assert that `node` and its children are exactly as they were. */
+      async function unchanged(before: NodeRecord): Promise<void> {
+        assert.deepEqual(await value(store.getNode(before.id)), before, 'nothing was written');
+      }
+
+      it('a fenced updateNode writes only under that very reservation', async () => {
+        const { node, fence, stale } = await fenced();
+        // Same tag, earlier token.
+        const lost = await failure(store.updateNode(node.id, { last_error: 'stale' }, stale), LockLost);
+        assert.equal(lost.code, 'LockLost');
+        await unchanged(node);
+        // The tag must match exactly, as stored.
+        await failure(store.updateNode(node.id, { last_error: 'case' }, { tag: 'HOST-1', token: fence.token }), LockLost);
+        await unchanged(node);
+        // The right fence.
+        const written = await value(store.updateNode(node.id, { last_error: 'mine' }, fence));
+        assert.equal(written.last_error, 'mine');
+        assert.equal(written.version, node.version + 1);
+        assert.equal(written.reservation_token, fence.token);
+        // Released: the fence no longer holds.
+        await value(store.release(fence.tag, node.id));
+        const released = await value(store.getNode(node.id));
+        await failure(store.updateNode(node.id, { last_error: 'late' }, fence), LockLost);
+        await unchanged(released);
+        // Taken by another tag (with any token, its own included).
+        const other = token(await value(store.reserve('host-2', node.id)));
+        const taken = await value(store.getNode(node.id));
+        await failure(store.updateNode(node.id, { last_error: 'late' }, fence), LockLost);
+        await failure(store.updateNode(node.id, { last_error: 'late' }, { tag: 'host-1', token: other }), LockLost);
+        await unchanged(taken);
+        // A missing node is NodeNotFound, fence or not.
+        await failure(store.updateNode(999_999, { last_error: 'x' }, fence), NodeNotFound);
+        // Without a fence, as before: anyone may write.
+        assert.equal((await value(store.updateNode(node.id, { last_error: 'unfenced' }))).last_error, 'unfenced');
+      });
+
+      it('a fenced destroyNode deletes only under that very reservation', async () => {
+        const { node, fence, stale } = await fenced();
+        await value(store.createPort(node.id, { address: '52:54:00:dd:00:01' }));
+        await failure(store.destroyNode(node.id, stale), LockLost);
+        await unchanged(node);
+        await value(store.release(fence.tag, node.id));
+        await value(store.reserve('host-2', node.id));
+        const taken = await value(store.getNode(node.id));
+        await failure(store.destroyNode(node.id, fence), LockLost);
+        await unchanged(taken);
+        assert.equal((await value(store.listPorts(node.id))).length, 1, 'its ports are still there');
+        const current = { tag: 'host-2', token: token(taken) };
+        await value(store.destroyNode(node.id, current));
+        await failure(store.getNode(node.id), NodeNotFound);
+        assert.deepEqual(await value(store.listPorts(node.id)), []);
+        await failure(store.destroyNode(node.id, current), NodeNotFound);
+      });
+
+      it('fenced createPort and createPortgroup create only under that very reservation', async () => {
+        const { node, fence, stale } = await fenced();
+        await failure(store.createPort(node.id, { address: '52:54:00:ee:00:01' }, stale), LockLost);
+        await failure(store.createPortgroup(node.id, { name: 'pg-stale' }, stale), LockLost);
+        await failure(store.createPort(node.id, { address: '52:54:00:ee:00:02' }, { tag: 'host-2', token: fence.token }), LockLost);
+        await failure(store.createPortgroup(node.id, { name: 'pg-other' }, { tag: 'host-2', token: fence.token }), LockLost);
+        assert.deepEqual(await value(store.listPorts(node.id)), []);
+        assert.deepEqual(await value(store.listPortgroups(node.id)), []);
+        await unchanged(node);
+        const port = await value(store.createPort(node.id, { address: '52:54:00:ee:00:03' }, fence));
+        const group = await value(store.createPortgroup(node.id, { name: 'pg-mine' }, fence));
+        assert.deepEqual(
+          (await value(store.listPorts(node.id))).map((p) => p.id),
+          [port.id],
+        );
+        assert.deepEqual(
+          (await value(store.listPortgroups(node.id))).map((g) => g.id),
+          [group.id],
+        );
+        await failure(store.createPort(999_999, { address: '52:54:00:ee:00:04' }, fence), NodeNotFound);
+        await failure(store.createPortgroup(999_999, { name: 'pg-none' }, fence), NodeNotFound);
+        await value(store.release(fence.tag, node.id));
+        await failure(store.createPort(node.id, { address: '52:54:00:ee:00:05' }, fence), LockLost);
+        await failure(store.createPortgroup(node.id, { name: 'pg-late' }, fence), LockLost);
+        assert.equal((await value(store.listPorts(node.id))).length, 1);
+        assert.equal((await value(store.listPortgroups(node.id))).length, 1);
+      });
+
+      it('release and transferReservation with a token: another token of the same tag is LockLost, and nothing changes', async () => {
+        const { node, fence, stale } = await fenced();
+        await failure(store.release(fence.tag, node.id, stale.token), LockLost);
+        await failure(store.transferReservation(fence.tag, node.id, { purpose: 'stale' }, stale.token), LockLost);
+        await unchanged(node);
+        // Another tag is NodeLocked (naming the holder), token or not; nothing is stolen.
+        const locked = await failure(store.release('host-2', node.id, fence.token), NodeLocked);
+        assert.equal(locked.holder.host, fence.tag);
+        await failure(store.transferReservation('host-2', node.id, { purpose: 'x' }, fence.token), NodeLocked);
+        await unchanged(node);
+        // The right token.
+        await value(store.transferReservation(fence.tag, node.id, { purpose: 'next' }, fence.token));
+        const moved = await value(store.getNode(node.id));
+        assert.equal(moved.reservation_purpose, 'next');
+        assert.equal(moved.reservation_token, fence.token);
+        await value(store.release(fence.tag, node.id, fence.token));
+        assert.equal((await value(store.getNode(node.id))).reservation, null);
+        // Unlocked: NodeNotLocked; missing: NodeNotFound.
+        await failure(store.release(fence.tag, node.id, fence.token), NodeNotLocked);
+        await failure(store.transferReservation(fence.tag, node.id, { purpose: 'x' }, fence.token), NodeNotLocked);
+        await failure(store.release(fence.tag, 999_999, fence.token), NodeNotFound);
+      });
+
+      it('conductor_group: set at createNode (default empty), written by updateNode; registerConductor records the group', async () => {
+        const plain = await create();
+        assert.equal(plain.conductor_group, '');
+        const grouped = await create({ conductor_group: 'rack-1' });
+        assert.equal(grouped.conductor_group, 'rack-1');
+        assert.equal((await value(store.getNode(grouped.id))).conductor_group, 'rack-1');
+        assert.equal((await value(store.updateNode(plain.id, { conductor_group: 'rack-2' }))).conductor_group, 'rack-2');
+        assert.equal((await value(store.getNode(plain.id))).conductor_group, 'rack-2');
+        assert.deepEqual(
+          (await value(store.listNodes())).map((n) => n.conductor_group),
+          ['rack-2', 'rack-1'],
+        );
+        await failure(store.createNode({ driver: 'fake-hardware', conductor_group: 7 as unknown as string }), InvalidParameterValue);
+        assert.equal((await value(store.registerConductor('cond-g', 'rack-1'))).conductor_group, 'rack-1');
+        assert.equal((await value(store.registerConductor('cond-plain'))).conductor_group, '');
+        assert.deepEqual(
+          (await value(store.listConductors())).map((c) => [c.hostname, c.conductor_group]),
+          [
+            ['cond-g', 'rack-1'],
+            ['cond-plain', ''],
+          ],
+        );
       });
     });
 

@@ -30,7 +30,10 @@ export type ToWorker =
       readonly req: number;
       readonly path: string;
       readonly mark: CheckpointMark;
-      /** [id, reservation, reservation_purpose, reserved_at] of every reserved node (not journaled). */
+      /**
+       * [id, reservation, reservation_purpose, reserved_at, reservation_token, version] of every reserved node and
+       * of every node a reservation change touched since the last checkpoint (neither is journaled).
+       */
       readonly reservations: readonly (readonly SqlParam[])[];
     }
   | { readonly t: 'close'; readonly id: number }
@@ -126,14 +129,14 @@ async function handle(message: Exclude<ToWorker, { t: 'crash' }>): Promise<void>
       try {
         // The reservations the store holds now: the image carries them as the store's would.
         db.exec('BEGIN;');
-        db.run('UPDATE nodes SET reservation = NULL, reservation_purpose = NULL, reserved_at = NULL WHERE reservation IS NOT NULL');
-        for (const [id, reservation, purpose, at] of message.reservations) {
-          db.run('UPDATE nodes SET reservation = ?, reservation_purpose = ?, reserved_at = ? WHERE id = ?', [
-            reservation!,
-            purpose!,
-            at!,
-            id!,
-          ]);
+        db.run(
+          'UPDATE nodes SET reservation = NULL, reservation_purpose = NULL, reserved_at = NULL, reservation_token = NULL WHERE reservation IS NOT NULL',
+        );
+        for (const [id, reservation, purpose, at, token, version] of message.reservations) {
+          db.run(
+            'UPDATE nodes SET reservation = ?, reservation_purpose = ?, reserved_at = ?, reservation_token = ?, version = coalesce(?, version) WHERE id = ?',
+            [reservation ?? null, purpose ?? null, at ?? null, token ?? null, version ?? null, id!],
+          );
         }
         writeCheckpointSeq(db, message.mark);
         db.exec('COMMIT;');

@@ -227,7 +227,7 @@ export class WorkerReplica {
 
   /**
    * Export the copy at `mark.seq` (every change up to it must have been replicated, none after it),
-   * with `reservations` (rows of [id, reservation, reservation_purpose, reserved_at]), and write
+   * with `reservations` (rows of [id, reservation, reservation_purpose, reserved_at, reservation_token, version]), and write
    * the image to the temp file of `path`.
    */
   checkpoint(path: string, mark: CheckpointMark, reservations: readonly (readonly SqlParam[])[]): CheckpointJob {

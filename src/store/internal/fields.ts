@@ -20,7 +20,8 @@ export type ColumnKind =
   | 'uuid'
   | 'node-name'
   | 'provision-state'
-  | 'nullable-provision-state';
+  | 'nullable-provision-state'
+  | 'group';
 
 /** A value that cannot be written to a column. */
 export class FieldProblem {
@@ -46,6 +47,8 @@ export const NODE_UPDATABLE: Readonly<Record<string, ColumnKind>> = Object.freez
   last_error: 'nullable-text',
   maintenance: 'bool',
   maintenance_reason: 'nullable-text',
+  // Ironic's conductor_group: '' (no group) or a name.
+  conductor_group: 'group',
   instance_info: 'json',
   driver_info: 'json',
   driver_internal_info: 'json',
@@ -135,6 +138,10 @@ export function encodeField(column: string, kind: ColumnKind, value: unknown): S
       return value === null || PROVISION_STATES.includes(value as ProvisionState)
         ? (value as string | null)
         : new FieldProblem(column, `must be a state of the provision machine or null, got ${JSON.stringify(value)}`);
+    case 'group':
+      return typeof value === 'string' && value.length <= 255
+        ? value
+        : new FieldProblem(column, 'must be a string of at most 255 characters');
     case 'bool':
       return typeof value === 'boolean' ? (value ? 1 : 0) : new FieldProblem(column, 'must be a boolean');
     case 'int':

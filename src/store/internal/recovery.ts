@@ -29,6 +29,7 @@ import {
   META_CHECKPOINT_DIGEST,
   META_JOURNAL_BASE,
   META_STORE_ID,
+  migrateSchema,
   readCheckpointSeq,
   readMeta,
   verifySchema,
@@ -144,6 +145,9 @@ async function loadOrCreate(
   let problem: string | null;
   let storeId: string | null = null;
   try {
+    // An earlier schema version is migrated first (in memory), so the journal replays onto the current one.
+    const migratedFrom = migrateSchema(db);
+    if (migratedFrom !== null) options.logger.info({ path, from: migratedFrom }, 'migrated the database schema on open');
     problem = verifySchema(db);
     if (problem === null) storeId = readMeta(db, META_STORE_ID);
   } catch (cause) {

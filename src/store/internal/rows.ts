@@ -73,6 +73,9 @@ export function rowToNode(r: SqlRow): NodeRecord {
     created_at: str(r[32]),
     updated_at: strOrNull(r[33]),
     provision_updated_at: strOrNull(r[34]),
+    reservation_token: r[35] === null ? null : (r[35] as number),
+    version: r[36] as number,
+    conductor_group: str(r[37]),
   };
 }
 
@@ -145,5 +148,6 @@ export function rowToConductor(r: SqlRow): ConductorRow {
     online: r[2] === 1,
     created_at: str(r[3]),
     updated_at: strOrNull(r[4]),
+    conductor_group: str(r[5]),
   };
 }

@@ -9,8 +9,12 @@ import type { SqlDatabase } from './database.js';
 /** `PRAGMA application_id` of a metal-conductor database: ASCII "MCST". */
 export const APPLICATION_ID = 0x4d435354;
 
-/** Current schema version (`PRAGMA user_version`). */
-export const SCHEMA_VERSION = 1;
+/**
+ * Current schema version (`PRAGMA user_version`). Version 2 added `nodes.reservation_token`,
+ * `nodes.version`, `nodes.conductor_group` and `conductors.conductor_group` (issue 10); a version-1
+ * file is migrated in memory when it is opened (`migrateSchema`), before its journal is replayed.
+ */
+export const SCHEMA_VERSION = 2;
 
 /** The 13 `<iface>_interface` columns, in INTERFACE_TYPES order. */
 export const INTERFACE_COLUMNS = INTERFACE_TYPES.map((t) => `${t}_interface` as const);
@@ -40,6 +44,10 @@ export const NODE_COLUMNS = [
   'created_at',
   'updated_at',
   'provision_updated_at',
+  // Version 2 (appended, as ALTER TABLE ADD COLUMN puts them: fresh and migrated files agree).
+  'reservation_token',
+  'version',
+  'conductor_group',
 ] as const;
 
 /** Port columns in SELECT order. */
@@ -77,7 +85,7 @@ export const VOLUME_TARGET_COLUMNS = [
 ] as const;
 
 /** Conductor columns in SELECT order. */
-export const CONDUCTOR_COLUMNS = ['id', 'hostname', 'online', 'created_at', 'updated_at'] as const;
+export const CONDUCTOR_COLUMNS = ['id', 'hostname', 'online', 'created_at', 'updated_at', 'conductor_group'] as const;
 
 /** Every table and its columns, as `verifySchema` expects them. */
 export const TABLES: Readonly<Record<string, readonly string[]>> = {
@@ -98,6 +106,16 @@ export const META_STORE_ID = 'store_id';
 export const META_JOURNAL_BASE = 'journal_base';
 /** `meta` key holding the digest of change `checkpoint_seq` (journal `entryDigest`; '' for none). */
 export const META_CHECKPOINT_DIGEST = 'checkpoint_digest';
+/**
+ * `meta` key holding the reservation token ceiling: every token handed out so far is at most this
+ * (absent: 0). Raised in blocks by a journaled statement, durable before any token under the new
+ * ceiling is handed out, so a reopened store (which starts above it) never reuses a token.
+ */
+export const META_TOKEN_CEILING = 'reservation_token_ceiling';
+
+/** The columns version 2 added, as `ALTER TABLE ... ADD COLUMN` clauses (also the DDL of a new file). */
+const V2_NODE_COLUMNS_DDL = ['reservation_token INTEGER', 'version INTEGER NOT NULL DEFAULT 1', "conductor_group TEXT NOT NULL DEFAULT ''"];
+const V2_CONDUCTOR_COLUMNS_DDL = ["conductor_group TEXT NOT NULL DEFAULT ''"];
 
 const JSON_DEFAULT = "NOT NULL DEFAULT '{}'";
 
@@ -146,7 +164,8 @@ CREATE TABLE nodes (
   extra TEXT ${JSON_DEFAULT},
   created_at TEXT NOT NULL,
   updated_at TEXT,
-  provision_updated_at TEXT
+  provision_updated_at TEXT,
+  ${V2_NODE_COLUMNS_DDL.join(',\n  ')}
 );
 CREATE INDEX reservation_idx ON nodes (reservation);
 ${NODE_INDEXES_DDL}
@@ -206,7 +225,8 @@ CREATE TABLE conductors (
   hostname TEXT NOT NULL CONSTRAINT uniq_conductors0hostname UNIQUE,
   online INTEGER NOT NULL DEFAULT 1,
   created_at TEXT NOT NULL,
-  updated_at TEXT
+  updated_at TEXT,
+  ${V2_CONDUCTOR_COLUMNS_DDL.join(',\n  ')}
 );
 CREATE TRIGGER nodes_cascade_delete AFTER DELETE ON nodes BEGIN
   DELETE FROM ports WHERE node_id = OLD.id;
@@ -247,6 +267,46 @@ export function readMeta(db: SqlDatabase, key: string): string | null {
 /** Set a `meta` value (not journaled: meta travels with checkpoints). */
 export function writeMeta(db: SqlDatabase, key: string, value: string): void {
   db.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]);
+}
+
+/**
+ * Bring a loaded database of an earlier schema version up to SCHEMA_VERSION, in memory (the file
+ * on disk changes at the next checkpoint). Version 1 → 2 adds columns with defaults: every node
+ * gets version 1, no token and group '', so the statements of a version-1 journal (INSERTs naming
+ * their columns, UPDATEs by id) replay unchanged on top. Anything that is not a metal-conductor
+ * database of version 1 is left alone for `verifySchema` to refuse. Returns the version migrated
+ * from, or null when nothing was done.
+ */
+export function migrateSchema(db: SqlDatabase): number | null {
+  const appId = Number(db.exec('PRAGMA application_id;')[0]?.[0]);
+  const version = Number(db.exec('PRAGMA user_version;')[0]?.[0]);
+  if (appId !== APPLICATION_ID || version !== 1) return null;
+  const has = (table: string, column: string) =>
+    db.all(`SELECT name FROM pragma_table_info(?)`, [table]).some((r) => String(r[0]) === column);
+  // Only a version-1 shape is migrated; a damaged one is verifySchema's to report.
+  if (!has('nodes', 'id') || !has('conductors', 'id')) return null;
+  db.exec('BEGIN;');
+  try {
+    for (const column of V2_NODE_COLUMNS_DDL) {
+      if (!has('nodes', column.split(' ')[0]!)) db.exec(`ALTER TABLE nodes ADD COLUMN ${column};`);
+    }
+    for (const column of V2_CONDUCTOR_COLUMNS_DDL) {
+      if (!has('conductors', column.split(' ')[0]!)) db.exec(`ALTER TABLE conductors ADD COLUMN ${column};`);
+    }
+    writeMeta(db, 'schema_version', String(SCHEMA_VERSION));
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION};`);
+    db.exec('COMMIT;');
+  } catch (cause) {
+    db.exec('ROLLBACK;');
+    throw cause;
+  }
+  return version;
+}
+
+/** The reservation token ceiling recorded in `meta` (0 when absent). */
+export function readTokenCeiling(db: SqlDatabase): number {
+  const value = Number(readMeta(db, META_TOKEN_CEILING) ?? 0);
+  return Number.isSafeInteger(value) && value >= 0 ? value : 0;
 }
 
 /**

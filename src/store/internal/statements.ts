@@ -17,8 +17,16 @@ import {
 } from './rows.js';
 import { NODE_COLUMNS } from './schema.js';
 
-/** Columns a node INSERT never sets: the key, the lock columns, and updated_at (NULL on create). */
-const NOT_INSERTED = new Set<string>(['id', 'reservation', 'reservation_purpose', 'reserved_at', 'updated_at']);
+/** Columns a node INSERT never sets: the key, the lock columns, updated_at (NULL on create) and version (1 by default). */
+const NOT_INSERTED = new Set<string>([
+  'id',
+  'reservation',
+  'reservation_purpose',
+  'reserved_at',
+  'reservation_token',
+  'updated_at',
+  'version',
+]);
 /** Columns of the node INSERT, in parameter order (derived from NODE_COLUMNS so the two never drift). */
 export const NODE_INSERT_COLUMNS = NODE_COLUMNS.filter((column) => !NOT_INSERTED.has(column));
 /** The node INSERT (one shape for every create). */
@@ -34,17 +42,33 @@ export const NODE_INSERT_DEFAULTS: Readonly<Record<string, SqlParam>> = {
   properties: '{}',
   extra: '{}',
   provision_updated_at: null,
+  conductor_group: '',
 };
 
-/** Ironic's conditional reserve, to be completed with `<column> = ? AND reservation IS NULL`. */
-export const RESERVE_SQL = 'UPDATE nodes SET reservation = ?, reservation_purpose = ?, reserved_at = ? WHERE';
+/**
+ * Ironic's conditional reserve, with a new fencing token and the row version bumped; to be
+ * completed with `<column> = ? AND reservation IS NULL`.
+ */
+export const RESERVE_SQL =
+  'UPDATE nodes SET reservation = ?, reservation_purpose = ?, reserved_at = ?, reservation_token = ?, version = version + 1 WHERE';
+/** Clear a reservation (its token too) and bump the version; to be completed with the condition. */
+const CLEAR_RESERVATION =
+  'UPDATE nodes SET reservation = NULL, reservation_purpose = NULL, reserved_at = NULL, reservation_token = NULL, version = version + 1';
 /** Ironic's conditional release: only the holder's tag matches. */
-export const RELEASE_SQL =
-  'UPDATE nodes SET reservation = NULL, reservation_purpose = NULL, reserved_at = NULL WHERE id = ? AND reservation = ?';
-/** Re-label a held reservation. */
-export const TRANSFER_SQL = 'UPDATE nodes SET reservation_purpose = ?, reserved_at = ? WHERE id = ? AND reservation = ?';
-/** Who holds a node, to be completed with `<column> = ?`. */
-export const HOLDER_SQL = 'SELECT uuid, reservation, reservation_purpose, reserved_at FROM nodes WHERE';
+export const RELEASE_SQL = `${CLEAR_RESERVATION} WHERE id = ? AND reservation = ?`;
+/** A fenced release: the holder's tag and token match. */
+export const RELEASE_FENCED_SQL = `${RELEASE_SQL} AND reservation_token = ?`;
+/** Clear every reservation of a host (case-insensitive), returning the rows cleared. */
+export const CLEAR_RESERVATIONS_SQL = `${CLEAR_RESERVATION} WHERE lower(reservation) = lower(?) RETURNING id, uuid`;
+/** Re-label a held reservation (the token stays). */
+export const TRANSFER_SQL =
+  'UPDATE nodes SET reservation_purpose = ?, reserved_at = ?, version = version + 1 WHERE id = ? AND reservation = ?';
+/** A fenced re-label: the holder's tag and token match. */
+export const TRANSFER_FENCED_SQL = `${TRANSFER_SQL} AND reservation_token = ?`;
+/** Who holds a node, to be completed with `<column> = ?`. Index 4 is the token. */
+export const HOLDER_SQL = 'SELECT uuid, reservation, reservation_purpose, reserved_at, reservation_token FROM nodes WHERE';
+/** The condition a fenced write adds to its statement (parameters: tag, token). */
+export const FENCE_CONDITION = 'reservation = ? AND reservation_token = ?';
 /** Id of the row just inserted. */
 export const LAST_ID_SQL = 'SELECT last_insert_rowid()';
 
