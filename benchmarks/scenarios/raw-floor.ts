@@ -139,8 +139,9 @@ async function store(quick: boolean): Promise<ScenarioResult[]> {
     const reserve = db.prepare(`${RESERVE_SQL} id = ? AND reservation IS NULL`);
     const release = db.prepare(RELEASE_SQL);
     const nodeId = 500;
+    let token = 0;
     const pair = await closedLoop(() => {
-      reserve.run([HOST, 'bench', new Date().toISOString(), nodeId]);
+      reserve.run([HOST, 'bench', new Date().toISOString(), (token += 1), nodeId]);
       if (db.getRowsModified() !== 1) throw new Error('raw reserve matched no row');
       release.run([nodeId, HOST]);
       if (db.getRowsModified() !== 1) throw new Error('raw release matched no row');

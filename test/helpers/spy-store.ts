@@ -58,6 +58,14 @@ export class SpyStore {
     return this.calls.filter((call) => call.method === method).map((call) => call.args);
   }
 
+  /** The (tag, node id) of each release (Ironic's call), each checked to be fenced by a token. */
+  releases(): (readonly unknown[])[] {
+    return this.callsTo('release').map(([tag, nodeId, token]) => {
+      if (typeof token !== 'number') throw new Error(`release of node ${String(nodeId)} was not fenced (token ${String(token)})`);
+      return [tag, nodeId];
+    });
+  }
+
   /** What the `index`-th call to `method` answered (awaited). */
   async resultOf(method: StoreMethod, index = 0): Promise<unknown> {
     const call = this.calls.filter((c) => c.method === method)[index];

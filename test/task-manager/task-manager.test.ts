@@ -106,7 +106,7 @@ describe('TaskManagerTestCase', () => {
       assert.deepEqual(h.spy.callsTo('getNode'), [['fake-node-id']]);
       assertReserveCalls(h, [node.id]);
       for (const list of LISTS) assert.deepEqual(h.spy.callsTo(list), [[node.id]], list);
-      assert.deepEqual(h.spy.callsTo('release'), [[TEST_HOST, node.id]]);
+      assert.deepEqual(h.spy.releases(), [[TEST_HOST, node.id]]);
     });
   });
 
@@ -126,7 +126,7 @@ describe('TaskManagerTestCase', () => {
       assert.deepEqual(h.spy.callsTo('getNode'), [['fake-node-id']]);
       assertReserveCalls(h, [node.id]);
       for (const list of LISTS) assert.deepEqual(h.spy.callsTo(list), [[node.id]], list);
-      assert.deepEqual(h.spy.callsTo('release'), [[TEST_HOST, node.id]]);
+      assert.deepEqual(h.spy.releases(), [[TEST_HOST, node.id]]);
     });
   });
 
@@ -167,7 +167,7 @@ describe('TaskManagerTestCase', () => {
       assertReserveCalls(h, [node1.id, node2.id]);
       assert.deepEqual(h.spy.callsTo('listPorts'), [[node1.id], [node2.id]]);
       // Release should be in reverse order.
-      assert.deepEqual(h.spy.callsTo('release'), [
+      assert.deepEqual(h.spy.releases(), [
         [TEST_HOST, node2.id],
         [TEST_HOST, node1.id],
       ]);
@@ -276,7 +276,7 @@ describe('TaskManagerTestCase', () => {
         assert.deepEqual(h.spy.callsTo(storeMethod), [[node.id]]);
         assert.equal(h.drivers.calls.length, 1);
         // Exactly once: the failing load released, the scope exit did not release again.
-        assert.deepEqual(h.spy.callsTo('release'), [[TEST_HOST, node.id]]);
+        assert.deepEqual(h.spy.releases(), [[TEST_HOST, node.id]]);
       });
     });
   }
@@ -291,7 +291,7 @@ describe('TaskManagerTestCase', () => {
       for (const list of LISTS) assert.equal(h.spy.count(list), 0, list);
       assert.equal(h.drivers.calls.length, 1);
       // The lock taken before the driver failed is given back.
-      assert.deepEqual(h.spy.callsTo('release'), [[TEST_HOST, node.id]]);
+      assert.deepEqual(h.spy.releases(), [[TEST_HOST, node.id]]);
     });
   });
 
@@ -416,7 +416,7 @@ describe('TaskManagerTestCase', () => {
         assert.equal(extra.reservation, TEST_HOST, 'a later call may only re-derive defaults for the reserved snapshot');
       }
       assertReserveCalls(h, [node.id], 'ham');
-      assert.deepEqual(h.spy.callsTo('release'), [[TEST_HOST, node.id]]);
+      assert.deepEqual(h.spy.releases(), [[TEST_HOST, node.id]]);
       assert.deepEqual(h.spy.callsTo('getNode'), [['fake-node-id']]);
       for (const list of LISTS) assert.deepEqual(h.spy.callsTo(list), [[node.id]], list);
     });
@@ -505,7 +505,7 @@ describe('TaskManagerTestCase', () => {
       // Clean up as the real done-callback would.
       delete (task as unknown as Record<string, unknown>).release;
       await okValue(task.release());
-      assert.deepEqual(h.spy.callsTo('release'), [[TEST_HOST, node.id]]);
+      assert.deepEqual(h.spy.releases(), [[TEST_HOST, node.id]]);
     });
   });
 
@@ -532,7 +532,7 @@ describe('TaskManagerTestCase', () => {
       const spy = release as NonNullable<typeof release>;
       assert.equal(spy.callCount, 1);
       assert.deepEqual(spy.calls[0]!.args, []);
-      assert.deepEqual(h.spy.callsTo('release'), [[TEST_HOST, node.id]]);
+      assert.deepEqual(h.spy.releases(), [[TEST_HOST, node.id]]);
     });
   });
 
@@ -567,7 +567,7 @@ describe('TaskManagerTestCase', () => {
         [[task, 1, 2, { foo: 'bar', cat: 'meow' }]],
       );
       assert.equal((release as NonNullable<typeof release>).callCount, 1);
-      assert.deepEqual(h.spy.callsTo('release'), [[TEST_HOST, node.id]]);
+      assert.deepEqual(h.spy.releases(), [[TEST_HOST, node.id]]);
       assert.equal((notify as NonNullable<typeof notify>).callCount, 0, 'no notification when the spawn fails');
       assert.equal(h.notifications.length, 0);
     });
@@ -609,7 +609,7 @@ describe('TaskManagerTestCase', () => {
       assert.equal(spawner.future.cancelCalls, 1);
       assert.equal((release as NonNullable<typeof release>).callCount, 1);
       assert.deepEqual(order, ['cancel', 'release']);
-      assert.deepEqual(h.spy.callsTo('release'), [[TEST_HOST, node.id]]);
+      assert.deepEqual(h.spy.releases(), [[TEST_HOST, node.id]]);
       assert.equal(h.notifications.length, 0);
     });
   });
@@ -643,7 +643,7 @@ describe('TaskManagerTestCase', () => {
         [[expected, 'fake-argument']],
       );
       assert.deepEqual(order, ['hook', 'release']);
-      assert.deepEqual(h.spy.callsTo('release'), [[TEST_HOST, node.id]]);
+      assert.deepEqual(h.spy.releases(), [[TEST_HOST, node.id]]);
     });
   });
 
@@ -675,7 +675,7 @@ describe('TaskManagerTestCase', () => {
         onErrorHandler.calls.map((call) => call.args),
         [[expected, 'fake-argument']],
       );
-      assert.deepEqual(h.spy.callsTo('release'), [[TEST_HOST, node.id]]);
+      assert.deepEqual(h.spy.releases(), [[TEST_HOST, node.id]]);
     });
   });
 
