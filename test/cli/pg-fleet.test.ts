@@ -246,6 +246,9 @@ test('SIGINT stops every conductor process cleanly: an interrupted summary, exit
   const ended = await run.ended;
   assert.equal(ended.code, 130, ended.stderr);
   assert.match(ended.stdout, /Fleet run \(interrupted\): 200 nodes/);
+  // The children stopped taking work (not run to the end): most nodes are short of active.
+  const active = Number(/\(active (\d+), failed/.exec(ended.stdout)?.[1]);
+  assert.ok(active < 150, `the children stopped early (active ${active})\n${ended.stdout}`);
   for (const pid of pids) assert.ok(!alive(pid), `conductor process ${pid} is gone`);
   const reserved = await query<{ n: string }>(url, 'SELECT count(*) AS n FROM nodes WHERE reservation IS NOT NULL');
   assert.equal(Number(reserved[0]!.n), 0, 'every reservation released');
