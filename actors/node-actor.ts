@@ -569,6 +569,14 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
 
   async #transfer(purpose: string, at: number): Promise<LockEvent> {
     const host = this.#host.config.host;
+    if (this.#host.store.coordination !== undefined) {
+      // A shared store: the reservation (tag and token) stays ours from one local holder to the
+      // next, so the hand-off writes nothing (a commit per grant would bound the whole queue);
+      // the row keeps the purpose and time of the first holder, status() shows the current one.
+      const snapshot = this.#cell.snapshot;
+      if (snapshot !== null) this.#publish(withChanges(snapshot, { reservation_purpose: purpose, reserved_at: new Date(at).toISOString() }));
+      return { type: 'transferred' };
+    }
     const moved = await this.#host.store.transferReservation(host, this.#cell.id, { purpose, at: new Date(at) }, this.#token ?? undefined);
     if (moved.isOk()) {
       const snapshot = this.#cell.snapshot;
