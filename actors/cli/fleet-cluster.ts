@@ -7,9 +7,10 @@
  * conductor (host `<hostname>-c<i>`) on the database, drives the nodes at positions i, i+N, …
  * of the fleet (ordered by id) and runs the API clients k with k % N = i, which pick nodes from
  * the whole fleet (next to the nodes being driven, so they contend with the other processes).
- * Over IPC a child sends `ready`, the parent answers `start` (the options and the child's share)
- * and later maybe `stop` (SIGINT: drain and stop); the child sends progress events, then `done`
- * with its partial report. The parent
+ * Over IPC a child sends `ready`, the parent answers `start` (the options and the child's share);
+ * the child opens its conductor and sends `opened`; once all have, the parent sends `go` (later
+ * maybe `stop`: SIGINT, drain and stop); the child sends progress events, then `done` with its
+ * partial report. The parent
  * renders one progress and, once every child has exited, one summary from the database and the
  * merged reports. A child that exits before `done` stops the run: the others are stopped, exit 1.
  */
@@ -52,11 +53,12 @@ interface ChildSpec {
 }
 
 /** Parent → child. */
-type ParentMessage = { readonly type: 'start'; readonly spec: ChildSpec } | { readonly type: 'stop' };
+type ParentMessage = { readonly type: 'start'; readonly spec: ChildSpec } | { readonly type: 'go' } | { readonly type: 'stop' };
 
 /** Child → parent. */
 type ChildMessage =
   | { readonly type: 'ready' }
+  | { readonly type: 'opened' }
   | { readonly type: 'addTotal'; readonly phase: ProgressPhase; readonly delta: number }
   | { readonly type: 'advance'; readonly phase: ProgressPhase; readonly failed: boolean }
   | { readonly type: 'note'; readonly line: string }
@@ -118,8 +120,15 @@ export async function runFleetCluster(options: FleetOptions, io: CliIo): Promise
 
     const hosts = Array.from({ length: options.conductors }, (_, i) => `${hostname()}-c${i}`);
     if (!signal.aborted) {
-      for (const [index, host] of hosts.entries())
-        children.push(startChild({ options, index, count: options.conductors, host }, progress, logs));
+      // A start barrier: nobody drives before every conductor is up (claimed its host), so no
+      // liveness check takes a sibling that is still starting for a dead conductor of a past run.
+      let opened = 0;
+      const onOpened = (): void => {
+        if (++opened === options.conductors) for (const child of children) sendTo(child.process, { type: 'go' });
+      };
+      for (const [index, host] of hosts.entries()) {
+        children.push(startChild({ options, index, count: options.conductors, host }, progress, logs, onOpened));
+      }
     }
     const died = await superviseChildren(children, signal);
     if (died !== null) throw new ChildDied(died);
@@ -171,7 +180,7 @@ function sendTo(child: ChildProcess, message: ParentMessage): void {
 }
 
 /** Fork one conductor process and wire its messages to the progress and its output to the log. */
-function startChild(spec: ChildSpec, progress: Progress, logs: LogSink): Child {
+function startChild(spec: ChildSpec, progress: Progress, logs: LogSink, onOpened: () => void): Child {
   const proc = fork(childEntry(), [CHILD_COMMAND], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     // Its own process group: a Ctrl-C on the terminal reaches the parent only, which stops the children over IPC.
@@ -189,6 +198,9 @@ function startChild(spec: ChildSpec, progress: Progress, logs: LogSink): Child {
     switch (message.type) {
       case 'ready':
         sendTo(proc, { type: 'start', spec });
+        break;
+      case 'opened':
+        onOpened();
         break;
       case 'addTotal':
         progress.addTotal(message.phase, message.delta);
@@ -306,8 +318,12 @@ export async function runFleetChild(io: CliIo): Promise<number> {
     const { options } = spec;
     const { controller: stopping, dispose } = runSignal(io);
     const stop = (): void => stopping.abort(new Error('stopped by the parent'));
+    let go: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => (go = resolve));
+    stopping.signal.addEventListener('abort', () => go(), { once: true });
     process.on('message', (message: ParentMessage) => {
       if (message.type === 'stop') stop();
+      else if (message.type === 'go') go();
     });
     // The parent is gone (killed): drain and stop as on SIGINT.
     process.once('disconnect', stop);
@@ -317,6 +333,8 @@ export async function runFleetChild(io: CliIo): Promise<number> {
       const conductor = await openFleetConductor(options, logger, { host: spec.host, startupRecovery: false });
       let report: DriveReport;
       try {
+        await send({ type: 'opened' });
+        await started;
         const fleet = [...(await orThrow(conductor.listNodes()))].sort((a, b) => a.id - b.id);
         const clientNumbers = Array.from({ length: options.clients }, (_, k) => k)
           .filter((k) => k % spec.count === spec.index)

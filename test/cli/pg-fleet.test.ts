@@ -82,7 +82,7 @@ test('--pg URL --conductors 3: three conductor processes drive 30 nodes to activ
   assert.ok(summary.transitions >= 30 * 10, `transitions ${summary.transitions}`);
   assert.equal(summary.apiClients.clients, 6, 'the clients of all processes');
   assert.ok(summary.apiClients.exclusiveUpdates > 0, 'the API clients updated nodes');
-  assert.equal(summary.apiClients.errors, 0);
+  assert.equal(summary.apiClients.errors, 0, run.stderr);
   // The wait figures merged from every process's samples: one per granted exclusive acquire.
   assert.ok(summary.lockWaitMs.count >= summary.apiClients.exclusiveUpdates, `lock waits ${summary.lockWaitMs.count}`);
   assert.ok(summary.apiClients.sharedWaitMs.count === summary.apiClients.sharedReads && summary.apiClients.sharedReads > 0);
