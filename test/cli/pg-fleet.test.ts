@@ -39,6 +39,12 @@ function bin(args: readonly string[], timeoutMs = 120_000): Promise<CliRun> {
   });
 }
 
+/** The one JSON line of a --json run that exited 0. */
+function okSummary(run: CliRun): FleetSummary {
+  assert.equal(run.code, 0, `exit code ${run.code}; stderr:\n${run.stderr}`);
+  return summaryOf(run);
+}
+
 /** The one JSON line of a --json run. */
 function summaryOf(run: CliRun): FleetSummary {
   const lines = run.stdout.split('\n').filter((l) => l !== '');
@@ -141,7 +147,7 @@ test('bad input with --pg / --conductors: one line on stderr, exit 2, nothing ru
 
 test('a second run on the same database resumes: nothing left to do, exit 0; the table summary names the conductors', async () => {
   const url = await freshDatabase('fleet_resume');
-  const first = summaryOf(await bin(['--pg', url, '--conductors', '2', '--nodes', '12', '--quiet', '--json', ...FAST]));
+  const first = okSummary(await bin(['--pg', url, '--conductors', '2', '--nodes', '12', '--quiet', '--json', ...FAST]));
   assert.deepEqual(first.states, { active: 12 });
 
   const again = await bin(['--pg', url, '--conductors', '2', '--nodes', '12', '--no-progress', ...FAST]);
@@ -156,7 +162,7 @@ test('a second run on the same database resumes: nothing left to do, exit 0; the
   assert.match(again.stdout, /transitions\s+0 /);
 
   // One process on PostgreSQL: in-process, the same database, the same answer.
-  const single = summaryOf(await bin(['--pg', url, '--nodes', '12', '--quiet', '--json', ...FAST]));
+  const single = okSummary(await bin(['--pg', url, '--nodes', '12', '--quiet', '--json', ...FAST]));
   assert.equal(single.conductors, 1);
   assert.equal(single.enrolled, 0);
   assert.equal(single.transitions, 0);
