@@ -54,6 +54,7 @@ import {
   pgType,
   REGISTER_CONDUCTOR_SQL,
   releaseQuery,
+  reserveLockedQuery,
   reserveQuery,
   SET_WAITING_SQL,
   transferQuery,
@@ -399,16 +400,18 @@ export class PostgresStore implements Store {
     return this.#run<NodeRecord, NodeLocked | LookupError>('reserve', async (pool) => {
       if (parsed.isErr()) return err(parsed.error);
       const [column, key] = identityColumn(parsed.value);
+      // Ironic's conditional UPDATE; when it matches nothing, who holds the node.
       const row = (await pool.query<PgRow>(reserveQuery(column, tag, purpose, at, key))).rows[0];
       if (row !== undefined) return ok(pgRowToNode(row));
       const holder = (await pool.query<HolderRow>(holderQuery(column, key))).rows[0];
       if (holder === undefined) return err(new NodeNotFound(identity));
-      // Released between the two statements: the node was free, but another reserver may take it
-      // first; answer as the conditional UPDATE did (Ironic retries nothing either).
-      if (holder.reservation === null) {
-        return err(new StoreError('reserve', `conditional UPDATE matched nothing but node ${holder.uuid} is unreserved`));
-      }
-      return err(locked(holder));
+      if (holder.reservation !== null) return err(locked(holder));
+      // Released between the two statements: ask again, under a row lock, for a consistent answer.
+      const again = (await pool.query<HolderRow & { granted: string | null }>(reserveLockedQuery(column, tag, purpose, at, key))).rows[0];
+      if (again === undefined) return err(new NodeNotFound(identity));
+      if (again.granted === null) return err(locked(again));
+      const granted = (await pool.query<PgRow>('SELECT * FROM nodes WHERE id = $1', [again.granted])).rows[0];
+      return granted === undefined ? err(new NodeNotFound(identity)) : ok(pgRowToNode(granted));
     });
   }
 
@@ -703,6 +706,10 @@ export class PostgresStore implements Store {
       operation,
       async (pool) => {
         const client = await pool.connect();
+        // A checked-out client has no error listener of the pool's: a connection failure between
+        // two statements must not become an unhandled 'error' event (the next statement fails).
+        const onError = (error: Error): void => this.#opts.logger.warn({ err: error }, 'store connection failed in a transaction');
+        client.on('error', onError);
         let broken = false;
         try {
           await client.query('BEGIN');
@@ -713,6 +720,7 @@ export class PostgresStore implements Store {
           await client.query('ROLLBACK').catch(() => void (broken = true));
           throw cause;
         } finally {
+          client.removeListener('error', onError);
           client.release(broken);
         }
       },

@@ -45,8 +45,10 @@ describe('PostgresStore coordination', () => {
   });
 
   it('two processes racing reserve on the same 500 nodes: exactly one winner each', async () => {
-    const a = await open();
-    const b = await open();
+    // 1000 reserves queued at once on two pools: a busy machine may take longer than the default
+    // 5 s bound on waiting for a connection, which would answer StoreError (by design) instead.
+    const a = await open({ queryTimeoutMs: 60_000 });
+    const b = await open({ queryTimeoutMs: 60_000 });
     await sql(
       url,
       "INSERT INTO nodes (uuid, driver, created_at) SELECT gen_random_uuid()::text, 'fake-hardware', now() FROM generate_series(1, 500)",
@@ -62,13 +64,44 @@ describe('PostgresStore coordination', () => {
       const winners = pair.filter((r) => r.isOk());
       assert.equal(winners.length, 1, `node ${nodes[i]!.id}`);
       const loser = pair.find((r) => r.isErr())!;
-      assert.ok(loser.isErr() && loser.error instanceof NodeLocked, 'the loser is told who holds it');
+      assert.ok(loser.isErr() && loser.error instanceof NodeLocked, `the loser is told who holds it: ${String(loser._unsafeUnwrapErr())}`);
       tokens.add(winners[0]!._unsafeUnwrap().reservation_token!);
     }
     assert.equal(tokens.size, 500, 'every grant has its own token');
     const held = await value(a.listNodes({ reserved: true }));
     assert.equal(held.length, 500);
     assert.ok(held.every((n) => n.version === 2));
+  });
+
+  it('a reserve racing releases answers a grant or NodeLocked, never StoreError', async () => {
+    const a = await open();
+    const b = await open();
+    const node = await value(a.createNode({ driver: 'fake-hardware' }));
+    let stop = false;
+    const churn = (async () => {
+      while (!stop) {
+        const held = await a.reserve('host-a', node.id);
+        if (held.isOk()) await value(a.release('host-a', node.id, held.value.reservation_token!));
+      }
+    })();
+    let grants = 0;
+    let locked = 0;
+    try {
+      for (let i = 0; i < 300; i++) {
+        const result = await b.reserve('host-b', node.id);
+        if (result.isOk()) {
+          grants++;
+          await value(b.release('host-b', node.id));
+        } else {
+          assert.ok(result.error instanceof NodeLocked, `${result.error.name}: ${result.error.message}`);
+          locked++;
+        }
+      }
+    } finally {
+      stop = true;
+      await churn;
+    }
+    assert.equal(grants + locked, 300);
   });
 
   it("a change made by one process is heard by the other's onNodeChange with the new version and reservation", async () => {

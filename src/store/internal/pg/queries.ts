@@ -56,6 +56,25 @@ export function reserveQuery(column: IdentityColumn, tag: string, purpose: strin
   };
 }
 
+/**
+ * The reserve of the slow path, when the plain conditional UPDATE matched nothing yet the node then
+ * read unreserved (its holder released in between): the row is locked first (FOR UPDATE waits for
+ * and reads the latest committed version), so the answer — granted, or the holder at that
+ * moment — is consistent. Returns the holder columns and `granted` (the id when reserved).
+ */
+export function reserveLockedQuery(column: IdentityColumn, tag: string, purpose: string | null, at: string, key: number | string): PgQuery {
+  return {
+    name: `mc_reserve_locked_${column}`,
+    text:
+      `WITH cur AS (SELECT id, uuid, reservation, reservation_purpose, reserved_at, reservation_token FROM nodes ` +
+      `WHERE ${column} = $4::${column === 'id' ? 'bigint' : 'text'} FOR UPDATE), ` +
+      "upd AS (UPDATE nodes n SET reservation = $1, reservation_token = nextval('reservation_token_seq'), reservation_purpose = $2, " +
+      'reserved_at = $3::timestamptz, version = n.version + 1 FROM cur WHERE n.id = cur.id AND cur.reservation IS NULL RETURNING n.id) ' +
+      'SELECT cur.uuid, cur.reservation, cur.reservation_purpose, cur.reserved_at, cur.reservation_token, (SELECT id FROM upd) AS granted FROM cur',
+    values: [tag, purpose, at, key],
+  };
+}
+
 /** Who holds a node (looked up by `column`). */
 export function holderQuery(column: IdentityColumn, key: number | string): PgQuery {
   return {
