@@ -45,6 +45,34 @@ export interface ClientOptions {
   /** Pause between two operations of one client. */
   readonly thinkMs: number;
   readonly logger: Logger;
+  /** The clients' numbers (names api-client-<n>). Default 1..count. */
+  readonly numbers?: readonly number[];
+  /** Keep every wait sample (to merge the figures of several processes). */
+  readonly keepSamples?: boolean;
+}
+
+/** What the clients of one process did, with the raw wait samples (µs), to be merged. */
+export interface ClientCounts extends Omit<ClientStats, 'lockWaitMs' | 'sharedWaitMs'> {
+  readonly lockWaitUs: readonly number[];
+  readonly sharedWaitUs: readonly number[];
+}
+
+/** The clients of several processes as one. */
+export function mergeClientCounts(parts: readonly ClientCounts[]): ClientStats {
+  const sum = (
+    key: 'clients' | 'exclusiveUpdates' | 'nodeLocked' | 'sharedReads' | 'powerStateFixes' | 'syncFailures' | 'errors',
+  ): number => parts.reduce((total, part) => total + part[key], 0);
+  return {
+    clients: sum('clients'),
+    exclusiveUpdates: sum('exclusiveUpdates'),
+    nodeLocked: sum('nodeLocked'),
+    sharedReads: sum('sharedReads'),
+    powerStateFixes: sum('powerStateFixes'),
+    syncFailures: sum('syncFailures'),
+    errors: sum('errors'),
+    lockWaitMs: Latency.fromSamples(parts.map((p) => p.lockWaitUs)).figures(),
+    sharedWaitMs: Latency.fromSamples(parts.map((p) => p.sharedWaitUs)).figures(),
+  };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -53,8 +81,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 export class ApiClients {
   readonly #conductor: Conductor;
   readonly #options: ClientOptions;
-  readonly #lockWait = new Latency();
-  readonly #sharedWait = new Latency();
+  readonly #lockWait: Latency;
+  readonly #sharedWait: Latency;
   readonly #loops: Promise<void>[] = [];
   #running = false;
   #exclusiveUpdates = 0;
@@ -67,12 +95,15 @@ export class ApiClients {
   constructor(conductor: Conductor, options: ClientOptions) {
     this.#conductor = conductor;
     this.#options = options;
+    this.#lockWait = new Latency({ keepSamples: options.keepSamples === true });
+    this.#sharedWait = new Latency({ keepSamples: options.keepSamples === true });
   }
 
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    for (let i = 1; i <= this.#options.count; i++) {
+    const numbers = this.#options.numbers ?? Array.from({ length: this.#options.count }, (_, i) => i + 1);
+    for (const i of numbers) {
       const ctx = createRequestContext({ user: `api-client-${i}`, project: 'metal' });
       this.#loops.push(this.#loop(ctx, `api-client-${i}`));
     }
@@ -84,9 +115,15 @@ export class ApiClients {
     await Promise.all(this.#loops);
   }
 
+  /** The counts with the raw samples (keepSamples), to be merged with other processes'. */
+  counts(): ClientCounts {
+    const { lockWaitMs: _lock, sharedWaitMs: _shared, ...counts } = this.stats();
+    return { ...counts, lockWaitUs: this.#lockWait.samples(), sharedWaitUs: this.#sharedWait.samples() };
+  }
+
   stats(): ClientStats {
     return {
-      clients: this.#options.count,
+      clients: this.#options.numbers?.length ?? this.#options.count,
       exclusiveUpdates: this.#exclusiveUpdates,
       nodeLocked: this.#nodeLocked,
       sharedReads: this.#sharedReads,

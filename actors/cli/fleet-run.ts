@@ -14,11 +14,11 @@ import type { NodeRecord } from '../../src/node.js';
 import { provisioningErrorHandler } from '../../src/task/error-handlers.js';
 import { orThrow } from '../../src/task/scope.js';
 import type { ProcessEventOptions } from '../../src/task/types.js';
-import { ApiClients } from './clients.js';
+import { ApiClients, mergeClientCounts, type ClientCounts, type ClientStats } from './clients.js';
 import { enrollFleet } from './enroll.js';
 import { EnvironmentFailure, environmentCode } from './environment.js';
 import { EXIT, oneLine, UsageError, type CliIo } from './io.js';
-import type { FleetOptions } from './options.js';
+import { redactUrl, type FleetOptions } from './options.js';
 import { BarProgress, createProgress, type Progress } from './progress.js';
 import { isRecordedFailure, PHASE_END, PHASES, planNext, startPhase, TARGET_STATE, type Phase, type Step } from './provision-path.js';
 import { renderSummary, renderSummaryJson, type FleetSummary } from './summary.js';
@@ -81,6 +81,23 @@ class InFlight {
   }
 }
 
+/** The index in PHASES a node to drive starts its bars at (null: none), undefined when there is nothing to do. */
+function enlistedPhase(node: NodeRecord, recover: boolean): number | null | undefined {
+  const plan = planNext(node, recover);
+  if (plan.kind === 'done' || plan.kind === 'failed') return undefined;
+  const phase = startPhase(node, recover);
+  return phase === null ? null : PHASES.indexOf(phase);
+}
+
+/** Set the bars' totals for driving `nodes` (what every process's enlist would add). */
+export function countPhaseTotals(nodes: readonly NodeRecord[], options: FleetOptions, progress: Progress): void {
+  const recover = options.retryFailed && options.maxRetries > 0;
+  for (const node of nodes) {
+    const index = enlistedPhase(node, recover);
+    if (index !== undefined && index !== null) for (const p of PHASES.slice(index)) progress.addTotal(p, 1);
+  }
+}
+
 /** Drives the nodes and keeps the counts. */
 class FleetDriver {
   readonly #conductor: Conductor;
@@ -138,14 +155,15 @@ class FleetDriver {
     return this.#options.retryFailed && this.#options.maxRetries > 0;
   }
 
-  /** Put a node on the progress bars from the phase it starts in; false when there is nothing to do. */
-  enlist(node: NodeRecord): boolean {
-    const plan = planNext(node, this.recover);
-    if (plan.kind === 'done' || plan.kind === 'failed') return false;
-    const phase = startPhase(node, this.recover);
-    const index = phase === null ? null : PHASES.indexOf(phase);
+  /**
+   * Put a node on the progress bars from the phase it starts in; false when there is nothing to do.
+   * `countTotals` false: the bars' totals were set already (the parent of several processes).
+   */
+  enlist(node: NodeRecord, countTotals = true): boolean {
+    const index = enlistedPhase(node, this.recover);
+    if (index === undefined) return false;
     this.#nextPhase.set(node.id, index);
-    if (index !== null) for (const p of PHASES.slice(index)) this.#progress.addTotal(p, 1);
+    if (index !== null && countTotals) for (const p of PHASES.slice(index)) this.#progress.addTotal(p, 1);
     return true;
   }
 
@@ -296,35 +314,63 @@ class FleetDriver {
     return Math.min(100, 2 ** Math.min(attempt, 7)) * (0.5 + this.#random());
   }
 
-  pickForClient(all: readonly number[]): number | null {
+  /**
+   * The node an API client works on next: mostly one being driven now, else any. With several
+   * conductor processes (`spread`), a neighbour of a node driven here in the fleet's order: node i
+   * is driven by process i % spread and every process goes through the fleet in order, so the
+   * neighbours are being driven by the other processes now (the clients contend across processes).
+   */
+  pickForClient(all: readonly number[], position?: ReadonlyMap<number, number>, spread = 1): number | null {
     if (this.#random() < 0.8) {
       const busy = this.inFlight.pick(this.#random);
-      if (busy !== null) return busy;
+      if (busy !== null) {
+        const at = spread > 1 ? position?.get(busy) : undefined;
+        if (at === undefined) return busy;
+        const offset = Math.floor(this.#random() * (2 * spread - 1)) - (spread - 1);
+        return all[Math.min(all.length - 1, Math.max(0, at + offset))] ?? busy;
+      }
     }
     return all.length === 0 ? null : (all[Math.floor(this.#random() * all.length)] ?? null);
   }
 }
 
-/** Run the fleet. Returns the exit code. Bad input (store refused) → UsageError. */
-export async function runFleet(options: FleetOptions, io: CliIo): Promise<number> {
-  const started = performance.now();
-  // Our own signal (every waiting node lane listens to it), following the caller's.
-  const stopping = new AbortController();
-  setMaxListeners(0, stopping.signal);
-  const signal = stopping.signal;
-  const onOuterAbort = (): void => stopping.abort(io.signal?.reason);
-  if (io.signal?.aborted) onOuterAbort();
-  else io.signal?.addEventListener('abort', onOuterAbort, { once: true });
-  // With --json only the summary goes to stdout; progress goes to stderr then.
-  const progressOut = options.json ? io.stderr : io.stdout;
-  const progressTTY = options.json ? io.stderr.isTTY === true : io.isTTY;
-  const logs = new LogSink(io.stderr);
-  const logger = createLogger({ level: options.logLevel }, logs);
+/** What one process's driving did: summed over the conductor processes of a multi-process run. */
+export interface DriveReport {
+  readonly transitions: number;
+  readonly failures: Readonly<Record<Phase, number>>;
+  readonly retried: number;
+  readonly steps: number;
+  readonly stepFailures: number;
+  readonly noFreeWorkerRetries: number;
+  readonly nodeLockedRetries: number;
+  readonly invalidStateReplans: number;
+  readonly internalErrors: number;
+  readonly firstInternalError: string | null;
+  /** The errno of the first environment failure (the run stopped), or null. */
+  readonly environmentFailure: string | null;
+  readonly uncaught: number;
+  readonly cancelled: number;
+  readonly poolCapacity: number;
+  readonly deadLetters: number;
+  readonly clients: ClientCounts;
+}
 
+/** Open the fleet's conductor on the store the options name. Bad input → UsageError; a full disk… → EnvironmentFailure. */
+export async function openFleetConductor(
+  options: FleetOptions,
+  logger: Logger,
+  extra: { host?: string; startupRecovery?: boolean; periodicChecks?: boolean } = {},
+): Promise<Conductor> {
   const opened = await Conductor.open({
     logger,
-    store: options.db === null ? {} : { path: options.db, durability: options.durability },
+    store:
+      options.pg !== null
+        ? { postgres: { url: options.pg } }
+        : options.db === null
+          ? {}
+          : { path: options.db, durability: options.durability },
     ...(options.workers === undefined ? {} : { workersPoolSize: options.workers }),
+    ...extra,
     drivers: {
       fakeBehaviour: {
         delayMs: { min: options.minStepMs, max: options.maxStepMs },
@@ -336,62 +382,112 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
   });
   if (opened.isErr()) {
     const errno = environmentCode(opened.error);
-    throw errno === null
-      ? new UsageError(opened.error.message)
-      : new EnvironmentFailure(errno, { db: options.db, durability: options.durability });
+    if (errno !== null) throw new EnvironmentFailure(errno, { db: options.db, durability: options.durability });
+    throw new UsageError(
+      options.pg === null ? opened.error.message : `cannot open the PostgreSQL store ${redactUrl(options.pg)}: ${opened.error.message}`,
+    );
   }
-  const conductor = opened.value;
+  return opened.value;
+}
 
-  const progress = createProgress(options.progress, progressOut, progressTTY);
-  // Live bars and log lines on the same terminal would garble each other: hold the lines until the bars stop.
-  if (progress instanceof BarProgress && io.stderr.isTTY === true) logs.hold();
+/** Where the fleet is kept, for the first progress line. */
+export function storeLabel(options: FleetOptions): string {
+  if (options.pg !== null) {
+    const n = options.conductors;
+    return `PostgreSQL ${redactUrl(options.pg)} (${n} conductor process${n === 1 ? '' : 'es'})`;
+  }
+  return options.db ?? 'an in-memory store';
+}
+
+/** The start-up recovery's line, if it did anything. */
+export function noteRecovery(conductor: Conductor, progress: Progress): void {
+  const recovery = conductor.status().recovery;
+  const stuckFailed = recovery?.failed.length ?? 0;
+  const cleared = recovery?.reservationsCleared.length ?? 0;
+  if (stuckFailed > 0 || cleared > 0) {
+    const byState = Object.entries(recovery?.stuck ?? {})
+      .filter(([, r]) => r.failed.length > 0)
+      .map(([state, r]) => `${state} ${r.failed.length}`)
+      .join(', ');
+    progress.note(`start-up recovery: ${stuckFailed} stuck nodes failed${byState ? ` (${byState})` : ''}, ${cleared} reservations cleared`);
+  }
+}
+
+/** The start-up recovery's figures for the summary. */
+export function recoveryFigures(conductor: Conductor): FleetSummary['recovery'] {
+  const recovery = conductor.status().recovery;
+  return recovery === null ? null : { stuckNodesFailed: recovery.failed.length, reservationsCleared: recovery.reservationsCleared.length };
+}
+
+/** Enroll up to the fleet size (with its progress line and bar); returns the fleet sorted by id and how many were enrolled now. */
+export async function enrollWithProgress(
+  conductor: Conductor,
+  options: FleetOptions,
+  progress: Progress,
+  signal: AbortSignal,
+): Promise<{ fleet: NodeRecord[]; enrolled: number }> {
+  const existing = await orThrow(conductor.listNodes());
+  const toEnroll = Math.max(0, options.nodes - existing.length);
+  const activeBefore = existing.filter((n) => n.provision_state === TARGET_STATE).length;
+  progress.note(
+    `metal-conductor: fleet of ${Math.max(options.nodes, existing.length)} nodes on ${storeLabel(options)}` +
+      ` (${existing.length} in the store, ${activeBefore} active; enrolling ${toEnroll})`,
+  );
+  progress.setTotal('enroll', toEnroll);
+  const enrolled = await enrollFleet(conductor, existing, options.nodes, {
+    concurrency: options.concurrency,
+    onEnrolled: () => progress.advance('enroll', false),
+    signal,
+  });
+  return { fleet: [...existing, ...enrolled].sort((a, b) => a.id - b.id), enrolled: enrolled.length };
+}
+
+/** How one process drives its share of the fleet. */
+export interface DriveSetup {
+  readonly progress: Progress;
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+  /** The run stops: a full disk… */
+  readonly onEnvironmentFailure: () => void;
+  /** The whole fleet (the API clients pick from all of it). */
+  readonly fleet: readonly NodeRecord[];
+  /** Whether this process drives the node (default: every node). */
+  readonly mine?: (node: NodeRecord, index: number) => boolean;
+  /** The API clients' numbers here (default 1..--clients). */
+  readonly clientNumbers?: readonly number[];
+  /** Conductor processes driving the fleet side by side (the clients' picks spread over their nodes). Default 1. */
+  readonly processes?: number;
+  /** The bars' totals were set already (countPhaseTotals): enlisting does not add to them. */
+  readonly totalsCounted?: boolean;
+}
+
+/** Drive this process's nodes to the target while its API clients contend; returns what happened. */
+export async function driveFleet(conductor: Conductor, options: FleetOptions, setup: DriveSetup): Promise<DriveReport> {
+  const { progress, signal, logger } = setup;
   let transitions = 0;
   const unsubscribe = conductor.subscribe(() => void (transitions += 1));
-  const driver = new FleetDriver(conductor, options, progress, signal, logger, () => stopping.abort(new Error('environment failure')));
-  let allIds: number[] = [];
+  const driver = new FleetDriver(conductor, options, progress, signal, logger, setup.onEnvironmentFailure);
+  const allIds = setup.fleet.map((n) => n.id);
+  const position = new Map(allIds.map((id, at) => [id, at]));
+  const processes = setup.processes ?? 1;
+  const clientNumbers = setup.clientNumbers ?? Array.from({ length: options.clients }, (_, i) => i + 1);
   const clients = new ApiClients(conductor, {
-    count: options.clients,
-    random: seededRandom((options.seed + 1) >>> 0),
-    pick: () => driver.pickForClient(allIds),
+    count: clientNumbers.length,
+    numbers: clientNumbers,
+    random: seededRandom((options.seed + 1 + (clientNumbers[0] ?? 0) * 7919) >>> 0),
+    pick: () => driver.pickForClient(allIds, position, processes),
     thinkMs: CLIENT_THINK_MS,
     logger,
+    // The report carries the raw waits: the summary's figures are computed from them (merged over the processes).
+    keepSamples: true,
   });
   let clientsStarted = false;
-  let environmentFailed = false;
   try {
-    const recovery = conductor.status().recovery;
-    const stuckFailed = recovery?.failed.length ?? 0;
-    const cleared = recovery?.reservationsCleared.length ?? 0;
-    if (stuckFailed > 0 || cleared > 0) {
-      const byState = Object.entries(recovery?.stuck ?? {})
-        .filter(([, r]) => r.failed.length > 0)
-        .map(([state, r]) => `${state} ${r.failed.length}`)
-        .join(', ');
-      progress.note(
-        `start-up recovery: ${stuckFailed} stuck nodes failed${byState ? ` (${byState})` : ''}, ${cleared} reservations cleared`,
-      );
-    }
-
-    const existing = await orThrow(conductor.listNodes());
-    const toEnroll = Math.max(0, options.nodes - existing.length);
-    const activeBefore = existing.filter((n) => n.provision_state === TARGET_STATE).length;
-    progress.note(
-      `metal-conductor: fleet of ${Math.max(options.nodes, existing.length)} nodes on ${options.db ?? 'an in-memory store'}` +
-        ` (${existing.length} in the store, ${activeBefore} active; enrolling ${toEnroll})`,
-    );
-    progress.setTotal('enroll', toEnroll);
-    const enrolled = await enrollFleet(conductor, existing, options.nodes, {
-      concurrency: options.concurrency,
-      onEnrolled: () => progress.advance('enroll', false),
-      signal,
-    });
-    const enrolledCount = enrolled.length;
-
-    const fleet = [...existing, ...enrolled].sort((a, b) => a.id - b.id);
-    allIds = fleet.map((n) => n.id);
-    const toDrive = fleet.filter((node) => driver.enlist(node)).map((n) => n.id);
-
-    if (toDrive.length > 0 && !signal.aborted) {
+    const mine = setup.mine ?? (() => true);
+    const toDrive = setup.fleet
+      .filter((node, index) => mine(node, index) && driver.enlist(node, setup.totalsCounted !== true))
+      .map((n) => n.id);
+    if (toDrive.length > 0 && !signal.aborted && clientNumbers.length > 0) {
       clients.start();
       clientsStarted = true;
     }
@@ -401,66 +497,199 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
     };
     await Promise.all(Array.from({ length: Math.min(options.concurrency, toDrive.length) }, lane));
     if (clientsStarted) await clients.stop();
+    clientsStarted = false;
     await conductor.onIdle();
+  } finally {
+    if (clientsStarted) await clients.stop();
+    unsubscribe();
+  }
+  const status = conductor.status();
+  return {
+    transitions,
+    failures: { ...driver.failures },
+    retried: driver.retried,
+    steps: driver.steps,
+    stepFailures: driver.stepFailures,
+    noFreeWorkerRetries: driver.noFreeWorker,
+    nodeLockedRetries: driver.driverNodeLocked,
+    invalidStateReplans: driver.invalidState,
+    internalErrors: driver.internalErrors,
+    firstInternalError: driver.firstInternalError,
+    environmentFailure: driver.environmentFailure,
+    uncaught: status.workers.failed,
+    cancelled: status.workers.cancelled,
+    poolCapacity: status.workers.pool.capacity,
+    deadLetters: status.deadLetters,
+    clients: clients.counts(),
+  };
+}
+
+/** Sum the reports of several processes (one: itself). */
+export function mergeReports(reports: readonly DriveReport[]): { report: Omit<DriveReport, 'clients'>; clients: ClientStats } {
+  const sum = (pick: (r: DriveReport) => number): number => reports.reduce((total, r) => total + pick(r), 0);
+  return {
+    report: {
+      transitions: sum((r) => r.transitions),
+      failures: { manage: sum((r) => r.failures.manage), clean: sum((r) => r.failures.clean), deploy: sum((r) => r.failures.deploy) },
+      retried: sum((r) => r.retried),
+      steps: sum((r) => r.steps),
+      stepFailures: sum((r) => r.stepFailures),
+      noFreeWorkerRetries: sum((r) => r.noFreeWorkerRetries),
+      nodeLockedRetries: sum((r) => r.nodeLockedRetries),
+      invalidStateReplans: sum((r) => r.invalidStateReplans),
+      internalErrors: sum((r) => r.internalErrors),
+      firstInternalError: reports.find((r) => r.firstInternalError !== null)?.firstInternalError ?? null,
+      environmentFailure: reports.find((r) => r.environmentFailure !== null)?.environmentFailure ?? null,
+      uncaught: sum((r) => r.uncaught),
+      cancelled: sum((r) => r.cancelled),
+      poolCapacity: sum((r) => r.poolCapacity),
+      deadLetters: sum((r) => r.deadLetters),
+    },
+    clients: mergeClientCounts(reports.map((r) => r.clients)),
+  };
+}
+
+/** The summary of a run from the final nodes and the (merged) reports. */
+export function buildSummary(
+  final: readonly NodeRecord[],
+  reports: readonly DriveReport[],
+  meta: {
+    options: FleetOptions;
+    enrolled: number;
+    recovery: FleetSummary['recovery'];
+    interrupted: boolean;
+    elapsedMs: number;
+    hosts: readonly string[];
+  },
+): FleetSummary {
+  const { report, clients } = mergeReports(reports);
+  const states: Record<string, number> = {};
+  let active = 0;
+  let failed = 0;
+  for (const node of final) {
+    states[node.provision_state] = (states[node.provision_state] ?? 0) + 1;
+    if (node.provision_state === TARGET_STATE) active += 1;
+    else if (isRecordedFailure(node)) failed += 1;
+  }
+  const { options, elapsedMs } = meta;
+  return {
+    nodes: final.length,
+    enrolled: meta.enrolled,
+    db: options.db,
+    postgres: options.pg === null ? null : redactUrl(options.pg),
+    conductors: options.conductors,
+    hosts: [...meta.hosts],
+    seed: options.seed,
+    states,
+    active,
+    failed,
+    unfinished: final.length - active - failed,
+    reserved: final.filter((n) => n.reservation !== null).length,
+    failures: { ...report.failures },
+    retried: report.retried,
+    transitions: report.transitions,
+    transitionsPerSec: Math.round((report.transitions / Math.max(elapsedMs, 1)) * 1000 * 10) / 10,
+    lockWaitMs: clients.lockWaitMs,
+    nodeLocked: clients.nodeLocked,
+    apiClients: clients,
+    workers: {
+      steps: report.steps,
+      stepFailures: report.stepFailures,
+      uncaught: report.uncaught,
+      cancelled: report.cancelled,
+      poolCapacity: report.poolCapacity,
+      noFreeWorkerRetries: report.noFreeWorkerRetries,
+    },
+    driver: {
+      nodeLockedRetries: report.nodeLockedRetries,
+      invalidStateReplans: report.invalidStateReplans,
+      internalErrors: report.internalErrors,
+    },
+    recovery: meta.recovery,
+    deadLetters: report.deadLetters,
+    interrupted: meta.interrupted,
+    elapsedMs: Math.round(elapsedMs),
+  };
+}
+
+/**
+ * Print the summary and end as the run did: an environment failure throws (exit 3), nodes that
+ * could not be driven get their line; returns the exit code otherwise.
+ */
+export function finishRun(summary: FleetSummary, reports: readonly DriveReport[], options: FleetOptions, io: CliIo): number {
+  const { report } = mergeReports(reports);
+  io.stdout.write(options.json ? renderSummaryJson(summary) : renderSummary(summary));
+  if (report.environmentFailure !== null)
+    throw new EnvironmentFailure(report.environmentFailure, { db: options.db, durability: options.durability });
+  if (report.internalErrors > 0) {
+    const count = report.internalErrors === 1 ? '1 node' : `${report.internalErrors} nodes`;
+    io.stderr.write(`metal-conductor: ${count} could not be driven (first: ${oneLine(report.firstInternalError ?? '?')}; see the log)\n`);
+  }
+  if (summary.interrupted) return EXIT.interrupted;
+  return report.internalErrors > 0 || summary.unfinished > 0 ? EXIT.internal : EXIT.ok;
+}
+
+/** The run's own abort signal, following the caller's (SIGINT/SIGTERM); `dispose` stops following. */
+export function runSignal(io: CliIo): { controller: AbortController; dispose: () => void } {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  const onOuterAbort = (): void => controller.abort(io.signal?.reason);
+  if (io.signal?.aborted) onOuterAbort();
+  else io.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  return { controller, dispose: () => io.signal?.removeEventListener('abort', onOuterAbort) };
+}
+
+/** Run the fleet. Returns the exit code. Bad input (store refused) → UsageError. */
+export async function runFleet(options: FleetOptions, io: CliIo): Promise<number> {
+  if (options.conductors > 1) {
+    const { runFleetCluster } = await import('./fleet-cluster.js');
+    return runFleetCluster(options, io);
+  }
+  const started = performance.now();
+  // Our own signal (every waiting node lane listens to it), following the caller's.
+  const { controller: stopping, dispose } = runSignal(io);
+  const signal = stopping.signal;
+  // With --json only the summary goes to stdout; progress goes to stderr then.
+  const progressOut = options.json ? io.stderr : io.stdout;
+  const progressTTY = options.json ? io.stderr.isTTY === true : io.isTTY;
+  const logs = new LogSink(io.stderr);
+  const logger = createLogger({ level: options.logLevel }, logs);
+
+  let conductor: Conductor;
+  try {
+    conductor = await openFleetConductor(options, logger);
+  } catch (error) {
+    dispose();
+    throw error;
+  }
+
+  const progress = createProgress(options.progress, progressOut, progressTTY);
+  // Live bars and log lines on the same terminal would garble each other: hold the lines until the bars stop.
+  if (progress instanceof BarProgress && io.stderr.isTTY === true) logs.hold();
+  let environmentFailed = false;
+  try {
+    noteRecovery(conductor, progress);
+    const { fleet, enrolled } = await enrollWithProgress(conductor, options, progress, signal);
+    const report = await driveFleet(conductor, options, {
+      progress,
+      signal,
+      logger,
+      onEnvironmentFailure: () => stopping.abort(new Error('environment failure')),
+      fleet,
+    });
     progress.stop();
     logs.release();
 
     const final = await orThrow(conductor.listNodes());
-    const status = conductor.status();
-    const elapsedMs = performance.now() - started;
-    const states: Record<string, number> = {};
-    let active = 0;
-    let failed = 0;
-    for (const node of final) {
-      states[node.provision_state] = (states[node.provision_state] ?? 0) + 1;
-      if (node.provision_state === TARGET_STATE) active += 1;
-      else if (isRecordedFailure(node)) failed += 1;
-    }
-    const clientStats = clients.stats();
-    const summary: FleetSummary = {
-      nodes: final.length,
-      enrolled: enrolledCount,
-      db: options.db,
-      seed: options.seed,
-      states,
-      active,
-      failed,
-      unfinished: final.length - active - failed,
-      reserved: final.filter((n) => n.reservation !== null).length,
-      failures: { ...driver.failures },
-      retried: driver.retried,
-      transitions,
-      transitionsPerSec: Math.round((transitions / Math.max(elapsedMs, 1)) * 1000 * 10) / 10,
-      lockWaitMs: clientStats.lockWaitMs,
-      nodeLocked: clientStats.nodeLocked,
-      apiClients: clientStats,
-      workers: {
-        steps: driver.steps,
-        stepFailures: driver.stepFailures,
-        uncaught: status.workers.failed,
-        cancelled: status.workers.cancelled,
-        poolCapacity: status.workers.pool.capacity,
-        noFreeWorkerRetries: driver.noFreeWorker,
-      },
-      driver: {
-        nodeLockedRetries: driver.driverNodeLocked,
-        invalidStateReplans: driver.invalidState,
-        internalErrors: driver.internalErrors,
-      },
-      recovery: recovery === null ? null : { stuckNodesFailed: stuckFailed, reservationsCleared: cleared },
-      deadLetters: status.deadLetters,
+    const summary = buildSummary(final, [report], {
+      options,
+      enrolled,
+      recovery: recoveryFigures(conductor),
       interrupted: signal.aborted,
-      elapsedMs: Math.round(elapsedMs),
-    };
-    io.stdout.write(options.json ? renderSummaryJson(summary) : renderSummary(summary));
-    if (driver.environmentFailure !== null)
-      throw new EnvironmentFailure(driver.environmentFailure, { db: options.db, durability: options.durability });
-    if (driver.internalErrors > 0) {
-      const count = driver.internalErrors === 1 ? '1 node' : `${driver.internalErrors} nodes`;
-      io.stderr.write(`metal-conductor: ${count} could not be driven (first: ${oneLine(driver.firstInternalError ?? '?')}; see the log)\n`);
-    }
-    if (signal.aborted) return EXIT.interrupted;
-    return driver.internalErrors > 0 || summary.unfinished > 0 ? EXIT.internal : EXIT.ok;
+      elapsedMs: performance.now() - started,
+      hosts: [conductor.status().host],
+    });
+    return finishRun(summary, [report], options, io);
   } catch (error) {
     const errno = error instanceof EnvironmentFailure ? error.errno : environmentCode(error);
     if (errno === null) throw error;
@@ -469,17 +698,15 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
   } finally {
     progress.stop();
     logs.release();
-    if (clientsStarted) await clients.stop();
-    unsubscribe();
     const stopped = await conductor.stop();
     // After an environment failure, stopping fails the same way: the one line says it all.
     if (stopped.isErr() && !environmentFailed) io.stderr.write(`metal-conductor: ${oneLine(stopped.error.message)}\n`);
-    io.signal?.removeEventListener('abort', onOuterAbort);
+    dispose();
   }
 }
 
 /** The log destination: stderr, or held back (bounded) while live bars are on the terminal. */
-class LogSink {
+export class LogSink {
   static readonly MAX_HELD = 1000;
   readonly #out: CliIo['stderr'];
   #held: string[] | null = null;

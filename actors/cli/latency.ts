@@ -18,10 +18,30 @@ const round = (ms: number): number => Math.round(ms * 1000) / 1000;
 /** A latency histogram fed in milliseconds. */
 export class Latency {
   readonly #histogram: RecordableHistogram = createHistogram();
+  /** Every recorded value in µs, when kept (to merge the figures of several processes). */
+  readonly #samples: number[] | null;
+
+  constructor(options: { keepSamples?: boolean } = {}) {
+    this.#samples = options.keepSamples === true ? [] : null;
+  }
+
+  /** A histogram of the samples (µs) of several others. */
+  static fromSamples(samples: Iterable<readonly number[]>): Latency {
+    const latency = new Latency();
+    for (const list of samples) for (const us of list) latency.#histogram.record(us);
+    return latency;
+  }
 
   /** Record one wait of `ms` milliseconds (kept to the microsecond; 0 counts as 1 µs). */
   record(ms: number): void {
-    this.#histogram.record(Math.max(1, Math.round(ms * 1000)));
+    const us = Math.max(1, Math.round(ms * 1000));
+    this.#histogram.record(us);
+    this.#samples?.push(us);
+  }
+
+  /** The recorded values in µs (empty unless kept). */
+  samples(): readonly number[] {
+    return this.#samples ?? [];
   }
 
   get count(): number {

@@ -27,14 +27,22 @@ export const FLEET_DEFAULTS = Object.freeze({
   maxRetries: 3,
   logLevel: 'warn',
   durability: 'sync' as const,
+  conductors: 1,
 });
+
+/** Most conductor processes `--conductors` starts. */
+export const MAX_CONDUCTORS = 16;
 
 /** The fleet run's options, validated. */
 export interface FleetOptions {
   /** Nodes in the fleet: enroll up to this many in total (existing nodes count). */
   readonly nodes: number;
-  /** Absolute database path, or null for an in-memory store. */
+  /** Absolute database path, or null for an in-memory store (or PostgreSQL). */
   readonly db: string | null;
+  /** PostgreSQL connection string (--pg): the shared store instead of the file; null: the file or memory. */
+  readonly pg: string | null;
+  /** Conductor processes sharing the fleet (more than 1 needs --pg). */
+  readonly conductors: number;
   readonly durability: 'sync' | 'batched';
   readonly minStepMs: number;
   readonly maxStepMs: number;
@@ -60,6 +68,8 @@ export interface FleetOptions {
 /** The status command's options, validated. */
 export interface StatusOptions {
   readonly db: string;
+  /** PostgreSQL connection string (--pg): list the nodes there instead of the file. */
+  readonly pg: string | null;
   /** Provision states to list (empty: all). */
   readonly states: readonly string[];
   readonly json: boolean;
@@ -70,8 +80,14 @@ export interface StatusOptions {
 export interface RawFleetOptions {
   nodes: string;
   db: string;
+  /** Set by the program when --db was given on the command line (not the default). */
+  dbGiven?: boolean;
   memory?: boolean;
   durability: string;
+  /** Set by the program when --durability was given on the command line. */
+  durabilityGiven?: boolean;
+  pg?: string;
+  conductors: string;
   minStepMs: string;
   maxStepMs: string;
   failureRate: string;
@@ -91,6 +107,9 @@ export interface RawFleetOptions {
 /** The status options as commander hands them over. */
 export interface RawStatusOptions {
   db: string;
+  /** Set by the program when --db was given on the command line. */
+  dbGiven?: boolean;
+  pg?: string;
   state?: string[];
   json?: boolean;
   logLevel: string;
@@ -127,6 +146,38 @@ function dbPath(text: string): string {
   return resolve(text);
 }
 
+/** Check a `--pg` connection string: postgres:// or postgresql://, a URL with a host. */
+export function pgUrl(text: string): string {
+  const trimmed = text.trim();
+  const url = URL.canParse(trimmed) ? new URL(trimmed) : null;
+  if (url === null || !/^postgres(ql)?:$/.test(url.protocol) || url.hostname === '') {
+    throw new UsageError(
+      `--pg must be a postgres:// connection string (postgres://user:password@host:5432/database), got "${redactUrl(trimmed)}"`,
+    );
+  }
+  return trimmed;
+}
+
+/** A connection string with its password hidden, for messages and the summary. */
+export function redactUrl(text: string): string {
+  try {
+    const url = new URL(text);
+    if (url.password !== '') url.password = '***';
+    return url.toString();
+  } catch {
+    return text.replace(/:[^:@/]*@/, ':***@');
+  }
+}
+
+/** The store options that cannot go with --pg, given on the command line. */
+function pgConflicts(raw: RawFleetOptions): string[] {
+  const conflicts: string[] = [];
+  if (raw.dbGiven) conflicts.push('--db');
+  if (raw.memory) conflicts.push('--memory');
+  if (raw.durabilityGiven) conflicts.push('--durability');
+  return conflicts;
+}
+
 /** Parse `--fail-op <operation=rate>` values into FakeBehaviour.failOperations. */
 export function parseFailOperations(values: readonly string[]): Record<string, number> {
   const result: Record<string, number> = {};
@@ -152,9 +203,21 @@ export function validateFleetOptions(raw: RawFleetOptions): FleetOptions {
   if (raw.durability !== 'sync' && raw.durability !== 'batched') {
     throw new UsageError(`--durability must be sync or batched, got "${raw.durability}"`);
   }
+  const pg = raw.pg === undefined ? null : pgUrl(raw.pg);
+  if (pg !== null) {
+    const conflicts = pgConflicts(raw);
+    if (conflicts.length > 0)
+      throw new UsageError(`--pg cannot be combined with ${conflicts.join(', ')} (the PostgreSQL store replaces the file)`);
+  }
+  const conductors = integer('--conductors', raw.conductors, 1, MAX_CONDUCTORS);
+  if (conductors > 1 && pg === null) {
+    throw new UsageError(`--conductors ${conductors} needs --pg URL (several conductor processes share one PostgreSQL database)`);
+  }
   const options: FleetOptions = {
     nodes: integer('--nodes', raw.nodes, 1, 1_000_000),
-    db: raw.memory ? null : dbPath(raw.db),
+    db: raw.memory || pg !== null ? null : dbPath(raw.db),
+    pg,
+    conductors,
     durability: raw.durability,
     minStepMs,
     maxStepMs,
@@ -186,7 +249,9 @@ export function validateStatusOptions(raw: RawStatusOptions): StatusOptions {
       );
     }
   }
-  return { db: dbPath(raw.db), states, json: raw.json === true, logLevel: logLevel(raw.logLevel) };
+  const pg = raw.pg === undefined ? null : pgUrl(raw.pg);
+  if (pg !== null && raw.dbGiven) throw new UsageError('--pg cannot be combined with --db (the PostgreSQL store replaces the file)');
+  return { db: dbPath(raw.db), pg, states, json: raw.json === true, logLevel: logLevel(raw.logLevel) };
 }
 
 const errno = (cause: unknown): string => (cause as NodeJS.ErrnoException).code ?? String(cause);

@@ -9,11 +9,13 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { describe } from '../../src/errors.js';
 import { EnvironmentFailure, environmentCode, environmentMessage } from './environment.js';
+import { CHILD_COMMAND, runFleetChild } from './fleet-cluster.js';
 import { runFleet } from './fleet-run.js';
 import { EXIT, printError, UsageError, type CliIo } from './io.js';
 import {
   checkDbForRun,
   FLEET_DEFAULTS,
+  MAX_CONDUCTORS,
   LOG_LEVELS,
   validateFleetOptions,
   validateStatusOptions,
@@ -57,6 +59,11 @@ Re-running on the same file resumes: active nodes stay, nodes a killed run left 
 failed by the conductor's start-up recovery (Ironic's text) and, like every failed node, only
 carried on with --retry-failed; nodes in a wait state get their agent callback.
 
+With --pg URL the fleet is kept in PostgreSQL; --conductors N (needs --pg) runs it with N
+conductor processes (hosts <hostname>-c0 ...): the parent enrolls, child i drives every N-th node
+and the API clients k with k mod N = i; one progress, one summary. A child that dies stops the
+run (exit 1).
+
 Driver operations for --fail-op: power.validate, power.getPowerState (verify),
 deploy.prepareCleaning, deploy.executeCleanStep (clean), deploy.deploy, power.setPowerState (deploy).
 
@@ -65,6 +72,7 @@ Examples:
   metal-conductor --nodes 50 --memory --json        # a small run, summary as JSON
   metal-conductor --fail-op deploy.deploy=1         # every deploy fails (deploy failed)
   metal-conductor --retry-failed --failure-rate 0   # bring the failed nodes to active
+  metal-conductor --pg postgres://u:p@db/ironic --conductors 3   # three conductor processes
   metal-conductor status --state "deploy failed"
 
 Exit codes: 0 every node active or in a recorded failure state, 1 internal error,
@@ -87,6 +95,17 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .addOption(withDefault('-n, --nodes <n>', 'nodes in the fleet: enroll up to this many in total', FLEET_DEFAULTS.nodes))
     .addOption(withDefault('--db <file>', 'database file (created if missing)', FLEET_DEFAULTS.db).conflicts('memory'))
     .option('--memory', 'use an in-memory store (nothing kept)')
+    .option(
+      '--pg <url>',
+      'PostgreSQL connection string (postgres://user:password@host:5432/db): the shared store instead of --db (default: none)',
+    )
+    .addOption(
+      withDefault(
+        '--conductors <n>',
+        `conductor processes sharing the fleet on --pg (1..${MAX_CONDUCTORS}; more than 1 needs --pg)`,
+        FLEET_DEFAULTS.conductors,
+      ),
+    )
     .addOption(
       withDefault(
         '--durability <mode>',
@@ -115,16 +134,20 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .option('--json', 'print the summary as one JSON object on stdout (progress goes to stderr)')
     .addOption(withDefault('--log-level <level>', `pino log level on stderr (${LOG_LEVELS.join(', ')})`, defaultLogLevel()))
     .addHelpText('after', FLEET_HELP)
-    .action(async (raw: RawFleetOptions) => {
-      const options = validateFleetOptions(raw);
+    .action(async (raw: RawFleetOptions, command: Command) => {
+      const given = (name: string): boolean => command.getOptionValueSource(name) === 'cli';
+      const options = validateFleetOptions({ ...raw, dbGiven: given('db'), durabilityGiven: given('durability') });
       if (options.db !== null) await checkDbForRun(options.db);
       setCode(await runFleet(options, io));
     });
 
   program
     .command('status')
-    .description('list the nodes of a database file: provision state, target, holder, purpose, held for, last_error; pool and dead letters')
+    .description(
+      'list the nodes of a database file (or PostgreSQL): provision state, target, holder, purpose, held for, last_error; pool and dead letters',
+    )
     .addOption(withDefault('--db <file>', 'database file', FLEET_DEFAULTS.db))
+    .option('--pg <url>', 'PostgreSQL connection string: list the nodes there instead of the --db file (default: none)')
     .option('--state <state>', 'only nodes in this provision state (repeatable, or comma-separated)', collect)
     .option('--json', 'print the report as one JSON object')
     .addOption(withDefault('--log-level <level>', `pino log level on stderr (${LOG_LEVELS.join(', ')})`, defaultLogLevel()))
@@ -132,7 +155,18 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
       // `metal-conductor --db x status`: the program took --db; honour it.
       const parentDb = command.parent?.getOptionValueSource('db') === 'cli' ? command.parent.opts<{ db: string }>().db : undefined;
       const db = command.getOptionValueSource('db') === 'cli' || parentDb === undefined ? raw.db : parentDb;
-      setCode(await runStatus(validateStatusOptions({ ...raw, db }), io));
+      const dbGiven = command.getOptionValueSource('db') === 'cli' || parentDb !== undefined;
+      const pg = raw.pg ?? command.parent?.opts<{ pg?: string }>().pg;
+      setCode(await runStatus(validateStatusOptions({ ...raw, db, dbGiven, ...(pg === undefined ? {} : { pg }) }), io));
+    });
+
+  // Internal: one of the conductor processes of `--pg URL --conductors N` (fleet-cluster.ts); its
+  // work comes from the parent in the environment, its reports go back over the IPC channel.
+  program
+    .command(CHILD_COMMAND, { hidden: true })
+    .description('internal: a conductor process of a multi-process fleet run')
+    .action(async () => {
+      setCode(await runFleetChild(io));
     });
   return program;
 }

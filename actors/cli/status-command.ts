@@ -6,13 +6,14 @@
  * row, and clearing this host's stale reservations on close, as any conductor start on this host
  * does). The file lock refuses a second process: a running fleet is reported as StoreInUse.
  */
+import { hostname } from 'node:os';
 import { Conductor } from '../conductor.js';
 import { createLogger } from '../../src/logging.js';
 import type { NodeRecord } from '../../src/node.js';
 import { orThrow } from '../../src/task/scope.js';
 import { EnvironmentFailure, environmentCode } from './environment.js';
 import { UsageError, type CliIo } from './io.js';
-import { checkDbForStatus, type StatusOptions } from './options.js';
+import { checkDbForStatus, redactUrl, type StatusOptions } from './options.js';
 
 /** One listed node. */
 export interface StatusRow {
@@ -101,12 +102,22 @@ function renderTable(report: StatusReport, filter: readonly string[]): string {
 
 /** Run `status`. Returns the exit code; bad input → UsageError. */
 export async function runStatus(options: StatusOptions, io: CliIo): Promise<number> {
-  await checkDbForStatus(options.db);
+  if (options.pg === null) await checkDbForStatus(options.db);
   const logger = createLogger({ level: options.logLevel }, { write: (line: string) => void io.stderr.write(line) });
-  const opened = await Conductor.open({ logger, store: { path: options.db }, startupRecovery: false, periodicChecks: false });
+  const where = options.pg === null ? options.db : redactUrl(options.pg);
+  const opened = await Conductor.open({
+    logger,
+    // On PostgreSQL a host of its own: the live conductors' hosts are claimed (a running fleet's too).
+    ...(options.pg === null
+      ? { store: { path: options.db } }
+      : { store: { postgres: { url: options.pg } }, host: `${hostname()}-status-${process.pid}` }),
+    startupRecovery: false,
+    periodicChecks: false,
+  });
   if (opened.isErr()) {
     const errno = environmentCode(opened.error);
-    throw errno === null ? new UsageError(opened.error.message) : new EnvironmentFailure(errno, { db: options.db });
+    if (errno !== null) throw new EnvironmentFailure(errno, { db: options.pg === null ? options.db : null });
+    throw new UsageError(options.pg === null ? opened.error.message : `cannot open the PostgreSQL store ${where}: ${opened.error.message}`);
   }
   const conductor = opened.value;
   try {
@@ -118,7 +129,7 @@ export async function runStatus(options: StatusOptions, io: CliIo): Promise<numb
     for (const node of all) states[node.provision_state] = (states[node.provision_state] ?? 0) + 1;
     const status = conductor.status();
     const report: StatusReport = {
-      db: options.db,
+      db: where,
       listed: listed.length,
       total: all.length,
       states,

@@ -11,8 +11,14 @@ export interface FleetSummary {
   readonly nodes: number;
   /** Nodes enrolled by this run (the rest were there already). */
   readonly enrolled: number;
-  /** Database file, or null in memory. */
+  /** Database file, or null in memory (or on PostgreSQL). */
   readonly db: string | null;
+  /** The PostgreSQL store's connection string (password hidden), or null. */
+  readonly postgres: string | null;
+  /** Conductor processes that drove the fleet (--conductors). */
+  readonly conductors: number;
+  /** Their hosts (the conductors' reservation tags). */
+  readonly hosts: readonly string[];
   readonly seed: number;
   /** Nodes per final provision state. */
   readonly states: Readonly<Record<string, number>>;
@@ -69,10 +75,11 @@ const ms = (value: number | null): string => (value === null ? '-' : value < 10 
 /** The summary as a human-readable table. */
 export function renderSummary(s: FleetSummary): string {
   const lines: string[] = [];
-  const where = s.db === null ? 'in memory' : s.db;
+  const where = s.postgres !== null ? `PostgreSQL ${s.postgres}` : s.db === null ? 'in memory' : s.db;
+  const processes = s.postgres === null ? '' : `, ${s.conductors} conductor${s.conductors === 1 ? '' : 's'} on PostgreSQL`;
   lines.push('');
   lines.push(
-    `Fleet run${s.interrupted ? ' (interrupted)' : ''}: ${s.nodes} nodes (${s.enrolled} enrolled by this run), store ${where}, seed ${s.seed}`,
+    `Fleet run${s.interrupted ? ' (interrupted)' : ''}: ${s.nodes} nodes (${s.enrolled} enrolled by this run), store ${where}${processes}, seed ${s.seed}`,
   );
   lines.push('');
   const stateRows = Object.entries(s.states).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
@@ -84,6 +91,7 @@ export function renderSummary(s: FleetSummary): string {
   );
   lines.push('');
   const row = (label: string, value: string): void => void lines.push(`  ${label.padEnd(24)} ${value}`);
+  if (s.postgres !== null) row('conductors', `${s.conductors} process${s.conductors === 1 ? '' : 'es'}: ${s.hosts.join(', ')}`);
   row('transitions', `${s.transitions} (${s.transitionsPerSec.toFixed(0)}/s)`);
   row(
     'lock wait (ms)',
