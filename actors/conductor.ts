@@ -67,6 +67,12 @@ import { HashRing, ringsByGroup } from '../src/cluster/hash-ring.js';
 export type { ConductorInit, StoreOptions } from './conductor-init.js';
 
 /**
+ * After our own store session reconnected, how long missing claims of other conductors are not
+ * taken for deaths: their sessions reconnect within their backoff (at most 2 s between attempts).
+ */
+const RESYNC_GRACE_MS = 5000;
+
+/**
  * Seams for tests and internal embedding: not part of the package's public surface.
  * @internal
  */
@@ -176,6 +182,9 @@ export class Conductor {
   readonly #clock: Clock;
   readonly #components: RestartSupervisor;
   #recovery: RecoveryReport | null = null;
+  /** When our store session last reconnected (shared store); -Infinity: never. */
+  #resyncedAt = Number.NEGATIVE_INFINITY;
+  #unsubscribeResync: (() => void) | null = null;
   /**
    * On a shared store: the live conductors (lower case) and their hash rings (one per conductor
    * group, and one over all of them for nodes of a group with no live conductor). Null: every
@@ -378,9 +387,10 @@ export class Conductor {
       this.#logger.warn({ err: live.error }, 'reading the live conductors failed; keeping the previous membership');
       return null;
     }
-    const members = live.value.some((m) => m.host.toLowerCase() === this.config.host.toLowerCase())
-      ? live.value
-      : [...live.value, { host: this.config.host, group: this.config.conductorGroup }];
+    const selfLive = live.value.some((m) => m.host.toLowerCase() === this.config.host.toLowerCase());
+    // Our own claim missing: our session is reconnecting (the server restarted?); nobody is judged now.
+    if (!selfLive) return null;
+    const members = live.value;
     const liveSet = new Set(members.map((m) => m.host.toLowerCase()));
     const previous = this.#membership;
     const changed = previous === null || previous.live.size !== liveSet.size || [...liveSet].some((h) => !previous.live.has(h));
@@ -400,10 +410,15 @@ export class Conductor {
   #startLivenessCheck(policy: ResolvedRestartPolicy): void {
     const coordination = this.#store.coordination;
     if (coordination === undefined) return;
+    // A server restart frees every conductor's claim at once; each session takes its own back within
+    // its reconnect backoff. Until then a missing claim does not mean a dead conductor.
+    this.#unsubscribeResync = coordination.onResync(() => {
+      this.#resyncedAt = this.#clock.now();
+    });
     this.#components.start(
       periodicComponent('check-dead-conductors', this.config.livenessCheckInterval, async () => {
         const live = await this.#refreshMembership();
-        if (live === null) return;
+        if (live === null || this.#clock.now() - this.#resyncedAt < RESYNC_GRACE_MS) return;
         const rows = await this.#store.listConductors();
         if (rows.isErr()) throw rows.error;
         const self = this.config.host.toLowerCase();
@@ -657,6 +672,7 @@ export class Conductor {
   async #stop(): Promise<Result<void, StoreError>> {
     this.#logger.info('conductor stopping');
     await this.#components.stop();
+    this.#unsubscribeResync?.();
     await this.#workers.drain(this.config.gracefulShutdownTimeout, this.#stopSignal.signal);
     for (const [leaseId, task] of this.#leases) {
       this.#leases.delete(leaseId);

@@ -658,15 +658,23 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
    */
   async #onRemote(change: NodeChange | null): Promise<void> {
     const snapshot = this.#cell.snapshot;
-    if (snapshot === null || (change !== null && change.version <= snapshot.version)) return;
-    if (change?.deleted === true) {
-      await this.#run({ type: 'gone' });
+    if (snapshot === null) return;
+    const host = this.#host.config.host;
+    if (
+      change !== null &&
+      change.reservation === host &&
+      change.token !== this.#token &&
+      !this.#lock.reserved &&
+      // Newer than what we hold, or just loaded with it (the node was not in memory when it came).
+      (change.version > snapshot.version || (snapshot.reservation === host && snapshot.reservation_token === change.token))
+    ) {
+      // Handed to us by the conductor that held it (cross-process FIFO): ours for our head, or to clear.
+      if (await this.#adoptRow(change.version === snapshot.version)) await this.#run({ type: 'adopted' });
       return;
     }
-    const host = this.#host.config.host;
-    if (change !== null && change.reservation === host && change.token !== this.#token && !this.#lock.reserved) {
-      // Handed to us by the conductor that held it (cross-process FIFO): ours for our head, or to clear.
-      if (await this.#adoptRow()) await this.#run({ type: 'adopted' });
+    if (change !== null && change.version <= snapshot.version) return;
+    if (change?.deleted === true) {
+      await this.#run({ type: 'gone' });
       return;
     }
     const waitingOutside = this.#lock.queue.length > 0 && !this.#lock.reserved && this.#lock.holder === null;
@@ -692,11 +700,14 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
     if (row.reservation === null && this.#lock.queue.length > 0 && !this.#lock.reserved) await this.#run({ type: 'outsideCleared' });
   }
 
-  /** Re-read the row; if it names us with a token we do not hold yet, take it as ours. */
-  async #adoptRow(): Promise<boolean> {
-    const got = await this.#host.store.getNode(this.#cell.id);
-    if (got.isErr()) return false;
-    const row = got.value;
+  /** Re-read the row (unless `current`: the snapshot is that row); if it names us with a token we do not hold yet, take it as ours. */
+  async #adoptRow(current = false): Promise<boolean> {
+    let row = this.#cell.snapshot;
+    if (!current || row === null) {
+      const got = await this.#host.store.getNode(this.#cell.id);
+      if (got.isErr()) return false;
+      row = got.value;
+    }
     if (row.reservation !== this.#host.config.host || row.reservation_token === null || row.reservation_token === this.#token) return false;
     this.#token = row.reservation_token;
     this.#publish(freeze(row, true));

@@ -155,11 +155,25 @@ export class NodeRegistry implements NodeLocks {
    */
   #onNodeChange(change: NodeChange): void {
     const entry = this.#byId.get(change.id);
+    if (change.reservation === this.config.host && !change.deleted && (entry === undefined || entry.ref === null)) {
+      // Handed to us by another conductor while nobody here waits any more (or the node was
+      // dropped from memory): the node's actor adopts it and, with nobody to grant it to, clears it.
+      this.#adoptOrphanedHandOver(change, entry);
+      return;
+    }
     if (entry === undefined) return;
     const snapshot = entry.snapshot;
     if (snapshot !== null && change.version <= snapshot.version) return;
     if (entry.ref === null) this.#forget(entry);
     else this.#send(entry, { type: 'remote', change });
+  }
+
+  #adoptOrphanedHandOver(change: NodeChange, entry: NodeEntry | undefined): void {
+    const loaded = entry === undefined ? this.#load(change.id) : okAsync(entry);
+    void loaded.match(
+      (target) => void this.#send(target, { type: 'remote', change }),
+      (error) => this.logger.warn({ err: error, node: change.id }, 'a reservation handed to this conductor could not be taken up'),
+    );
   }
 
   /** Notifications may have been missed (the store reconnected): nothing cached can be trusted. */

@@ -101,6 +101,8 @@ export interface LockState {
   readonly woken: boolean;
   /** The conductor that has waited longest for this node elsewhere, if any (shared store). */
   readonly outsideWaiter: OutsideWaiter | null;
+  /** An `adopted` came while a store call was in flight: applied once that call is answered. */
+  readonly adoptPending: boolean;
   /**
    * The retry timer, if armed: for the head `ticket` against an outside holder (once that head has
    * left, the next one tries at once instead of waiting it out), or for a failed clear.
@@ -204,6 +206,7 @@ export function initialLockState(settings: ArbiterSettings): LockState {
     retry: null,
     woken: false,
     outsideWaiter: null,
+    adoptPending: false,
     clearFailures: 0,
     outsideHolder: null,
     releasing: null,
@@ -230,10 +233,21 @@ export function lockedBy(state: LockState): LockedBy {
   return { kind: 'outside', holder: state.outsideHolder };
 }
 
+const RESERVE_ANSWERS: ReadonlySet<LockEvent['type']> = new Set(['reserved', 'reserveRefused', 'reserveFailed']);
+
 /** Apply one event at time `now`. */
 export function step(state: LockState, event: LockEvent, now: number): Step {
   const effects: LockEffect[] = [];
-  const next = apply(state, event, now, effects);
+  if (state.adoptPending && state.awaiting?.operation === 'reserve' && RESERVE_ANSWERS.has(event.type)) {
+    // The reserve in flight when another conductor handed us the node is answered: its answer is
+    // stale (the row is ours), so the adoption takes its place.
+    return { state: onAdopted({ ...state, awaiting: null, woken: false, adoptPending: false }, now, effects), effects };
+  }
+  let next = apply(state, event, now, effects);
+  // Another call in flight then was answered (and nothing new started): adopt now.
+  if (next.adoptPending && next.awaiting === null && event.type !== 'adopted') {
+    next = onAdopted({ ...next, adoptPending: false }, now, effects);
+  }
   return { state: next, effects };
 }
 
@@ -462,7 +476,9 @@ function onHandOverRefused(s: LockState, lost: boolean, now: number, fx: LockEff
 }
 
 function onAdopted(s: LockState, now: number, fx: LockEffect[]): LockState {
-  // Whatever we were doing, the row is ours now: the head is granted, or the reservation cleared.
+  // One store call at a time: a call in flight is answered first (its answer is stale: the row is ours).
+  if (s.awaiting !== null) return { ...s, adoptPending: true };
+  // The row is ours now: the head is granted, or the reservation cleared.
   if (s.retry?.for === 'outside') fx.push({ type: 'cancelRetry' });
   const base: LockState = {
     ...s,

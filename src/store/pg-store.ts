@@ -656,9 +656,14 @@ export class PostgresStore implements Store {
         if (checkedFence === null) throw new TypeError('handOver: a fence is required');
         if (typeof info?.purpose !== 'string') throw new TypeError('handOver: info.purpose must be a string');
         const at = timestamp(info.at, 'handOver');
-        return this.#run<NodeRecord, LockLost | NodeNotFound>('handOver', async (pool) => {
+        return this.#run<NodeRecord, LockLost | NodeNotFound | StoreError>('handOver', async (pool) => {
           const row = (await pool.query<PgRow>(handOverQuery(nodeId, checkedFence, to, info.purpose, at))).rows[0];
           if (row !== undefined) return ok(pgRowToNode(row));
+          const holder = (await pool.query<HolderRow>(holderQuery('id', nodeId))).rows[0];
+          if (holder !== undefined && holder.reservation === checkedFence.tag && Number(holder.reservation_token) === checkedFence.token) {
+            // Still ours: the conductor stopped waiting meanwhile. Nothing was written.
+            return err(new StoreError('handOver', `conductor ${to} no longer waits for node ${holder.uuid}`));
+          }
           return this.#whyFenceFailed(pool, nodeId, checkedFence);
         });
       },

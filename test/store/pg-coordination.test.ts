@@ -217,6 +217,10 @@ describe('PostgresStore coordination', () => {
     ]);
     await eventually(() => heard.filter((id) => id === node.id).length >= 2, 'the waiter notifications');
     const fence = { tag: 'cond-a', token: held.reservation_token! };
+    // Never to a conductor that is not waiting (it would hold a reservation it never clears): nothing written.
+    const notWaiting = await failure(coord(a).handOver(fence, node.id, 'cond-z', { purpose: 'x' }), StoreError);
+    assert.match(notWaiting.message, /cond-z no longer waits/);
+    assert.equal((await value(a.getNode(node.id))).version, held.version);
     await failure(coord(a).handOver({ tag: 'cond-a', token: fence.token + 1000 }, node.id, 'cond-b', { purpose: 'x' }), LockLost);
     await failure(coord(a).handOver({ tag: 'cond-x', token: fence.token }, node.id, 'cond-b', { purpose: 'x' }), LockLost);
     const moved = await value(coord(a).handOver(fence, node.id, 'cond-b', { purpose: 'clean' }));

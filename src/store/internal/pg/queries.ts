@@ -201,7 +201,9 @@ export function handOverQuery(nodeId: number, fence: { tag: string; token: numbe
     text:
       "WITH moved AS (UPDATE nodes SET reservation = $4, reservation_token = nextval('reservation_token_seq'), " +
       'reservation_purpose = $5, reserved_at = $6::timestamptz, version = version + 1 ' +
-      'WHERE id = $1::bigint AND reservation = $2 AND reservation_token = $3::bigint RETURNING *), ' +
+      'WHERE id = $1::bigint AND reservation = $2 AND reservation_token = $3::bigint ' +
+      // Only to a conductor still waiting: one that gave up would be handed a reservation it never clears.
+      'AND EXISTS (SELECT 1 FROM node_waiters WHERE node_id = $1::bigint AND host = $4) RETURNING *), ' +
       'gone AS (DELETE FROM node_waiters w USING moved WHERE w.node_id = moved.id AND w.host = $4) ' +
       'SELECT * FROM moved',
     values: [nodeId, fence.tag, fence.token, to, purpose, at],
