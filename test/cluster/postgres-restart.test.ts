@@ -276,7 +276,8 @@ describe('PostgreSQL restart under two conductors', () => {
         `# ${Date.now() - resumed} ms after resume: row reserved by ${row.reservation}; B's takeover ${JSON.stringify(b.status().takeover)}`,
       );
       assert.equal(row.reservation, 'late-a', 'A still holds its node');
-      assert.deepEqual(b.status().takeover?.deadHosts ?? [], [], 'B never took A for dead');
+      // Conductors of the previous test (stopped: offline) are dead, as Ironic counts them; A must not be.
+      assert.ok(!(b.status().takeover?.deadHosts ?? []).includes('late-a'), 'B never took A for dead');
       assert.ok(wrote.isOk(), `A's write under its lock lands: ${wrote.isErr() ? String(wrote.error) : ''}`);
       await orThrow(task.release());
     } finally {
