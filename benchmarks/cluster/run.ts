@@ -172,6 +172,20 @@ function dur(us: number): string {
   return `${(us / 1e6).toFixed(2)} s`;
 }
 
+/** Word-wrap a line at 120 columns (continuation lines indented). */
+function wrap(text: string, indent = '  '): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > 120) {
+      lines.push(line);
+      line = `${indent}${word}`;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines.join('\n');
+}
+
 const pct = (x: number): string => `${(x * 100).toFixed(x < 0.001 && x > 0 ? 3 : 1)} %`;
 
 // ------------------------------------------------------------------------------------------ measures
@@ -654,7 +668,7 @@ function print(
   seconds: number,
 ): { targets: Target[] } {
   const out: string[] = [];
-  const table = (title: string, columns: Column[], rows: Cell[][]): void => void out.push('', title, textTable(columns, rows));
+  const table = (title: string, columns: Column[], rows: Cell[][]): void => void out.push('', wrap(title), textTable(columns, rows));
   const r = (header: string): Column => ({ header, align: 'right' });
   const ironicEx = (n: number) => ironic?.exclusive.find((f) => f.processes === n);
   const ironicCo = (n: number) => ironic?.contention.find((f) => f.processes === n);
@@ -666,12 +680,14 @@ function print(
   out.push(
     `metal-conductor cluster benchmark${options.quick ? ' (--quick: timings not meaningful, no verdicts)' : ''}, ${round2(seconds)} s`,
   );
-  out.push(describeMachine(machine, environment));
-  out.push(`${LOOPS} closed loops per process, each on its own node (floor: its own row and connection); one PostgreSQL server for all`);
+  out.push(wrap(describeMachine(machine, environment)));
+  out.push(
+    wrap(`${LOOPS} closed loops per process, each on its own node (floor: its own row and connection); one PostgreSQL server for all`),
+  );
 
   const perProc = (f: LoopFigure): string => f.perProcessOpsPerSec.map((x) => String(x)).join(' + ');
   table(
-    '1. exclusive cycle: acquire exclusive + release (cycles/s; ratio = ours per process / floor per process, / Ironic per process)',
+    '1. exclusive cycle: acquire exclusive + release, cycles/s; ÷floor, ×Ironic = ours per process over theirs per process',
     [
       r('procs'),
       r('total/s'),
@@ -726,7 +742,7 @@ function print(
     counts.map((c) => [c.processes, c.floor.totalOpsPerSec, perProc(c.floor), dur(c.floor.latencyUs.p50), dur(c.floor.latencyUs.p99)]),
   );
   table(
-    `3. contention: ${CONTENTION_CALLERS} callers on one node, default budget; wait = acquire → granted; overtook = a grant passed an earlier waiter`,
+    `3. contention: ${CONTENTION_CALLERS} callers on one node, default budget (retry 3 × 1 s); wait = acquire → granted`,
     [
       r('procs'),
       { header: 'callers' },
@@ -735,7 +751,7 @@ function print(
       r('wait p99'),
       r('NodeLocked'),
       { header: 'grant share' },
-      r('overtook x-proc'),
+      r('x-overtook'),
       r('Ironic p99'),
       r('Ironic NL'),
       { header: 'verdict' },
@@ -748,7 +764,7 @@ function print(
       target(`contention wait p99 ≤ 50 ms, ${c.processes} proc`, dur(k.waitUs.p99), '≤ 50 ms', k.waitUs.p99 <= 50_000);
       return [
         c.processes,
-        `${k.callersPerProcess.join('/')} × ${k.cyclesPerCaller}`,
+        `${k.callersPerProcess.join('/')}×${k.cyclesPerCaller}`,
         k.grantsPerSec,
         dur(k.waitUs.p50),
         dur(k.waitUs.p99),
@@ -760,6 +776,13 @@ function print(
         verdict(met),
       ];
     }),
+  );
+  out.push(
+    wrap(
+      '  grant share = grants per process / all grants; x-overtook = grants that passed an earlier-requested waiter of another process ' +
+        `(same host clock); same process: ${counts.map((c) => `${c.processes}p ${pct(c.contention.sameOvertakeShare)}`).join(', ')}`,
+      '    ',
+    ),
   );
   const stale = counts.filter((c) => c.staleness !== null).map((c) => c.staleness!);
   table(
@@ -809,16 +832,30 @@ function print(
       ],
     );
     out.push(
-      `  unreserved = no node reserved by the victim in the database; granted = the last of its ${t.nodesPerKill} nodes acquired by a ` +
-        `survivor; failed = the deploying node reads 'deploy failed' + "${TAKEOVER_TEXT}"; ok = kills where it did.`,
-      `  The survivor was granted the deploying node while it still read 'deploying' in ${t.grantedWhileDeploying}/${t.kills} kills ` +
-        '(the reservation is cleared before the node is failed under a new lock, as in Ironic).',
+      wrap(
+        `  unreserved = no node reserved by the victim in the database; granted = the last of its ${t.nodesPerKill} nodes acquired by a ` +
+          `survivor; failed = the deploying node reads 'deploy failed' + "${TAKEOVER_TEXT}"; ok = kills where it did.`,
+        '    ',
+      ),
+      wrap(
+        `  A survivor was granted the deploying node while it still read 'deploying' in ${t.grantedWhileDeploying}/${t.kills} kills ` +
+          '(the reservation is cleared before the node is failed under a new lock, as in Ironic).',
+        '    ',
+      ),
     );
     const bad = t.samples.filter((s) => !s.deployOk);
     for (const s of bad) out.push(`  kill ${s.kill}: deploying node ended ${s.deployState} / ${s.deployLastError ?? 'null'}`);
   }
   if (ironic !== null) {
-    out.push('', `Ironic ${ironic.versions['ironic'] ?? ''} on the same server (its own database): ${JSON.stringify(ironic.versions)}`);
+    const v = ironic.versions;
+    out.push(
+      '',
+      wrap(
+        `Ironic ${v['ironic'] ?? '?'} (${v['debianPackage'] ?? ''}; Python ${v['python'] ?? '?'}, SQLAlchemy ${v['sqlalchemy'] ?? '?'}, ` +
+          `psycopg2 ${v['psycopg2'] ?? '?'}, eventlet ${v['eventlet'] ?? '?'}) on the same server, its own database; its takeover: ` +
+          `${ironic.takeover?.note ?? 'not measured'}`,
+      ),
+    );
   }
   if (!options.quick) {
     table(
@@ -827,11 +864,11 @@ function print(
       targets.map((t) => [t.target, t.value, t.limit, t.met === true ? 'met' : 'MISSED']),
     );
   }
-  if (errors.length > 0) out.push('', 'Errors:', ...errors.map((e) => `  ${e}`));
+  if (errors.length > 0) out.push('', 'Errors:', ...errors.map((e) => wrap(`  ${e}`, '    ')));
   const firstErrors = counts.flatMap((c) =>
     [c.exclusive, c.processEvent, c.floor]
       .filter((f) => f.firstError !== undefined)
-      .map((f) => `  ${c.processes} proc: ${f.errors} loop errors, first: ${f.firstError}`),
+      .map((f) => wrap(`  ${c.processes} proc: ${f.errors} loop errors, first: ${f.firstError}`, '    ')),
   );
   if (firstErrors.length > 0) out.push('', 'Loop errors:', ...firstErrors);
   console.log(out.join('\n'));
