@@ -50,6 +50,8 @@ export interface NodeCell {
   holder: { readonly leaseId: string; readonly purpose: string; readonly since: number; readonly requestId: string } | null;
   /** Exclusive requests waiting. */
   waiting: number;
+  /** A `waiters` message is on its way (shared store): further waiter notifications need no other one. */
+  waitersChanged?: boolean;
 }
 
 /** Messages a node actor understands. */
@@ -683,6 +685,22 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       await this.#run({ type: 'outsideCleared' });
       if ((this.#cell.snapshot?.version ?? Number.POSITIVE_INFINITY) >= change.version) return;
     }
+    const current = this.#cell.snapshot;
+    if (change?.lock !== undefined && current !== null && change.version === current.version + 1) {
+      // Only the reservation changed, and it is the next version of ours: patch it, no read.
+      this.#checkStillOurs(change.reservation, change.token);
+      this.#publish(
+        withChanges(current, {
+          reservation: change.reservation,
+          reservation_purpose: change.lock.purpose,
+          reserved_at: change.lock.reservedAt,
+          reservation_token: change.token,
+          version: change.version,
+        }),
+      );
+      if (change.reservation === null && this.#lock.queue.length > 0 && !this.#lock.reserved) await this.#run({ type: 'outsideCleared' });
+      return;
+    }
     const got = await this.#host.store.getNode(this.#cell.id);
     if (got.isErr()) {
       if (got.error instanceof NodeNotFound) await this.#run({ type: 'gone' });
@@ -690,14 +708,19 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       return;
     }
     const row = got.value;
-    if (this.#token !== null && !(row.reservation === host && row.reservation_token === this.#token)) {
-      this.#lockLost(new LockLost(this.#cell.uuid, { host, token: this.#token }, { host: row.reservation, token: row.reservation_token }));
-      this.#token = null;
-    }
+    this.#checkStillOurs(row.reservation, row.reservation_token);
     // A read that overtook a newer commit is replaced when that commit's notification comes.
-    const current = this.#cell.snapshot;
-    if (current !== null && row.version > current.version) this.#publish(freeze(row, true));
+    const latest = this.#cell.snapshot;
+    if (latest !== null && row.version > latest.version) this.#publish(freeze(row, true));
     if (row.reservation === null && this.#lock.queue.length > 0 && !this.#lock.reserved) await this.#run({ type: 'outsideCleared' });
+  }
+
+  /** A commit shows the node held as `reservation`/`token`: if we hold a reservation and that is not it, it was taken over. */
+  #checkStillOurs(reservation: string | null, token: number | null): void {
+    const host = this.#host.config.host;
+    if (this.#token === null || (reservation === host && token === this.#token)) return;
+    this.#lockLost(new LockLost(this.#cell.uuid, { host, token: this.#token }, { host: reservation, token }));
+    this.#token = null;
   }
 
   /** Re-read the row (unless `current`: the snapshot is that row); if it names us with a token we do not hold yet, take it as ours. */
@@ -710,6 +733,8 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
     }
     if (row.reservation !== this.#host.config.host || row.reservation_token === null || row.reservation_token === this.#token) return false;
     this.#token = row.reservation_token;
+    // The hand-over removed our waiter row in the same statement.
+    this.#waitingSince = null;
     this.#publish(freeze(row, true));
     return true;
   }
@@ -737,6 +762,8 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
 
   /** The conductors waiting for the node changed: tell the arbiter the oldest one other than us. */
   async #onWaiters(): Promise<void> {
+    // Changes heard from now on need another read; those before are covered by this one.
+    this.#cell.waitersChanged = false;
     const coordination = this.#host.store.coordination;
     if (coordination === undefined || this.#cell.snapshot === null) return;
     const listed = await coordination.waitersOf(this.#cell.id);

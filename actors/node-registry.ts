@@ -135,7 +135,9 @@ export class NodeRegistry implements NodeLocks {
         coordination.onWaitersChange((nodeId) => {
           const entry = this.#byId.get(nodeId);
           // Only an activated node can hold or wait; others learn of waiters when they reserve.
-          if (entry !== undefined && entry.ref !== null) this.#send(entry, { type: 'waiters' });
+          if (entry === undefined || entry.ref === null || entry.waitersChanged === true) return;
+          entry.waitersChanged = true;
+          this.#send(entry, { type: 'waiters' });
         }),
       );
     }

@@ -57,6 +57,8 @@ export interface NodeChange {
   readonly reservation: string | null;
   readonly token: number | null;
   readonly deleted: boolean;
+  /** Present when nothing but the reservation changed: the rest of the row is as before, so a cached row can be patched. */
+  readonly lock?: { readonly purpose: string | null; readonly reservedAt: string | null };
 }
 
 /** A conductor waiting for a node held by another one (cross-process FIFO hand-over). */

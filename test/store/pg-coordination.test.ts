@@ -113,13 +113,24 @@ describe('PostgresStore coordination', () => {
     const reserved = await value(a.reserve('host-a', node.id));
     await eventually(() => heard.some((c) => c.id === node.id && c.version === 2), 'the reserve notification');
     const change = heard.find((c) => c.version === 2)!;
-    assert.deepEqual(change, { id: node.id, version: 2, reservation: 'host-a', token: reserved.reservation_token, deleted: false });
+    // Only the reservation changed: the payload carries it, so a listener patches its row without a read.
+    assert.deepEqual(change, {
+      id: node.id,
+      version: 2,
+      reservation: 'host-a',
+      token: reserved.reservation_token,
+      deleted: false,
+      lock: { purpose: reserved.reservation_purpose, reservedAt: reserved.reserved_at },
+    });
     assert.ok(
-      heard.some((c) => c.id === node.id && c.version === 1),
-      'the insert is heard too',
+      heard.some((c) => c.id === node.id && c.version === 1 && c.lock === undefined),
+      'the insert is heard too (not a lock-only change)',
     );
+    await value(a.updateNode(node.id, { last_error: 'x' }));
+    await eventually(() => heard.some((c) => c.version === 3), 'the update notification');
+    assert.equal(heard.find((c) => c.version === 3)!.lock, undefined, 'a data change is not lock-only: listeners read the row');
     await value(a.release('host-a', node.id));
-    await eventually(() => heard.some((c) => c.version === 3 && c.reservation === null && c.token === null), 'the release notification');
+    await eventually(() => heard.some((c) => c.version === 4 && c.reservation === null && c.token === null), 'the release notification');
     await value(a.destroyNode(node.id));
     await eventually(() => heard.some((c) => c.deleted && c.id === node.id), 'the delete notification');
   });

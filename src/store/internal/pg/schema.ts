@@ -128,8 +128,14 @@ DECLARE
   r nodes;
 BEGIN
   IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+  -- lockOnly: nothing but the reservation columns changed (reserve, release, hand-over): a
+  -- listener patches its cached row from this payload instead of reading the row again.
   PERFORM pg_notify('${NODES_CHANNEL}', json_build_object(
     'id', r.id, 'version', r.version, 'reservation', r.reservation, 'token', r.reservation_token,
+    'purpose', r.reservation_purpose,
+    'at', to_char(r.reserved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+    'lockOnly', TG_OP = 'UPDATE' AND (to_jsonb(OLD) - '{reservation,reservation_purpose,reserved_at,reservation_token,version}'::text[])
+      = (to_jsonb(NEW) - '{reservation,reservation_purpose,reserved_at,reservation_token,version}'::text[]),
     'deleted', TG_OP = 'DELETE')::text);
   RETURN NULL;
 END $$;

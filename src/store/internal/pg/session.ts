@@ -96,6 +96,9 @@ export class PgSession {
           version: number;
           reservation: string | null;
           token: number | null;
+          purpose?: string | null;
+          at?: string | null;
+          lockOnly?: boolean;
           deleted: boolean;
         };
         const change: NodeChange = {
@@ -104,6 +107,7 @@ export class PgSession {
           reservation: raw.reservation ?? null,
           token: raw.token === null || raw.token === undefined ? null : Number(raw.token),
           deleted: raw.deleted === true,
+          ...(raw.lockOnly === true ? { lock: { purpose: raw.purpose ?? null, reservedAt: raw.at ?? null } } : {}),
         };
         for (const listener of this.nodeListeners) this.#call(() => listener(change));
       } else if (channel === WAITERS_CHANNEL && payload !== undefined) {
