@@ -424,6 +424,8 @@ export class Conductor {
         const self = this.config.host.toLowerCase();
         const dead = rows.value.filter((row) => row.online && row.hostname.toLowerCase() !== self && !live.has(row.hostname.toLowerCase()));
         if (dead.length === 0) return;
+        // A conductor killed between a commit and its announcement: what we cache may be behind.
+        this.#registry.resync();
         await this.#takeOverOrphans({ liveHosts: live, onlyHosts: dead.map((row) => row.hostname) });
         for (const row of dead) {
           const left = await this.#store.listNodes({ reservedBy: row.hostname });

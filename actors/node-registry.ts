@@ -178,7 +178,14 @@ export class NodeRegistry implements NodeLocks {
     );
   }
 
-  /** Notifications may have been missed (the store reconnected): nothing cached can be trusted. */
+  /**
+   * Notifications may have been missed (the store reconnected, or a conductor died between a
+   * commit and its announcement): nothing cached can be trusted.
+   */
+  resync(): void {
+    this.#onResync();
+  }
+
   #onResync(): void {
     for (const entry of [...this.#byId.values()]) {
       if (entry.ref === null) this.#forget(entry);

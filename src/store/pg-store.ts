@@ -62,8 +62,10 @@ import {
   WAITERS_OF_SQL,
   type HolderRow,
   type IdentityColumn,
+  type PgChangeRow,
   type PgChildTable,
 } from './internal/pg/queries.js';
+import { Announcer, type ChangedRow } from './internal/pg/announcer.js';
 import { pgRowToConductor, pgRowToNode, type PgRow } from './internal/pg/rows.js';
 import { createOrMigrate, LOCK_NAMESPACE } from './internal/pg/schema.js';
 import { PgSession } from './internal/pg/session.js';
@@ -159,6 +161,8 @@ export class PostgresStore implements Store {
   readonly coordination: StoreCoordination;
   readonly #opts: ResolvedOptions;
   readonly #pool: pg.Pool;
+  /** Announces committed node changes to every conductor, after the commit. */
+  readonly #announcer: Announcer;
   readonly #session: PgSession;
   #health: StoreHealth = { state: 'ok', error: null, since: null, recoveries: 0 };
   #closing: Promise<Result<void, StoreError>> | null = null;
@@ -166,6 +170,7 @@ export class PostgresStore implements Store {
   private constructor(opts: ResolvedOptions, pool: pg.Pool, session: PgSession) {
     this.#opts = opts;
     this.#pool = pool;
+    this.#announcer = new Announcer(pool, opts.logger);
     this.#session = session;
     this.description = describeUrl(opts.url);
     this.coordination = this.#coordination();
@@ -276,7 +281,7 @@ export class PostgresStore implements Store {
     if (children.length === 0) {
       return this.#write(
         'createNode',
-        async (pool) => ok(pgRowToNode((await pool.query<PgRow>(node)).rows[0]!)),
+        async (pool) => ok(this.#announced(pgRowToNode((await pool.query<PgRow>(node)).rows[0]!), false)),
         () => values,
       );
     }
@@ -295,6 +300,7 @@ export class PostgresStore implements Store {
         return ok(created);
       },
       () => writing,
+      (created) => void this.#announced(created, false),
     );
   }
 
@@ -373,7 +379,7 @@ export class PostgresStore implements Store {
       'updateNode',
       async (pool) => {
         const row = (await pool.query<PgRow>(query)).rows[0];
-        if (row !== undefined) return ok(pgRowToNode(row));
+        if (row !== undefined) return ok(this.#announced(pgRowToNode(row), false));
         return this.#whyFenceFailed(pool, nodeId, checkedFence);
       },
       () => values,
@@ -384,7 +390,11 @@ export class PostgresStore implements Store {
     assertNodeId('destroyNode', nodeId);
     const checkedFence = fenceOf('destroyNode', fence);
     return this.#run('destroyNode', async (pool) => {
-      if ((await pool.query(destroyNodeQuery(nodeId, checkedFence))).rowCount === 1) return ok(undefined);
+      const gone = (await pool.query<PgChangeRow>(destroyNodeQuery(nodeId, checkedFence))).rows[0];
+      if (gone !== undefined) {
+        this.#announcer.announce(changedRow(gone), false, true);
+        return ok(undefined);
+      }
       return this.#whyFenceFailed(pool, nodeId, checkedFence);
     });
   }
@@ -402,7 +412,7 @@ export class PostgresStore implements Store {
       const [column, key] = identityColumn(parsed.value);
       // Ironic's conditional UPDATE; when it matches nothing, who holds the node.
       const row = (await pool.query<PgRow>(reserveQuery(column, tag, purpose, at, key))).rows[0];
-      if (row !== undefined) return ok(pgRowToNode(row));
+      if (row !== undefined) return ok(this.#announced(pgRowToNode(row), true));
       const holder = (await pool.query<HolderRow>(holderQuery(column, key))).rows[0];
       if (holder === undefined) return err(new NodeNotFound(identity));
       if (holder.reservation !== null) return err(locked(holder));
@@ -411,7 +421,7 @@ export class PostgresStore implements Store {
       if (again === undefined) return err(new NodeNotFound(identity));
       if (again.granted === null) return err(locked(again));
       const granted = (await pool.query<PgRow>('SELECT * FROM nodes WHERE id = $1', [again.granted])).rows[0];
-      return granted === undefined ? err(new NodeNotFound(identity)) : ok(pgRowToNode(granted));
+      return granted === undefined ? err(new NodeNotFound(identity)) : ok(this.#announced(pgRowToNode(granted), true));
     });
   }
 
@@ -424,7 +434,11 @@ export class PostgresStore implements Store {
     assertNodeId('release', nodeId);
     const checkedToken = tokenOf('release', token);
     return this.#run('release', async (pool) => {
-      if ((await pool.query(releaseQuery(tag, nodeId, checkedToken))).rowCount === 1) return ok(undefined);
+      const released = (await pool.query<PgChangeRow>(releaseQuery(tag, nodeId, checkedToken))).rows[0];
+      if (released !== undefined) {
+        this.#announcer.announce(changedRow(released), true);
+        return ok(undefined);
+      }
       return this.#whyNotHeld(pool, tag, nodeId, checkedToken);
     });
   }
@@ -441,7 +455,11 @@ export class PostgresStore implements Store {
     const at = timestamp(info.at, 'transferReservation');
     const checkedToken = tokenOf('transferReservation', token);
     return this.#run('transferReservation', async (pool) => {
-      if ((await pool.query(transferQuery(tag, nodeId, info.purpose, at, checkedToken))).rowCount === 1) return ok(undefined);
+      const moved = (await pool.query<PgChangeRow>(transferQuery(tag, nodeId, info.purpose, at, checkedToken))).rows[0];
+      if (moved !== undefined) {
+        this.#announcer.announce(changedRow(moved), true);
+        return ok(undefined);
+      }
       return this.#whyNotHeld(pool, tag, nodeId, checkedToken);
     });
   }
@@ -449,7 +467,8 @@ export class PostgresStore implements Store {
   clearReservations(host: string): ResultAsync<string[], StoreError> {
     assertTag('clearReservations', host);
     return this.#run('clearReservations', async (pool) => {
-      const rows = (await pool.query<{ id: string; uuid: string }>(CLEAR_RESERVATIONS_SQL, [host])).rows;
+      const rows = (await pool.query<PgChangeRow & { uuid: string }>(CLEAR_RESERVATIONS_SQL, [host])).rows;
+      for (const row of rows) this.#announcer.announce(changedRow(row), true);
       const uuids = rows.sort((a, b) => Number(a.id) - Number(b.id)).map((r) => r.uuid);
       if (uuids.length > 0) this.#opts.logger.warn({ host, nodes: uuids }, 'cleared reservations held by this host');
       return ok(uuids);
@@ -461,7 +480,8 @@ export class PostgresStore implements Store {
     if (typeof message !== 'string') throw new TypeError('clearTargetPowerState: message must be a string');
     const stamp = now();
     return this.#run('clearTargetPowerState', async (pool) => {
-      const rows = (await pool.query<{ id: string; uuid: string }>(CLEAR_TARGET_POWER_STATE_SQL, [host, message, stamp])).rows;
+      const rows = (await pool.query<PgChangeRow & { uuid: string }>(CLEAR_TARGET_POWER_STATE_SQL, [host, message, stamp])).rows;
+      for (const row of rows) this.#announcer.announce(changedRow(row), false);
       const uuids = rows.sort((a, b) => Number(a.id) - Number(b.id)).map((r) => r.uuid);
       if (uuids.length > 0) this.#opts.logger.warn({ host, nodes: uuids }, 'cleared target_power_state of nodes reserved by this host');
       return ok(uuids);
@@ -567,6 +587,8 @@ export class PostgresStore implements Store {
 
   async #shutdown(): Promise<Result<void, StoreError>> {
     let error: StoreError | null = null;
+    // What was committed is announced before the connections go.
+    await this.#announcer.drain();
     await this.#session.close();
     // Bounded: a connection hung in a query (an unreachable server) is released by its query
     // timeout; pool.end() waits for that, not longer.
@@ -658,7 +680,7 @@ export class PostgresStore implements Store {
         const at = timestamp(info.at, 'handOver');
         return this.#run<NodeRecord, LockLost | NodeNotFound | StoreError>('handOver', async (pool) => {
           const row = (await pool.query<PgRow>(handOverQuery(nodeId, checkedFence, to, info.purpose, at))).rows[0];
-          if (row !== undefined) return ok(pgRowToNode(row));
+          if (row !== undefined) return ok(this.#announced(pgRowToNode(row), true));
           const holder = (await pool.query<HolderRow>(holderQuery('id', nodeId))).rows[0];
           if (holder !== undefined && holder.reservation === checkedFence.tag && Number(holder.reservation_token) === checkedFence.token) {
             // Still ours: the conductor stopped waiting meanwhile. Nothing was written.
@@ -678,6 +700,12 @@ export class PostgresStore implements Store {
   }
 
   // ---------------------------------------------------------------- helpers
+
+  /** Announce a committed node row (after the commit, batched) and return it. */
+  #announced(node: NodeRecord, lockOnly: boolean): NodeRecord {
+    this.#announcer.announce(node, lockOnly);
+    return node;
+  }
 
   /** Run an operation on the pool. A pg failure (connection, timeout) becomes Err(StoreError). */
   #run<T, E>(operation: string, fn: (pool: pg.Pool) => Promise<Result<T, E>>): ResultAsync<T, E | StoreError> {
@@ -706,6 +734,7 @@ export class PostgresStore implements Store {
     operation: string,
     fn: (client: pg.PoolClient) => Promise<Result<T, E>>,
     values: () => Readonly<Record<string, unknown>>,
+    committed?: (value: T) => void,
   ): ResultAsync<T, E | Duplicate | StoreError> {
     return this.#write(
       operation,
@@ -720,6 +749,7 @@ export class PostgresStore implements Store {
           await client.query('BEGIN');
           const result = await fn(client);
           await client.query(result.isOk() ? 'COMMIT' : 'ROLLBACK');
+          if (result.isOk()) committed?.(result.value);
           return result;
         } catch (cause) {
           await client.query('ROLLBACK').catch(() => void (broken = true));
@@ -907,4 +937,16 @@ function assertTag(operation: string, tag: unknown): asserts tag is string {
   if (typeof tag !== 'string' || tag === '' || tag.length > 255) {
     throw new TypeError(`${operation}: tag/host must be a non-empty string of at most 255 characters`);
   }
+}
+
+/** A change row (or a full row) as the announcer wants it: numbers, and ISO-8601 times. */
+function changedRow(row: PgChangeRow): ChangedRow {
+  return {
+    id: Number(row.id),
+    version: Number(row.version),
+    reservation: row.reservation,
+    reservation_token: row.reservation_token === null ? null : Number(row.reservation_token),
+    reservation_purpose: row.reservation_purpose,
+    reserved_at: row.reserved_at === null ? null : new Date(row.reserved_at).toISOString(),
+  };
 }

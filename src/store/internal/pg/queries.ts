@@ -93,13 +93,27 @@ export interface HolderRow {
   reservation_token: string | number | null;
 }
 
+/** The columns a change announcement carries (announcer.ts). */
+export const CHANGE_COLUMNS = 'id, version, reservation, reservation_token, reservation_purpose, reserved_at';
+
+/** A row of CHANGE_COLUMNS as pg returns it. */
+export interface PgChangeRow {
+  id: string | number;
+  version: string | number;
+  reservation: string | null;
+  reservation_token: string | number | null;
+  reservation_purpose: string | null;
+  reserved_at: Date | string | null;
+}
+
 /** Ironic's conditional release (only the holder's tag; with a token, only that reservation). */
 export function releaseQuery(tag: string, nodeId: number, token: number | null): PgQuery {
   return {
     name: 'mc_release',
     text:
       'UPDATE nodes SET reservation = NULL, reservation_purpose = NULL, reserved_at = NULL, reservation_token = NULL, ' +
-      'version = version + 1 WHERE id = $1::bigint AND reservation = $2 AND ($3::bigint IS NULL OR reservation_token = $3::bigint)',
+      'version = version + 1 WHERE id = $1::bigint AND reservation = $2 AND ($3::bigint IS NULL OR reservation_token = $3::bigint) ' +
+      `RETURNING ${CHANGE_COLUMNS}`,
     values: [nodeId, tag, token],
   };
 }
@@ -110,7 +124,8 @@ export function transferQuery(tag: string, nodeId: number, purpose: string, at: 
     name: 'mc_transfer',
     text:
       'UPDATE nodes SET reservation_purpose = $1, reserved_at = $2::timestamptz, version = version + 1 ' +
-      'WHERE id = $3::bigint AND reservation = $4 AND ($5::bigint IS NULL OR reservation_token = $5::bigint)',
+      'WHERE id = $3::bigint AND reservation = $4 AND ($5::bigint IS NULL OR reservation_token = $5::bigint) ' +
+      `RETURNING ${CHANGE_COLUMNS}`,
     values: [purpose, at, nodeId, tag, token],
   };
 }
@@ -143,7 +158,7 @@ export function updateNodeQuery(
 export function destroyNodeQuery(nodeId: number, fence: { tag: string; token: number } | null): PgQuery {
   return {
     name: 'mc_destroy',
-    text: `DELETE FROM nodes WHERE id = $1::bigint AND ${fenceCondition(2)}`,
+    text: `DELETE FROM nodes WHERE id = $1::bigint AND ${fenceCondition(2)} RETURNING ${CHANGE_COLUMNS}`,
     values: [nodeId, fence?.tag ?? null, fence?.token ?? null],
   };
 }
@@ -173,12 +188,12 @@ export function fencedChildInsertQuery(
 /** Clear every reservation of a host (case-insensitive; no LIKE, so no wildcards). */
 export const CLEAR_RESERVATIONS_SQL =
   'UPDATE nodes SET reservation = NULL, reservation_purpose = NULL, reserved_at = NULL, reservation_token = NULL, ' +
-  'version = version + 1 WHERE lower(reservation) = lower($1) RETURNING id, uuid';
+  `version = version + 1 WHERE lower(reservation) = lower($1) RETURNING uuid, ${CHANGE_COLUMNS}`;
 
 /** Clear target_power_state of a host's reserved nodes. */
 export const CLEAR_TARGET_POWER_STATE_SQL =
   'UPDATE nodes SET target_power_state = NULL, last_error = $2, updated_at = $3::timestamptz, version = version + 1 ' +
-  'WHERE lower(reservation) = lower($1) AND target_power_state IS NOT NULL RETURNING id, uuid';
+  `WHERE lower(reservation) = lower($1) AND target_power_state IS NOT NULL RETURNING uuid, ${CHANGE_COLUMNS}`;
 
 /** Register (or re-register) a conductor. */
 export const REGISTER_CONDUCTOR_SQL =

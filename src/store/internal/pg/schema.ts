@@ -123,24 +123,10 @@ CREATE TABLE IF NOT EXISTS node_waiters (
   since timestamptz NOT NULL,
   PRIMARY KEY (node_id, host)
 );
-CREATE OR REPLACE FUNCTION metal_conductor_notify_node() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  r nodes;
-BEGIN
-  IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
-  -- lockOnly: nothing but the reservation columns changed (reserve, release, hand-over): a
-  -- listener patches its cached row from this payload instead of reading the row again.
-  PERFORM pg_notify('${NODES_CHANNEL}', json_build_object(
-    'id', r.id, 'version', r.version, 'reservation', r.reservation, 'token', r.reservation_token,
-    'purpose', r.reservation_purpose,
-    'at', to_char(r.reserved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-    'lockOnly', TG_OP = 'UPDATE' AND (to_jsonb(OLD) - '{reservation,reservation_purpose,reserved_at,reservation_token,version}'::text[])
-      = (to_jsonb(NEW) - '{reservation,reservation_purpose,reserved_at,reservation_token,version}'::text[]),
-    'deleted', TG_OP = 'DELETE')::text);
-  RETURN NULL;
-END $$;
+-- Node changes are announced by the writer after its commit (internal/pg/announcer.ts), not by a
+-- trigger: a notifying transaction holds the server's notification lock through its commit.
 DROP TRIGGER IF EXISTS nodes_notify ON nodes;
-CREATE TRIGGER nodes_notify AFTER INSERT OR UPDATE OR DELETE ON nodes FOR EACH ROW EXECUTE FUNCTION metal_conductor_notify_node();
+DROP FUNCTION IF EXISTS metal_conductor_notify_node();
 CREATE OR REPLACE FUNCTION metal_conductor_notify_waiters() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'DELETE' THEN

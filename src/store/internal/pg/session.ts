@@ -10,6 +10,7 @@ import { err, ok, type Result } from 'neverthrow';
 import { describe, StoreError } from '../../../errors.js';
 import type { Logger } from '../../../logging.js';
 import type { NodeChange } from '../../store.js';
+import { decodeAnnouncement } from './announcer.js';
 import { LOCK_NAMESPACE, NODES_CHANNEL, WAITERS_CHANNEL } from './schema.js';
 
 /** How a session connects and reports. */
@@ -91,25 +92,7 @@ export class PgSession {
   #dispatch(channel: string, payload: string | undefined): void {
     try {
       if (channel === NODES_CHANNEL && payload !== undefined) {
-        const raw = JSON.parse(payload) as {
-          id: number;
-          version: number;
-          reservation: string | null;
-          token: number | null;
-          purpose?: string | null;
-          at?: string | null;
-          lockOnly?: boolean;
-          deleted: boolean;
-        };
-        const change: NodeChange = {
-          id: Number(raw.id),
-          version: Number(raw.version),
-          reservation: raw.reservation ?? null,
-          token: raw.token === null || raw.token === undefined ? null : Number(raw.token),
-          deleted: raw.deleted === true,
-          ...(raw.lockOnly === true ? { lock: { purpose: raw.purpose ?? null, reservedAt: raw.at ?? null } } : {}),
-        };
-        for (const listener of this.nodeListeners) this.#call(() => listener(change));
+        for (const change of decodeAnnouncement(payload)) for (const listener of this.nodeListeners) this.#call(() => listener(change));
       } else if (channel === WAITERS_CHANNEL && payload !== undefined) {
         const nodeId = Number(payload);
         for (const listener of this.waitersListeners) this.#call(() => listener(nodeId));
