@@ -121,9 +121,12 @@ export function checkInit(init: unknown): Result<ConductorInit, InvalidParameter
     const embedded = EMBEDDED_STORE_NAMES.filter((name) => store[name] !== undefined);
     if (embedded.length > 0) {
       return err(
-        new InvalidParameterValue(`store.postgres cannot be combined with the embedded store's ${embedded.map((n) => `store.${n}`).join(', ')}`, {
-          options: embedded,
-        }),
+        new InvalidParameterValue(
+          `store.postgres cannot be combined with the embedded store's ${embedded.map((n) => `store.${n}`).join(', ')}`,
+          {
+            options: embedded,
+          },
+        ),
       );
     }
     const { url, poolSize, queryTimeoutMs } = postgres as Record<string, unknown>;
@@ -135,7 +138,9 @@ export function checkInit(init: unknown): Result<ConductorInit, InvalidParameter
       ['queryTimeoutMs', queryTimeoutMs, 1],
     ] as const) {
       if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < min)) {
-        return err(new InvalidParameterValue(`store.postgres.${name} must be an integer >= ${min}`, { option: `store.postgres.${name}`, value }));
+        return err(
+          new InvalidParameterValue(`store.postgres.${name} must be an integer >= ${min}`, { option: `store.postgres.${name}`, value }),
+        );
       }
     }
   }

@@ -190,8 +190,7 @@ export class Conductor {
    * group, and one over all of them for nodes of a group with no live conductor). Null: every
    * node is ours (the embedded store).
    */
-  #membership: { readonly live: ReadonlySet<string>; readonly rings: ReadonlyMap<string, HashRing>; readonly all: HashRing } | null =
-    null;
+  #membership: { readonly live: ReadonlySet<string>; readonly rings: ReadonlyMap<string, HashRing>; readonly all: HashRing } | null = null;
   #takeover: TakeoverReport | null = null;
   #stopping: ResultAsync<void, StoreError> | null = null;
   readonly #stopSignal = new AbortController();
@@ -644,8 +643,7 @@ export class Conductor {
       components: this.#components.status(),
       recovery: this.#recovery,
       takeover: this.#takeover,
-      cluster:
-        this.#membership === null ? null : { group: this.config.conductorGroup, liveConductors: [...this.#membership.all.members] },
+      cluster: this.#membership === null ? null : { group: this.config.conductorGroup, liveConductors: [...this.#membership.all.members] },
       store: this.#storeHealth(),
       leasesHeldByActors: this.#leases.size,
       deadLetters: this.#runtime.deadLetterCount,

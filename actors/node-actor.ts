@@ -154,7 +154,12 @@ function withChanges(node: NodeRecord, changes: Partial<NodeRecord>): NodeRecord
   return Object.freeze({ ...node, ...changes });
 }
 
-const UNRESERVED: Partial<NodeRecord> = Object.freeze({ reservation: null, reservation_purpose: null, reserved_at: null, reservation_token: null });
+const UNRESERVED: Partial<NodeRecord> = Object.freeze({
+  reservation: null,
+  reservation_purpose: null,
+  reserved_at: null,
+  reservation_token: null,
+});
 
 /**
  * The node actor of one node: its behaviour and its state in one object (the runtime hands the
@@ -576,7 +581,8 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       // next, so the hand-off writes nothing (a commit per grant would bound the whole queue);
       // the row keeps the purpose and time of the first holder, status() shows the current one.
       const snapshot = this.#cell.snapshot;
-      if (snapshot !== null) this.#publish(withChanges(snapshot, { reservation_purpose: purpose, reserved_at: new Date(at).toISOString() }));
+      if (snapshot !== null)
+        this.#publish(withChanges(snapshot, { reservation_purpose: purpose, reserved_at: new Date(at).toISOString() }));
       return { type: 'transferred' };
     }
     const moved = await this.#host.store.transferReservation(host, this.#cell.id, { purpose, at: new Date(at) }, this.#token ?? undefined);

@@ -98,14 +98,7 @@ export const PROTECTED_COLUMNS: ReadonlySet<string> = new Set([
 ]);
 /** A column of {@link PROTECTED_COLUMNS}. */
 export type ProtectedColumn =
-  | 'id'
-  | 'uuid'
-  | 'created_at'
-  | 'reservation'
-  | 'reservation_purpose'
-  | 'reserved_at'
-  | 'reservation_token'
-  | 'version';
+  'id' | 'uuid' | 'created_at' | 'reservation' | 'reservation_purpose' | 'reserved_at' | 'reservation_token' | 'version';
 
 /** Fields that may be written through an update (not the identity, not the lock columns). */
 export type NodeChanges = Partial<Omit<NodeRecord, ProtectedColumn>>;

@@ -4,6 +4,7 @@
  * the same server. Options: `--quick`, `--processes 1,2,3`, `--kills N` (default 10, quick 3),
  * `--no-ironic`. See benchmarks/README.md ("Cluster") for what each measure does.
  */
+import { parseArgs } from 'node:util';
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -46,24 +47,21 @@ interface Options {
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  let quick = false;
-  let processes = [1, 2, 3];
-  let kills: number | undefined;
-  let ironic = true;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--quick') quick = true;
-    else if (a === '--no-ironic') ironic = false;
-    else if (a === '--processes') processes = (argv[++i] ?? '').split(',').map(Number);
-    else if (a.startsWith('--processes=')) processes = a.slice(12).split(',').map(Number);
-    else if (a === '--kills') kills = Number(argv[++i]);
-    else if (a.startsWith('--kills=')) kills = Number(a.slice(8));
-    else throw new Error(`unknown option ${a} (--quick, --processes 1,2,3, --kills N, --no-ironic)`);
-  }
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      quick: { type: 'boolean', default: false },
+      'no-ironic': { type: 'boolean', default: false },
+      processes: { type: 'string', default: '1,2,3' },
+      kills: { type: 'string' },
+    },
+    strict: true,
+  });
+  const processes = values.processes.split(',').map(Number);
   if (processes.some((n) => !Number.isInteger(n) || n < 1 || n > 8)) throw new Error('--processes: counts 1..8, comma-separated');
-  kills ??= quick ? 3 : 10;
+  const kills = values.kills === undefined ? (values.quick ? 3 : 10) : Number(values.kills);
   if (!Number.isInteger(kills) || kills < 0) throw new Error('--kills: a non-negative integer');
-  return { quick, processes, kills, ironic };
+  return { quick: values.quick, processes, kills, ironic: !values['no-ironic'] };
 }
 
 // ------------------------------------------------------------------------------------------ children

@@ -76,7 +76,7 @@ export async function startPgServer(options: { postgresFlags?: string[] } = {}):
     await server.start();
   } catch (error) {
     await rm(parent, { recursive: true, force: true });
-    throw new Error(`starting the embedded PostgreSQL server failed: ${String(error)}\n${logs.slice(-20).join('')}`);
+    throw new Error(`starting the embedded PostgreSQL server failed: ${String(error)}\n${logs.slice(-20).join('')}`, { cause: error });
   }
   const admin = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
   await adminQuery(admin, `CREATE DATABASE ${database}`);

@@ -180,7 +180,11 @@ export interface Store {
    * NodeLocked naming that holder (nothing is stolen). With `token`, only that reservation is
    * cleared: same tag, other token → LockLost.
    */
-  release(tag: string, nodeId: number, token?: number): ResultAsync<void, NodeNotLocked | NodeLocked | NodeNotFound | LockLost | StoreError>;
+  release(
+    tag: string,
+    nodeId: number,
+    token?: number,
+  ): ResultAsync<void, NodeNotLocked | NodeLocked | NodeNotFound | LockLost | StoreError>;
   /**
    * Re-label a reservation already held under `tag` (new purpose and time) without releasing it:
    * used for a local hand-off from one holder to the next. The token stays. Fails like release.
