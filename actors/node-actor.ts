@@ -680,11 +680,12 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       if (await this.#adoptRow(change.version === snapshot.version)) await this.#run({ type: 'adopted' });
       return;
     }
-    if (change !== null && change.version <= snapshot.version) return;
+    // A deletion carries the row's last version (not bumped): it is news whatever version we hold.
     if (change?.deleted === true) {
       await this.#run({ type: 'gone' });
       return;
     }
+    if (change !== null && change.version <= snapshot.version) return;
     const waitingOutside = this.#lock.queue.length > 0 && !this.#lock.reserved && this.#lock.holder === null;
     if (change !== null && change.reservation === null && waitingOutside) {
       // The head reserves at once; its reserve returns the row.

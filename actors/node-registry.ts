@@ -165,7 +165,8 @@ export class NodeRegistry implements NodeLocks {
     }
     if (entry === undefined) return;
     const snapshot = entry.snapshot;
-    if (snapshot !== null && change.version <= snapshot.version) return;
+    // A deletion carries the row's last version: news whatever version we hold.
+    if (!change.deleted && snapshot !== null && change.version <= snapshot.version) return;
     if (entry.ref === null) this.#forget(entry);
     else this.#send(entry, { type: 'remote', change });
   }
