@@ -455,7 +455,14 @@ export class Conductor {
    */
   async #takeOverOrphans(only: { liveHosts: ReadonlySet<string>; onlyHosts: readonly string[] } | null = null): Promise<void> {
     const shared = this.#store.coordination !== undefined;
-    const liveHosts = only?.liveHosts ?? (shared ? ((await this.#refreshMembership()) ?? undefined) : undefined);
+    let liveHosts = only?.liveHosts;
+    if (shared && liveHosts === undefined) {
+      // As the liveness check: nobody is judged while our own claim is missing or just came back
+      // (a server restart frees every claim; the others take theirs back within their backoff).
+      const live = await this.#refreshMembership();
+      if (live === null || this.#clock.now() - this.#resyncedAt < RESYNC_GRACE_MS) return;
+      liveHosts = live;
+    }
     this.#takeover = await takeOverOrphans(this.#periodicPort(), {
       exclusiveStore: this.#ownsStore && !shared,
       ...(liveHosts === undefined ? {} : { liveHosts }),

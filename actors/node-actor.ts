@@ -182,8 +182,13 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
   #stopped = false;
   /** How the release in progress ended (set by the arbiter's `released` effect). */
   #released: ReleaseOutcome | null = null;
-  /** The fencing token of our reservation (null: none); every write under the lock is conditioned on it. */
+  /** The fencing token of our reservation (null: none). */
   #token: number | null = null;
+  /**
+   * The fence of the current holder's writes: the reservation it was granted under. It stays when
+   * the reservation is lost (the store then refuses every write: LockLost), never becomes "no fence".
+   */
+  #holderFence: Fence | null = null;
   /** Aborted when the current lease's reservation is known lost (shared stores only). */
   #lost: AbortController | null = null;
   /** Since when this conductor is recorded as waiting for the node in the shared store (null: not recorded). */
@@ -367,7 +372,7 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
     }
     const destroyed = await this.#host.store.destroyNode(this.#cell.id, this.#fence());
     if (destroyed.isErr()) {
-      if (destroyed.error instanceof LockLost) this.#lockLost(destroyed.error);
+      if (destroyed.error instanceof LockLost) await this.#lostReservation(destroyed.error);
       ctx.fail(destroyed.error);
       return;
     }
@@ -437,10 +442,10 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       this.#host.config.host,
       this.#cell.id,
       { purpose: message.purpose, at: new Date(holder.since) },
-      this.#token ?? undefined,
+      this.#fence()?.token,
     );
     if (moved.isErr()) {
-      if (moved.error instanceof LockLost) this.#lockLost(moved.error);
+      if (moved.error instanceof LockLost) await this.#lostReservation(moved.error);
       ctx.fail(moved.error);
       return;
     }
@@ -486,7 +491,10 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
     const lock = this.#lock;
     if (lock.gone) cell.snapshot = null;
     const holder = lock.holder;
-    if (holder === null) this.#lease = null;
+    if (holder === null) {
+      this.#lease = null;
+      this.#holderFence = null;
+    }
     const lease = this.#lease;
     if (holder === null || lease === null) cell.holder = null;
     else if (cell.holder?.leaseId !== lease.id || cell.holder.purpose !== holder.purpose) {
@@ -513,6 +521,7 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
         const snapshot = this.#cell.snapshot;
         // Aborted while we reserved: the arbiter hands the lock on.
         if (waiter === undefined || waiter.settled || snapshot === null) return { type: 'abort', ticket: effect.ticket };
+        this.#holderFence = this.#token === null ? null : { tag: this.#host.config.host, token: this.#token };
         // Unguessable: a lease id is the holder's capability to write the node.
         const lease: Lease =
           this.#host.store.coordination === undefined
@@ -632,9 +641,12 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
 
   // ---- a shared store: fencing and other conductors' commits --------------------------------------
 
-  /** The fence of our reservation, if we hold one. */
+  /** The fence of the holder's writes (the embedded store, where no other process writes, may have none). */
   #fence(): Fence | undefined {
-    return this.#token === null ? undefined : { tag: this.#host.config.host, token: this.#token };
+    if (this.#holderFence !== null) return this.#holderFence;
+    if (this.#token !== null) return { tag: this.#host.config.host, token: this.#token };
+    // A shared store: a write under a lease is never unconditioned; no token matches this one.
+    return this.#host.store.coordination === undefined ? undefined : { tag: this.#host.config.host, token: -1 };
   }
 
   /** A fresh loss signal for a new lease (the previous lease's one is dropped). */
@@ -646,7 +658,14 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
   /** A holder's write failed: the node is gone, or our reservation was taken over. */
   async #onWriteFailed(error: unknown): Promise<void> {
     if (error instanceof NodeNotFound) await this.#run({ type: 'gone' });
-    else if (error instanceof LockLost) this.#lockLost(error);
+    else if (error instanceof LockLost) await this.#lostReservation(error);
+  }
+
+  /** The row no longer holds our reservation: stop the holder's work and let nobody be handed it. */
+  async #lostReservation(error: LockLost): Promise<void> {
+    this.#lockLost(error);
+    this.#token = null;
+    await this.#run({ type: 'lockLost' });
   }
 
   /** Our reservation was taken over (we were presumed dead): stop the holder's work; its writes are refused by the fence. */
@@ -695,7 +714,7 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
     const current = this.#cell.snapshot;
     if (change?.lock !== undefined && current !== null && change.version === current.version + 1) {
       // Only the reservation changed, and it is the next version of ours: patch it, no read.
-      this.#checkStillOurs(change.reservation, change.token);
+      await this.#checkStillOurs(change.reservation, change.token);
       this.#publish(
         withChanges(current, {
           reservation: change.reservation,
@@ -715,7 +734,7 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       return;
     }
     const row = got.value;
-    this.#checkStillOurs(row.reservation, row.reservation_token);
+    await this.#checkStillOurs(row.reservation, row.reservation_token);
     // A read that overtook a newer commit is replaced when that commit's notification comes.
     const latest = this.#cell.snapshot;
     if (latest !== null && row.version > latest.version) this.#publish(freeze(row, true));
@@ -723,11 +742,10 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
   }
 
   /** A commit shows the node held as `reservation`/`token`: if we hold a reservation and that is not it, it was taken over. */
-  #checkStillOurs(reservation: string | null, token: number | null): void {
+  async #checkStillOurs(reservation: string | null, token: number | null): Promise<void> {
     const host = this.#host.config.host;
     if (this.#token === null || (reservation === host && token === this.#token)) return;
-    this.#lockLost(new LockLost(this.#cell.uuid, { host, token: this.#token }, { host: reservation, token }));
-    this.#token = null;
+    await this.#lostReservation(new LockLost(this.#cell.uuid, { host, token: this.#token }, { host: reservation, token }));
   }
 
   /** Re-read the row (unless `current`: the snapshot is that row); if it names us with a token we do not hold yet, take it as ours. */
@@ -763,8 +781,18 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       this.#token = null;
       return { type: 'handOverRefused', lost: true };
     }
-    this.#logger().warn({ err: handed.error, to }, 'handing the reservation over failed; releasing as usual');
-    return { type: 'handOverRefused', lost: false };
+    // Not answered (a timeout: it may have committed) or refused (the waiter left): what does the row say?
+    const got = await this.#host.store.getNode(this.#cell.id);
+    if (got.isOk() && got.value.reservation === fence.tag && got.value.reservation_token === fence.token) {
+      this.#logger().info({ err: handed.error, to }, 'the reservation was not handed over; releasing as usual');
+      return { type: 'handOverRefused', lost: false };
+    }
+    this.#token = null;
+    if (got.isOk()) {
+      this.#publish(freeze(got.value, true));
+      if (got.value.reservation === to) return { type: 'handedOver' };
+    }
+    return { type: 'handOverRefused', lost: true };
   }
 
   /** The conductors waiting for the node changed: tell the arbiter the oldest one other than us. */

@@ -164,6 +164,8 @@ export type LockEvent =
   | { readonly type: 'handOverRefused'; readonly lost: boolean }
   /** Another conductor handed its reservation to us (the row names us with a new token). */
   | { readonly type: 'adopted' }
+  /** The row no longer holds our reservation (taken over): a holder keeps its (fenced-out) lease until it releases; nobody is handed it. */
+  | { readonly type: 'lockLost' }
   /** The node was deleted (a store call answered NotFound, or the holder destroyed it). */
   | { readonly type: 'gone' };
 
@@ -290,6 +292,9 @@ function apply(s: LockState, event: LockEvent, now: number, fx: LockEffect[]): L
       return onHandOverRefused(s, event.lost, now, fx);
     case 'adopted':
       return onAdopted(s, now, fx);
+    case 'lockLost':
+      // The next request reserves afresh instead of being handed a reservation we no longer have.
+      return advance({ ...s, reserved: false }, now, fx);
     case 'gone':
       return onGone(s, fx);
   }

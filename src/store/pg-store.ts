@@ -684,7 +684,7 @@ export class PostgresStore implements Store {
           const holder = (await pool.query<HolderRow>(holderQuery('id', nodeId))).rows[0];
           if (holder !== undefined && holder.reservation === checkedFence.tag && Number(holder.reservation_token) === checkedFence.token) {
             // Still ours: the conductor stopped waiting meanwhile. Nothing was written.
-            return err(new StoreError('handOver', `conductor ${to} no longer waits for node ${holder.uuid}`));
+            return err(new StoreError('handOver', `conductor ${to} no longer waits for node ${holder.uuid} (or is not alive)`));
           }
           return this.#whyFenceFailed(pool, nodeId, checkedFence);
         });

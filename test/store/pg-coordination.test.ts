@@ -219,6 +219,8 @@ describe('PostgresStore coordination', () => {
     coord(b).onWaitersChange((nodeId) => heard.push(nodeId));
     const node = await value(a.createNode({ driver: 'fake-hardware' }));
     const held = await value(a.reserve('cond-a', node.id, { purpose: 'deploy' }));
+    // Only a live conductor (its host claimed) is handed a node.
+    await value(coord(b).claimHost('cond-b', ''));
     await value(coord(b).setWaiting(node.id, 'cond-b', 2000));
     await value(coord(b).setWaiting(node.id, 'cond-c', 1000));
     await value(coord(b).setWaiting(node.id, 'cond-b', 5000)); // idempotent: the first since stays
@@ -228,9 +230,11 @@ describe('PostgresStore coordination', () => {
     ]);
     await eventually(() => heard.filter((id) => id === node.id).length >= 2, 'the waiter notifications');
     const fence = { tag: 'cond-a', token: held.reservation_token! };
-    // Never to a conductor that is not waiting (it would hold a reservation it never clears): nothing written.
+    // Never to a conductor that is not waiting, nor to a dead one whose waiter row outlived it (cond-c
+    // has no live claim): it would hold a reservation it never clears. Nothing written.
     const notWaiting = await failure(coord(a).handOver(fence, node.id, 'cond-z', { purpose: 'x' }), StoreError);
     assert.match(notWaiting.message, /cond-z no longer waits/);
+    await failure(coord(a).handOver(fence, node.id, 'cond-c', { purpose: 'x' }), StoreError);
     assert.equal((await value(a.getNode(node.id))).version, held.version);
     await failure(coord(a).handOver({ tag: 'cond-a', token: fence.token + 1000 }, node.id, 'cond-b', { purpose: 'x' }), LockLost);
     await failure(coord(a).handOver({ tag: 'cond-x', token: fence.token }, node.id, 'cond-b', { purpose: 'x' }), LockLost);

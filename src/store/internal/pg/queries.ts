@@ -9,6 +9,7 @@ import type { Port, Portgroup, VolumeConnector, VolumeTarget } from '../../../no
 import type { SqlParam } from '../database.js';
 import { type ColumnKind, PORT_CREATABLE, PORTGROUP_CREATABLE, VOLUME_CONNECTOR_CREATABLE, VOLUME_TARGET_CREATABLE } from '../fields.js';
 import { pgRowToPort, pgRowToPortgroup, pgRowToVolumeConnector, pgRowToVolumeTarget, type PgRow } from './rows.js';
+import { LOCK_NAMESPACE } from './schema.js';
 
 /** A statement for pg: text, parameters and, for the hot ones, a prepared statement name. */
 export interface PgQuery {
@@ -218,7 +219,12 @@ export function handOverQuery(nodeId: number, fence: { tag: string; token: numbe
       'reservation_purpose = $5, reserved_at = $6::timestamptz, version = version + 1 ' +
       'WHERE id = $1::bigint AND reservation = $2 AND reservation_token = $3::bigint ' +
       // Only to a conductor still waiting: one that gave up would be handed a reservation it never clears.
-      'AND EXISTS (SELECT 1 FROM node_waiters WHERE node_id = $1::bigint AND host = $4) RETURNING *), ' +
+      'AND EXISTS (SELECT 1 FROM node_waiters WHERE node_id = $1::bigint AND host = $4) ' +
+      // ... and alive: its host claim is held (a dead conductor's waiter row may outlive it).
+      "AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted " +
+      'AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) ' +
+      `AND l.classid = ${LOCK_NAMESPACE}::bigint::oid AND l.objid = (hashtext(lower($4))::bigint & 4294967295)::oid AND l.objsubid = 2) ` +
+      'RETURNING *), ' +
       'gone AS (DELETE FROM node_waiters w USING moved WHERE w.node_id = moved.id AND w.host = $4) ' +
       'SELECT * FROM moved',
     values: [nodeId, fence.tag, fence.token, to, purpose, at],

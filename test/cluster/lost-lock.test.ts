@@ -1,0 +1,68 @@
+/**
+ * A reservation taken from under a live holder (its conductor was presumed dead): every later write
+ * of the holder stays fenced out (LockLost, nothing written), also once the conductor has heard of
+ * the change, and the next local waiter is not handed the lost lock: it reserves afresh.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { PgServer } from '../../benchmarks/lib/pg-server.js';
+import { Conductor } from '../../actors/conductor.js';
+import { createRequestContext } from '../../src/context.js';
+import { LockLost } from '../../src/errors.js';
+import { silentLogger } from '../../src/logging.js';
+import { openPostgresStore } from '../../src/store/pg-store.js';
+import { orThrow } from '../../src/task/scope.js';
+import { eventually, sleep, startServer } from './fixtures/harness.js';
+
+let server: PgServer;
+before(async () => {
+  server = await startServer();
+});
+after(async () => {
+  await server.stop();
+});
+
+describe('a lock lost under a live holder', () => {
+  it('stays fenced after the holder heard of it, and the next local waiter reserves afresh', async () => {
+    const a = await orThrow(
+      Conductor.open({ host: 'lost-a', store: { postgres: { url: server.url } }, logger: silentLogger(), periodicChecks: false }),
+    );
+    const other = await orThrow(openPostgresStore({ url: server.url }));
+    const ctx = createRequestContext({});
+    try {
+      const node = await orThrow(a.enroll({ driver: 'fake-hardware' }));
+      const first = await orThrow(a.acquire(ctx, node.id, { purpose: 'first' }));
+      const second = a.acquire(ctx, node.id, { purpose: 'second' });
+      // Another conductor takes the node over (as a takeover of a presumed-dead conductor would).
+      await orThrow(other.release('lost-a', node.id));
+      const taken = await orThrow(other.reserve('lost-b', node.id, { purpose: 'takeover' }));
+      // A hears of it (its cached copy shows the new holder) ...
+      await eventually(async () => (await a.snapshot(node.id))._unsafeUnwrap().reservation === 'lost-b', 'A hears of the takeover');
+      // ... and the holder's writes are still refused by the store, not sent unconditioned.
+      const write = await first.updateNode((draft) => void (draft.extra = { stale: true }));
+      assert.ok(write.isErr() && write.error instanceof LockLost, `a write after the loss is LockLost, got ${String(write)}`);
+      const row = await orThrow(other.getNode(node.id));
+      assert.deepEqual(row.extra, {}, 'nothing of the old holder was written');
+      assert.equal(row.reservation_token, taken.reservation_token);
+      // The old holder releases: the next local waiter must not be handed the lost lock.
+      await first.release();
+      await sleep(300);
+      let granted = false;
+      void second.then(() => (granted = true));
+      await sleep(50);
+      assert.equal(granted, false, 'the next waiter waits for the new holder');
+      const releasedAt = Date.now();
+      await orThrow(other.release('lost-b', node.id, taken.reservation_token!));
+      const next = await orThrow(second);
+      assert.ok(Date.now() >= releasedAt);
+      assert.equal(next.node.reservation, 'lost-a');
+      assert.ok(next.node.reservation_token! > taken.reservation_token!, 'granted under a new reservation');
+      const wrote = await next.updateNode((draft) => void (draft.extra = { second: true }));
+      assert.ok(wrote.isOk(), 'the new holder writes');
+      await orThrow(next.release());
+    } finally {
+      await orThrow(a.stop());
+      await orThrow(other.close());
+    }
+  });
+});
