@@ -134,7 +134,8 @@ export class NodeRegistry implements NodeLocks {
         coordination.onResync(() => this.#onResync()),
         coordination.onWaitersChange((nodeId) => {
           const entry = this.#byId.get(nodeId);
-          // Only an activated node can hold or wait; others learn of waiters when they reserve.
+          // Only an activated node can hold or wait. One activated later does not know of waiters
+          // recorded before: it serves its own requests, and the waiter retries on its release.
           if (entry === undefined || entry.ref === null || entry.waitersChanged === true) return;
           entry.waitersChanged = true;
           this.#send(entry, { type: 'waiters' });
