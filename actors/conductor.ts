@@ -472,6 +472,27 @@ export class Conductor {
     if (reservationsCleared.length > 0 || failed.length > 0) {
       this.#logger.warn({ deadHosts, reservationsCleared, failed }, 'took over the nodes of dead conductors');
     }
+    if (shared && only === null) await this.#clearStrayReservations();
+  }
+
+  /**
+   * On a shared store: rows reserved under our host that nobody here holds — a reserve whose answer
+   * was lost (a timeout after the commit), a hand-over whose announcement was lost — are released
+   * through their node's actor, which refuses if it holds or is handing the node on.
+   */
+  async #clearStrayReservations(): Promise<void> {
+    const mine = await this.#store.listNodes({ reservedBy: this.config.host });
+    if (mine.isErr()) {
+      this.#logger.warn({ err: mine.error }, 'listing the reservations of this conductor failed');
+      return;
+    }
+    for (const node of mine.value) {
+      // The node's actor refuses (NodeLocked) when a request here holds it or it is being handed on.
+      const released = await this.#registry.releaseOrphan(node.id, node.reservation ?? this.config.host);
+      if (released.isOk()) {
+        this.#logger.warn({ node: node.uuid }, `cleared a reservation of this conductor on node ${node.uuid} that nobody here held`);
+      }
+    }
   }
 
   /** Record in the `conductors` table, every heartbeatInterval, that this conductor is alive (Ironic's keepalive). */

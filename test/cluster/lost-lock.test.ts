@@ -12,7 +12,7 @@ import { LockLost } from '../../src/errors.js';
 import { silentLogger } from '../../src/logging.js';
 import { openPostgresStore } from '../../src/store/pg-store.js';
 import { orThrow } from '../../src/task/scope.js';
-import { eventually, sleep, startServer } from './fixtures/harness.js';
+import { eventually, sleep, sql, startServer } from './fixtures/harness.js';
 
 let server: PgServer;
 before(async () => {
@@ -64,6 +64,41 @@ describe('a lock lost under a live holder', () => {
       const wrote = await next.updateNode((draft) => void (draft.extra = { second: true }));
       assert.ok(wrote.isOk(), 'the new holder writes');
       await orThrow(next.release());
+    } finally {
+      await orThrow(a.stop());
+      await orThrow(other.close());
+    }
+  });
+});
+
+describe('a reservation of ours that nobody here holds', () => {
+  it('is cleared by the periodic orphan check; one held by a task here is not', async () => {
+    const a = await orThrow(
+      Conductor.open({
+        host: 'stray-a',
+        store: { postgres: { url: server.url } },
+        logger: silentLogger(),
+        checkProvisionStateInterval: 200,
+      }),
+    );
+    const other = await orThrow(openPostgresStore({ url: server.url }));
+    const ctx = createRequestContext({});
+    try {
+      const stray = await orThrow(a.enroll({ driver: 'fake-hardware' }));
+      const held = await orThrow(a.enroll({ driver: 'fake-hardware' }));
+      const task = await orThrow(a.acquire(ctx, held.id, { purpose: 'kept' }));
+      // A reservation under A's host that A never heard of: a reserve whose answer was lost (a
+      // timeout that still committed) and whose announcement was lost too. Written in plain SQL,
+      // so nothing announces it (an announced one is adopted and cleared at once).
+      await sql(
+        server.url,
+        "UPDATE nodes SET reservation = 'stray-a', reservation_token = nextval('reservation_token_seq'), version = version + 1 WHERE id = $1",
+        [stray.id],
+      );
+      await eventually(async () => (await orThrow(other.getNode(stray.id))).reservation === null, 'the stray reservation is cleared');
+      await sleep(500);
+      assert.equal((await orThrow(other.getNode(held.id))).reservation, 'stray-a', 'the node held by a task here keeps its reservation');
+      await orThrow(task.release());
     } finally {
       await orThrow(a.stop());
       await orThrow(other.close());
