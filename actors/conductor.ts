@@ -402,6 +402,16 @@ export class Conductor {
   }
 
   /**
+   * The live hosts, when it is safe to take the others for dead; else null: our own claim is
+   * missing, or came back less than RESYNC_GRACE_MS ago (a server restart frees every claim and
+   * the others take theirs back within their reconnect backoff). Both takeover paths use it.
+   */
+  async #liveHostsToJudge(): Promise<ReadonlySet<string> | null> {
+    const live = await this.#refreshMembership();
+    return live === null || this.#clock.now() - this.#resyncedAt < RESYNC_GRACE_MS ? null : live;
+  }
+
+  /**
    * On a shared store, every `livenessCheckInterval`: a conductor whose session lock is gone (the
    * server frees it when the process or its connection dies) is dead at once; its nodes are taken
    * over by their owners on the new ring, and once none is left reserved by it, it is marked offline.
@@ -416,8 +426,8 @@ export class Conductor {
     });
     this.#components.start(
       periodicComponent('check-dead-conductors', this.config.livenessCheckInterval, async () => {
-        const live = await this.#refreshMembership();
-        if (live === null || this.#clock.now() - this.#resyncedAt < RESYNC_GRACE_MS) return;
+        const live = await this.#liveHostsToJudge();
+        if (live === null) return;
         const rows = await this.#store.listConductors();
         if (rows.isErr()) throw rows.error;
         const self = this.config.host.toLowerCase();
@@ -457,10 +467,8 @@ export class Conductor {
     const shared = this.#store.coordination !== undefined;
     let liveHosts = only?.liveHosts;
     if (shared && liveHosts === undefined) {
-      // As the liveness check: nobody is judged while our own claim is missing or just came back
-      // (a server restart frees every claim; the others take theirs back within their backoff).
-      const live = await this.#refreshMembership();
-      if (live === null || this.#clock.now() - this.#resyncedAt < RESYNC_GRACE_MS) return;
+      const live = await this.#liveHostsToJudge();
+      if (live === null) return;
       liveHosts = live;
     }
     this.#takeover = await takeOverOrphans(this.#periodicPort(), {

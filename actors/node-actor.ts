@@ -521,7 +521,10 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
         const snapshot = this.#cell.snapshot;
         // Aborted while we reserved: the arbiter hands the lock on.
         if (waiter === undefined || waiter.settled || snapshot === null) return { type: 'abort', ticket: effect.ticket };
-        this.#holderFence = this.#token === null ? null : { tag: this.#host.config.host, token: this.#token };
+        // Kept for the holder's writes on a shared store (where the reservation can be lost under it);
+        // the embedded store has one process, so its current token is the holder's (no allocation per grant).
+        this.#holderFence =
+          this.#token === null || this.#host.store.coordination === undefined ? null : { tag: this.#host.config.host, token: this.#token };
         // Unguessable: a lease id is the holder's capability to write the node.
         const lease: Lease =
           this.#host.store.coordination === undefined

@@ -30,19 +30,33 @@ const ENTITY: Readonly<Record<string, string>> = {
 };
 
 /**
+ * Ironic's Duplicate for a UNIQUE violation on `table`'s `columns` ("A node with UUID <uuid> already
+ * exists."), naming the written `values`; shared by every store. No known columns: `fallback` names it.
+ */
+export function duplicateError(
+  table: string,
+  columns: readonly string[],
+  values: Readonly<Record<string, unknown>>,
+  fallback: string,
+): Duplicate {
+  const entity = ENTITY[table] ?? table;
+  const what =
+    columns.length === 0
+      ? fallback
+      : columns.map((c) => `${c === 'uuid' ? 'UUID' : c} ${values[c] === undefined ? '(same value)' : describe(values[c])}`).join(' and ');
+  return new Duplicate(`A ${entity} with ${what} already exists.`, {
+    table,
+    columns: [...columns],
+    values: Object.fromEntries(columns.map((c) => [c, values[c] ?? null])),
+  });
+}
+
+/**
  * The typed error for a failed write. `values` are the written column values, used to name the
  * duplicate value in the message (Ironic: "A node with UUID <uuid> already exists.").
  */
 export function writeError(operation: string, cause: unknown, values: Readonly<Record<string, unknown>> = {}): Duplicate | StoreError {
   const unique = uniqueViolation(cause);
   if (unique === null) return new StoreError(operation, cause);
-  const entity = ENTITY[unique.table] ?? unique.table;
-  const what = unique.columns
-    .map((c) => `${c === 'uuid' ? 'UUID' : c} ${values[c] === undefined ? '(same value)' : describe(values[c])}`)
-    .join(' and ');
-  return new Duplicate(`A ${entity} with ${what} already exists.`, {
-    table: unique.table,
-    columns: unique.columns,
-    values: Object.fromEntries(unique.columns.map((c) => [c, values[c] ?? null])),
-  });
+  return duplicateError(unique.table, unique.columns, values, describe(cause));
 }

@@ -3,7 +3,8 @@
  * with the sql.js store's wording (Ironic's: "A node with UUID <uuid> already exists."), anything
  * else StoreError. pg errors carry the violated constraint's name; ours follow Ironic's naming.
  */
-import { describe, Duplicate, StoreError } from '../../../errors.js';
+import { describe, type Duplicate, StoreError } from '../../../errors.js';
+import { duplicateError } from '../sql-errors.js';
 
 /** Table and columns of every UNIQUE constraint of the schema. */
 const UNIQUE_CONSTRAINTS: Readonly<Record<string, { table: string; columns: string[] }>> = {
@@ -19,15 +20,6 @@ const UNIQUE_CONSTRAINTS: Readonly<Record<string, { table: string; columns: stri
   uniq_volumetargets0uuid: { table: 'volume_targets', columns: ['uuid'] },
   uniq_volumetargets0node_id0boot_index: { table: 'volume_targets', columns: ['node_id', 'boot_index'] },
   uniq_conductors0hostname: { table: 'conductors', columns: ['hostname'] },
-};
-
-const ENTITY: Readonly<Record<string, string>> = {
-  nodes: 'node',
-  ports: 'port',
-  portgroups: 'portgroup',
-  volume_connectors: 'volume connector',
-  volume_targets: 'volume target',
-  conductors: 'conductor',
 };
 
 /** The SQLSTATE of a pg error, or null. */
@@ -50,15 +42,5 @@ export function pgWriteError(operation: string, cause: unknown, values: Readonly
   const known = typeof name === 'string' ? UNIQUE_CONSTRAINTS[name] : undefined;
   const rawTable = (cause as { table?: unknown }).table;
   const table = known?.table ?? (typeof rawTable === 'string' ? rawTable : 'row');
-  const columns = known?.columns ?? [];
-  const entity = ENTITY[table] ?? table;
-  const what =
-    columns.length === 0
-      ? describe(cause)
-      : columns.map((c) => `${c === 'uuid' ? 'UUID' : c} ${values[c] === undefined ? '(same value)' : describe(values[c])}`).join(' and ');
-  return new Duplicate(`A ${entity} with ${what} already exists.`, {
-    table,
-    columns,
-    values: Object.fromEntries(columns.map((c) => [c, values[c] ?? null])),
-  });
+  return duplicateError(table, known?.columns ?? [], values, describe(cause));
 }
