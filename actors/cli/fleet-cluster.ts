@@ -18,7 +18,6 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { createLogger } from '../../src/logging.js';
 import type { NodeRecord } from '../../src/node.js';
 import { orThrow } from '../../src/task/scope.js';
 import { EnvironmentFailure, environmentCode } from './environment.js';
@@ -36,6 +35,7 @@ import {
   type DriveReport,
 } from './fleet-run.js';
 import { EXIT, oneLine, printError, UsageError, type CliIo } from './io.js';
+import { createCliLogger, resolveLogFormat } from './log-format.js';
 import type { FleetOptions } from './options.js';
 import { BarProgress, createProgress, type Progress, type ProgressPhase } from './progress.js';
 
@@ -91,7 +91,9 @@ export async function runFleetCluster(options: FleetOptions, io: CliIo): Promise
   const progressOut = options.json ? io.stderr : io.stdout;
   const progressTTY = options.json ? io.stderr.isTTY === true : io.isTTY;
   const logs = new LogSink(io.stderr);
-  const logger = createLogger({ level: options.logLevel }, logs);
+  const logger = createCliLogger(options.logLevel, options.logFormat, logs);
+  // The children write to a pipe: they get the format chosen here.
+  options = { ...options, logFormat: resolveLogFormat(options.logFormat, io.stderr) };
 
   let progress: Progress | null = null;
   const children: Child[] = [];
@@ -327,7 +329,7 @@ export async function runFleetChild(io: CliIo): Promise<number> {
     });
     // The parent is gone (killed): drain and stop as on SIGINT.
     process.once('disconnect', stop);
-    const logger = createLogger({ level: options.logLevel }, { write: (line: string) => void io.stderr.write(line) });
+    const logger = createCliLogger(options.logLevel, options.logFormat, io.stderr);
     try {
       // Start-up recovery was the parent's: here it would fail nodes the other processes are driving.
       const conductor = await openFleetConductor(options, logger, { host: spec.host, startupRecovery: false });

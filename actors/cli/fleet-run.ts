@@ -9,7 +9,7 @@ import { Conductor } from '../conductor.js';
 import { createRequestContext } from '../../src/context.js';
 import { seededRandom } from '../../src/drivers/fake/seeded-random.js';
 import { describe, InvalidState, NodeLocked, NoFreeConductorWorker } from '../../src/errors.js';
-import { createLogger, type Logger } from '../../src/logging.js';
+import type { Logger } from '../../src/logging.js';
 import type { NodeRecord } from '../../src/node.js';
 import { provisioningErrorHandler } from '../../src/task/error-handlers.js';
 import { orThrow } from '../../src/task/scope.js';
@@ -18,6 +18,7 @@ import { ApiClients, mergeClientCounts, type ClientCounts, type ClientStats } fr
 import { enrollFleet } from './enroll.js';
 import { EnvironmentFailure, environmentCode } from './environment.js';
 import { EXIT, oneLine, UsageError, type CliIo } from './io.js';
+import { createCliLogger } from './log-format.js';
 import { redactUrl, type FleetOptions } from './options.js';
 import { BarProgress, createProgress, type Progress } from './progress.js';
 import { isRecordedFailure, PHASE_END, PHASES, planNext, startPhase, TARGET_STATE, type Phase, type Step } from './provision-path.js';
@@ -106,7 +107,6 @@ class FleetDriver {
   readonly #signal: AbortSignal;
   readonly #logger: Logger;
   readonly #random: () => number;
-  readonly #ctx = createRequestContext({ user: 'fleet-run', project: 'metal' });
   /** Per node: index in PHASES of the next phase it completes (null: not on a progress bar). */
   readonly #nextPhase = new Map<number, number | null>();
   readonly inFlight = new InFlight();
@@ -264,8 +264,10 @@ class FleetDriver {
       // The ramdisk boots and calls back after a while.
       await sleep(this.#delay(), this.#signal);
     }
+    // Each step is a request of its own (its lines, and its worker's, carry its request id).
+    const ctx = createRequestContext({ user: 'fleet-run', project: 'metal' });
     for (let attempt = 0; !this.#signal.aborted; attempt++) {
-      const result = await this.#conductor.withTask(this.#ctx, nodeId, { purpose: step.purpose, patient: step.agentCallback }, (task) => {
+      const result = await this.#conductor.withTask(ctx, nodeId, { purpose: step.purpose, patient: step.agentCallback }, (task) => {
         const options: ProcessEventOptions = {};
         if (step.work !== null) {
           options.callback = step.work;
@@ -433,6 +435,8 @@ export async function enrollWithProgress(
     `metal-conductor: fleet of ${Math.max(options.nodes, existing.length)} nodes on ${storeLabel(options)}` +
       ` (${existing.length} in the store, ${activeBefore} active; enrolling ${toEnroll})`,
   );
+  const sizing = fleetSizeNote(options, existing.length);
+  if (sizing !== null) progress.note(`metal-conductor: ${sizing}`);
   progress.setTotal('enroll', toEnroll);
   const enrolled = await enrollFleet(conductor, existing, options.nodes, {
     concurrency: options.concurrency,
@@ -440,6 +444,53 @@ export async function enrollWithProgress(
     signal,
   });
   return { fleet: [...existing, ...enrolled].sort((a, b) => a.id - b.id), enrolled: enrolled.length };
+}
+
+/**
+ * What `--nodes N` does on a store that already holds M nodes, when N ≠ M (null when equal or
+ * the store is new): N > M enrolls the missing N − M; N < M drives all M (the store is the fleet;
+ * nodes are never dropped).
+ */
+export function fleetSizeNote(options: Pick<FleetOptions, 'nodes'>, existing: number): string | null {
+  const n = options.nodes;
+  if (existing === 0 || existing === n) return null;
+  if (n > existing) return `--nodes ${n}: the store holds ${existing} nodes; driving them and enrolling the missing ${n - existing}`;
+  return (
+    `--nodes ${n}: the store already holds ${existing} nodes; driving all ${existing} ` +
+    `(--nodes only adds nodes; for a fleet of ${n}, use another --db or --memory)`
+  );
+}
+
+/** The command that re-runs on the same store, as the user started this one (`npm start -- …` under npm). */
+export function rerunCommand(options: Pick<FleetOptions, 'db' | 'pg'>, extra: string): string {
+  const quote = (text: string): string => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
+  const store = options.pg !== null ? ` --pg ${quote(redactUrl(options.pg))}` : options.db !== null ? ` --db ${quote(options.db)}` : '';
+  const program = process.env.npm_lifecycle_event === 'start' ? 'npm start --' : 'metal-conductor';
+  return `${program}${store} ${extra}`;
+}
+
+/** The lines the summary ends with: what to do next, when there is something to say. */
+export function summaryHints(
+  options: FleetOptions,
+  figures: { nodes: number; enrolled: number; failed: number; steps: number; transitions: number; interrupted: boolean },
+): string[] {
+  const hints: string[] = [];
+  const sizing = fleetSizeNote(options, figures.nodes - figures.enrolled);
+  if (sizing !== null) hints.push(sizing);
+  if (figures.failed > 0 && !options.retryFailed && !figures.interrupted) {
+    const nodes = figures.failed === 1 ? '1 node is' : `${figures.nodes === figures.failed ? 'all ' : ''}${figures.failed} nodes are`;
+    const idle = figures.enrolled === 0 && figures.steps === 0 && figures.transitions === 0;
+    const where = options.db === null && options.pg === null ? ' (in memory: gone when this run ends)' : '';
+    if (options.db === null && options.pg === null) {
+      hints.push(`${nodes} in a failed state${where}`);
+    } else {
+      hints.push(
+        `${idle ? 'nothing to do: ' : ''}${nodes} in a failed state; a run only carries failed nodes on with --retry-failed: ` +
+          rerunCommand(options, '--retry-failed'),
+      );
+    }
+  }
+  return hints;
 }
 
 /** How one process drives its share of the fleet. */
@@ -609,6 +660,14 @@ export function buildSummary(
     deadLetters: report.deadLetters,
     interrupted: meta.interrupted,
     elapsedMs: Math.round(elapsedMs),
+    hints: summaryHints(options, {
+      nodes: final.length,
+      enrolled: meta.enrolled,
+      failed,
+      steps: report.steps,
+      transitions: report.transitions,
+      interrupted: meta.interrupted,
+    }),
   };
 }
 
@@ -653,7 +712,7 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
   const progressOut = options.json ? io.stderr : io.stdout;
   const progressTTY = options.json ? io.stderr.isTTY === true : io.isTTY;
   const logs = new LogSink(io.stderr);
-  const logger = createLogger({ level: options.logLevel }, logs);
+  const logger = createCliLogger(options.logLevel, options.logFormat, logs);
 
   let conductor: Conductor;
   try {
@@ -714,6 +773,11 @@ export class LogSink {
 
   constructor(out: CliIo['stderr']) {
     this.#out = out;
+  }
+
+  /** Whether the lines end up on a terminal (pretty logs are coloured there). */
+  get isTTY(): boolean {
+    return this.#out.isTTY === true;
   }
 
   hold(): void {

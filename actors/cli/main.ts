@@ -8,9 +8,11 @@
 import { runCli } from './program.js';
 
 const controller = new AbortController();
+// `status --watch` just stops refreshing: nothing to drain, nothing to say.
+const listing = process.argv.slice(2).includes('status');
 const onSignal = (signal: NodeJS.Signals): void => {
   if (controller.signal.aborted) process.exit(130);
-  process.stderr.write(`metal-conductor: ${signal}: stopping after the running steps (again to exit at once)\n`);
+  if (!listing) process.stderr.write(`metal-conductor: ${signal}: stopping after the running steps (again to exit at once)\n`);
   controller.abort(new Error(signal));
 };
 process.on('SIGINT', onSignal);

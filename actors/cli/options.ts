@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { ALL_OPERATION_NAMES } from '../../src/drivers/interfaces.js';
 import { ALL_STATES } from '../../src/states/groups.js';
 import { UsageError } from './io.js';
+import { LOG_FORMATS, type LogFormat } from './log-format.js';
 
 /** pino levels accepted by --log-level. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -28,6 +29,8 @@ export const FLEET_DEFAULTS = Object.freeze({
   logLevel: 'warn',
   durability: 'sync' as const,
   conductors: 1,
+  statusHost: '127.0.0.1',
+  statusPort: 0,
 });
 
 /** Most conductor processes `--conductors` starts. */
@@ -63,6 +66,10 @@ export interface FleetOptions {
   readonly progress: 'auto' | 'plain' | 'none';
   readonly json: boolean;
   readonly logLevel: LogLevel;
+  /** --log-format; 'auto': pretty when stderr is a terminal, JSON otherwise. */
+  readonly logFormat: LogFormat | 'auto';
+  /** The conductor's status server (loopback, ephemeral port by default); null: --no-status-server. */
+  readonly statusServer: { readonly host: string; readonly port: number } | null;
 }
 
 /** The status command's options, validated. */
@@ -74,6 +81,9 @@ export interface StatusOptions {
   readonly states: readonly string[];
   readonly json: boolean;
   readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat | 'auto';
+  /** --watch: seconds between two refreshes; null: print once. */
+  readonly watchSeconds: number | null;
 }
 
 /** The fleet options as commander hands them over (strings, before validation). */
@@ -102,6 +112,11 @@ export interface RawFleetOptions {
   quiet?: boolean;
   json?: boolean;
   logLevel: string;
+  logFormat?: string;
+  /** false with --no-status-server. */
+  statusServer: boolean;
+  statusHost: string;
+  statusPort: string;
 }
 
 /** The status options as commander hands them over. */
@@ -113,6 +128,9 @@ export interface RawStatusOptions {
   state?: string[];
   json?: boolean;
   logLevel: string;
+  logFormat?: string;
+  /** --watch without a value: true. */
+  watch?: boolean | string;
 }
 
 function integer(flag: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -139,6 +157,33 @@ function logLevel(text: string): LogLevel {
     throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${text}"`);
   }
   return text as LogLevel;
+}
+
+function logFormat(text: string | undefined): LogFormat | 'auto' {
+  if (text === undefined) return 'auto';
+  if (!(LOG_FORMATS as readonly string[]).includes(text)) {
+    throw new UsageError(`--log-format must be one of ${LOG_FORMATS.join(', ')}, got "${text}"`);
+  }
+  return text as LogFormat;
+}
+
+function statusHost(text: string): string {
+  const host = text.trim();
+  if (host === '' || /[\s/]/.test(host)) throw new UsageError(`--status-host must be a host name or IP address, got "${text}"`);
+  return host;
+}
+
+/** Seconds between two refreshes of `status --watch` (default 2). */
+export const DEFAULT_WATCH_SECONDS = 2;
+
+function watchSeconds(value: boolean | string | undefined): number | null {
+  if (value === undefined || value === false) return null;
+  if (value === true) return DEFAULT_WATCH_SECONDS;
+  const seconds = value.trim() === '' ? Number.NaN : Number(value);
+  if (!Number.isFinite(seconds) || seconds < 0.1 || seconds > 86_400) {
+    throw new UsageError(`--watch must be a number of seconds between 0.1 and 86400, got "${value}"`);
+  }
+  return seconds;
 }
 
 function dbPath(text: string): string {
@@ -232,6 +277,10 @@ export function validateFleetOptions(raw: RawFleetOptions): FleetOptions {
     progress: raw.quiet ? 'none' : raw.progress ? 'auto' : 'plain',
     json: raw.json === true,
     logLevel: logLevel(raw.logLevel),
+    logFormat: logFormat(raw.logFormat),
+    statusServer: raw.statusServer
+      ? { host: statusHost(raw.statusHost), port: integer('--status-port', raw.statusPort, 0, 65_535) }
+      : null,
   };
   return options;
 }
@@ -251,7 +300,15 @@ export function validateStatusOptions(raw: RawStatusOptions): StatusOptions {
   }
   const pg = raw.pg === undefined ? null : pgUrl(raw.pg);
   if (pg !== null && raw.dbGiven) throw new UsageError('--pg cannot be combined with --db (the PostgreSQL store replaces the file)');
-  return { db: dbPath(raw.db), pg, states, json: raw.json === true, logLevel: logLevel(raw.logLevel) };
+  return {
+    db: dbPath(raw.db),
+    pg,
+    states,
+    json: raw.json === true,
+    logLevel: logLevel(raw.logLevel),
+    logFormat: logFormat(raw.logFormat),
+    watchSeconds: watchSeconds(raw.watch),
+  };
 }
 
 const errno = (cause: unknown): string => (cause as NodeJS.ErrnoException).code ?? String(cause);
@@ -280,7 +337,7 @@ export async function checkDbForRun(path: string): Promise<void> {
   await checkExistingFile(path, info.isFile());
 }
 
-/** Check the database path of `status`: it must exist (status never creates a database). */
+/** Check the database path of `status`: it must exist and be readable (status never creates or writes a database). */
 export async function checkDbForStatus(path: string): Promise<void> {
   let info;
   try {
@@ -289,7 +346,12 @@ export async function checkDbForStatus(path: string): Promise<void> {
     if (errno(cause) === 'ENOENT') throw new UsageError(`no database file at ${path} (run metal-conductor first, or pass --db FILE)`);
     throw new UsageError(`cannot read database file ${path} (${errno(cause)})`);
   }
-  await checkExistingFile(path, info.isFile());
+  if (!info.isFile()) throw new UsageError(`database path ${path} is not a regular file`);
+  try {
+    await access(path, constants.R_OK);
+  } catch (cause) {
+    throw new UsageError(`database file ${path} is not readable (${errno(cause)})`);
+  }
 }
 
 async function checkExistingFile(path: string, isFile: boolean): Promise<void> {

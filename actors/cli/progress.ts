@@ -1,7 +1,7 @@
 /**
  * Progress of the fleet run, one counter per phase (enroll, manage, clean, deploy): live bars with
- * cli-progress on a terminal, plain lines (one per phase milestone: 25/50/75/100 %, no ANSI)
- * otherwise or with --no-progress, nothing with --quiet.
+ * cli-progress on a terminal, plain lines (a phase's count and percentage each time it passes
+ * another quarter of its total, no ANSI) otherwise or with --no-progress, nothing with --quiet.
  */
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import type { TextSink } from './io.js';
@@ -45,12 +45,17 @@ export class SilentProgress implements Progress {
   stop(): void {}
 }
 
-const MILESTONES = [25, 50, 75, 100] as const;
+/** A plain line is printed each time a phase passes another quarter of its total (and at its end). */
+const STEPS = 4;
 
-/** Plain lines: one per phase milestone. */
+/**
+ * Plain lines: `  1.52 s  manage   150/200 (75%)  failed 3`, with the phase's real count and
+ * percentage, each time a phase passes another quarter of its total.
+ */
 export class LineProgress implements Progress {
   readonly #out: TextSink;
   readonly #counters = newCounters();
+  /** Per phase: the quarter last printed. */
   readonly #printed = new Map<ProgressPhase, number>();
   readonly #started = performance.now();
 
@@ -84,14 +89,15 @@ export class LineProgress implements Progress {
   #check(phase: ProgressPhase): void {
     const c = this.#counters[phase];
     if (c.total <= 0 || c.value === 0) return;
-    const percent = Math.min(100, Math.floor((c.value / c.total) * 100));
-    const reached = MILESTONES.filter((m) => percent >= m).at(-1);
-    if (reached === undefined || (this.#printed.get(phase) ?? 0) >= reached) return;
-    this.#printed.set(phase, reached);
+    const value = Math.min(c.value, c.total);
+    const step = Math.floor((value / c.total) * STEPS);
+    if (step === 0 || (this.#printed.get(phase) ?? 0) >= step) return;
+    this.#printed.set(phase, step);
+    const percent = Math.floor((value / c.total) * 100);
     const seconds = ((performance.now() - this.#started) / 1000).toFixed(2);
+    const width = String(c.total).length;
     this.#out.write(
-      `${seconds.padStart(7)} s  ${phase.padEnd(7)} ${String(c.value).padStart(6)}/${String(c.total).padEnd(6)} ${String(reached).padStart(3)}%` +
-        `  failed ${c.failed}\n`,
+      `${seconds.padStart(7)} s  ${phase.padEnd(7)} ${String(value).padStart(width)}/${c.total} (${percent}%)  failed ${c.failed}\n`,
     );
   }
 }

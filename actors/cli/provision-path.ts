@@ -13,13 +13,16 @@
  * Recovery from a failure (only with --retry-failed): enroll + last_error → manage; clean failed →
  * manage (to manageable, then provide again); deploy failed → deploy; error → rebuild.
  */
+import { FakeDriverError } from '../../src/drivers/fake/fake-driver-error.js';
 import { FAKE_CLEAN_STEPS } from '../../src/drivers/fake/fake-interfaces.js';
 import { describe } from '../../src/errors.js';
 import type { NodeRecord } from '../../src/node.js';
 import { FAILURE_STATES } from '../../src/states/groups.js';
 import { NO_FREE_WORKERS_MESSAGE } from '../../src/task/error-handlers.js';
 import { orThrow } from '../../src/task/scope.js';
+import { taskInternals } from '../../src/task/task-manager.js';
 import type { ExclusiveTask, WorkFunction } from '../../src/task/types.js';
+import { announceInjectedFailure, forgetInjectedFailure } from './log-format.js';
 
 /** The phases of the path, in order; each ends in a stable state. */
 export const PHASES = ['manage', 'clean', 'deploy'] as const;
@@ -180,9 +183,25 @@ export function startPhase(node: Pick<NodeRecord, 'provision_state' | 'last_erro
 
 const message = (error: unknown): string => describe(error);
 
-/** Record a failure as Ironic's error handlers do: last_error, then `fail` (target: the machine's). */
-async function fail(task: ExclusiveTask, lastError: string): Promise<void> {
-  await orThrow(task.processEvent('fail', { lastError }));
+/**
+ * Record a failure as Ironic's error handlers do: last_error, then `fail` (target: the machine's).
+ * The failure is logged once, at warn, with the node, the driver operation and the error; the
+ * task's own "moved to provision state ... failed" line then goes to info (log-format.ts).
+ */
+async function fail(task: ExclusiveTask, lastError: string, operation: string, cause?: unknown): Promise<void> {
+  const uuid = task.node.uuid;
+  const op = cause instanceof FakeDriverError ? cause.operation : operation;
+  const error = cause === undefined ? lastError : message(cause);
+  taskInternals(task).logger.warn(
+    { node_name: task.node.name ?? undefined, operation: op, error, provision_state: task.node.provision_state },
+    `node ${task.node.name ?? uuid}: ${op} failed in "${task.node.provision_state}": ${error}`,
+  );
+  announceInjectedFailure(uuid);
+  try {
+    await orThrow(task.processEvent('fail', { lastError }));
+  } finally {
+    forgetInjectedFailure(uuid);
+  }
 }
 
 /** Cancellation (conductor stopping) is not a failure of the node: nothing is recorded. */
@@ -196,11 +215,15 @@ export async function doNodeVerify(task: ExclusiveTask): Promise<void> {
   const uuid = task.node.uuid;
   let error: string | null = null;
   let power: string | null = null;
+  let failedOperation = '';
+  let failedCause: unknown;
   try {
     await driver.power.validate(task);
   } catch (cause) {
     rethrowIfCancelled(task, cause);
     error = `Failed to validate power driver interface for node ${uuid}. Error: ${message(cause)}`;
+    failedOperation = 'power.validate';
+    failedCause = cause;
   }
   if (error === null) {
     try {
@@ -208,10 +231,12 @@ export async function doNodeVerify(task: ExclusiveTask): Promise<void> {
     } catch (cause) {
       rethrowIfCancelled(task, cause);
       error = `Failed to get power state for node ${uuid}. Error: ${message(cause)}`;
+      failedOperation = 'power.getPowerState';
+      failedCause = cause;
     }
   }
   if (error !== null) {
-    await fail(task, error);
+    await fail(task, error, failedOperation, failedCause);
     return;
   }
   await orThrow(task.updateNode((draft) => void (draft.power_state = power)));
@@ -224,7 +249,7 @@ export async function doNodeClean(task: ExclusiveTask): Promise<void> {
     await task.driver!.deploy.prepareCleaning(task);
   } catch (cause) {
     rethrowIfCancelled(task, cause);
-    await fail(task, `Failed to prepare node ${task.node.uuid} for cleaning: ${message(cause)}`);
+    await fail(task, `Failed to prepare node ${task.node.uuid} for cleaning: ${message(cause)}`, 'deploy.prepareCleaning', cause);
     return;
   }
   await orThrow(task.processEvent('wait'));
@@ -237,7 +262,7 @@ export async function continueNodeClean(task: ExclusiveTask): Promise<void> {
       await task.driver!.deploy.executeCleanStep(task, cleanStep);
     } catch (cause) {
       rethrowIfCancelled(task, cause);
-      await fail(task, `Node ${task.node.uuid} failed step ${cleanStep.interface}.${cleanStep.step}: ${message(cause)}`);
+      await fail(task, `Node ${task.node.uuid} failed step ${cleanStep.interface}.${cleanStep.step}: ${message(cause)}`, 'deploy.executeCleanStep', cause);
       return;
     }
   }
@@ -249,14 +274,14 @@ export async function doNodeDeploy(task: ExclusiveTask): Promise<void> {
   const uuid = task.node.uuid;
   const ports = await orThrow(task.ports());
   if (ports.length === 0) {
-    await fail(task, `Failed to prepare to deploy: node ${uuid} has no ports`);
+    await fail(task, `Failed to prepare to deploy: node ${uuid} has no ports`, 'deploy.prepare');
     return;
   }
   try {
     await task.driver!.deploy.deploy(task);
   } catch (cause) {
     rethrowIfCancelled(task, cause);
-    await fail(task, `Node ${uuid} failed deploy step deploy.deploy: ${message(cause)}`);
+    await fail(task, `Node ${uuid} failed deploy step deploy.deploy: ${message(cause)}`, 'deploy.deploy', cause);
     return;
   }
   await orThrow(task.processEvent('wait'));
@@ -269,7 +294,7 @@ export async function continueNodeDeploy(task: ExclusiveTask): Promise<void> {
     power = await task.driver!.power.setPowerState(task, 'power on');
   } catch (cause) {
     rethrowIfCancelled(task, cause);
-    await fail(task, `Node ${task.node.uuid} failed deploy step deploy.reboot_to_instance: ${message(cause)}`);
+    await fail(task, `Node ${task.node.uuid} failed deploy step deploy.reboot_to_instance: ${message(cause)}`, 'power.setPowerState', cause);
     return;
   }
   await orThrow(task.updateNode((draft) => void (draft.power_state = power)));

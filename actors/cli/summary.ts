@@ -68,6 +68,8 @@ export interface FleetSummary {
   readonly deadLetters: number;
   readonly interrupted: boolean;
   readonly elapsedMs: number;
+  /** What to do next (failed nodes and the command that brings them back, --nodes against the store's size). */
+  readonly hints: readonly string[];
 }
 
 const ms = (value: number | null): string => (value === null ? '-' : value < 10 ? value.toFixed(2) : value.toFixed(1));
@@ -127,6 +129,8 @@ export function renderSummary(s: FleetSummary): string {
   }
   row('elapsed', `${(s.elapsedMs / 1000).toFixed(2)} s`);
   lines.push('');
+  for (const hint of s.hints) lines.push(`note: ${hint}`);
+  if (s.hints.length > 0) lines.push('');
   return lines.join('\n');
 }
 

@@ -40,6 +40,10 @@ const OPTION_CASES: readonly [string, readonly string[], RegExp][] = [
   ['unknown --log-level', ['--log-level', 'loud'], /--log-level must be one of/],
   ['--db and --memory together', ['--db', 'x.sqlite', '--memory'], /cannot be used with/],
   ['unknown --state', ['status', '--state', 'flying'], /--state "flying" is not a provision state/],
+  ['unknown --log-format', ['--log-format', 'xml'], /--log-format must be one of json, pretty, got "xml"/],
+  ['unknown status --log-format', ['status', '--log-format', 'yaml'], /--log-format must be one of json, pretty, got "yaml"/],
+  ['--status-port out of range', ['--status-port', '70000'], /--status-port must be at most 65535, got 70000/],
+  ['non-numeric --watch', ['status', '--watch', 'often'], /--watch must be a number of seconds/],
 ];
 
 for (const [name, args, pattern] of OPTION_CASES) {
@@ -83,7 +87,7 @@ test('bad input: a database path that is a directory, or in a missing directory'
   });
 });
 
-test('bad input: a database in use by another store is refused in one line, for the run and for status', async () => {
+test('a database in use by another store: the run is refused in one line; status reads it read-only and names the holder', async () => {
   await withTempDir(async (dir) => {
     const db = join(dir, 'fleet.sqlite');
     const opened = await openSqlJsStore({ path: db });
@@ -92,7 +96,13 @@ test('bad input: a database in use by another store is refused in one line, for 
     try {
       const before = await snapshotDir(dir);
       assertUsageError(await cli(['--db', db, ...FAST]), new RegExp(`Database file .*fleet\\.sqlite is in use by process ${process.pid}`));
-      assertUsageError(await cli(['status', '--db', db]), /is in use by process/);
+      const status = await cli(['status', '--db', db]);
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stdout, /0 of 0 nodes listed/);
+      assert.match(
+        status.stdout,
+        new RegExp(`note: process ${process.pid} holds the file and serves no status endpoint: holders and pool are as last written`),
+      );
       assert.deepEqual(await snapshotDir(dir), before);
     } finally {
       assert.ok((await store.close()).isOk());

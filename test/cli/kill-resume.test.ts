@@ -30,7 +30,7 @@ async function runAndKill(db: string, nodes: number): Promise<{ signal: NodeJS.S
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
   child.stdout.on('data', (chunk: Buffer) => {
     stdout += chunk.toString();
-    if (/manage\s+\d+\/\d+\s+25%/.test(stdout)) child.kill('SIGKILL');
+    if (/manage\s+\d+\/\d+ \(\d+%\)/.test(stdout)) child.kill('SIGKILL');
   });
   const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
   const signal = await exited;

@@ -22,7 +22,7 @@ test('not a terminal: one plain line per phase milestone (no ANSI), then the sum
       `${phase}: one line per milestone`,
     );
   }
-  assert.match(run.stdout, /deploy\s+16\/16\s+100%\s+failed 0/);
+  assert.match(run.stdout, /deploy\s+16\/16 \(100%\)\s+failed 0/);
   assert.match(run.stdout, /final state\s+nodes\n\s+active\s+16\n\s+total\s+16/);
   for (const label of [
     'transitions',

@@ -94,7 +94,7 @@ test('--pg URL --conductors 3: three conductor processes drive 30 nodes to activ
   assert.ok(summary.apiClients.sharedWaitMs.count === summary.apiClients.sharedReads && summary.apiClients.sharedReads > 0);
   // One aggregated progress: the plain lines (stderr with --json) reach 30/30 once per phase.
   for (const phase of ['enroll', 'manage', 'clean', 'deploy']) {
-    const done = run.stderr.split('\n').filter((l) => new RegExp(`\\s${phase}\\s+30/30\\s+100%`).test(l));
+    const done = run.stderr.split('\n').filter((l) => new RegExp(`\\s${phase}\\s+30/30 \\(100%\\)`).test(l));
     assert.equal(done.length, 1, `${phase}: one 100% line for the whole fleet\n${run.stderr}`);
   }
 
@@ -218,7 +218,7 @@ function startBin(args: readonly string[], ready: RegExp) {
 test('a conductor process that dies stops the run: the others are stopped, one line naming it, exit 1', async () => {
   const url = await freshDatabase('fleet_child_dies');
   const args = ['--pg', url, '--conductors', '3', '--nodes', '300', '--no-progress', '--min-step-ms', '20', '--max-step-ms', '60'];
-  const run = startBin([...args, '--failure-rate', '0'], /manage\s+\d+\/\d+\s+25%/);
+  const run = startBin([...args, '--failure-rate', '0'], /manage\s+\d+\/\d+ \(\d+%\)/);
   await run.started;
   const pids = await childPids(run.child.pid!);
   assert.equal(pids.length, 3, 'three conductor processes');
@@ -244,7 +244,7 @@ test('a conductor process that dies stops the run: the others are stopped, one l
 test('SIGINT stops every conductor process cleanly: an interrupted summary, exit 130, nothing reserved', async () => {
   const url = await freshDatabase('fleet_sigint');
   const args = ['--pg', url, '--conductors', '2', '--nodes', '200', '--no-progress', '--min-step-ms', '20', '--max-step-ms', '60'];
-  const run = startBin([...args, '--failure-rate', '0'], /manage\s+\d+\/\d+\s+25%/);
+  const run = startBin([...args, '--failure-rate', '0'], /manage\s+\d+\/\d+ \(\d+%\)/);
   await run.started;
   const pids = await childPids(run.child.pid!);
   assert.equal(pids.length, 2);

@@ -1,7 +1,7 @@
 /**
- * `metal-conductor status`: lists the nodes of a database file with provision state, target,
- * holder, purpose, held-for and last_error, filters by state, reports pool and dead-letter figures,
- * and changes no node (no start-up recovery).
+ * `metal-conductor status` on a file not in use: lists the nodes of a database file with provision
+ * state, target, holder, purpose, held-for and last_error, filters by state, says there is no
+ * live conductor (no pool or dead-letter figures: status opens none), and changes no node.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -25,7 +25,7 @@ async function buildFleet(db: string): Promise<void> {
   assert.ok((await store.close()).isOk());
 }
 
-test('status lists every node with state, target, holder, purpose, held-for and last_error, plus pool and dead letters', async () => {
+test('status lists every node with state, target, holder, purpose, held-for and last_error, and says no conductor is live', async () => {
   await withTempDir(async (dir) => {
     const db = join(dir, 'fleet.sqlite');
     await buildFleet(db);
@@ -41,7 +41,8 @@ test('status lists every node with state, target, holder, purpose, held-for and 
       /node-00007\s+deploy failed\s+active\s+-\s+-\s+-\s+Node \S+ failed deploy step deploy\.deploy: fake deploy\.deploy failed \(injected\)/,
     );
     assert.match(run.stdout, /10 of 10 nodes listed · all nodes: active 5, deploy failed 4, deploying 1/);
-    assert.match(run.stdout, /pool: 0\/300 workers in use \(15 reserved, 0 reserved in use, 0 refused\) · dead letters: 0/);
+    assert.match(run.stdout, /\nno live conductor: holders as last written to the file · store: \S+fleet\.sqlite \(read-only\)\n/);
+    assert.doesNotMatch(run.stdout, /pool:/, 'no pool figures of a conductor that status itself opened');
 
     // Listing changed no node: no start-up recovery (the stuck node is still deploying).
     const after = await storedNodes(db);
@@ -75,8 +76,10 @@ test('status filters by state (repeatable or comma-separated) and prints JSON', 
       assert.equal(node.holder, null);
       assert.equal(node.held_for_ms, null);
     }
-    assert.equal(report.pool.capacity, 300);
-    assert.equal(report.deadLetters, 0);
+    assert.equal(report.source, 'file');
+    assert.equal(report.live, null);
+    assert.equal(report.pool, null);
+    assert.equal(report.deadLetters, null);
 
     const none = await cli(['status', '--db', db, '--state', 'clean failed', '--json']);
     assert.equal((JSON.parse(none.stdout) as StatusReport).listed, 0);

@@ -132,6 +132,8 @@ async function loadOrCreate(
     if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw cause;
     return createFile(SQL, options);
   }
+  // An empty file is a new database, as SQLite takes it (e.g. made by `touch` or mktemp).
+  if (bytes.length === 0) return createFile(SQL, options);
   const split = checkTrailer(bytes);
   if ('problem' in split) return err(new StoreCorrupt(path, split.problem));
   const headerProblem = checkImageHeader(split.image);
