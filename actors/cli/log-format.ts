@@ -31,6 +31,8 @@ export function createCliLogDestination(format: LogFormat | 'auto', sink: TextSi
     translateTime: 'SYS:HH:MM:ss.l',
     ignore: 'pid,hostname,name,host,project',
     singleLine: true,
+    // Only pino's `err` is an error object; the `error` of an injected failure is its message.
+    errorLikeObjectKeys: ['err'],
   });
   return { write: (line: string) => void sink.write(pretty(line)) };
 }
