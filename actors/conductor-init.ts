@@ -9,6 +9,7 @@ import type { DriverRegistryOptions } from '../src/drivers/registry.js';
 import { InvalidParameterValue } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
 import type { RestartPolicy } from './restart-supervisor.js';
+import { checkStatusServerOptions, type StatusServerOptions } from './status-server.js';
 
 /** Options of the PostgreSQL store: several conductor processes sharing one server (`store: { postgres }`). */
 export interface PostgresStoreInit {
@@ -57,6 +58,11 @@ export interface ConductorInit extends ConductorOptions {
   restartPolicy?: RestartPolicy;
   /** Time and timers (lock waits, periodic checks, backoff, worker timeouts). Default: the system clock; `ManualClock` in tests. */
   clock?: Clock;
+  /**
+   * Serve `GET /status`, `/metrics` and `/nodes` over HTTP (no authentication: keep it on loopback).
+   * Default: off; `{}` listens on 127.0.0.1, an ephemeral port (see `conductor.statusServerUrl`).
+   */
+  statusServer?: StatusServerOptions;
 }
 
 const CONDUCTOR_OPTION_NAMES: readonly string[] = ['host', ...Object.keys(DEFAULTS)];
@@ -69,6 +75,7 @@ const INIT_NAMES = new Set([
   'periodicChecks',
   'restartPolicy',
   'clock',
+  'statusServer',
 ]);
 const EMBEDDED_STORE_NAMES = ['path', 'durability', 'maxDelayMs', 'checkpointJournalBytes', 'checkpointIntervalMs', 'checkpointWorker'];
 const STORE_NAMES = new Set([...EMBEDDED_STORE_NAMES, 'postgres']);
@@ -167,6 +174,10 @@ export function checkInit(init: unknown): Result<ConductorInit, InvalidParameter
       typeof clock.clearTimeout !== 'function')
   ) {
     return err(new InvalidParameterValue('clock must have now(), setTimeout() and clearTimeout()', { option: 'clock' }));
+  }
+  if (fields.statusServer !== undefined) {
+    const server = checkStatusServerOptions(fields.statusServer);
+    if (server.isErr()) return err(server.error);
   }
   return ok(init as ConductorInit);
 }

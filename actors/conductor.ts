@@ -63,6 +63,8 @@ import { checkIntervalMs, isCheckEnabled, runWaitTimeoutCheck, WAIT_TIMEOUT_CHEC
 import { recoverOnStartup, type RecoveryReport } from '../src/recovery/startup.js';
 import { takeOverOrphans, type TakeoverReport } from '../src/recovery/orphans.js';
 import { HashRing, ringsByGroup } from '../src/cluster/hash-ring.js';
+import { Registry } from 'prom-client';
+import { checkStatusServerOptions, StatusServer } from './status-server.js';
 
 export type { ConductorInit, StoreOptions } from './conductor-init.js';
 
@@ -194,6 +196,8 @@ export class Conductor {
   #takeover: TakeoverReport | null = null;
   #stopping: ResultAsync<void, StoreError> | null = null;
   readonly #stopSignal = new AbortController();
+  #statusServer: StatusServer | null = null;
+  readonly #metricsRegistry: Registry;
 
   private constructor(parts: {
     config: ConductorConfig;
@@ -205,6 +209,7 @@ export class Conductor {
     seams: ConductorSeams;
   }) {
     this.config = parts.config;
+    this.#metricsRegistry = new Registry();
     // Guarded: a store that throws or rejects answers StoreError (the node registry guards its own calls too).
     this.#store = guardStore(parts.store);
     this.#ownsStore = parts.ownsStore;
@@ -297,8 +302,11 @@ export class Conductor {
       periodicChecks = true,
       restartPolicy,
       clock,
+      statusServer,
       ...options
     } = init;
+    const serverOptions = statusServer === undefined ? null : checkStatusServerOptions(statusServer);
+    if (serverOptions?.isErr()) return err(serverOptions.error);
     const config = resolveConfig(options);
     if (config.isErr()) return err(config.error);
     const policy = resolveRestartPolicy(restartPolicy);
@@ -342,6 +350,15 @@ export class Conductor {
       clock: clock ?? systemClock,
       seams,
     });
+    if (serverOptions?.isOk()) {
+      // Before recovery changes anything: a port in use fails the open with nothing done.
+      const listening = await conductor.#startStatusServer(serverOptions.value, store);
+      if (listening.isErr()) {
+        const stopped = await conductor.stop();
+        if (stopped.isErr()) logger.error({ err: stopped.error }, 'stopping after the status server failed to listen failed');
+        return err(listening.error);
+      }
+    }
     await conductor.#refreshMembership();
     if (startupRecovery) await conductor.#recover();
     conductor.#startHeartbeat(policy.value);
@@ -349,6 +366,42 @@ export class Conductor {
     if (periodicChecks) conductor.#startPeriodicChecks(policy.value);
     conductor.#logger.info({ store: store.description }, 'conductor started');
     return ok(conductor);
+  }
+
+  /** Listen, then advertise the URL through the store (the sql.js file store's lock file); a failed advertisement is logged. */
+  async #startStatusServer(options: { host: string; port: number }, store: Store): Promise<Result<void, InvalidParameterValue>> {
+    const registry = this.#metricsRegistry;
+    const listening = await StatusServer.listen(
+      {
+        status: () => this.status(),
+        metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
+        listNodes: async (states) => await this.listNodes(states === null ? {} : { provisionState: states as ProvisionState[] }),
+      },
+      options,
+      this.#logger.child({ component: 'status-server' }),
+    );
+    if (listening.isErr()) return err(listening.error);
+    this.#statusServer = listening.value;
+    const url = listening.value.url;
+    this.#logger.info({ url }, 'status server listening');
+    if (store.advertise !== undefined) {
+      try {
+        await store.advertise({ statusUrl: url });
+      } catch (cause) {
+        this.#logger.warn({ err: cause, url }, 'advertising the status server in the store failed');
+      }
+    }
+    return ok(undefined);
+  }
+
+  /** The status server's base URL, e.g. `http://127.0.0.1:41234`; null when it is off (the default) or stopped. */
+  get statusServerUrl(): string | null {
+    return this.#statusServer?.url ?? null;
+  }
+
+  /** The prom-client registry holding this conductor's metrics (its own unless `metrics.registry` was given). */
+  get metricsRegistry(): Registry {
+    return this.#metricsRegistry;
   }
 
   #periodicPort(): ReturnType<typeof periodicPort> {
@@ -726,6 +779,10 @@ export class Conductor {
     if (cleared.isErr()) result = err(cleared.error);
     const offline = await this.#store.touchConductor(this.config.host, false);
     if (offline.isErr() && result.isOk()) result = err(offline.error);
+    if (this.#statusServer !== null) {
+      await this.#statusServer.close();
+      this.#statusServer = null;
+    }
     if (this.#ownsStore) {
       const closed = await this.#store.close();
       if (closed.isErr()) {

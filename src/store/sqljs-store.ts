@@ -317,6 +317,12 @@ export class SqlJsStore implements Store {
     return ok(store);
   }
 
+  /** Write where this process can be asked into the lock file (file stores; a no-op in memory or once closed). */
+  async advertise(info: { statusUrl: string }): Promise<void> {
+    if (this.#closing !== null) return;
+    await this.#lock?.advertise(info);
+  }
+
   /** Journal and checkpoint counters (zeros in memory). */
   get stats(): CommitterStats {
     return this.#committer?.stats ?? { seq: 0, durableSeq: 0, journalWrites: 0, checkpoints: 0, journalBytes: 0 };

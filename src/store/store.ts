@@ -239,4 +239,11 @@ export interface Store {
   flush(): ResultAsync<void, StoreError>;
   /** Flush, checkpoint (file stores) and close. Further calls fail with StoreError. */
   close(): ResultAsync<void, StoreError>;
+  /**
+   * Optional: advertise where the live process holding this store can be asked (the conductor
+   * calls it once its status server listens). The sql.js file store writes it into its lock file
+   * (`<pid>\n{"statusUrl":"…"}\n`, read back by `readLiveHolder`); in memory it does nothing.
+   * Stores without a lock file (PostgreSQL) may omit it. Rejects on an I/O failure.
+   */
+  advertise?(info: { statusUrl: string }): Promise<void>;
 }

@@ -125,3 +125,14 @@ export async function openChecksOptionNames(): Promise<void> {
   const locked = new NodeLocked('n', { host: 'h' });
   void (locked.status satisfies number);
 }
+
+export async function statusServerOption(): Promise<void> {
+  const opened = await Conductor.open({ statusServer: { host: '127.0.0.1', port: 0 } });
+  if (opened.isOk()) {
+    void (opened.value.statusServerUrl satisfies string | null);
+    // @ts-expect-error the URL is read-only
+    opened.value.statusServerUrl = 'http://example.invalid';
+  }
+  // @ts-expect-error the port is a number
+  await Conductor.open({ statusServer: { port: '8080' } });
+}

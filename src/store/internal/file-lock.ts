@@ -21,9 +21,14 @@
  * was left by an earlier process with the same pid (PID 1 in a restarted container) and is dead. A
  * recycled pid held by an unrelated live process is taken for a live holder (StoreInUse): remove
  * the lock file by hand then. Opens within one process are also serialised per path.
+ *
+ * A lock file's first line is the pid; the holder may add a second line, a JSON object saying
+ * where the live process can be asked (`{"statusUrl":"http://127.0.0.1:41234"}`), written by
+ * `advertise` as a whole (a temp file renamed over the held lock file). Liveness reads the first
+ * line only. `readLiveHolder` reads both without taking the lock or writing anything.
  */
 import { randomBytes } from 'node:crypto';
-import { link, readdir, readFile, realpath, unlink, writeFile } from 'node:fs/promises';
+import { link, readdir, readFile, realpath, rename, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { err, ok, type Result } from 'neverthrow';
@@ -71,6 +76,8 @@ export class FileLock {
   /** The lock file this process holds. */
   readonly path: string;
   #released = false;
+  /** The advertisement being written, if any: release waits for it (a rename after the unlink would bring the file back). */
+  #advertising: Promise<void> = Promise.resolve();
 
   private constructor(path: string) {
     this.path = path;
@@ -94,11 +101,32 @@ export class FileLock {
     return attempt;
   }
 
+  /**
+   * Write `info` as the lock file's second line (the first stays the pid), atomically: a private
+   * temp file renamed over the held lock file. A no-op once released. I/O failures are thrown.
+   */
+  advertise(info: { readonly statusUrl: string }): Promise<void> {
+    const write = async (): Promise<void> => {
+      if (this.#released) return;
+      const temp = `${this.path.replace(/\.lock\.[0-9]+$/, '.lock')}-new.${process.pid}.${randomBytes(4).toString('hex')}`;
+      await writeFile(temp, `${process.pid}\n${JSON.stringify({ statusUrl: info.statusUrl })}\n`, { flag: 'wx' });
+      try {
+        if (!this.#released) await rename(temp, this.path);
+      } finally {
+        await unlink(temp).catch(() => undefined);
+      }
+    };
+    const done = this.#advertising.then(write, write);
+    this.#advertising = done.catch(() => undefined);
+    return done;
+  }
+
   /** Remove the lock file. Idempotent. */
   async release(): Promise<void> {
     if (this.#released) return;
     this.#released = true;
     held.delete(this.path);
+    await this.#advertising;
     await unlink(this.path).catch(() => undefined);
   }
 
@@ -200,15 +228,69 @@ async function removeDead(dbPath: string, found: readonly LockEntry[], logger: L
   }
 }
 
-/** The pid in a lock file; null if the file is gone or holds no pid. Other read errors are thrown (a holder must not look dead because of EMFILE). */
+/** The pid in a lock file (its first line); null if the file is gone or holds no pid. Other read errors are thrown (a holder must not look dead because of EMFILE). */
 async function readPid(path: string): Promise<number | null> {
-  let text: string;
+  const text = await readLockText(path);
+  return text === null ? null : parsePid(text);
+}
+
+async function readLockText(path: string): Promise<string | null> {
   try {
-    text = await readFile(path, 'utf8');
+    return await readFile(path, 'utf8');
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw cause;
   }
-  const pid = Number(text.trim());
+}
+
+function parsePid(text: string): number | null {
+  const pid = Number(text.split('\n', 1)[0]!.trim());
   return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+}
+
+/** The status URL on a lock file's second line, or null (none, or not a JSON object with a string `statusUrl`). */
+function parseStatusUrl(text: string): string | null {
+  const line = text.split('\n')[1]?.trim();
+  if (line === undefined || line === '') return null;
+  try {
+    const info = JSON.parse(line) as unknown;
+    const url = typeof info === 'object' && info !== null ? (info as { statusUrl?: unknown }).statusUrl : undefined;
+    return typeof url === 'string' ? url : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The live holder of database file `dbPath`'s lock and the status URL it advertised (null if
+ * none), or null when no live process holds it. Takes no lock, creates and writes no file.
+ * I/O errors other than a missing directory or file are thrown.
+ */
+export async function readLiveHolder(dbPath: string): Promise<{ pid: number; statusUrl: string | null } | null> {
+  let dir: string;
+  let names: string[];
+  try {
+    // The directory's real path, as the holder spells its lock file (see FileLock.acquire).
+    dir = await realpath(dirname(resolve(dbPath)));
+    names = await readdir(dir);
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw cause;
+  }
+  const absolute = join(dir, basename(dbPath));
+  const prefix = `${basename(lockPathOf(absolute))}.`;
+  for (const name of names) {
+    const isLock =
+      name === basename(lockPathOf(absolute)) || (name.startsWith(prefix) && /^[1-9][0-9]{0,14}$/.test(name.slice(prefix.length)));
+    if (!isLock) continue;
+    const path = join(dir, name);
+    const text = await readLockText(path);
+    if (text === null) continue;
+    const pid = parsePid(text);
+    if (pid === null) continue;
+    // Our own pid: live only if a store of this process holds that file (or is taking it).
+    const live = pid === process.pid ? held.has(path) || checking.has(path) : isProcessAlive(pid);
+    if (live) return { pid, statusUrl: parseStatusUrl(text) };
+  }
+  return null;
 }
