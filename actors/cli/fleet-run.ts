@@ -19,7 +19,7 @@ import { enrollFleet } from './enroll.js';
 import { EnvironmentFailure, environmentCode } from './environment.js';
 import { EXIT, oneLine, UsageError, type CliIo } from './io.js';
 import { createCliLogger } from './log-format.js';
-import { redactUrl, type FleetOptions } from './options.js';
+import { FLEET_DEFAULTS, redactUrl, type FleetOptions } from './options.js';
 import { BarProgress, createProgress, type Progress } from './progress.js';
 import { isRecordedFailure, PHASE_END, PHASES, planNext, startPhase, TARGET_STATE, type Phase, type Step } from './provision-path.js';
 import { renderSummary, renderSummaryJson, type FleetSummary } from './summary.js';
@@ -361,10 +361,12 @@ export interface DriveReport {
 export async function openFleetConductor(
   options: FleetOptions,
   logger: Logger,
-  extra: { host?: string; startupRecovery?: boolean; periodicChecks?: boolean } = {},
+  extra: { host?: string; startupRecovery?: boolean; periodicChecks?: boolean; statusServer?: boolean } = {},
 ): Promise<Conductor> {
+  const { statusServer: serve = false, ...rest } = extra;
   const opened = await Conductor.open({
     logger,
+    ...(serve && options.statusServer !== null ? { statusServer: { ...options.statusServer } } : {}),
     store:
       options.pg !== null
         ? { postgres: { url: options.pg } }
@@ -372,7 +374,7 @@ export async function openFleetConductor(
           ? {}
           : { path: options.db, durability: options.durability },
     ...(options.workers === undefined ? {} : { workersPoolSize: options.workers }),
-    ...extra,
+    ...rest,
     drivers: {
       fakeBehaviour: {
         delayMs: { min: options.minStepMs, max: options.maxStepMs },
@@ -390,6 +392,14 @@ export async function openFleetConductor(
     );
   }
   return opened.value;
+}
+
+/** Print where the conductor's status server listens, once, on stderr. */
+export function announceStatusServer(conductor: Conductor, io: CliIo, db: string | null): void {
+  const url = conductor.statusServerUrl;
+  if (url === null) return;
+  const also = db === null ? '' : ` (or: metal-conductor status --db ${db})`;
+  io.stderr.write(`metal-conductor: live status ${url}/status · metrics ${url}/metrics · nodes ${url}/nodes${also}\n`);
 }
 
 /** Where the fleet is kept, for the first progress line. */
@@ -486,7 +496,8 @@ export function summaryHints(
     } else {
       hints.push(
         `${idle ? 'nothing to do: ' : ''}${nodes} in a failed state; a run only carries failed nodes on with --retry-failed: ` +
-          rerunCommand(options, '--retry-failed'),
+          // The same fleet size: a default --nodes would enroll more into a smaller store.
+          rerunCommand(options, `${figures.nodes === FLEET_DEFAULTS.nodes ? '' : `--nodes ${figures.nodes} `}--retry-failed`),
       );
     }
   }
@@ -716,11 +727,12 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
 
   let conductor: Conductor;
   try {
-    conductor = await openFleetConductor(options, logger);
+    conductor = await openFleetConductor(options, logger, { statusServer: true });
   } catch (error) {
     dispose();
     throw error;
   }
+  announceStatusServer(conductor, io, options.db);
 
   const progress = createProgress(options.progress, progressOut, progressTTY);
   // Live bars and log lines on the same terminal would garble each other: hold the lines until the bars stop.

@@ -21,7 +21,7 @@ import { readOnlySnapshot } from '../../src/store/read-only-snapshot.js';
 import { orThrow } from '../../src/task/scope.js';
 import { EnvironmentFailure, environmentCode } from './environment.js';
 import { UsageError, oneLine, type CliIo } from './io.js';
-import { readLiveHolder } from './live-holder.js';
+import { readLiveHolder } from '../../src/store/internal/file-lock.js';
 import { createCliLogDestination } from './log-format.js';
 import { checkDbForStatus, redactUrl, type StatusOptions } from './options.js';
 
