@@ -65,11 +65,11 @@ export function createCliLogger(level: string, format: LogFormat | 'auto', sink:
             const text = args.find((a): a is string => typeof a === 'string');
             const uuid = text === undefined ? undefined : TRANSITION.exec(text)?.[1];
             if (uuid !== undefined && announced.delete(uuid)) {
-              (this.info as (...a: unknown[]) => void)(...args);
+              this.info(...args);
               return;
             }
           }
-          (method as (...a: unknown[]) => void).apply(this, args);
+          method.apply(this, args);
         },
       },
     },

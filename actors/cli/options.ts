@@ -278,9 +278,7 @@ export function validateFleetOptions(raw: RawFleetOptions): FleetOptions {
     json: raw.json === true,
     logLevel: logLevel(raw.logLevel),
     logFormat: logFormat(raw.logFormat),
-    statusServer: raw.statusServer
-      ? { host: statusHost(raw.statusHost), port: integer('--status-port', raw.statusPort, 0, 65_535) }
-      : null,
+    statusServer: raw.statusServer ? { host: statusHost(raw.statusHost), port: integer('--status-port', raw.statusPort, 0, 65_535) } : null,
   };
   return options;
 }

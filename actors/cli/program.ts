@@ -138,7 +138,9 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .option('--log-format <format>', `logs on stderr: ${LOG_FORMATS.join(' or ')} (default: pretty on a terminal, json otherwise)`)
     .option('--no-status-server', "don't serve GET /status, /metrics, /nodes while the fleet runs")
     .addOption(withDefault('--status-host <host>', 'address the status server listens on (loopback by default)', FLEET_DEFAULTS.statusHost))
-    .addOption(withDefault('--status-port <port>', 'port of the status server (0: any free port, printed at start)', FLEET_DEFAULTS.statusPort))
+    .addOption(
+      withDefault('--status-port <port>', 'port of the status server (0: any free port, printed at start)', FLEET_DEFAULTS.statusPort),
+    )
     .addHelpText('after', FLEET_HELP)
     .action(async (raw: RawFleetOptions, command: Command) => {
       const given = (name: string): boolean => command.getOptionValueSource(name) === 'cli';
@@ -151,13 +153,16 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .command('status')
     .description(
       'list the nodes of a database file (or PostgreSQL): provision state, target, holder, purpose, held for, last_error; ' +
-        "a file in use is asked of its live conductor (holders, waiters, pool, dead letters), one not in use is read read-only",
+        'a file in use is asked of its live conductor (holders, waiters, pool, dead letters), one not in use is read read-only',
     )
     .addOption(withDefault('--db <file>', 'database file', FLEET_DEFAULTS.db))
     .option('--pg <url>', 'PostgreSQL connection string: list the nodes there instead of the --db file (default: none)')
     .option('--state <state>', 'only nodes in this provision state (repeatable, or comma-separated)', collect)
     .option('--json', 'print the report as one JSON object (with --watch: one line per refresh)')
-    .option('--watch [seconds]', `print the report again every few seconds (default ${DEFAULT_WATCH_SECONDS}) until Ctrl-C; in place on a terminal`)
+    .option(
+      '--watch [seconds]',
+      `print the report again every few seconds (default ${DEFAULT_WATCH_SECONDS}) until Ctrl-C; in place on a terminal`,
+    )
     .addOption(withDefault('--log-level <level>', `pino log level on stderr (${LOG_LEVELS.join(', ')})`, defaultLogLevel()))
     .option('--log-format <format>', `logs on stderr: ${LOG_FORMATS.join(' or ')} (default: pretty on a terminal, json otherwise)`)
     .action(async (raw: RawStatusOptions, command: Command) => {

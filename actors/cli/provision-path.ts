@@ -262,7 +262,12 @@ export async function continueNodeClean(task: ExclusiveTask): Promise<void> {
       await task.driver!.deploy.executeCleanStep(task, cleanStep);
     } catch (cause) {
       rethrowIfCancelled(task, cause);
-      await fail(task, `Node ${task.node.uuid} failed step ${cleanStep.interface}.${cleanStep.step}: ${message(cause)}`, 'deploy.executeCleanStep', cause);
+      await fail(
+        task,
+        `Node ${task.node.uuid} failed step ${cleanStep.interface}.${cleanStep.step}: ${message(cause)}`,
+        'deploy.executeCleanStep',
+        cause,
+      );
       return;
     }
   }
@@ -294,7 +299,12 @@ export async function continueNodeDeploy(task: ExclusiveTask): Promise<void> {
     power = await task.driver!.power.setPowerState(task, 'power on');
   } catch (cause) {
     rethrowIfCancelled(task, cause);
-    await fail(task, `Node ${task.node.uuid} failed deploy step deploy.reboot_to_instance: ${message(cause)}`, 'power.setPowerState', cause);
+    await fail(
+      task,
+      `Node ${task.node.uuid} failed deploy step deploy.reboot_to_instance: ${message(cause)}`,
+      'power.setPowerState',
+      cause,
+    );
     return;
   }
   await orThrow(task.updateNode((draft) => void (draft.power_state = power)));

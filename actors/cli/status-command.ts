@@ -179,12 +179,13 @@ async function getJson<T>(url: string): Promise<T> {
 }
 
 /** Ask the live conductor at `url`; null (with why) when it does not answer. */
-async function askLive(
-  url: string,
-): Promise<{ status: ConductorStatus; nodes: readonly LiveNode[] } | { problem: string }> {
+async function askLive(url: string): Promise<{ status: ConductorStatus; nodes: readonly LiveNode[] } | { problem: string }> {
   const base = url.replace(/\/+$/, '');
   try {
-    const [status, listing] = await Promise.all([getJson<ConductorStatus>(`${base}/status`), getJson<{ nodes: LiveNode[] }>(`${base}/nodes`)]);
+    const [status, listing] = await Promise.all([
+      getJson<ConductorStatus>(`${base}/status`),
+      getJson<{ nodes: LiveNode[] }>(`${base}/nodes`),
+    ]);
     return { status, nodes: listing.nodes };
   } catch (cause) {
     return { problem: oneLine(cause instanceof Error ? cause.message : String(cause)) };

@@ -18,7 +18,15 @@ import { SqlDatabase } from './internal/database.js';
 import { readJournal } from './internal/journal.js';
 import { journalPathOf } from './internal/recovery.js';
 import { rowToNode, SELECT_NODE } from './internal/rows.js';
-import { META_CHECKPOINT_DIGEST, META_JOURNAL_BASE, META_STORE_ID, migrateSchema, readCheckpointSeq, readMeta, verifySchema } from './internal/schema.js';
+import {
+  META_CHECKPOINT_DIGEST,
+  META_JOURNAL_BASE,
+  META_STORE_ID,
+  migrateSchema,
+  readCheckpointSeq,
+  readMeta,
+  verifySchema,
+} from './internal/schema.js';
 import { loadSqlJs } from './internal/sqljs.js';
 
 /** What a database file held when it was read. */

@@ -26,7 +26,9 @@ test('failed nodes and nothing done: the summary says how many and the exact com
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /transitions\s+0 \(0\/s\)/);
     assert.ok(
-      again.stdout.includes(`\nnote: nothing to do: all 3 nodes are in a failed state; a run only carries failed nodes on with --retry-failed: ${command}\n`),
+      again.stdout.includes(
+        `\nnote: nothing to do: all 3 nodes are in a failed state; a run only carries failed nodes on with --retry-failed: ${command}\n`,
+      ),
       again.stdout,
     );
 
@@ -45,7 +47,8 @@ test('--nodes against a store of another size: more enrolls the missing ones, fe
 
     const fewer = await cli(['--nodes', '2', '--db', db, ...FAST.filter((a) => a !== '--quiet'), '--no-progress', '--failure-rate', '0']);
     assert.equal(fewer.code, 0, fewer.stderr);
-    const sizing = '--nodes 2: the store already holds 4 nodes; driving all 4 (--nodes only adds nodes; for a fleet of 2, use another --db or --memory)';
+    const sizing =
+      '--nodes 2: the store already holds 4 nodes; driving all 4 (--nodes only adds nodes; for a fleet of 2, use another --db or --memory)';
     assert.ok(fewer.stdout.includes(`metal-conductor: ${sizing}\n`), 'said at the start');
     assert.ok(fewer.stdout.includes(`note: ${sizing}\n`), 'and in the summary');
 
@@ -75,7 +78,18 @@ test('an empty (0-byte) --db file is a new database: status lists 0 nodes and le
 });
 
 test('plain progress lines: each phase with its count and real percentage', async () => {
-  const run = await cli(['--nodes', '3', '--memory', '--min-step-ms', '0', '--max-step-ms', '2', '--failure-rate', '0', '--no-status-server']);
+  const run = await cli([
+    '--nodes',
+    '3',
+    '--memory',
+    '--min-step-ms',
+    '0',
+    '--max-step-ms',
+    '2',
+    '--failure-rate',
+    '0',
+    '--no-status-server',
+  ]);
   assert.equal(run.code, 0, run.stderr);
   for (const phase of ['enroll', 'manage', 'clean', 'deploy']) {
     const lines = run.stdout.split('\n').filter((l) => new RegExp(`^\\s+\\d+\\.\\d+ s  ${phase}\\s`).test(l));

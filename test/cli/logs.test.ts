@@ -48,7 +48,10 @@ test('injected failures: one warn line per failed node with node, operation and 
     'warn',
     '--no-status-server',
   ]);
-  assert.ok(summary.failures.manage > 0 && summary.failures.deploy > 0, `failed verifications and deploys: ${JSON.stringify(summary.failures)}`);
+  assert.ok(
+    summary.failures.manage > 0 && summary.failures.deploy > 0,
+    `failed verifications and deploys: ${JSON.stringify(summary.failures)}`,
+  );
   const lines = logLines(run.stderr);
   assert.deepEqual(
     lines.filter((l) => l.level >= ERROR).map((l) => l.msg),
@@ -63,7 +66,10 @@ test('injected failures: one warn line per failed node with node, operation and 
   for (const line of failures) {
     assert.match(line.node_name ?? '', /^node-\d{5}$/);
     assert.equal(line.error, `fake ${line.operation} failed (injected)`);
-    assert.match(line.msg, new RegExp(`^node ${line.node_name}: ${(line.operation ?? '').replace('.', '\\.')} failed in "(verifying|deploying)": fake`));
+    assert.match(
+      line.msg,
+      new RegExp(`^node ${line.node_name}: ${(line.operation ?? '').replace('.', '\\.')} failed in "(verifying|deploying)": fake`),
+    );
   }
   assert.equal(lines.length, failures.length, 'nothing else at warn on such a run');
 });
@@ -108,7 +114,10 @@ test('--log-format pretty: readable lines, not JSON; the default is pretty on a 
   assert.equal(lines.length, 4, pretty.stderr);
   for (const line of lines) {
     assert.throws(() => JSON.parse(line) as unknown, SyntaxError);
-    assert.match(line, /^\[\d\d:\d\d:\d\d\.\d{3}\] WARN: node node-0000\d: deploy\.deploy failed in "deploying": fake deploy\.deploy failed \(injected\) \{/);
+    assert.match(
+      line,
+      /^\[\d\d:\d\d:\d\d\.\d{3}\] WARN: node node-0000\d: deploy\.deploy failed in "deploying": fake deploy\.deploy failed \(injected\) \{/,
+    );
   }
   assert.ok(!pretty.stderr.includes('\x1b['), 'no colours off a terminal');
 
