@@ -29,7 +29,8 @@ export function createCliLogDestination(format: LogFormat | 'auto', sink: TextSi
   const pretty = prettyFactory({
     colorize: sink.isTTY === true && process.env.NO_COLOR === undefined,
     translateTime: 'SYS:HH:MM:ss.l',
-    ignore: 'pid,hostname,name,host,project',
+    // The message of an injected failure names the node, the operation and the state already.
+    ignore: 'pid,hostname,name,host,project,user,node_name,operation,provision_state',
     singleLine: true,
     // Only pino's `err` is an error object; the `error` of an injected failure is its message.
     errorLikeObjectKeys: ['err'],
