@@ -66,6 +66,12 @@ conductor processes (hosts <hostname>-c0 ...): the parent enrolls, child i drive
 and the API clients k with k mod N = i; one progress, one summary. A child that dies stops the
 run (exit 1).
 
+While a run goes it serves GET /status, /metrics and /nodes on loopback (the address is printed
+at the start; --status-port, --status-host, --no-status-server): \`metal-conductor status --db FILE\`
+in another terminal shows its live locks, waiters and worker pool (--watch to follow). On a file
+no conductor holds, status reads it read-only (no lock, nothing written).
+Logs go to stderr: readable (pino-pretty) on a terminal, JSON lines otherwise (--log-format).
+
 Driver operations for --fail-op: power.validate, power.getPowerState (verify),
 deploy.prepareCleaning, deploy.executeCleanStep (clean), deploy.deploy, power.setPowerState (deploy).
 
@@ -76,6 +82,7 @@ Examples:
   metal-conductor --retry-failed --failure-rate 0   # bring the failed nodes to active
   metal-conductor --pg postgres://u:p@db/ironic --conductors 3   # three conductor processes
   metal-conductor status --state "deploy failed"
+  metal-conductor status --watch                    # follow a running fleet (Ctrl-C to stop)
 
 Exit codes: 0 every node active or in a recorded failure state, 1 internal error,
 2 bad input (nothing written), 3 environment failure (disk full, read-only or unwritable
