@@ -732,7 +732,8 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
     dispose();
     throw error;
   }
-  announceStatusServer(conductor, io, options.db);
+  // --quiet: not even this line (the lock file still tells `status` where to ask).
+  if (options.progress !== 'none') announceStatusServer(conductor, io, options.db);
 
   const progress = createProgress(options.progress, progressOut, progressTTY);
   // Live bars and log lines on the same terminal would garble each other: hold the lines until the bars stop.
