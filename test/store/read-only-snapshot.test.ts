@@ -9,6 +9,7 @@ import { appendFile, copyFile, readFile, unlink, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readOnlySnapshot } from '../../src/store/read-only-snapshot.js';
+import { journalPathOf } from '../../src/store/internal/recovery.js';
 import { openStore, withTempDir } from './helpers.js';
 import { value } from './store-contract.js';
 
@@ -76,5 +77,33 @@ test('an empty file is an empty database; garbage or a missing journal is StoreC
     assert.ok(orphan.isErr());
     assert.equal(orphan.error.code, 'StoreCorrupt');
     assert.match(orphan.error.message, /journal is missing/);
+  });
+});
+
+test('opening the store on an empty (0-byte) file makes it a new database, as SQLite does; a journal with changes still refuses', async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, 'empty.sqlite');
+    await writeFile(path, '');
+    const store = await openStore({ path });
+    try {
+      await value(store.createNode({ driver: 'fake-hardware', name: 'first' }));
+    } finally {
+      await value(store.close());
+    }
+    const read = await readOnlySnapshot(path);
+    assert.ok(read.isOk());
+    assert.deepEqual(
+      read.value.nodes.map((n) => n.name),
+      ['first'],
+    );
+
+    // An empty file beside a journal that holds changes: replaying them onto nothing could lose data.
+    const copy = await copyWithJournal(dir);
+    await writeFile(copy, '');
+    const { openSqlJsStore } = await import('../../src/store/sqljs-store.js');
+    const refused = await openSqlJsStore({ path: copy });
+    assert.ok(refused.isErr());
+    assert.equal(refused.error.code, 'StoreCorrupt');
+    assert.ok((await readFile(journalPathOf(copy))).length > 0, 'the journal is left alone');
   });
 });
