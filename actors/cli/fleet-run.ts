@@ -472,9 +472,11 @@ export function fleetSizeNote(options: Pick<FleetOptions, 'nodes'>, existing: nu
 }
 
 /** The command that re-runs on the same store, as the user started this one (`npm start -- …` under npm). */
-export function rerunCommand(options: Pick<FleetOptions, 'db' | 'pg'>, extra: string): string {
+export function rerunCommand(options: Pick<FleetOptions, 'db' | 'pg' | 'conductors'>, extra: string): string {
   const quote = (text: string): string => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
-  const store = options.pg !== null ? ` --pg ${quote(redactUrl(options.pg))}` : options.db !== null ? ` --db ${quote(options.db)}` : '';
+  const processes = options.conductors > 1 ? ` --conductors ${options.conductors}` : '';
+  const store =
+    options.pg !== null ? ` --pg ${quote(redactUrl(options.pg))}${processes}` : options.db !== null ? ` --db ${quote(options.db)}` : '';
   const program = process.env.npm_lifecycle_event === 'start' ? 'npm start --' : 'metal-conductor';
   return `${program}${store} ${extra}`;
 }
@@ -490,9 +492,8 @@ export function summaryHints(
   if (figures.failed > 0 && !options.retryFailed && !figures.interrupted) {
     const nodes = figures.failed === 1 ? '1 node is' : `${figures.nodes === figures.failed ? 'all ' : ''}${figures.failed} nodes are`;
     const idle = figures.enrolled === 0 && figures.steps === 0 && figures.transitions === 0;
-    const where = options.db === null && options.pg === null ? ' (in memory: gone when this run ends)' : '';
     if (options.db === null && options.pg === null) {
-      hints.push(`${nodes} in a failed state${where}`);
+      hints.push(`${nodes} in a failed state (in memory: gone when this run ends)`);
     } else {
       hints.push(
         `${idle ? 'nothing to do: ' : ''}${nodes} in a failed state; a run only carries failed nodes on with --retry-failed: ` +
