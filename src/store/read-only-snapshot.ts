@@ -41,11 +41,14 @@ export interface ReadOnlySnapshot {
 
 /** Attempts when the file and its journal do not match (a checkpoint happened in between). */
 const ATTEMPTS = 5;
+const RETRY_DELAY_MS = 50;
 
-/** Read the nodes of the database file at `path` without locking or writing it. Default: up to 5 attempts. */
+/** Read the nodes of the database file at `path` without locking or writing it (up to 5 attempts, 50 ms apart). */
 export async function readOnlySnapshot(path: string): Promise<Result<ReadOnlySnapshot, StoreCorrupt | StoreError>> {
   let last: Result<ReadOnlySnapshot, StoreCorrupt | StoreError> = err(new StoreError(`read ${path}`, 'not attempted'));
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    // Give a checkpoint under way the time to put its new journal in place.
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
     last = await readOnce(path);
     if (last.isOk() || !(last.error instanceof StoreCorrupt)) return last;
   }
