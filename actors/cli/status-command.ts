@@ -150,7 +150,9 @@ export function renderTable(report: StatusReport, filter: readonly string[]): st
         ` · dead letters: ${report.deadLetters ?? 0} · store: ${report.db}`,
     );
   } else {
-    lines.push(`no live conductor: holders as last written to the file · store: ${report.db} (read-only)`);
+    // A holder without a (working) status endpoint is live, but could not be asked: the note says why.
+    const who = report.note === null ? 'no live conductor' : 'no live status';
+    lines.push(`${who}: holders as last written to the file · store: ${report.db} (read-only)`);
   }
   if (report.note !== null) lines.push(`note: ${report.note}`);
   return `${lines.join('\n')}\n`;

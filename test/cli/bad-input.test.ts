@@ -99,6 +99,7 @@ test('a database in use by another store: the run is refused in one line; status
       const status = await cli(['status', '--db', db]);
       assert.equal(status.code, 0, status.stderr);
       assert.match(status.stdout, /0 of 0 nodes listed/);
+      assert.match(status.stdout, /\nno live status: holders as last written to the file · store: \S+ \(read-only\)\n/);
       assert.match(
         status.stdout,
         new RegExp(`note: process ${process.pid} holds the file and serves no status endpoint: holders and pool are as last written`),
