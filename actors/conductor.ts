@@ -684,8 +684,10 @@ export class Conductor {
     const started = performance.now();
     const acquired = acquireTask(this.#ports, context, nodeId, options);
     // Recorded on a side branch: the caller's chain gets no extra step.
-    const mode = options.shared === true ? 'shared' : 'exclusive';
-    const retry = options.retry !== false || options.patient === true;
+    // Untyped callers may pass anything (acquireTask refuses it): read nothing that could throw.
+    const given = options as AcquireOptions | null | undefined;
+    const mode = given?.shared === true ? 'shared' : 'exclusive';
+    const retry = given?.retry !== false || given?.patient === true;
     void acquired.then((result) => this.#recordAcquire(mode, retry, started, result));
     return acquired;
   }
