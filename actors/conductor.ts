@@ -206,7 +206,9 @@ export class Conductor {
   /** The registry was the caller's (`metrics.registry`): our metrics leave it at stop. */
   readonly #registryGiven: boolean;
   /** Records an acquisition's outcome and wait (one function for every acquire: no closure but the start time's). */
-  readonly #recordAcquire: (mode: 'exclusive' | 'shared', retry: boolean, started: number, result: Result<Task, AcquireError>) => void;
+  readonly #recordExclusive: (retry: boolean, started: number, result: Result<Task, AcquireError>) => void;
+  /** Shared acquires never wait for a lock: counted, not timed (no closure, no clock read on that path). */
+  readonly #recordShared: (result: Result<Task, AcquireError>) => void;
 
   private constructor(parts: {
     config: ConductorConfig;
@@ -223,8 +225,9 @@ export class Conductor {
     const metrics = parts.metrics;
     this.#metrics = metrics;
     this.#registryGiven = parts.registryGiven;
-    this.#recordAcquire = (mode, retry, started, result) =>
-      metrics.acquired(mode, result.isOk() ? 'granted' : acquireOutcome(result.error, retry), (performance.now() - started) / 1000);
+    this.#recordExclusive = (retry, started, result) =>
+      metrics.acquired('exclusive', result.isOk() ? 'granted' : acquireOutcome(result.error, retry), (performance.now() - started) / 1000);
+    this.#recordShared = (result) => metrics.acquired('shared', result.isOk() ? 'granted' : acquireOutcome(result.error, false), null);
     // Guarded: a store that throws or rejects answers StoreError (the node registry guards its own calls too).
     this.#store = guardStore(parts.store);
     this.#ownsStore = parts.ownsStore;
@@ -681,14 +684,18 @@ export class Conductor {
   acquire(context: RequestContext, nodeId: NodeIdentity, options?: AcquireOptions): ResultAsync<Task, AcquireError>;
   acquire(context: RequestContext, nodeId: NodeIdentity, options: AcquireOptions = {}): ResultAsync<Task, AcquireError> {
     if (this.#stopping) return errAsync(new ConductorStopping());
-    const started = performance.now();
-    const acquired = acquireTask(this.#ports, context, nodeId, options);
-    // Recorded on a side branch: the caller's chain gets no extra step.
     // Untyped callers may pass anything (acquireTask refuses it): read nothing that could throw.
     const given = options as AcquireOptions | null | undefined;
-    const mode = given?.shared === true ? 'shared' : 'exclusive';
+    // Recorded on a side branch: the caller's chain gets no extra step.
+    if (given?.shared === true) {
+      const acquired = acquireTask(this.#ports, context, nodeId, options);
+      void acquired.then(this.#recordShared);
+      return acquired;
+    }
+    const started = performance.now();
+    const acquired = acquireTask(this.#ports, context, nodeId, options);
     const retry = given?.retry !== false || given?.patient === true;
-    void acquired.then((result) => this.#recordAcquire(mode, retry, started, result));
+    void acquired.then((result) => this.#recordExclusive(retry, started, result));
     return acquired;
   }
 

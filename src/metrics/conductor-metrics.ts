@@ -3,7 +3,8 @@
  * passes down. Two kinds:
  *
  * - events on the hot path (acquires, lock waits and holds, transitions, store commits): counters
- *   and histograms whose label children are bound once, so an observation allocates nothing;
+ *   and histograms of fast-metrics.ts, whose series are bound once, so an observation is a few
+ *   additions (prom-client's own hash their labels on every call);
  * - figures the conductor already keeps (workers, notifications, dead letters, restarts, loaded
  *   actors, waiters): read at scrape time through `collect()` from a `MetricsSource`, so the hot
  *   path pays nothing for them.
@@ -11,7 +12,8 @@
  * No label carries a node id, uuid or name: every label has a small fixed set of values (modes,
  * outcomes, the state machine's events and states, component and check names).
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { FastCounter, FastHistogram, type CounterSeries, type HistogramSeries } from './fast-metrics.js';
 import { Aborted, InvalidParameterValue, NodeLocked } from '../errors.js';
 import { err, ok, type Result } from 'neverthrow';
 
@@ -66,27 +68,18 @@ export interface MetricsSource {
   components(): readonly ComponentFigures[];
 }
 
-/** A prom-client child that observes (bound labels). */
-interface Observer {
-  observe(value: number): void;
-}
-/** A prom-client child that counts (bound labels). */
-interface Incrementer {
-  inc(value?: number): void;
-}
-
 /** The conductor's metrics on one registry. Create with `ConductorMetrics.register`. */
 export class ConductorMetrics {
   readonly registry: Registry;
-  readonly #acquires: Incrementer[];
-  readonly #waits: Observer[];
-  readonly #holds: Observer[];
-  readonly #transitions: Counter<'event' | 'state'>;
-  readonly #transitionChildren = new Map<string, Map<string, Incrementer>>();
+  readonly #acquires: CounterSeries[];
+  readonly #waits: HistogramSeries[];
+  readonly #holds: HistogramSeries[];
+  readonly #transitions: FastCounter;
+  readonly #transitionChildren = new Map<string, Map<string, CounterSeries>>();
   readonly #periodicRuns: Counter<'check' | 'outcome'>;
   readonly #periodicNodes: Counter<'check'>;
-  readonly #commit: Observer;
-  readonly #checkpoint: Observer;
+  readonly #commit: HistogramSeries;
+  readonly #checkpoint: HistogramSeries;
   #source: MetricsSource | null = null;
 
   private constructor(registry: Registry) {
@@ -94,35 +87,35 @@ export class ConductorMetrics {
     const registers = [registry];
     const name = (suffix: string): string => `${METRIC_PREFIX}${suffix}`;
     const buckets = [...DURATION_BUCKETS];
-    const acquires = new Counter({
-      name: name('acquires_total'),
-      help: 'Task acquisitions by mode and outcome (granted; node_locked: refused at once, retry off; timed_out: NodeLocked once the wait budget ran out; aborted: the caller gave up; error: not found, store or other failure).',
-      labelNames: ['mode', 'outcome'] as const,
-      registers,
-    });
-    this.#acquires = MODES.flatMap((mode) => OUTCOMES.map((outcome) => acquires.labels(mode, outcome)));
-    const waits = new Histogram({
-      name: name('lock_wait_seconds'),
-      help: 'Time from asking for a task to getting it (or being refused), by mode.',
-      labelNames: ['mode'] as const,
+    const acquires = new FastCounter(
+      name('acquires_total'),
+      'Task acquisitions by mode and outcome (granted; node_locked: refused at once, retry off; timed_out: NodeLocked once the wait budget ran out; aborted: the caller gave up; error: not found, store or other failure).',
+      ['mode', 'outcome'],
+      registry,
+    );
+    this.#acquires = MODES.flatMap((mode) => OUTCOMES.map((outcome) => acquires.series(mode, outcome)));
+    const waits = new FastHistogram(
+      name('lock_wait_seconds'),
+      'Time from asking for an exclusive task to getting it (or being refused); shared tasks never wait for a lock and are not timed.',
+      ['mode'],
       buckets,
-      registers,
-    });
-    this.#waits = MODES.map((mode) => waits.labels(mode));
-    const holds = new Histogram({
-      name: name('lock_hold_seconds'),
-      help: 'Time an exclusive lock was held, from grant to release (shared tasks hold no lock).',
-      labelNames: ['mode'] as const,
+      registry,
+    );
+    this.#waits = MODES.map((mode) => waits.series(mode));
+    const holds = new FastHistogram(
+      name('lock_hold_seconds'),
+      'Time an exclusive lock was held, from grant to release (shared tasks hold no lock).',
+      ['mode'],
       buckets,
-      registers,
-    });
-    this.#holds = MODES.map((mode) => holds.labels(mode));
-    this.#transitions = new Counter({
-      name: name('transitions_total'),
-      help: 'Provision state machine transitions by event and resulting state.',
-      labelNames: ['event', 'state'] as const,
-      registers,
-    });
+      registry,
+    );
+    this.#holds = MODES.map((mode) => holds.series(mode));
+    this.#transitions = new FastCounter(
+      name('transitions_total'),
+      'Provision state machine transitions by event and resulting state.',
+      ['event', 'state'],
+      registry,
+    );
     this.#periodicRuns = new Counter({
       name: name('periodic_runs_total'),
       help: 'Runs of the periodic checks by check and outcome (ok, error).',
@@ -135,18 +128,20 @@ export class ConductorMetrics {
       labelNames: ['check'] as const,
       registers,
     });
-    this.#commit = new Histogram({
-      name: name('store_commit_seconds'),
-      help: 'Journal writes of the sql.js file store (one group commit: write and fdatasync).',
+    this.#commit = new FastHistogram(
+      name('store_commit_seconds'),
+      'Journal writes of the sql.js file store (one group commit: write and fdatasync).',
+      [],
       buckets,
-      registers,
-    });
-    this.#checkpoint = new Histogram({
-      name: name('store_checkpoint_seconds'),
-      help: 'Checkpoints of the sql.js file store, from snapshot to the journal reset.',
+      registry,
+    ).series();
+    this.#checkpoint = new FastHistogram(
+      name('store_checkpoint_seconds'),
+      'Checkpoints of the sql.js file store, from snapshot to the journal reset.',
+      [],
       buckets,
-      registers,
-    });
+      registry,
+    ).series();
     this.#registerScraped(registers);
   }
 
@@ -180,11 +175,11 @@ export class ConductorMetrics {
     }
   }
 
-  /** An acquisition ended after `seconds`. */
-  acquired(mode: LockMode, outcome: AcquireOutcome, seconds: number): void {
+  /** An acquisition ended after waiting `seconds` (null: not timed, a shared acquire never waits for a lock). */
+  acquired(mode: LockMode, outcome: AcquireOutcome, seconds: number | null): void {
     const m = mode === 'exclusive' ? 0 : 1;
-    this.#acquires[m * OUTCOMES.length + OUTCOMES.indexOf(outcome)]!.inc();
-    this.#waits[m]!.observe(seconds);
+    this.#acquires[m * OUTCOMES.length + (outcome === 'granted' ? 0 : OUTCOMES.indexOf(outcome))]!.inc();
+    if (seconds !== null) this.#waits[m]!.observe(seconds);
   }
 
   /** An exclusive lock was released after being held `seconds`. */
@@ -201,7 +196,7 @@ export class ConductorMetrics {
     }
     let child = byState.get(state);
     if (child === undefined) {
-      child = this.#transitions.labels(event, state);
+      child = this.#transitions.series(event, state);
       byState.set(state, child);
     }
     child.inc();
