@@ -12,7 +12,8 @@ import { Conductor } from '../../actors/conductor.js';
 import { createRequestContext } from '../../src/context.js';
 import { Aborted, InvalidParameterValue, NodeLocked } from '../../src/errors.js';
 import { silentLogger } from '../../src/logging.js';
-import { METRIC_PREFIX } from '../../src/metrics/conductor-metrics.js';
+import { DURATION_BUCKETS, METRIC_PREFIX } from '../../src/metrics/conductor-metrics.js';
+import { FastCounter, FastHistogram } from '../../src/metrics/fast-metrics.js';
 import { errOf, okValue } from '../helpers/task-harness.js';
 import { http, withTempDir } from './helpers.js';
 import { parseExposition, valueOf, type Exposition } from './prometheus-text.js';
@@ -217,5 +218,30 @@ describe('metrics', () => {
     for (const metrics of [{ registry: {} }, { registy: registry }, 'yes']) {
       await errOf(Conductor.open({ logger: silentLogger(), metrics: metrics as never }), InvalidParameterValue);
     }
+  });
+
+  it('exposes its hot-path histograms and counters as prom-client would (cumulative buckets, sum, count)', async () => {
+    const registry = new Registry();
+    const histogram = new FastHistogram('t_seconds', 'test', ['mode'], DURATION_BUCKETS, registry);
+    const series = histogram.series('exclusive');
+    for (const seconds of [0.00005, 0.0001, 0.0003, 0.002, 100]) series.observe(seconds);
+    const counter = new FastCounter('t_total', 'test', ['outcome'], registry);
+    counter.series('granted').inc();
+    counter.series('granted').inc(2);
+    const scraped = parseExposition(await registry.metrics());
+    const bucket = (le: string) => valueOf(scraped, 't_seconds_bucket', { mode: 'exclusive', le });
+    assert.equal(bucket('0.0001'), 2, 'le is inclusive');
+    assert.equal(bucket('0.00025'), 2);
+    assert.equal(bucket('0.0005'), 3);
+    assert.equal(bucket('0.0025'), 4);
+    assert.equal(bucket('60'), 4);
+    assert.equal(bucket('+Inf'), 5);
+    assert.equal(valueOf(scraped, 't_seconds_count', { mode: 'exclusive' }), 5);
+    assert.ok(Math.abs(valueOf(scraped, 't_seconds_sum', { mode: 'exclusive' }) - 100.00245) < 1e-9);
+    assert.equal(valueOf(scraped, 't_total', { outcome: 'granted' }), 3);
+    assert.equal(scraped.types.get('t_seconds'), 'histogram');
+    assert.equal(scraped.types.get('t_total'), 'counter');
+    registry.resetMetrics();
+    assert.equal(valueOf(parseExposition(await registry.metrics()), 't_total', { outcome: 'granted' }), 0);
   });
 });
