@@ -205,7 +205,7 @@ export class Conductor {
   readonly #metrics: ConductorMetrics;
   /** The registry was the caller's (`metrics.registry`): our metrics leave it at stop. */
   readonly #registryGiven: boolean;
-  /** Records an acquisition's outcome and wait (one function for every acquire: no closure but the start time's). */
+  /** Records an exclusive acquisition's outcome and wait. */
   readonly #recordExclusive: (retry: boolean, started: number, result: Result<Task, AcquireError>) => void;
   /** Shared acquires never wait for a lock: counted, not timed (no closure, no clock read on that path). */
   readonly #recordShared: (result: Result<Task, AcquireError>) => void;
