@@ -8,7 +8,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { Conductor } from '../../actors/conductor.js';
+import { Conductor, openConductor } from '../../actors/conductor.js';
+import { ManualClock } from '../../src/clock.js';
+import { openSqlJsStore } from '../../src/store/sqljs-store.js';
+import { storeOf } from '../helpers/internals.js';
+import { SpyStore } from '../helpers/spy-store.js';
 import { createRequestContext } from '../../src/context.js';
 import { Aborted, InvalidParameterValue, NodeLocked } from '../../src/errors.js';
 import { silentLogger } from '../../src/logging.js';
@@ -243,5 +247,71 @@ describe('metrics', () => {
     assert.equal(scraped.types.get('t_total'), 'counter');
     registry.resetMetrics();
     assert.equal(valueOf(parseExposition(await registry.metrics()), 't_total', { outcome: 'granted' }), 0);
+  });
+
+  it('counts periodic check runs and the nodes they failed', async () => {
+    const clock = new ManualClock(Date.now());
+    const conductor = await okValue(
+      Conductor.open({ logger: silentLogger(), checkProvisionStateInterval: 60_000, deployCallbackTimeout: 1_800_000, clock }),
+    );
+    try {
+      const enroll = () =>
+        okValue(conductor.enroll({ driver: 'fake-hardware', provision_state: 'wait call-back', target_provision_state: 'active' }));
+      const [late, fresh] = [await enroll(), await enroll()];
+      await okValue(storeOf(conductor).updateNode(late.id, { provision_updated_at: new Date(clock.now() - 1_900_000).toISOString() }));
+      await clock.advance(60_000);
+      for (let i = 0; i < 500 && (await okValue(conductor.snapshot(late.id))).provision_state !== 'deploy failed'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      await conductor.onIdle();
+      assert.equal((await okValue(conductor.snapshot(fresh.id))).provision_state, 'wait call-back');
+      const scraped = parseExposition(await conductor.metricsRegistry.metrics());
+      assert.equal(valueOf(scraped, m('periodic_runs_total'), { check: 'check-deploy-timeouts', outcome: 'ok' }), 1);
+      assert.equal(valueOf(scraped, m('periodic_nodes_total'), { check: 'check-deploy-timeouts' }), 1, 'the late node only');
+      assert.equal(valueOf(scraped, m('periodic_runs_total'), { check: 'check-orphan-nodes', outcome: 'ok' }), 1);
+      assert.equal(valueOf(scraped, m('periodic_nodes_total'), { check: 'check-orphan-nodes' }), 0);
+      assert.equal(valueOf(scraped, m('transitions_total'), { event: 'fail', state: 'deploy failed' }), 1);
+    } finally {
+      await okValue(conductor.stop());
+    }
+  });
+
+  it('counts restarts and escalations of a component that keeps crashing', async () => {
+    const clock = new ManualClock(Date.now());
+    const inner = await okValue(openSqlJsStore());
+    const spy = new SpyStore(inner);
+    // Every listing answers something that is not a Result: the check's tick crashes.
+    spy.inject('listNodes', () => Promise.resolve(undefined) as never, Number.POSITIVE_INFINITY);
+    const conductor = await okValue(
+      openConductor(
+        {
+          logger: silentLogger(),
+          checkProvisionStateInterval: 1_000,
+          checkRescueStateInterval: 1_000,
+          cleanCallbackTimeout: 0,
+          inspectWaitTimeout: 0,
+          rescueCallbackTimeout: 0,
+          serviceCallbackTimeout: 0,
+          startupRecovery: false,
+          restartPolicy: { minBackoffMs: 100, maxBackoffMs: 400, randomFactor: 0, maxRestarts: 2, withinMs: 60_000 },
+          clock,
+        },
+        { store: spy.store },
+      ),
+    );
+    try {
+      for (let i = 0; i < 12; i++) await clock.advance(500);
+      const component = conductor.status().components.find((c) => c.name === 'check-deploy-timeouts');
+      assert.equal(component?.escalated, true);
+      const scraped = parseExposition(await conductor.metricsRegistry.metrics());
+      assert.equal(valueOf(scraped, m('component_restarts_total'), { component: 'check-deploy-timeouts' }), 2);
+      assert.equal(valueOf(scraped, m('component_escalations_total'), { component: 'check-deploy-timeouts' }), 1);
+      assert.equal(valueOf(scraped, m('component_escalations_total'), { component: 'conductor-heartbeat' }), 0);
+      // Each crash was a run that ended in an error: the first and the two after its restarts.
+      assert.equal(valueOf(scraped, m('periodic_runs_total'), { check: 'check-deploy-timeouts', outcome: 'error' }), 3);
+    } finally {
+      await okValue(conductor.stop());
+      await okValue(inner.close());
+    }
   });
 });
