@@ -408,7 +408,7 @@ export class Conductor {
     } else if (storeInit?.postgres !== undefined) {
       // Loaded only when asked for: the embedded default never loads the PostgreSQL client.
       const { openPostgresStore } = await import('../src/store/pg-store.js');
-      const opened = await openPostgresStore({ logger, ...storeInit.postgres });
+      const opened = await openPostgresStore({ logger, ...storeInit.postgres, timings: metrics.storeTimings });
       if (opened.isErr()) return err(opened.error);
       store = opened.value;
       ownsStore = true;
