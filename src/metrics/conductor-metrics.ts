@@ -130,7 +130,7 @@ export class ConductorMetrics {
     });
     this.#commit = new FastHistogram(
       name('store_commit_seconds'),
-      'Journal writes of the sql.js file store (one group commit: write and fdatasync).',
+      'Commits to the store: sql.js file store journal writes (one group commit: write and fdatasync); PostgreSQL committed writes, from issue to commit.',
       [],
       buckets,
       registry,
