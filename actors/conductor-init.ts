@@ -10,6 +10,16 @@ import { InvalidParameterValue } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
 import type { RestartPolicy } from './restart-supervisor.js';
 import { checkStatusServerOptions, type StatusServerOptions } from './status-server.js';
+import type { Registry } from 'prom-client';
+
+/** Options of the conductor's Prometheus metrics (`Conductor.open({ metrics })`). */
+export interface MetricsOptions {
+  /**
+   * The prom-client registry to register the metal_conductor_* metrics on (one conductor per
+   * registry). Default: a registry of the conductor's own (`conductor.metricsRegistry`).
+   */
+  registry?: Registry;
+}
 
 /** Options of the PostgreSQL store: several conductor processes sharing one server (`store: { postgres }`). */
 export interface PostgresStoreInit {
@@ -63,6 +73,8 @@ export interface ConductorInit extends ConductorOptions {
    * Default: off; `{}` listens on 127.0.0.1, an ephemeral port (see `conductor.statusServerUrl`).
    */
   statusServer?: StatusServerOptions;
+  /** Prometheus metrics (always collected). Default: on a registry of the conductor's own. */
+  metrics?: MetricsOptions;
 }
 
 const CONDUCTOR_OPTION_NAMES: readonly string[] = ['host', ...Object.keys(DEFAULTS)];
@@ -76,6 +88,7 @@ const INIT_NAMES = new Set([
   'restartPolicy',
   'clock',
   'statusServer',
+  'metrics',
 ]);
 const EMBEDDED_STORE_NAMES = ['path', 'durability', 'maxDelayMs', 'checkpointJournalBytes', 'checkpointIntervalMs', 'checkpointWorker'];
 const STORE_NAMES = new Set([...EMBEDDED_STORE_NAMES, 'postgres']);
@@ -88,6 +101,7 @@ const DRIVER_NAMES = new Set([
   'hardwareTypes',
   'implementations',
 ]);
+const METRICS_NAMES = new Set(['registry']);
 const POLICY_NAMES = new Set(['minBackoffMs', 'maxBackoffMs', 'randomFactor', 'resetAfterMs', 'maxRestarts', 'withinMs']);
 
 /**
@@ -174,6 +188,23 @@ export function checkInit(init: unknown): Result<ConductorInit, InvalidParameter
       typeof clock.clearTimeout !== 'function')
   ) {
     return err(new InvalidParameterValue('clock must have now(), setTimeout() and clearTimeout()', { option: 'clock' }));
+  }
+  const metrics = fields.metrics;
+  if (metrics !== undefined) {
+    if (typeof metrics !== 'object' || metrics === null || Array.isArray(metrics)) {
+      return err(new InvalidParameterValue('metrics must be an options object', { option: 'metrics' }));
+    }
+    const names = unknownNames(metrics as Record<string, unknown>, METRICS_NAMES, 'metrics.');
+    if (names.length > 0)
+      return err(new InvalidParameterValue(`unknown option${names.length > 1 ? 's' : ''}: ${names.join(', ')}`, { options: names }));
+    const registry = (metrics as { registry?: unknown }).registry as Partial<Record<string, unknown>> | undefined;
+    const registryMethods = ['registerMetric', 'getMetricsAsArray', 'removeSingleMetric', 'metrics'];
+    if (
+      registry !== undefined &&
+      (typeof registry !== 'object' || registry === null || registryMethods.some((m) => typeof registry[m] !== 'function'))
+    ) {
+      return err(new InvalidParameterValue('metrics.registry must be a prom-client Registry', { option: 'metrics.registry' }));
+    }
   }
   if (fields.statusServer !== undefined) {
     const server = checkStatusServerOptions(fields.statusServer);

@@ -65,6 +65,8 @@ import { takeOverOrphans, type TakeoverReport } from '../src/recovery/orphans.js
 import { HashRing, ringsByGroup } from '../src/cluster/hash-ring.js';
 import { Registry } from 'prom-client';
 import { checkStatusServerOptions, StatusServer } from './status-server.js';
+import { acquireOutcome, ConductorMetrics } from '../src/metrics/conductor-metrics.js';
+import { FSM as FsmClass } from '../src/fsm/fsm.js';
 
 export type { ConductorInit, StoreOptions } from './conductor-init.js';
 
@@ -102,7 +104,10 @@ export interface ConductorStatus {
     readonly pool: PoolStatus;
     readonly running: readonly WorkerInfo[];
     readonly completed: number;
+    /** Failed workers, timeouts included. */
     readonly failed: number;
+    /** Workers stopped by their timeout (counted in `failed` too). */
+    readonly timedOut: number;
     readonly cancelled: number;
   };
   /** Long-lived components (periodic checks): state, restarts, escalations. */
@@ -197,7 +202,13 @@ export class Conductor {
   #stopping: ResultAsync<void, StoreError> | null = null;
   readonly #stopSignal = new AbortController();
   #statusServer: StatusServer | null = null;
-  readonly #metricsRegistry: Registry;
+  readonly #metrics: ConductorMetrics;
+  /** The registry was the caller's (`metrics.registry`): our metrics leave it at stop. */
+  readonly #registryGiven: boolean;
+  /** Records an exclusive acquisition's outcome and wait. */
+  readonly #recordExclusive: (retry: boolean, started: number, result: Result<Task, AcquireError>) => void;
+  /** Shared acquires never wait for a lock: counted, not timed (no closure, no clock read on that path). */
+  readonly #recordShared: (result: Result<Task, AcquireError>) => void;
 
   private constructor(parts: {
     config: ConductorConfig;
@@ -207,9 +218,16 @@ export class Conductor {
     logger: Logger;
     clock: Clock;
     seams: ConductorSeams;
+    metrics: ConductorMetrics;
+    registryGiven: boolean;
   }) {
     this.config = parts.config;
-    this.#metricsRegistry = new Registry();
+    const metrics = parts.metrics;
+    this.#metrics = metrics;
+    this.#registryGiven = parts.registryGiven;
+    this.#recordExclusive = (retry, started, result) =>
+      metrics.acquired('exclusive', result.isOk() ? 'granted' : acquireOutcome(result.error, retry), (performance.now() - started) / 1000);
+    this.#recordShared = (result) => metrics.acquired('shared', result.isOk() ? 'granted' : acquireOutcome(result.error, false), null);
     // Guarded: a store that throws or rejects answers StoreError (the node registry guards its own calls too).
     this.#store = guardStore(parts.store);
     this.#ownsStore = parts.ownsStore;
@@ -252,7 +270,28 @@ export class Conductor {
       config: parts.config,
       logger: this.#logger,
       clock,
+      lockHeld: (seconds) => metrics.held(seconds),
     });
+    metrics.bind({
+      actors: () => this.#registry.lockFigures(),
+      workers: () => {
+        const pool = this.#workers.pool();
+        const stats = this.#workers.stats;
+        return {
+          inUse: pool.inUse,
+          capacity: pool.capacity,
+          refused: pool.rejected,
+          completed: stats.completed,
+          failed: stats.failed,
+          timedOut: stats.timedOut,
+          cancelled: stats.cancelled,
+        };
+      },
+      notifications: () => this.#bus.stats,
+      deadLetters: () => this.#runtime.deadLetterCount,
+      components: () => this.#components.status(),
+    });
+    const newFsm = countTransitions(parts.seams.newFsm ?? newProvisionFsm, metrics);
     // The task's environment: a plain record, built once.
     const bus = this.#bus;
     this.#ports = {
@@ -261,7 +300,7 @@ export class Conductor {
         config: parts.config,
         logger: this.#logger,
         buildDriver: parts.seams.buildDriver ?? ((node) => buildDriverForTask({ node }, drivers)),
-        newFsm: parts.seams.newFsm ?? newProvisionFsm,
+        newFsm,
         notifications: { emit: (notification) => bus.emit(notification), wants: (level) => bus.wants(level) },
         spawnWorker: (request) => (this.#stopping ? err(new ConductorStopping()) : spawner(request)),
       },
@@ -303,6 +342,7 @@ export class Conductor {
       restartPolicy,
       clock,
       statusServer,
+      metrics: metricsInit,
       ...options
     } = init;
     const serverOptions = statusServer === undefined ? null : checkStatusServerOptions(statusServer);
@@ -314,33 +354,16 @@ export class Conductor {
     const logger = loggerInit ?? createLogger();
     const drivers = createDriverRegistry(driversInit ?? {});
     if (drivers.isErr()) return err(drivers.error);
-    let store: Store;
-    let ownsStore = false;
-    if (seams.store !== undefined) {
-      store = seams.store;
-    } else if (storeInit?.postgres !== undefined) {
-      // Loaded only when asked for: the embedded default never loads the PostgreSQL client.
-      const { openPostgresStore } = await import('../src/store/pg-store.js');
-      const opened = await openPostgresStore({ logger, ...storeInit.postgres });
-      if (opened.isErr()) return err(opened.error);
-      store = opened.value;
-      ownsStore = true;
-    } else {
-      const opened = await openSqlJsStore({ logger, ...(storeInit ?? {}), ...(seams.storeHooks ?? {}) });
-      if (opened.isErr()) return err(opened.error);
-      store = opened.value;
-      ownsStore = true;
+    const registryGiven = metricsInit?.registry !== undefined;
+    const registered = ConductorMetrics.register(metricsInit?.registry ?? new Registry());
+    if (registered.isErr()) return err(registered.error);
+    const metrics = registered.value;
+    const opened = await Conductor.#openStore(config.value, storeInit, seams, logger, metrics);
+    if (opened.isErr()) {
+      if (registryGiven) metrics.unregister();
+      return err(opened.error);
     }
-    // On a shared store the host is claimed for this process's lifetime: two live conductors never share a host.
-    const claimed = (await store.coordination?.claimHost(config.value.host, config.value.conductorGroup)) ?? ok(undefined);
-    const registered = claimed.isErr() ? claimed : await store.registerConductor(config.value.host, config.value.conductorGroup);
-    if (registered.isErr()) {
-      if (ownsStore) {
-        const closed = await store.close();
-        if (closed.isErr()) logger.error({ err: closed.error }, 'closing the store after a failed open failed');
-      }
-      return err(registered.error);
-    }
+    const { store, ownsStore } = opened.value;
     const conductor = new Conductor({
       config: config.value,
       store,
@@ -349,6 +372,8 @@ export class Conductor {
       logger,
       clock: clock ?? systemClock,
       seams,
+      metrics,
+      registryGiven,
     });
     if (serverOptions?.isOk()) {
       // Before recovery changes anything: a port in use fails the open with nothing done.
@@ -368,9 +393,47 @@ export class Conductor {
     return ok(conductor);
   }
 
+  /** Open the store (or take the seam's), and register this conductor's host in it; on failure nothing stays open. */
+  static async #openStore(
+    config: ConductorConfig,
+    storeInit: ConductorInit['store'],
+    seams: ConductorSeams,
+    logger: Logger,
+    metrics: ConductorMetrics,
+  ): Promise<Result<{ store: Store; ownsStore: boolean }, OpenError>> {
+    let store: Store;
+    let ownsStore = false;
+    if (seams.store !== undefined) {
+      store = seams.store;
+    } else if (storeInit?.postgres !== undefined) {
+      // Loaded only when asked for: the embedded default never loads the PostgreSQL client.
+      const { openPostgresStore } = await import('../src/store/pg-store.js');
+      const opened = await openPostgresStore({ logger, ...storeInit.postgres, timings: metrics.storeTimings });
+      if (opened.isErr()) return err(opened.error);
+      store = opened.value;
+      ownsStore = true;
+    } else {
+      const opened = await openSqlJsStore({ logger, ...(storeInit ?? {}), ...(seams.storeHooks ?? {}), timings: metrics.storeTimings });
+      if (opened.isErr()) return err(opened.error);
+      store = opened.value;
+      ownsStore = true;
+    }
+    // On a shared store the host is claimed for this process's lifetime: two live conductors never share a host.
+    const claimed = (await store.coordination?.claimHost(config.host, config.conductorGroup)) ?? ok(undefined);
+    const registered = claimed.isErr() ? claimed : await store.registerConductor(config.host, config.conductorGroup);
+    if (registered.isErr()) {
+      if (ownsStore) {
+        const closed = await store.close();
+        if (closed.isErr()) logger.error({ err: closed.error }, 'closing the store after a failed open failed');
+      }
+      return err(registered.error);
+    }
+    return ok({ store, ownsStore });
+  }
+
   /** Listen, then advertise the URL through the store (the sql.js file store's lock file); a failed advertisement is logged. */
   async #startStatusServer(options: { host: string; port: number }, store: Store): Promise<Result<void, InvalidParameterValue>> {
-    const registry = this.#metricsRegistry;
+    const registry = this.#metrics.registry;
     const listening = await StatusServer.listen(
       {
         status: () => this.status(),
@@ -401,7 +464,7 @@ export class Conductor {
 
   /** The prom-client registry holding this conductor's metrics (its own unless `metrics.registry` was given). */
   get metricsRegistry(): Registry {
-    return this.#metricsRegistry;
+    return this.#metrics.registry;
   }
 
   #periodicPort(): ReturnType<typeof periodicPort> {
@@ -478,17 +541,17 @@ export class Conductor {
       this.#resyncedAt = this.#clock.now();
     });
     this.#components.start(
-      periodicComponent('check-dead-conductors', this.config.livenessCheckInterval, async () => {
+      this.#periodic('check-dead-conductors', this.config.livenessCheckInterval, async () => {
         const live = await this.#liveHostsToJudge();
-        if (live === null) return;
+        if (live === null) return 0;
         const rows = await this.#store.listConductors();
         if (rows.isErr()) throw rows.error;
         const self = this.config.host.toLowerCase();
         const dead = rows.value.filter((row) => row.online && row.hostname.toLowerCase() !== self && !live.has(row.hostname.toLowerCase()));
-        if (dead.length === 0) return;
+        if (dead.length === 0) return 0;
         // A conductor killed between a commit and its announcement: what we cache may be behind.
         this.#registry.resync();
-        await this.#takeOverOrphans({ liveHosts: live, onlyHosts: dead.map((row) => row.hostname) });
+        const touched = await this.#takeOverOrphans({ liveHosts: live, onlyHosts: dead.map((row) => row.hostname) });
         for (const row of dead) {
           const left = await this.#store.listNodes({ reservedBy: row.hostname });
           if (left.isOk() && left.value.length === 0) {
@@ -496,9 +559,25 @@ export class Conductor {
             if (marked.isErr()) this.#logger.warn({ err: marked.error, host: row.hostname }, 'marking a dead conductor offline failed');
           }
         }
+        return touched;
       }),
       policy,
     );
+  }
+
+  /** A periodic component whose runs (and the nodes each acted on, as `tick` returns) are counted in the metrics. */
+  #periodic(name: string, intervalMs: number, tick: () => Promise<number>): ReturnType<typeof periodicComponent> {
+    const metrics = this.#metrics;
+    return periodicComponent(name, intervalMs, async () => {
+      let touched: number;
+      try {
+        touched = await tick();
+      } catch (error) {
+        metrics.periodicRun(name, 'error', 0);
+        throw error;
+      }
+      metrics.periodicRun(name, 'ok', touched);
+    });
   }
 
   /**
@@ -507,7 +586,7 @@ export class Conductor {
    * stops at periodic_max_workers; we fail them all).
    */
   async #recover(): Promise<void> {
-    await this.#takeOverOrphans();
+    void (await this.#takeOverOrphans());
     this.#recovery = await recoverOnStartup(this.#periodicPort(), { maxNodesPerState: Number.POSITIVE_INFINITY });
     this.#logger.info({ recovery: this.#recovery }, 'start-up recovery done');
   }
@@ -516,12 +595,12 @@ export class Conductor {
    * Ironic's `_check_orphan_nodes`; on an embedded store this conductor owns, every other host is
    * dead; on a shared store, every host whose session lock is not held.
    */
-  async #takeOverOrphans(only: { liveHosts: ReadonlySet<string>; onlyHosts: readonly string[] } | null = null): Promise<void> {
+  async #takeOverOrphans(only: { liveHosts: ReadonlySet<string>; onlyHosts: readonly string[] } | null = null): Promise<number> {
     const shared = this.#store.coordination !== undefined;
     let liveHosts = only?.liveHosts;
     if (shared && liveHosts === undefined) {
       const live = await this.#liveHostsToJudge();
-      if (live === null) return;
+      if (live === null) return 0;
       liveHosts = live;
     }
     this.#takeover = await takeOverOrphans(this.#periodicPort(), {
@@ -534,6 +613,8 @@ export class Conductor {
       this.#logger.warn({ deadHosts, reservationsCleared, failed }, 'took over the nodes of dead conductors');
     }
     if (shared && only === null) await this.#clearStrayReservations();
+    // The nodes it acted on (the metrics' periodic_nodes_total).
+    return new Set([...reservationsCleared, ...this.#takeover.targetPowerStateCleared, ...failed]).size;
   }
 
   /**
@@ -559,10 +640,11 @@ export class Conductor {
   /** Record in the `conductors` table, every heartbeatInterval, that this conductor is alive (Ironic's keepalive). */
   #startHeartbeat(policy: ResolvedRestartPolicy): void {
     this.#components.start(
-      periodicComponent('conductor-heartbeat', this.config.heartbeatInterval, async () => {
+      this.#periodic('conductor-heartbeat', this.config.heartbeatInterval, async () => {
         const touched = await this.#store.touchConductor(this.config.host, true);
         // A failed heartbeat crashes the component: its restarts and backoff show in status().
         if (touched.isErr()) throw touched.error;
+        return 0;
       }),
       policy,
     );
@@ -573,15 +655,16 @@ export class Conductor {
     const port = this.#periodicPort();
     if (this.config.checkProvisionStateInterval > 0) {
       this.#components.start(
-        periodicComponent('check-orphan-nodes', this.config.checkProvisionStateInterval, () => this.#takeOverOrphans()),
+        this.#periodic('check-orphan-nodes', this.config.checkProvisionStateInterval, () => this.#takeOverOrphans()),
         policy,
       );
     }
     for (const check of WAIT_TIMEOUT_CHECKS) {
       if (!isCheckEnabled(check, this.config)) continue;
       this.#components.start(
-        periodicComponent(`check-${check.name}-timeouts`, checkIntervalMs(check, this.config), async () => {
-          await runWaitTimeoutCheck(check, port);
+        this.#periodic(`check-${check.name}-timeouts`, checkIntervalMs(check, this.config), async () => {
+          const report = await runWaitTimeoutCheck(check, port);
+          return report.failed.length;
         }),
         policy,
       );
@@ -601,7 +684,19 @@ export class Conductor {
   acquire(context: RequestContext, nodeId: NodeIdentity, options?: AcquireOptions): ResultAsync<Task, AcquireError>;
   acquire(context: RequestContext, nodeId: NodeIdentity, options: AcquireOptions = {}): ResultAsync<Task, AcquireError> {
     if (this.#stopping) return errAsync(new ConductorStopping());
-    return acquireTask(this.#ports, context, nodeId, options);
+    // Untyped callers may pass anything (acquireTask refuses it): read nothing that could throw.
+    const given = options as AcquireOptions | null | undefined;
+    // Recorded on a side branch: the caller's chain gets no extra step.
+    if (given?.shared === true) {
+      const acquired = acquireTask(this.#ports, context, nodeId, options);
+      void acquired.then(this.#recordShared);
+      return acquired;
+    }
+    const started = performance.now();
+    const acquired = acquireTask(this.#ports, context, nodeId, options);
+    const retry = given?.retry !== false || given?.patient === true;
+    void acquired.then((result) => this.#recordExclusive(retry, started, result));
+    return acquired;
   }
 
   /**
@@ -727,6 +822,7 @@ export class Conductor {
         running: this.#workers.active(),
         completed: workers.completed,
         failed: workers.failed,
+        timedOut: workers.timedOut,
         cancelled: workers.cancelled,
       },
       components: this.#components.status(),
@@ -783,6 +879,8 @@ export class Conductor {
       await this.#statusServer.close();
       this.#statusServer = null;
     }
+    // A registry of the caller's may serve another conductor next; our own keeps the last figures.
+    if (this.#registryGiven) this.#metrics.unregister();
     if (this.#ownsStore) {
       const closed = await this.#store.close();
       if (closed.isErr()) {
@@ -926,4 +1024,36 @@ function assertSignal(operation: string, signal: unknown): asserts signal is Abo
  */
 export function openConductor(init: ConductorInit = {}, seams: ConductorSeams = {}): ResultAsync<Conductor, OpenError> {
   return new ResultAsync(createConductor(init, seams));
+}
+
+/**
+ * The state-machine factory, with each machine's accepted events counted in the metrics
+ * (`transitions_total{event,state}`). The real machine gets one shared counting method (no
+ * closure per task); another factory's machines (tests) get a wrapper each.
+ */
+function countTransitions(
+  newFsm: () => FSM<ProvisionState, ProvisionEvent>,
+  metrics: ConductorMetrics,
+): () => FSM<ProvisionState, ProvisionEvent> {
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- only ever called with `.call(machine, …)`
+  const processEvent = FsmClass.prototype.processEvent as FSM<ProvisionState, ProvisionEvent>['processEvent'];
+  const counted = function (this: FSM<ProvisionState, ProvisionEvent>, event: ProvisionEvent, targetState?: ProvisionState | null) {
+    const moved = processEvent.call(this, event, targetState);
+    if (moved.isOk()) metrics.transition(event, this.currentState ?? 'none');
+    return moved;
+  };
+  return () => {
+    const fsm = newFsm();
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- only ever called with `.call(fsm, …)`
+    const own = fsm.processEvent;
+    fsm.processEvent =
+      own === processEvent
+        ? counted
+        : (event, targetState) => {
+            const moved = own.call(fsm, event, targetState);
+            if (moved.isOk()) metrics.transition(event, fsm.currentState ?? 'none');
+            return moved;
+          };
+    return fsm;
+  };
 }

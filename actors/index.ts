@@ -5,7 +5,8 @@
  * live in `metal-conductor/actors`, driver authoring in `metal-conductor/drivers`.
  */
 export { Conductor, type ConductorStatus, type OnIdleOptions, type OpenError, type SnapshotError, type StopOptions } from './conductor.js';
-export type { ConductorInit, PostgresStoreInit, StoreOptions } from './conductor-init.js';
+export type { ConductorInit, MetricsOptions, PostgresStoreInit, StoreOptions } from './conductor-init.js';
+export type { StatusServerOptions } from './status-server.js';
 export type { NodeActorStatus } from './node-registry.js';
 export type { PoolStatus, WorkerInfo } from './worker-supervisor.js';
 export type { ComponentStatus, RestartPolicy } from './restart-supervisor.js';

@@ -130,6 +130,8 @@ export interface NodeHost<K> {
   readonly clock: Clock;
   /** The lock state of a node nobody asked for yet (immutable, so shared). */
   readonly initialLock: LockState;
+  /** Told how long each exclusive lock was held, in seconds, at its release (metrics); null: nobody listens. */
+  readonly lockHeld: ((seconds: number) => void) | null;
   /** Send a message to the node's actor (timers and aborts come back through the mailbox). */
   send(key: K, message: NodeMessage): void;
   /** The node's name changed. */
@@ -196,6 +198,8 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
   /** The chain of those records' writes, so they reach the store in order. */
   #waitingWrite: Promise<void> = Promise.resolve();
   #log: Logger | null = null;
+  /** `performance.now()` at the current holder's grant (read only when `lockHeld` is set). */
+  #grantedAt = 0;
 
   constructor(cell: NodeCell, host: NodeHost<K>, key: K) {
     this.#cell = cell;
@@ -294,11 +298,15 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
       return;
     }
     this.#released = null;
+    // Held until the holder asked to release (the release's own store call is not holding time).
+    const heldFor = this.#host.lockHeld === null ? 0 : performance.now() - this.#grantedAt;
     await this.#run({ type: 'release', ticket });
     const outcome = this.#released as ReleaseOutcome | null;
     this.#released = null;
-    if (outcome === null || outcome.kind === 'ok') ctx.reply(undefined);
-    else if (outcome.kind === 'notHolder') ctx.fail(new LeaseNotFound(message.leaseId));
+    if (outcome === null || outcome.kind === 'ok') {
+      this.#host.lockHeld?.(heldFor / 1000);
+      ctx.reply(undefined);
+    } else if (outcome.kind === 'notHolder') ctx.fail(new LeaseNotFound(message.leaseId));
     else if (outcome.kind === 'notFound') ctx.fail(new NodeNotFound(this.#cell.uuid));
     else ctx.fail(outcome.error);
   }
@@ -531,6 +539,7 @@ export class NodeActor<K> implements Behavior<NodeActor<K>, NodeMessage> {
             ? { id: randomUUID(), nodeId: this.#cell.id, node: snapshot, grantedAt: effect.at }
             : { id: randomUUID(), nodeId: this.#cell.id, node: snapshot, grantedAt: effect.at, lost: this.#newLossSignal() };
         this.#lease = lease;
+        if (this.#host.lockHeld !== null) this.#grantedAt = performance.now();
         waiter.grant(lease);
         return null;
       }

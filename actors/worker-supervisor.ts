@@ -136,6 +136,7 @@ export class WorkerSupervisor {
   #failed = 0;
   #cancelled = 0;
   #rejected = 0;
+  #timedOut = 0;
 
   constructor(runtime: ActorRuntime, parent: AnyActorRef | null, logger: Logger, clock: Clock, pool: WorkerPoolOptions) {
     this.#runtime = runtime;
@@ -266,6 +267,7 @@ export class WorkerSupervisor {
     const ranForMs = running ? this.#clock.now() - running.info.startedAt : 0;
     if (outcome.kind === 'error') {
       this.#failed += 1;
+      if (outcome.error instanceof WorkerTimedOut) this.#timedOut += 1;
       log().warn({ err: outcome.error, ran_for_ms: ranForMs, error: describe(outcome.error) }, 'worker failed');
     } else if (outcome.kind === 'cancelled') {
       this.#cancelled += 1;
@@ -294,9 +296,15 @@ export class WorkerSupervisor {
     };
   }
 
-  /** Counters since start. */
-  get stats(): { running: number; completed: number; failed: number; cancelled: number } {
-    return { running: this.#active.size, completed: this.#completed, failed: this.#failed, cancelled: this.#cancelled };
+  /** Counters since start (`failed` includes `timedOut`). */
+  get stats(): { running: number; completed: number; failed: number; timedOut: number; cancelled: number } {
+    return {
+      running: this.#active.size,
+      completed: this.#completed,
+      failed: this.#failed,
+      timedOut: this.#timedOut,
+      cancelled: this.#cancelled,
+    };
   }
 
   /** Resolve when no worker runs (at once if none). */

@@ -83,7 +83,23 @@ import type {
   Store,
   StoreCoordination,
   StoreHealth,
+  StoreTimings,
 } from './store.js';
+
+/** The operations run through `#run` that write (timed as commits when `timings` is set); every `#write` is timed too. */
+const TIMED_RUNS: ReadonlySet<string> = new Set([
+  'destroyNode',
+  'reserve',
+  'release',
+  'transferReservation',
+  'clearReservations',
+  'clearTargetPowerState',
+  'registerConductor',
+  'touchConductor',
+  'setWaiting',
+  'handOver',
+  'markOffline',
+]);
 
 /** Options of `openPostgresStore`. */
 export interface PostgresStoreOptions {
@@ -99,6 +115,8 @@ export interface PostgresStoreOptions {
   reconnectMaxMs?: number;
   /** Bound on connecting and on every statement (client and server side), so nothing hangs during an outage. Default 5000. */
   queryTimeoutMs?: number;
+  /** Told each write's duration, from issue to commit (the conductor's metrics: `commit`; PostgreSQL has no checkpoint of ours). Default none. */
+  timings?: StoreTimings;
 }
 
 interface ResolvedOptions {
@@ -108,6 +126,7 @@ interface ResolvedOptions {
   readonly reconnectMinMs: number;
   readonly reconnectMaxMs: number;
   readonly queryTimeoutMs: number;
+  readonly timings: StoreTimings | undefined;
 }
 
 function resolveOptions(options: PostgresStoreOptions): Result<ResolvedOptions, InvalidParameterValue> {
@@ -130,7 +149,18 @@ function resolveOptions(options: PostgresStoreOptions): Result<ResolvedOptions, 
   if (queryTimeoutMs === null) return bad('queryTimeoutMs', 'a positive integer');
   if (options.logger !== undefined && (typeof options.logger !== 'object' || options.logger === null))
     return bad('logger', 'a pino logger');
-  return ok({ url: options.url, poolSize, logger: options.logger ?? silentLogger(), reconnectMinMs, reconnectMaxMs, queryTimeoutMs });
+  const timings = options.timings;
+  if (timings !== undefined && (typeof timings !== 'object' || timings === null || typeof timings.commit !== 'function'))
+    return bad('timings', 'an object with commit()');
+  return ok({
+    url: options.url,
+    poolSize,
+    logger: options.logger ?? silentLogger(),
+    reconnectMinMs,
+    reconnectMaxMs,
+    queryTimeoutMs,
+    timings,
+  });
 }
 
 /** `postgresql://host:port/db`: the connection string without user and password. */
@@ -710,11 +740,23 @@ export class PostgresStore implements Store {
   /** Run an operation on the pool. A pg failure (connection, timeout) becomes Err(StoreError). */
   #run<T, E>(operation: string, fn: (pool: pg.Pool) => Promise<Result<T, E>>): ResultAsync<T, E | StoreError> {
     if (this.#closing !== null) return errAsync(new StoreError(operation, 'the store is closed'));
-    return new ResultAsync(
+    const run = (): Promise<Result<T, E | StoreError>> =>
       fn(this.#pool).catch((cause: unknown): Result<T, E | StoreError> =>
         err(cause instanceof StoreError ? cause : new StoreError(operation, cause)),
-      ),
-    );
+      );
+    return new ResultAsync(TIMED_RUNS.has(operation) ? this.#timed(run) : run());
+  }
+
+  /** Run a write and report its duration (from issue to commit) when it succeeded, if `timings` is set. */
+  #timed<T, E>(write: () => Promise<Result<T, E>>): Promise<Result<T, E>> {
+    const timings = this.#opts.timings;
+    if (timings === undefined) return write();
+    const started = performance.now();
+    return write().then((result) => {
+      // A write that committed (an Err answer rolled back or changed nothing).
+      if (result.isOk()) timings.commit((performance.now() - started) / 1000);
+      return result;
+    });
   }
 
   /** Run a write on the pool: like #run, but a unique violation is Duplicate (named by `values`). */
@@ -725,7 +767,9 @@ export class PostgresStore implements Store {
   ): ResultAsync<T, E | Duplicate | StoreError> {
     if (this.#closing !== null) return errAsync(new StoreError(operation, 'the store is closed'));
     return new ResultAsync(
-      fn(this.#pool).catch((cause: unknown): Result<T, E | Duplicate | StoreError> => err(pgWriteError(operation, cause, values()))),
+      this.#timed(() =>
+        fn(this.#pool).catch((cause: unknown): Result<T, E | Duplicate | StoreError> => err(pgWriteError(operation, cause, values()))),
+      ),
     );
   }
 

@@ -57,6 +57,7 @@ import type {
   ReservationInfo,
   Store,
   StoreHealth,
+  StoreTimings,
 } from './store.js';
 import { renameTempIntoPlace, tempPathOf, withTrailer, writeFileAtomic, type CheckpointHook } from './internal/checkpoint.js';
 import { WorkerReplica } from './internal/checkpointer.js';
@@ -134,6 +135,8 @@ export interface SqlJsStoreOptions {
    * the fleet). Costs a second copy of the database in memory. false: export on the event loop.
    */
   checkpointWorker?: boolean;
+  /** Told each journal write's and checkpoint's duration (the conductor's metrics). Default none. */
+  timings?: StoreTimings;
 }
 
 /** Everything opening a store can fail with. */

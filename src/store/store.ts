@@ -27,6 +27,14 @@ import type {
   VolumeTarget,
 } from '../node.js';
 
+/** Timings a store reports as they happen (metrics). Each call must be cheap and must not throw. */
+export interface StoreTimings {
+  /** One commit to disk took `seconds` (the sql.js file store: one journal write, a group commit with its fdatasync). */
+  commit(seconds: number): void;
+  /** One checkpoint took `seconds`, from the snapshot to the journal reset (sql.js file store). */
+  checkpoint(seconds: number): void;
+}
+
 /** Extra facts recorded beside `reservation` (Ironic does not keep them; operators miss them). */
 export interface ReservationInfo {
   /** What the holder is doing, e.g. "deploy". */

@@ -4,6 +4,7 @@
  * one ever compiles, tsc reports "Unused '@ts-expect-error' directive" and the test run fails.
  */
 import { err, ok } from 'neverthrow';
+import { Registry } from 'prom-client';
 import {
   Conductor,
   createRequestContext,
@@ -135,4 +136,12 @@ export async function statusServerOption(): Promise<void> {
   }
   // @ts-expect-error the port is a number
   await Conductor.open({ statusServer: { port: '8080' } });
+}
+
+export async function metricsOption(): Promise<void> {
+  const registry = new Registry();
+  const opened = await Conductor.open({ metrics: { registry } });
+  if (opened.isOk()) void (opened.value.metricsRegistry satisfies Registry);
+  // @ts-expect-error the registry is a prom-client Registry
+  await Conductor.open({ metrics: { registry: {} } });
 }

@@ -14,6 +14,7 @@ import type { Logger } from '../../logging.js';
 import type { CheckpointHook } from './checkpoint.js';
 import { encodeLine, entryDigest, JournalDamaged, JournalFile, type JournalEntry, type Statement } from './journal.js';
 import type { CheckpointMark } from './schema.js';
+import type { StoreTimings } from '../store.js';
 
 /**
  * How the committer writes a checkpoint. The store keeps a copy of the database in the checkpoint
@@ -45,6 +46,8 @@ export interface CommitterOptions {
   readonly onCheckpointPhase?: CheckpointHook | undefined;
   /** Called once when the journal fails (the store reloads or reports itself failed at once). */
   readonly onFailure?: ((failure: CommitterFailure) => void) | undefined;
+  /** Told each journal write's and each checkpoint's duration (metrics). */
+  readonly timings?: StoreTimings | undefined;
 }
 
 /** Counters, for tests and benchmarks. */
@@ -83,6 +86,8 @@ interface Waiter {
 /** A checkpoint between its snapshot and the journal reset. */
 interface CheckpointInFlight {
   readonly seq: number;
+  /** `performance.now()` at the snapshot. */
+  readonly startedAt: number;
   /**
    * Lines journaled since the snapshot, with their entries: those above `seq` are what the new
    * journal carries (the lines as written, so that the reset does not encode them again).
@@ -314,6 +319,7 @@ export class Committer {
           const took = performance.now() - this.#writeStartedAt;
           this.#writeEstimateMs = Math.max(took, this.#writeEstimateMs * WRITE_ESTIMATE_DECAY);
           this.#writeStartedAt = 0;
+          this.#opts.timings?.commit(took / 1000);
         }
         this.#checkpoint?.journaled.push({ entries: batch, line });
         this.#writingSince = 0;
@@ -355,7 +361,7 @@ export class Committer {
     }
     // What is still pending (≤ seq) is in the image too, but is journaled as usual: if the image
     // write fails, the journal must still hold it.
-    const inFlight: CheckpointInFlight = { seq, journaled: [], waiters, written: null };
+    const inFlight: CheckpointInFlight = { seq, startedAt: performance.now(), journaled: [], waiters, written: null };
     this.#checkpoint = inFlight;
     this.#imageWrite = (async () => {
       try {
@@ -418,6 +424,7 @@ export class Committer {
       this.#writingSince = 0;
     }
     this.#checkpoints++;
+    this.#opts.timings?.checkpoint((performance.now() - inFlight.startedAt) / 1000);
     if (this.#intervalTimer !== null) clearTimeout(this.#intervalTimer);
     this.#intervalTimer = null;
     if (this.#seq > inFlight.seq) this.#armInterval();

@@ -6,6 +6,7 @@ import { err, ok, type Result } from 'neverthrow';
 import { InvalidParameterValue } from '../../errors.js';
 import { silentLogger, type Logger } from '../../logging.js';
 import type { CheckpointHook } from './checkpoint.js';
+import type { StoreTimings } from '../store.js';
 
 /** Options of the sql.js store (see SqlJsStoreOptions for the documentation of each). */
 export interface StoreOptionsInput {
@@ -18,6 +19,7 @@ export interface StoreOptionsInput {
   now?: (() => Date) | undefined;
   onCheckpointPhase?: CheckpointHook | undefined;
   checkpointWorker?: boolean | undefined;
+  timings?: StoreTimings | undefined;
 }
 
 /** Options with defaults filled; `path` absolute or null (in-memory). */
@@ -31,6 +33,7 @@ export interface ResolvedStoreOptions {
   readonly now: () => Date;
   readonly onCheckpointPhase: CheckpointHook | undefined;
   readonly checkpointWorker: boolean;
+  readonly timings: StoreTimings | undefined;
 }
 
 /** Default options. */
@@ -70,6 +73,13 @@ export function resolveStoreOptions(input: StoreOptionsInput = {}): Result<Resol
   if (input.onCheckpointPhase !== undefined && typeof input.onCheckpointPhase !== 'function') {
     return bad('onCheckpointPhase', 'a function', input.onCheckpointPhase);
   }
+  const timings = input.timings;
+  if (
+    timings !== undefined &&
+    (typeof timings !== 'object' || typeof timings.commit !== 'function' || typeof timings.checkpoint !== 'function')
+  ) {
+    return bad('timings', 'an object with commit() and checkpoint()', timings);
+  }
   const checkpointWorker = input.checkpointWorker ?? STORE_DEFAULTS.checkpointWorker;
   if (typeof checkpointWorker !== 'boolean') return bad('checkpointWorker', 'a boolean', checkpointWorker);
   return ok(
@@ -81,6 +91,7 @@ export function resolveStoreOptions(input: StoreOptionsInput = {}): Result<Resol
       now: input.now ?? (() => new Date()),
       onCheckpointPhase: input.onCheckpointPhase,
       checkpointWorker,
+      timings,
     }),
   );
 }
