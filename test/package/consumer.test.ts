@@ -256,6 +256,10 @@ await orThrow(conductor.stop());
     assert.match(stdout, /baremetal\.node\.provision_set\.end verifying -> manageable/);
     assert.match(stdout, /manageable held for long firmware update/);
     assert.match(stdout, /is locked by host .* \(for "long firmware update", held for [0-9.]+ s\)/);
+    // The status server's /metrics, scraped over HTTP: what the tour did, counted by mode and outcome.
+    assert.match(stdout, /metal_conductor_acquires_total\{mode="exclusive",outcome="granted"\} 2\b/);
+    assert.match(stdout, /metal_conductor_acquires_total\{mode="exclusive",outcome="node_locked"\} 1\b/);
+    assert.match(stdout, /metal_conductor_acquires_total\{mode="shared",outcome="granted"\} 1\b/);
     // Every value each entry exports is in the README's list for that entry (the list compiled
     // above, so every name in it exists under that name).
     const listed = importedNames(readmeBlock(readme, 'readme-exports'));
