@@ -13,20 +13,9 @@ import { readFile } from 'node:fs/promises';
 import { err, ok, type Result } from 'neverthrow';
 import { describe, StoreCorrupt, StoreError } from '../errors.js';
 import type { NodeRecord } from '../node.js';
-import { checkImageHeader, checkTrailer } from './internal/checkpoint.js';
-import { SqlDatabase } from './internal/database.js';
 import { readJournal } from './internal/journal.js';
-import { journalPathOf } from './internal/recovery.js';
+import { applyEntries, journalExpectation, journalPathOf, openImage } from './internal/recovery.js';
 import { rowToNode, SELECT_NODE } from './internal/rows.js';
-import {
-  META_CHECKPOINT_DIGEST,
-  META_JOURNAL_BASE,
-  META_STORE_ID,
-  migrateSchema,
-  readCheckpointSeq,
-  readMeta,
-  verifySchema,
-} from './internal/schema.js';
 import { loadSqlJs } from './internal/sqljs.js';
 
 /** What a database file held when it was read. */
@@ -68,46 +57,19 @@ async function readOnce(path: string): Promise<Result<ReadOnlySnapshot, StoreCor
     return err(new StoreError(`read ${path}`, cause));
   }
   if (bytes.length === 0) return ok({ nodes: [], replayed: 0, tornTail: null });
-  const split = checkTrailer(bytes);
-  if ('problem' in split) return err(new StoreCorrupt(path, split.problem));
-  const headerProblem = checkImageHeader(split.image);
-  if (headerProblem !== null) return err(new StoreCorrupt(path, headerProblem));
-  const SQL = await loadSqlJs();
-  let db: SqlDatabase;
+  const image = openImage(await loadSqlJs(), path, bytes);
+  if (image.isErr()) return err(image.error);
+  const { db, storeId } = image.value;
   try {
-    db = new SqlDatabase(new SQL.Database(split.image));
-  } catch (cause) {
-    return err(new StoreCorrupt(path, describe(cause), cause));
-  }
-  try {
-    migrateSchema(db);
-    const problem = verifySchema(db);
-    if (problem !== null) return err(new StoreCorrupt(path, problem));
-    const storeId = readMeta(db, META_STORE_ID);
-    const checkpointSeq = readCheckpointSeq(db) ?? 0;
-    const previousBase = Number(readMeta(db, META_JOURNAL_BASE) ?? Number.NaN);
     let replayed = 0;
     let tornTail: string | null = null;
     if (journalBytes === null) {
       if (storeId !== null) return err(new StoreCorrupt(journalPathOf(path), 'the journal is missing'));
     } else if (journalBytes.length > 0) {
-      const contents = readJournal(journalBytes, {
-        store: storeId,
-        checkpointSeq,
-        checkpointDigest: readMeta(db, META_CHECKPOINT_DIGEST),
-        previousBase: Number.isSafeInteger(previousBase) ? previousBase : null,
-      });
+      const contents = readJournal(journalBytes, journalExpectation(db, storeId));
       if (!contents.ok) return err(new StoreCorrupt(journalPathOf(path), contents.reason));
-      db.exec('BEGIN;');
-      for (const entry of contents.entries) {
-        try {
-          for (const [sql, params] of entry.statements) db.run(sql, params);
-        } catch (cause) {
-          db.exec('ROLLBACK;');
-          return err(new StoreCorrupt(journalPathOf(path), `change ${entry.seq} does not apply: ${describe(cause)}`, cause));
-        }
-      }
-      db.exec('COMMIT;');
+      const applied = applyEntries(db, contents.entries, journalPathOf(path));
+      if (applied.isErr()) return err(applied.error);
       replayed = contents.entries.length;
       tornTail = contents.tornTail;
     }

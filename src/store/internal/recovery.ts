@@ -134,6 +134,24 @@ async function loadOrCreate(
   }
   // An empty file is a new database, as SQLite takes it (e.g. made by `touch` or mktemp).
   if (bytes.length === 0) return createFile(SQL, options);
+  const image = openImage(SQL, path, bytes);
+  if (image.isErr()) return err(image.error);
+  const { db, storeId, migratedFrom } = image.value;
+  if (migratedFrom !== null) options.logger.info({ path, from: migratedFrom }, 'migrated the database schema on open');
+  applyPragmas(db);
+  ensureIndexes(db);
+  return ok({ db, storeId });
+}
+
+/**
+ * The database image in a file's bytes, checked as opening the store checks it (integrity trailer,
+ * SQLite header, schema; an earlier schema migrated in memory). The caller closes the database.
+ */
+export function openImage(
+  SQL: SqlJsStatic,
+  path: string,
+  bytes: Uint8Array,
+): Result<{ db: SqlDatabase; storeId: string | null; migratedFrom: number | null }, StoreCorrupt> {
   const split = checkTrailer(bytes);
   if ('problem' in split) return err(new StoreCorrupt(path, split.problem));
   const headerProblem = checkImageHeader(split.image);
@@ -146,10 +164,10 @@ async function loadOrCreate(
   }
   let problem: string | null;
   let storeId: string | null = null;
+  let migratedFrom: number | null = null;
   try {
     // An earlier schema version is migrated first (in memory), so the journal replays onto the current one.
-    const migratedFrom = migrateSchema(db);
-    if (migratedFrom !== null) options.logger.info({ path, from: migratedFrom }, 'migrated the database schema on open');
+    migratedFrom = migrateSchema(db);
     problem = verifySchema(db);
     if (problem === null) storeId = readMeta(db, META_STORE_ID);
   } catch (cause) {
@@ -162,9 +180,33 @@ async function loadOrCreate(
     db.close();
     return err(new StoreCorrupt(path, problem));
   }
-  applyPragmas(db);
-  ensureIndexes(db);
-  return ok({ db, storeId });
+  return ok({ db, storeId, migratedFrom });
+}
+
+/** What the journal of this database image must continue (its store id, checkpoint and base), for `readJournal`. */
+export function journalExpectation(db: SqlDatabase, storeId: string | null): Parameters<typeof readJournal>[1] {
+  const previousBase = Number(readMeta(db, META_JOURNAL_BASE) ?? Number.NaN);
+  return {
+    store: storeId,
+    checkpointSeq: readCheckpointSeq(db) ?? 0,
+    checkpointDigest: readMeta(db, META_CHECKPOINT_DIGEST),
+    previousBase: Number.isSafeInteger(previousBase) ? previousBase : null,
+  };
+}
+
+/** Apply journaled changes in one transaction; one that does not apply rolls them all back (StoreCorrupt). */
+export function applyEntries(db: SqlDatabase, entries: readonly JournalEntry[], journalPath: string): Result<void, StoreCorrupt> {
+  db.exec('BEGIN;');
+  for (const entry of entries) {
+    try {
+      for (const [sql, params] of entry.statements) db.run(sql, params);
+    } catch (cause) {
+      db.exec('ROLLBACK;');
+      return err(new StoreCorrupt(journalPath, `change ${entry.seq} does not apply: ${describe(cause)}`, cause));
+    }
+  }
+  db.exec('COMMIT;');
+  return ok(undefined);
 }
 
 async function createFile(SQL: SqlJsStatic, options: FileOptions): Promise<Result<{ db: SqlDatabase; storeId: string }, StoreCorrupt>> {
@@ -224,26 +266,13 @@ async function replayJournal(
   let journalBase = checkpointSeq;
   let upgradeInterrupted = false;
   if (bytes !== null && bytes.length > 0) {
-    const contents = readJournal(bytes, {
-      store: storeId,
-      checkpointSeq,
-      checkpointDigest,
-      previousBase: Number.isSafeInteger(previousBase) ? previousBase : null,
-    });
+    const contents = readJournal(bytes, journalExpectation(db, storeId));
     if (!contents.ok) return err(new StoreCorrupt(journalPath, contents.reason));
     entries = contents.entries;
     journalBase = contents.header?.base ?? checkpointSeq;
     upgradeInterrupted = storeId !== null && contents.header === null;
-    db.exec('BEGIN;');
-    for (const entry of entries) {
-      try {
-        for (const [sql, params] of entry.statements) db.run(sql, params);
-      } catch (cause) {
-        db.exec('ROLLBACK;');
-        return err(new StoreCorrupt(journalPath, `change ${entry.seq} does not apply: ${describe(cause)}`, cause));
-      }
-    }
-    db.exec('COMMIT;');
+    const applied = applyEntries(db, entries, journalPath);
+    if (applied.isErr()) return err(applied.error);
     if (contents.tornTail !== null) {
       // An unacknowledged write: nobody was told it succeeded. Cut it off so appends continue cleanly.
       logger.warn(
