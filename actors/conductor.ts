@@ -447,13 +447,8 @@ export class Conductor {
     this.#statusServer = listening.value;
     const url = listening.value.url;
     this.#logger.info({ url }, 'status server listening');
-    if (store.advertise !== undefined) {
-      try {
-        await store.advertise({ statusUrl: url });
-      } catch (cause) {
-        this.#logger.warn({ err: cause, url }, 'advertising the status server in the store failed');
-      }
-    }
+    const advertised = (await store.advertise?.({ statusUrl: url })) ?? ok(undefined);
+    if (advertised.isErr()) this.#logger.warn({ err: advertised.error, url }, 'advertising the status server in the store failed');
     return ok(undefined);
   }
 

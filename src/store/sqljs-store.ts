@@ -321,9 +321,12 @@ export class SqlJsStore implements Store {
   }
 
   /** Write where this process can be asked into the lock file (file stores; a no-op in memory or once closed). */
-  async advertise(info: { statusUrl: string }): Promise<void> {
-    if (this.#closing !== null) return;
-    await this.#lock?.advertise(info);
+  advertise(info: { statusUrl: string }): ResultAsync<void, StoreError> {
+    if (this.#closing !== null || this.#lock === null) return okAsync(undefined);
+    return ResultAsync.fromPromise(
+      this.#lock.advertise(info),
+      (cause) => new StoreError('advertise the status server in the lock file', cause),
+    );
   }
 
   /** Journal and checkpoint counters (zeros in memory). */

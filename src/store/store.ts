@@ -251,7 +251,7 @@ export interface Store {
    * Optional: advertise where the live process holding this store can be asked (the conductor
    * calls it once its status server listens). The sql.js file store writes it into its lock file
    * (`<pid>\n{"statusUrl":"…"}\n`, read back by `readLiveHolder`); in memory it does nothing.
-   * Stores without a lock file (PostgreSQL) may omit it. Rejects on an I/O failure.
+   * Stores without a lock file (PostgreSQL) may omit it. An I/O failure is a StoreError.
    */
-  advertise?(info: { statusUrl: string }): Promise<void>;
+  advertise?(info: { statusUrl: string }): ResultAsync<void, StoreError>;
 }

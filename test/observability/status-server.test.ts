@@ -218,7 +218,7 @@ describe('lock file advertisement', () => {
       try {
         const holder = await readLiveHolder(path);
         assert.deepEqual(holder, { pid: process.pid, statusUrl: null });
-        await reopened.advertise({ statusUrl: 'http://127.0.0.1:9' });
+        await okValue(reopened.advertise({ statusUrl: 'http://127.0.0.1:9' }));
         assert.deepEqual(await readLiveHolder(path), { pid: process.pid, statusUrl: 'http://127.0.0.1:9' });
         // The advertised lock is still a lock: a second opener is refused.
         await errOf(openSqlJsStore({ logger: silentLogger(), path }), StoreInUse);
