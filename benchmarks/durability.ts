@@ -10,14 +10,16 @@
  *   slow disk, known         every fdatasync takes 300 ms, after one such write has been seen
  *   sudden stall             the first 300 ms fdatasync, with no warning (the documented exception)
  *
- * Writes benchmarks/results/durability.json. Runs compiled (dist-bench/durability.js).
+ * Writes a new folder benchmarks/results/<UTC timestamp>-durability/ (durability.json, run.json;
+ * lib/run-dir.ts). Runs compiled (dist-bench/durability.js).
  */
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '../dist/src/logging.js';
 import { openSqlJsStore, type SqlJsStore, type SqlJsStoreOptions } from '../dist/src/store/sqljs-store.js';
+import { REPO_DIR, startRun } from './lib/run-dir.js';
 
 const MAX_DELAY_MS = 50;
 const WRITES = Number(process.env.DURABILITY_WRITES ?? 60);
@@ -83,6 +85,7 @@ async function slowFdatasync(dir: string, delayMs: number): Promise<() => void> 
 }
 
 const rows: Row[] = [];
+const run = await startRun({ harness: 'durability', argv: process.argv.slice(2), quick: false });
 const record = (condition: string, worstMs: number): void => {
   rows.push({ condition, worstMs: Math.round(worstMs), ratioToBound: Number((worstMs / MAX_DELAY_MS).toFixed(2)) });
 };
@@ -140,7 +143,6 @@ record(
 
 console.log(`batched durability, maxDelayMs = ${MAX_DELAY_MS}: worst time an acknowledged change was not yet durable`);
 console.table(rows);
-await writeFile(
-  new URL('../benchmarks/results/durability.json', import.meta.url),
-  `${JSON.stringify({ maxDelayMs: MAX_DELAY_MS, writes: WRITES, rows }, null, 2)}\n`,
-);
+const file = await run.writeJson('durability', { maxDelayMs: MAX_DELAY_MS, writes: WRITES, rows });
+await run.finish();
+console.log(`JSON: ${relative(REPO_DIR, file)}`);

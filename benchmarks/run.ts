@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- --quick] [-- --scenario NAME ...]`: every benchmark scenario, a table on
- * stdout, JSON in benchmarks/results/<scenario>.json and the ratios to the raw floor
- * (benchmarks/results/summary.json). See lib/harness.ts.
+ * stdout, JSON in a new folder benchmarks/results/<UTC timestamp>-bench/ (<scenario>.json, the
+ * ratios to the raw floor in summary.json, run.json). See lib/harness.ts.
  */
 import { main } from './lib/harness.js';
 

@@ -4,4 +4,4 @@
  */
 import { main } from './lib/harness.js';
 
-process.exitCode = await main(['--scenario', 'spawn-after', ...process.argv.slice(2)]);
+process.exitCode = await main(['--scenario', 'spawn-after', ...process.argv.slice(2)], 'spawn-after');

@@ -6,14 +6,15 @@
  */
 import { parseArgs } from 'node:util';
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Conductor, orThrow, silentLogger } from '../../dist/actors/index.js';
 import { runIronicOnPostgres, spread, type IronicClusterFigures } from '../ironic/postgres.js';
+import { recorderOf, type HistogramJson } from '../lib/histogram.js';
 import { describeMachine, machineInfo, runEnvironment } from '../lib/machine.js';
 import { startPgServer } from '../lib/pg-server.js';
+import { REPO_DIR, startRun } from '../lib/run-dir.js';
 import type { LatencyUs } from '../lib/result.js';
 import { textTable, type Cell, type Column } from '../lib/table.js';
 import {
@@ -28,8 +29,6 @@ import {
 } from './protocol.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const repoDir = dirname(dirname(here));
-const resultsDir = join(repoDir, 'benchmarks', 'results');
 const TAKEOVER_TEXT = 'Operation was aborted due to conductor take over';
 const CONTENTION_CALLERS = 32;
 /** Closed loops per process (exclusive cycle, process-event, floor), each on its own node / connection. */
@@ -193,6 +192,8 @@ interface LoopFigure {
   readonly perProcessOpsPerSec: readonly number[];
   readonly ops: number;
   readonly latencyUs: LatencyUs;
+  /** The whole distribution of the same samples (lib/histogram.ts). */
+  readonly histogram: HistogramJson | null;
   readonly errors: number;
   readonly firstError?: string;
 }
@@ -206,6 +207,7 @@ function loopFigure(replies: readonly LoopReply[]): LoopFigure {
     perProcessOpsPerSec: perProcess,
     ops: replies.reduce((a, r) => a + r.samplesNs.length, 0),
     latencyUs: latencyOfNs(replies.flatMap((r) => r.samplesNs)),
+    histogram: recorderOf(replies.flatMap((r) => r.samplesNs)).toJson(),
     errors,
     ...(firstError === undefined ? {} : { firstError }),
   };
@@ -222,6 +224,8 @@ interface ContentionFigure {
   readonly other: number;
   readonly firstError?: string;
   readonly waitUs: LatencyUs;
+  /** The whole distribution of the granted waits (lib/histogram.ts). */
+  readonly waitHistogram: HistogramJson | null;
   readonly grantsPerSec: number;
   /** Share of the grants per process (callers' share beside it in callersPerProcess). */
   readonly grantShare: readonly number[];
@@ -264,6 +268,7 @@ function contentionFigure(n: number, split: readonly number[], cycles: number, r
     other,
     ...(firstError === undefined ? {} : { firstError }),
     waitUs: latencyOfNs(granted.map((g) => (g.end - g.req) * 1e6)),
+    waitHistogram: recorderOf(granted.map((g) => (g.end - g.req) * 1e6)).toJson(),
     grantsPerSec: Math.round(granted.length / seconds),
     grantShare: split.map((_, p) => round2(granted.filter((g) => g.proc === p).length / Math.max(1, granted.length))),
     crossOvertakeShare: granted.length === 0 ? 0 : cross / granted.length,
@@ -552,6 +557,7 @@ async function main(): Promise<void> {
   const machine = machineInfo();
   const environment = runEnvironment();
   const started = Date.now();
+  const run = await startRun({ harness: 'cluster', argv: process.argv.slice(2), quick: options.quick });
   const server = await startPgServer();
   const errors: string[] = [];
   const counts: PerProcessCount[] = [];
@@ -618,31 +624,23 @@ async function main(): Promise<void> {
   }
 
   const report = print(options, counts, takeover, ironic, machine, environment, errors, (Date.now() - started) / 1000);
-  await mkdir(resultsDir, { recursive: true });
-  const file = join(resultsDir, 'cluster.json');
-  await writeFile(
-    file,
-    `${JSON.stringify(
-      {
-        scenario: 'cluster',
-        description: 'metal-conductor in 1..3 processes on one PostgreSQL server, beside the raw floor and the real Ironic',
-        date: new Date().toISOString(),
-        quick: options.quick,
-        machine,
-        environment,
-        options,
-        loopsPerProcess: LOOPS,
-        results: counts,
-        takeover,
-        ironic,
-        targets: report.targets,
-        errors,
-      },
-      null,
-      2,
-    )}\n`,
-  );
-  console.log(`\nJSON: ${file}`);
+  const file = await run.writeJson('cluster', {
+    scenario: 'cluster',
+    description: 'metal-conductor in 1..3 processes on one PostgreSQL server, beside the raw floor and the real Ironic',
+    date: new Date().toISOString(),
+    quick: options.quick,
+    machine,
+    environment,
+    options,
+    loopsPerProcess: LOOPS,
+    results: counts,
+    takeover,
+    ironic,
+    targets: report.targets,
+    errors,
+  });
+  await run.finish();
+  console.log(`\nJSON: ${relative(REPO_DIR, file)} (latest: benchmarks/results/latest-cluster)`);
   if (errors.length > 0) process.exitCode = 1;
 }
 

@@ -144,6 +144,24 @@ def latency_us(samples_ns):
     }
 
 
+# The quantiles of a stored CDF: benchmarks/lib/histogram.ts CDF_QUANTILES (every 2 %, the tail, max).
+CDF_QUANTILES = [i / 50.0 for i in range(50)] + [0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0]
+
+
+def histogram_json(samples_ns):
+    """The result JSON's `histogram` (benchmarks/lib/histogram.ts HistogramJson) from raw ns samples:
+    no HDR encoding (hdrNs null), CDF points by nearest rank, values in µs."""
+    if not samples_ns:
+        return None
+    s = sorted(samples_ns)
+    n = len(s)
+
+    def at(q):
+        return s[0] if q <= 0 else s[max(1, math.ceil(q * n)) - 1]
+    return {'unit': 'us', 'count': n, 'hdrNs': None,
+            'cdf': [[round(at(q) / 1000.0, 3), q] for q in CDF_QUANTILES]}
+
+
 class Plan:
     def __init__(self, warmup_s, round_s, rounds, min_ops=1):
         self.warmup_s = warmup_s
@@ -202,6 +220,7 @@ def loop_result(scenario, variant, measured, extra=None):
         'seconds': round(total_ns / 1e9, 3),
         'opsPerSec': round(statistics.median(rates), 2),
         'latencyUs': latency_us(samples),
+        'histogram': histogram_json(samples),
         'extra': out,
     }
 
@@ -502,6 +521,7 @@ def contention(ir, quick):
             'seconds': round(seconds, 3),
             'opsPerSec': round(st['grants'] / seconds, 2),
             'latencyUs': latency_us(waits),
+            'histogram': histogram_json(waits),
             'extra': {
                 'latency': 'wait to be granted',
                 'nodeLocked': st['node_locked'],
@@ -565,6 +585,7 @@ def spawn_after(ir, quick):
         'scenario': 'spawn-after', 'variant': 'worker-spawn', 'ops': len(samples),
         'seconds': round(total / 1e9, 3), 'opsPerSec': round(len(samples) / (total / 1e9), 2),
         'latencyUs': latency_us(samples),
+        'histogram': histogram_json(samples),
         'extra': {'what': 'BaseConductorManager._spawn_worker call only (GreenThreadPoolExecutor'
                           '.submit, pool %d)' % (batch + 10)},
     })
@@ -688,6 +709,7 @@ def spawn_after(ir, quick):
         'scenario': 'spawn-after', 'variant': 'tasks c=%d' % SPAWN_CONCURRENCY,
         'ops': per_round * rounds, 'seconds': round(seconds, 3),
         'opsPerSec': round(statistics.median(rates), 2), 'latencyUs': latency_us(samples),
+        'histogram': histogram_json(samples),
         'extra': extra,
     })
     return out

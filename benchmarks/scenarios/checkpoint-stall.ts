@@ -13,19 +13,25 @@
  * written during the load and the slowest one (`checkpointMaxMs`, from the call to its journal
  * reset). ops/s and the latency columns are the cycles'. The store is used directly (the conductor
  * adds nothing to a checkpoint).
+ *
+ * `timeline` (for `npm run bench:report`'s chart): per interval of `TIMELINE_INTERVAL_MS` of the
+ * timed part, the slowest cycle that completed in it and how many did; each checkpoint's start
+ * and end.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { openSqlJsStore, type SqlJsStore } from '../../dist/src/store/sqljs-store.js';
-import { must } from '../lib/measure.js';
-import type { ScenarioResult } from '../lib/result.js';
+import { latencyUs, must, newHistogram } from '../lib/measure.js';
+import type { ScenarioResult, Timeline } from '../lib/result.js';
 import type { ScenarioOptions } from '../lib/scenario.js';
 
 export const description = 'file store of N nodes, C callers reserve+update+release while checkpoints are forced: loop delay and op max';
 
 const CALLERS = 64;
+/** Width of one `timeline` interval (ms). */
+const TIMELINE_INTERVAL_MS = 50;
 
 async function populate(store: SqlJsStore, nodes: number): Promise<number[]> {
   const ids: number[] = [];
@@ -82,7 +88,11 @@ async function measure(
     const durationMs = quick ? 600 : 12_000;
     const checkpointEveryMs = quick ? 200 : 2_000;
 
-    const latency = createHistogram();
+    const latency = newHistogram();
+    const intervals = Math.ceil(durationMs / TIMELINE_INTERVAL_MS) + 1;
+    const timelineMax = new Array<number>(intervals).fill(0);
+    const timelineOps = new Array<number>(intervals).fill(0);
+    const checkpointSpans: [number, number][] = [];
     let opMaxMs = 0;
     let opMaxInCheckpointMs = 0;
     let ops = 0;
@@ -129,8 +139,11 @@ async function measure(
           await new Promise((resolve) => setImmediate(resolve));
           continue;
         }
-        latency.record(Math.max(1, Math.round(ms * 1000)));
+        latency.record(ms * 1e6);
         ops++;
+        const slot = Math.min(intervals - 1, Math.floor((t0 + ms - start) / TIMELINE_INTERVAL_MS));
+        timelineOps[slot]! += 1;
+        if (ms > timelineMax[slot]!) timelineMax[slot] = ms;
         if (ms > opMaxMs) opMaxMs = ms;
         if ((inCheckpoint || epoch !== checkpointEpoch || checkpointing > 0) && ms > opMaxInCheckpointMs) opMaxInCheckpointMs = ms;
         // Work arrives from I/O: yield, so that a batched store (whose writes resolve at once)
@@ -148,7 +161,9 @@ async function measure(
         const t0 = performance.now();
         must(await store.checkpoint());
         checkpointTouched = true;
-        checkpointMaxMs = Math.max(checkpointMaxMs, performance.now() - t0);
+        const t1 = performance.now();
+        checkpointMaxMs = Math.max(checkpointMaxMs, t1 - t0);
+        checkpointSpans.push([round(t0 - start), round(t1 - start)]);
         checkpoints++;
         checkpointing--;
         checkpointEpoch++;
@@ -158,14 +173,22 @@ async function measure(
     const seconds = (performance.now() - start) / 1000;
     loop.disable();
     clearInterval(sampler);
-    const us = (q: number): number => latency.percentile(q);
+    const used = Math.min(intervals, Math.ceil((seconds * 1000) / TIMELINE_INTERVAL_MS));
+    const timeline: Timeline = {
+      intervalMs: TIMELINE_INTERVAL_MS,
+      opMaxMs: timelineMax.slice(0, used).map((m) => Math.round(m * 1000) / 1000),
+      ops: timelineOps.slice(0, used),
+      checkpoints: checkpointSpans,
+    };
     return {
       scenario: 'checkpoint-stall',
       variant: `nodes=${nodes} ${durability}`,
       ops,
       seconds,
       opsPerSec: ops / seconds,
-      latencyUs: { p50: us(50), p99: us(99), p999: us(99.9), max: latency.max, mean: latency.mean },
+      latencyUs: latencyUs(latency),
+      histogram: latency.toJson(),
+      timeline,
       extra: {
         callers: CALLERS,
         loopDelayMaxMs: round(loop.max / 1e6),

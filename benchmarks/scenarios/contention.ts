@@ -100,6 +100,7 @@ export async function run({ quick }: ScenarioOptions): Promise<ScenarioResult[]>
           seconds: Math.round(seconds * 1000) / 1000,
           opsPerSec: Math.round(median(rates)),
           latencyUs: latencyUs(wait),
+          histogram: wait.toJson(),
           extra: {
             latency: 'wait to be granted',
             nodeLocked,

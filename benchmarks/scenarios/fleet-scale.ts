@@ -62,9 +62,10 @@ async function fleet(nodes: number): Promise<ScenarioResult> {
     const ids = enrolled.map((n) => n.id);
     enrolled.length = 0;
 
+    // The histogram (an HDR one holds ~130 KB of counts) exists before the heap baseline.
+    const h = newHistogram();
     collectGarbage(); // heap baseline (retained-heap figure)
     const before = process.memoryUsage();
-    const h = newHistogram();
     let spawnNs = 0n;
     for (const id of ids) {
       const t0 = nowNs();
@@ -103,6 +104,7 @@ async function fleet(nodes: number): Promise<ScenarioResult> {
       seconds: Math.round(seconds * 1000) / 1000,
       opsPerSec: Math.round(nodes / seconds),
       latencyUs: latencyUs(h),
+      histogram: h.toJson(),
       extra: {
         latency: 'node-actor spawn (first snapshot)',
         heapPerIdleNodeBytes: perNode(loaded.heapUsed - before.heapUsed),
@@ -133,9 +135,10 @@ async function activated(nodes: number): Promise<ScenarioResult> {
     // so that the per-node figure is what each further node costs.
     for (const id of ids.splice(0, WARMUP_NODES)) must(await (await orThrow(conductor.acquire(ctx, id, { purpose: 'bench' }))).release());
 
+    // The histogram (an HDR one holds ~130 KB of counts) exists before the heap baseline.
+    const h = newHistogram();
     collectGarbage(); // heap baseline (retained-heap figure)
     const before = process.memoryUsage();
-    const h = newHistogram();
     let cycleNs = 0n;
     for (const id of ids) {
       const t0 = nowNs();
@@ -161,6 +164,7 @@ async function activated(nodes: number): Promise<ScenarioResult> {
       seconds: Math.round(seconds * 1000) / 1000,
       opsPerSec: Math.round(nodes / seconds),
       latencyUs: latencyUs(h),
+      histogram: h.toJson(),
       extra: {
         latency: 'first exclusive acquire + release (node-actor spawn included)',
         heapPerActivatedNodeBytes: gc ? Math.round((after.heapUsed - before.heapUsed) / nodes) : 'gc unavailable',

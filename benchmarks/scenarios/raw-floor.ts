@@ -241,6 +241,7 @@ async function spawnAndHeap(
     seconds: Math.round(seconds * 1000) / 1000,
     opsPerSec: Math.round(count / seconds),
     latencyUs: latencyUs(h),
+    histogram: h.toJson(),
     extra: gc
       ? { actors: count, heapPerActorBytes: Math.round((after - before) / count) }
       : { actors: count, heapPerActorBytes: 'gc unavailable' },

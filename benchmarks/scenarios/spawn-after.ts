@@ -64,6 +64,7 @@ async function workerSpawn(quick: boolean): Promise<ScenarioResult> {
       seconds: Math.round(seconds * 1000) / 1000,
       opsPerSec: Math.round(ops / seconds),
       latencyUs: latencyUs(h),
+      histogram: h.toJson(),
       extra: { what: 'WorkerSupervisor.spawn call only' },
     };
   } finally {
@@ -131,6 +132,7 @@ async function concurrentTasks(quick: boolean): Promise<ScenarioResult> {
       seconds: Math.round(seconds * 1000) / 1000,
       opsPerSec: Math.round(median(rates)),
       latencyUs: latencyUs(h),
+      histogram: h.toJson(),
       extra: { latency: 'acquire -> worker spawned', ...(range === '' ? {} : { opsPerSecRange: range }) },
     };
   });
