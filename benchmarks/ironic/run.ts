@@ -32,6 +32,7 @@ import type { ScenarioResult } from '../lib/result.js';
 import { machineInfo, runEnvironment } from '../lib/machine.js';
 import { startPgServer } from '../lib/pg-server.js';
 import { startRun } from '../lib/run-dir.js';
+import { formatDuration, textTable, type Column } from '../lib/table.js';
 import { runIronicOnPostgres, type IronicClusterFigures } from './postgres.js';
 
 // Compiled, this module is dist-bench/ironic/run.js: the scenario modules sit beside it in
@@ -201,12 +202,7 @@ const fmtOps = (n: number | undefined): string => {
   if (n >= 10) return n.toFixed(1);
   return n.toFixed(2);
 };
-const fmtUs = (us: number | undefined): string => {
-  if (us === undefined) return '—';
-  if (us >= 1e6) return `${(us / 1e6).toFixed(2)} s`;
-  if (us >= 1e3) return `${(us / 1e3).toFixed(2)} ms`;
-  return `${us.toFixed(us >= 100 ? 0 : 1)} µs`;
-};
+const fmtUs = (us: number | undefined): string => formatDuration(us);
 const fmtRatio = (r: number | undefined): string => {
   if (r === undefined || !Number.isFinite(r)) return '—';
   if (r >= 100) return `${Math.round(r).toLocaleString('en-US')}×`;
@@ -214,14 +210,19 @@ const fmtRatio = (r: number | undefined): string => {
   return `${r.toFixed(2)}×`;
 };
 
-function table(header: readonly string[], rows: readonly (readonly string[])[], rightAlign: (col: number) => boolean): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]): string =>
-    cells
-      .map((c, i) => (rightAlign(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+/** An aligned table through the shared 120-column `textTable`; `wrap` gives the columns that may wrap. */
+function table(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  rightAlign: (col: number) => boolean,
+  wrap: Readonly<Record<number, number>> = {},
+): string {
+  const columns: Column[] = header.map((h, i) => ({
+    header: h,
+    align: rightAlign(i) ? 'right' : 'left',
+    ...(wrap[i] === undefined ? {} : { wrap: wrap[i] }),
+  }));
+  return textTable(columns, rows);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -454,7 +455,7 @@ if (iv !== undefined && ic !== undefined) {
 out.push('');
 out.push(
   table(
-    ['scenario', 'variant', 'Ironic ops/s', 'ours ops/s', 'ours/Ironic', 'Ironic p99', 'ours p99', 'target', ''],
+    ['scenario', 'variant', 'Ironic/s', 'ours/s', 'ours ÷ Ironic', 'Ironic p99', 'ours p99', 'target', ''],
     rows.map((r) => [
       r.scenario,
       r.variant,
@@ -467,6 +468,7 @@ out.push(
       verdict(r),
     ]),
     (i) => i >= 2 && i <= 6,
+    { 1: 24, 7: 16 },
   ),
 );
 
@@ -482,20 +484,11 @@ if (contentionRows.length > 0) {
     return attempts === undefined ? x(r, 'nodeLocked') : `${x(r, 'nodeLocked')} / ${attempts}`;
   };
   out.push('');
-  out.push('contention (one node, T callers, default budget 3 attempts × 1 s; wait = acquire → granted, granted ones only)');
+  out.push('contention (one node, T callers, default budget 3 attempts × 1 s; p50/p99 of the wait acquire → granted, granted ones only;');
+  out.push('FIFO = share of grants in request order)');
   out.push(
     table(
-      [
-        'T',
-        'Ironic NodeLocked',
-        'ours NodeLocked',
-        'Ironic wait p50',
-        'Ironic wait p99',
-        'ours wait p50',
-        'ours wait p99',
-        'Ironic in-order',
-        'ours in-order',
-      ],
+      ['T', 'Ironic NodeLocked', 'ours NodeLocked', 'Ironic p50', 'Ironic p99', 'ours p50', 'ours p99', 'Ironic FIFO', 'ours FIFO'],
       contentionRows.map((r) => [
         r.variant,
         nl(r.ironic),
