@@ -10,7 +10,7 @@ import { InvalidParameterValue } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
 import type { RestartPolicy } from './restart-supervisor.js';
 import { checkStatusServerOptions, type StatusServerOptions } from './status-server.js';
-import type { Registry } from 'prom-client';
+import type { Registry, RegistryContentType } from 'prom-client';
 
 /** Options of the conductor's Prometheus metrics (`Conductor.open({ metrics })`). */
 export interface MetricsOptions {
@@ -18,7 +18,7 @@ export interface MetricsOptions {
    * The prom-client registry to register the metal_conductor_* metrics on (one conductor per
    * registry). Default: a registry of the conductor's own (`conductor.metricsRegistry`).
    */
-  registry?: Registry;
+  registry?: Registry<RegistryContentType>;
 }
 
 /** Options of the PostgreSQL store: several conductor processes sharing one server (`store: { postgres }`). */

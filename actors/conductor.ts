@@ -63,10 +63,9 @@ import { checkIntervalMs, isCheckEnabled, runWaitTimeoutCheck, WAIT_TIMEOUT_CHEC
 import { recoverOnStartup, type RecoveryReport } from '../src/recovery/startup.js';
 import { takeOverOrphans, type TakeoverReport } from '../src/recovery/orphans.js';
 import { HashRing, ringsByGroup } from '../src/cluster/hash-ring.js';
-import { Registry } from 'prom-client';
+import { Registry, type RegistryContentType } from 'prom-client';
 import { checkStatusServerOptions, StatusServer } from './status-server.js';
 import { acquireOutcome, ConductorMetrics } from '../src/metrics/conductor-metrics.js';
-import { FSM as FsmClass } from '../src/fsm/fsm.js';
 
 export type { ConductorInit, StoreOptions } from './conductor-init.js';
 
@@ -291,7 +290,6 @@ export class Conductor {
       deadLetters: () => this.#runtime.deadLetterCount,
       components: () => this.#components.status(),
     });
-    const newFsm = countTransitions(parts.seams.newFsm ?? newProvisionFsm, metrics);
     // The task's environment: a plain record, built once.
     const bus = this.#bus;
     this.#ports = {
@@ -300,7 +298,8 @@ export class Conductor {
         config: parts.config,
         logger: this.#logger,
         buildDriver: parts.seams.buildDriver ?? ((node) => buildDriverForTask({ node }, drivers)),
-        newFsm,
+        newFsm: parts.seams.newFsm ?? newProvisionFsm,
+        transitionSaved: (event, state) => metrics.transition(event, state),
         notifications: { emit: (notification) => bus.emit(notification), wants: (level) => bus.wants(level) },
         spawnWorker: (request) => (this.#stopping ? err(new ConductorStopping()) : spawner(request)),
       },
@@ -355,7 +354,10 @@ export class Conductor {
     const drivers = createDriverRegistry(driversInit ?? {});
     if (drivers.isErr()) return err(drivers.error);
     const registryGiven = metricsInit?.registry !== undefined;
-    const registered = ConductorMetrics.register(metricsInit?.registry ?? new Registry());
+    const registered = ConductorMetrics.register(
+      // Either content type: prom-client's metric classes are typed for the Prometheus one but register on both.
+      (metricsInit?.registry as Registry | undefined) ?? new Registry(),
+    );
     if (registered.isErr()) return err(registered.error);
     const metrics = registered.value;
     const opened = await Conductor.#openStore(config.value, storeInit, seams, logger, metrics);
@@ -458,7 +460,7 @@ export class Conductor {
   }
 
   /** The prom-client registry holding this conductor's metrics (its own unless `metrics.registry` was given). */
-  get metricsRegistry(): Registry {
+  get metricsRegistry(): Registry<RegistryContentType> {
     return this.#metrics.registry;
   }
 
@@ -1019,36 +1021,4 @@ function assertSignal(operation: string, signal: unknown): asserts signal is Abo
  */
 export function openConductor(init: ConductorInit = {}, seams: ConductorSeams = {}): ResultAsync<Conductor, OpenError> {
   return new ResultAsync(createConductor(init, seams));
-}
-
-/**
- * The state-machine factory, with each machine's accepted events counted in the metrics
- * (`transitions_total{event,state}`). The real machine gets one shared counting method (no
- * closure per task); another factory's machines (tests) get a wrapper each.
- */
-function countTransitions(
-  newFsm: () => FSM<ProvisionState, ProvisionEvent>,
-  metrics: ConductorMetrics,
-): () => FSM<ProvisionState, ProvisionEvent> {
-  // eslint-disable-next-line @typescript-eslint/unbound-method -- only ever called with `.call(machine, …)`
-  const processEvent = FsmClass.prototype.processEvent as FSM<ProvisionState, ProvisionEvent>['processEvent'];
-  const counted = function (this: FSM<ProvisionState, ProvisionEvent>, event: ProvisionEvent, targetState?: ProvisionState | null) {
-    const moved = processEvent.call(this, event, targetState);
-    if (moved.isOk()) metrics.transition(event, this.currentState ?? 'none');
-    return moved;
-  };
-  return () => {
-    const fsm = newFsm();
-    // eslint-disable-next-line @typescript-eslint/unbound-method -- only ever called with `.call(fsm, …)`
-    const own = fsm.processEvent;
-    fsm.processEvent =
-      own === processEvent
-        ? counted
-        : (event, targetState) => {
-            const moved = own.call(fsm, event, targetState);
-            if (moved.isOk()) metrics.transition(event, fsm.currentState ?? 'none');
-            return moved;
-          };
-    return fsm;
-  };
 }

@@ -81,6 +81,8 @@ export class ConductorMetrics {
   readonly #commit: HistogramSeries;
   readonly #checkpoint: HistogramSeries;
   #source: MetricsSource | null = null;
+  /** The names this conductor registered (what `unregister` removes). */
+  #registeredNames: readonly string[] = [];
 
   private constructor(registry: Registry) {
     this.registry = registry;
@@ -159,7 +161,14 @@ export class ConductorMetrics {
         ),
       );
     }
-    return ok(new ConductorMetrics(registry));
+    const metrics = new ConductorMetrics(registry);
+    // The names as registered: an OpenMetrics registry renames counters (drops `_total`) when it
+    // formats them, but keeps them under these keys.
+    metrics.#registeredNames = registry
+      .getMetricsAsArray()
+      .map(metricName)
+      .filter((name) => name.startsWith(METRIC_PREFIX));
+    return ok(metrics);
   }
 
   /** Where scraped figures come from (set once the conductor exists). */
@@ -169,10 +178,7 @@ export class ConductorMetrics {
 
   /** Remove every metric of this conductor from its registry (at stop: a later conductor may register). */
   unregister(): void {
-    for (const metric of this.registry.getMetricsAsArray()) {
-      const name = metricName(metric);
-      if (name.startsWith(METRIC_PREFIX)) this.registry.removeSingleMetric(name);
-    }
+    for (const name of this.#registeredNames) this.registry.removeSingleMetric(name);
   }
 
   /** An acquisition ended after waiting `seconds` (null: not timed, a shared acquire never waits for a lock). */

@@ -182,6 +182,8 @@ export interface TaskEnvironment {
   readonly notifications: NotificationSink;
   /** Submit background work. */
   readonly spawnWorker: WorkerSpawner;
+  /** Told each saved transition: the event and the resulting provision state (metrics). Optional. */
+  readonly transitionSaved?: (event: ProvisionEvent, state: ProvisionState) => void;
 }
 
 /** Both ports of a task. */

@@ -589,6 +589,7 @@ export class TaskManager {
         const committed = result.value;
         for (const earlier of replaced) this.#notStarted(earlier, 'a later spawnAfter replaced it');
         this.#adopt(committed);
+        this.#env.transitionSaved?.(event, provisionState);
         const failed = provisionState.endsWith('failed') || provisionState === 'error';
         if (failed || this.#env.logger.isLevelEnabled('info')) {
           const message =

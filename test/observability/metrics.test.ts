@@ -7,14 +7,15 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { Registry } from 'prom-client';
+import { Registry, type OpenMetricsContentType } from 'prom-client';
 import { Conductor, openConductor } from '../../actors/conductor.js';
 import { ManualClock } from '../../src/clock.js';
 import { openSqlJsStore } from '../../src/store/sqljs-store.js';
 import { storeOf } from '../helpers/internals.js';
 import { SpyStore } from '../helpers/spy-store.js';
 import { createRequestContext } from '../../src/context.js';
-import { Aborted, InvalidParameterValue, NodeLocked } from '../../src/errors.js';
+import { Aborted, InvalidParameterValue, NodeLocked, StoreError } from '../../src/errors.js';
+import { errAsync } from 'neverthrow';
 import { silentLogger } from '../../src/logging.js';
 import { DURATION_BUCKETS, METRIC_PREFIX } from '../../src/metrics/conductor-metrics.js';
 import { FastCounter, FastHistogram } from '../../src/metrics/fast-metrics.js';
@@ -219,6 +220,14 @@ describe('metrics', () => {
     } finally {
       if (!firstStopped) await okValue(first.stop());
     }
+    // An OpenMetrics registry renames counters when it formats them: stop still leaves it empty.
+    const open = new Registry<OpenMetricsContentType>();
+    open.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+    const om = await okValue(Conductor.open({ logger: silentLogger(), metrics: { registry: open } }));
+    assert.match(await open.metrics(), /metal_conductor_acquires_total/);
+    await okValue(om.stop());
+    assert.equal(open.getMetricsAsArray().length, 0, 'a stopped conductor leaves an OpenMetrics registry too');
+    await okValue((await okValue(Conductor.open({ logger: silentLogger(), metrics: { registry: open } }))).stop());
     for (const metrics of [{ registry: {} }, { registy: registry }, 'yes']) {
       await errOf(Conductor.open({ logger: silentLogger(), metrics: metrics as never }), InvalidParameterValue);
     }
@@ -271,6 +280,25 @@ describe('metrics', () => {
       assert.equal(valueOf(scraped, m('periodic_runs_total'), { check: 'check-orphan-nodes', outcome: 'ok' }), 1);
       assert.equal(valueOf(scraped, m('periodic_nodes_total'), { check: 'check-orphan-nodes' }), 0);
       assert.equal(valueOf(scraped, m('transitions_total'), { event: 'fail', state: 'deploy failed' }), 1);
+    } finally {
+      await okValue(conductor.stop());
+    }
+  });
+
+  it('counts a transition only once it is saved', async () => {
+    const spy = new SpyStore(await okValue(openSqlJsStore()));
+    const conductor = await okValue(openConductor({ logger: silentLogger(), periodicChecks: false }, { store: spy.store }));
+    try {
+      const node = await okValue(conductor.enroll({ driver: 'fake-hardware' }));
+      spy.inject('updateNode', () => errAsync(new StoreError('updateNode', 'injected')));
+      const refused = await conductor.withTask(ctx, node.id, {}, (task) => task.processEvent('manage'));
+      assert.ok(refused.isErr(), 'the save failed');
+      assert.equal((await okValue(conductor.snapshot(node.id))).provision_state, 'enroll');
+      let scraped = parseExposition(await conductor.metricsRegistry.metrics());
+      assert.equal(valueOf(scraped, m('transitions_total'), { event: 'manage', state: 'verifying' }), 0, 'not saved: not counted');
+      await okValue(conductor.withTask(ctx, node.id, {}, (task) => task.processEvent('manage')));
+      scraped = parseExposition(await conductor.metricsRegistry.metrics());
+      assert.equal(valueOf(scraped, m('transitions_total'), { event: 'manage', state: 'verifying' }), 1);
     } finally {
       await okValue(conductor.stop());
     }

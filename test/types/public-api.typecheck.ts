@@ -4,7 +4,7 @@
  * one ever compiles, tsc reports "Unused '@ts-expect-error' directive" and the test run fails.
  */
 import { err, ok } from 'neverthrow';
-import { Registry } from 'prom-client';
+import { Registry, type OpenMetricsContentType, type RegistryContentType } from 'prom-client';
 import {
   Conductor,
   createRequestContext,
@@ -141,7 +141,10 @@ export async function statusServerOption(): Promise<void> {
 export async function metricsOption(): Promise<void> {
   const registry = new Registry();
   const opened = await Conductor.open({ metrics: { registry } });
-  if (opened.isOk()) void (opened.value.metricsRegistry satisfies Registry);
+  if (opened.isOk()) void (opened.value.metricsRegistry satisfies Registry<RegistryContentType>);
+  // A registry in OpenMetrics mode is accepted too.
+  const openMetrics = new Registry<OpenMetricsContentType>();
+  await Conductor.open({ metrics: { registry: openMetrics } });
   // @ts-expect-error the registry is a prom-client Registry
   await Conductor.open({ metrics: { registry: {} } });
 }
