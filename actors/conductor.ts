@@ -360,8 +360,19 @@ export class Conductor {
     );
     if (registered.isErr()) return err(registered.error);
     const metrics = registered.value;
+    // Listening comes first: a port in use fails the open before the store is opened or written.
+    let server: StatusServer | null = null;
+    if (serverOptions?.isOk()) {
+      const listening = await StatusServer.listen(serverOptions.value, logger.child({ component: 'status-server' }));
+      if (listening.isErr()) {
+        if (registryGiven) metrics.unregister();
+        return err(listening.error);
+      }
+      server = listening.value;
+    }
     const opened = await Conductor.#openStore(config.value, storeInit, seams, logger, metrics);
     if (opened.isErr()) {
+      await server?.close();
       if (registryGiven) metrics.unregister();
       return err(opened.error);
     }
@@ -377,15 +388,7 @@ export class Conductor {
       metrics,
       registryGiven,
     });
-    if (serverOptions?.isOk()) {
-      // Before recovery changes anything: a port in use fails the open with nothing done.
-      const listening = await conductor.#startStatusServer(serverOptions.value, store);
-      if (listening.isErr()) {
-        const stopped = await conductor.stop();
-        if (stopped.isErr()) logger.error({ err: stopped.error }, 'stopping after the status server failed to listen failed');
-        return err(listening.error);
-      }
-    }
+    if (server !== null) await conductor.#serveStatus(server, store);
     await conductor.#refreshMembership();
     if (startupRecovery) await conductor.#recover();
     conductor.#startHeartbeat(policy.value);
@@ -433,25 +436,19 @@ export class Conductor {
     return ok({ store, ownsStore });
   }
 
-  /** Listen, then advertise the URL through the store (the sql.js file store's lock file); a failed advertisement is logged. */
-  async #startStatusServer(options: { host: string; port: number }, store: Store): Promise<Result<void, InvalidParameterValue>> {
+  /** Answer the status server's routes from this conductor, and advertise its URL through the store (the sql.js file store's lock file; a failure is logged). */
+  async #serveStatus(server: StatusServer, store: Store): Promise<void> {
     const registry = this.#metrics.registry;
-    const listening = await StatusServer.listen(
-      {
-        status: () => this.status(),
-        metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
-        listNodes: async (states) => await this.listNodes(states === null ? {} : { provisionState: states as ProvisionState[] }),
-      },
-      options,
-      this.#logger.child({ component: 'status-server' }),
-    );
-    if (listening.isErr()) return err(listening.error);
-    this.#statusServer = listening.value;
-    const url = listening.value.url;
+    server.serveFrom({
+      status: () => this.status(),
+      metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
+      listNodes: async (states) => await this.listNodes(states === null ? {} : { provisionState: states as ProvisionState[] }),
+    });
+    this.#statusServer = server;
+    const url = server.url;
     this.#logger.info({ url }, 'status server listening');
     const advertised = (await store.advertise?.({ statusUrl: url })) ?? ok(undefined);
     if (advertised.isErr()) this.#logger.warn({ err: advertised.error, url }, 'advertising the status server in the store failed');
-    return ok(undefined);
   }
 
   /** The status server's base URL, e.g. `http://127.0.0.1:41234`; null when it is off (the default) or stopped. */

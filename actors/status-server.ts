@@ -84,14 +84,15 @@ export class StatusServer {
     this.url = url;
   }
 
-  /** Listen on `options`; Err(InvalidParameterValue) naming host:port and the errno when it cannot. */
-  static async listen(
-    source: StatusSource,
-    options: Required<StatusServerOptions>,
-    logger: Logger,
-  ): Promise<Result<StatusServer, InvalidParameterValue>> {
+  /**
+   * Listen on `options`; Err(InvalidParameterValue) naming host:port and the errno when it cannot.
+   * Until `serveFrom` names its source, every route answers 503 (the conductor is still opening):
+   * listening comes first so that a busy port fails the open before the store is touched.
+   */
+  static async listen(options: Required<StatusServerOptions>, logger: Logger): Promise<Result<StatusServer, InvalidParameterValue>> {
+    let instance: StatusServer | null = null;
     const server = createServer((request, response) => {
-      serve(source, request, response, logger).catch((error: unknown) => {
+      serve(instance === null ? null : instance.#source, request, response, logger).catch((error: unknown) => {
         logger.error({ err: error }, 'status server: answering a request failed');
         answerError(response, 500, 'internal error');
       });
@@ -120,7 +121,15 @@ export class StatusServer {
     server.on('error', (error) => logger.error({ err: error }, 'status server error'));
     const port = (server.address() as AddressInfo).port;
     const host = options.host.includes(':') ? `[${options.host}]` : options.host;
-    return ok(new StatusServer(server, `http://${host}:${port}`));
+    instance = new StatusServer(server, `http://${host}:${port}`);
+    return ok(instance);
+  }
+
+  #source: StatusSource | null = null;
+
+  /** Answer from `source` from now on. */
+  serveFrom(source: StatusSource): void {
+    this.#source = source;
   }
 
   /** Stop listening and close every connection. Idempotent. */
@@ -133,8 +142,15 @@ export class StatusServer {
   }
 }
 
-async function serve(source: StatusSource, request: IncomingMessage, response: ServerResponse, logger: Logger): Promise<void> {
-  const url = new URL(request.url ?? '/', 'http://status.invalid');
+async function serve(source: StatusSource | null, request: IncomingMessage, response: ServerResponse, logger: Logger): Promise<void> {
+  let url: URL;
+  try {
+    url = new URL(request.url ?? '/', 'http://status.invalid');
+  } catch {
+    // A malformed request target (`//[`): the client's mistake, not worth a log line.
+    answerError(response, 400, 'malformed request target');
+    return;
+  }
   const route = url.pathname;
   if (route !== '/status' && route !== '/metrics' && route !== '/nodes') {
     answerError(response, 404, `no route ${route}: GET /status, /metrics or /nodes`);
@@ -143,6 +159,10 @@ async function serve(source: StatusSource, request: IncomingMessage, response: S
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     response.setHeader('allow', 'GET, HEAD');
     answerError(response, 405, `method ${request.method ?? ''} not allowed: GET only`);
+    return;
+  }
+  if (source === null) {
+    answerError(response, 503, 'the conductor is starting');
     return;
   }
   if (route === '/status') {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { errAsync } from 'neverthrow';
@@ -118,6 +118,17 @@ describe('status server', () => {
         assert.equal(refused.status, 405, method);
         assert.equal(typeof (JSON.parse(refused.body) as { error: unknown }).error, 'string');
       }
+      // A malformed request target (new URL throws on it) is the client's error: 400.
+      const raw = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(new URL(base).port), '127.0.0.1', () =>
+          socket.end('GET //[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+        );
+        let text = '';
+        socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+      assert.match(raw, /^HTTP\/1\.1 400 /);
       // Still serving after the bad requests.
       assert.equal((await getJson(`${base}/status`)).status, 200);
     } finally {
@@ -140,7 +151,7 @@ describe('status server', () => {
     });
   });
 
-  it('refuses bad options and a port in use (releasing the database file it opened)', async () => {
+  it('refuses bad options and a port in use (before the store is opened: nothing created or written)', async () => {
     for (const statusServer of [{ port: -1 }, { port: 65536 }, { port: 1.5 }, { host: '' }, { host: 7 }, { hots: 'x' }, 'yes']) {
       const refused = await errOf(Conductor.open({ logger: silentLogger(), statusServer: statusServer as never }), InvalidParameterValue);
       assert.match(refused.message, /statusServer/);
@@ -156,7 +167,16 @@ describe('status server', () => {
           InvalidParameterValue,
         );
         assert.match(refused.message, new RegExp(`127\\.0\\.0\\.1:${port}.*EADDRINUSE`));
-        assert.equal(await readLiveHolder(path), null, 'the lock is released');
+        assert.deepEqual(await readdir(dir), [], 'a new database is not even created');
+        // An existing file: not opened, so byte-identical with the same mtime.
+        const existing = await okValue(Conductor.open({ logger: silentLogger(), store: { path } }));
+        await okValue(existing.stop());
+        const before = { bytes: await readFile(path), mtime: (await stat(path)).mtimeMs, names: (await readdir(dir)).sort() };
+        await errOf(Conductor.open({ logger: silentLogger(), store: { path }, statusServer: { port } }), InvalidParameterValue);
+        assert.deepEqual(await readFile(path), before.bytes);
+        assert.equal((await stat(path)).mtimeMs, before.mtime);
+        assert.deepEqual((await readdir(dir)).sort(), before.names);
+        assert.equal(await readLiveHolder(path), null, 'no lock is held');
         // The file opens again: nothing of the failed open is held.
         const reopened = await okValue(Conductor.open({ logger: silentLogger(), store: { path } }));
         await okValue(reopened.stop());
