@@ -478,7 +478,8 @@ export function rerunCommand(options: Pick<FleetOptions, 'db' | 'pg' | 'conducto
   const store =
     options.pg !== null ? ` --pg ${quote(redactUrl(options.pg))}${processes}` : options.db !== null ? ` --db ${quote(options.db)}` : '';
   const program = process.env.npm_lifecycle_event === 'start' ? 'npm start --' : 'metal-conductor';
-  return `${program}${store} ${extra}`;
+  const hidden = options.pg !== null && redactUrl(options.pg) !== options.pg ? ' (the password is hidden: put yours back in the URL)' : '';
+  return `${program}${store} ${extra}${hidden}`;
 }
 
 /** The lines the summary ends with: what to do next, when there is something to say. */
@@ -704,7 +705,14 @@ export function finishRun(summary: FleetSummary, reports: readonly DriveReport[]
 export function runSignal(io: CliIo): { controller: AbortController; dispose: () => void } {
   const controller = new AbortController();
   setMaxListeners(0, controller.signal);
-  const onOuterAbort = (): void => controller.abort(io.signal?.reason);
+  const onOuterAbort = (): void => {
+    const reason: unknown = io.signal?.reason;
+    // main.ts aborts with the signal's name: a run says what it does about it (a listing says nothing).
+    if (reason instanceof Error && /^SIG[A-Z]+$/.test(reason.message)) {
+      io.stderr.write(`metal-conductor: ${reason.message}: stopping after the running steps (again to exit at once)\n`);
+    }
+    controller.abort(reason);
+  };
   if (io.signal?.aborted) onOuterAbort();
   else io.signal?.addEventListener('abort', onOuterAbort, { once: true });
   return { controller, dispose: () => io.signal?.removeEventListener('abort', onOuterAbort) };

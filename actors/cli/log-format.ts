@@ -29,13 +29,29 @@ export function createCliLogDestination(format: LogFormat | 'auto', sink: TextSi
   const pretty = prettyFactory({
     colorize: sink.isTTY === true && process.env.NO_COLOR === undefined,
     translateTime: 'SYS:HH:MM:ss.l',
-    // The message of an injected failure names the node, the operation and the state already.
-    ignore: 'pid,hostname,name,host,project,user,node_name,operation,provision_state',
+    ignore: 'pid,hostname,name',
     singleLine: true,
     // Only pino's `err` is an error object; the `error` of an injected failure is its message.
     errorLikeObjectKeys: ['err'],
   });
-  return { write: (line: string) => void sink.write(pretty(line)) };
+  return { write: (line: string) => void sink.write(pretty(withoutRepeats(line))) };
+}
+
+/** The fields a failure line's message already says (provision-path.ts `fail`): left out of its pretty form only. */
+const SAID_IN_MESSAGE = ['node_name', 'operation', 'provision_state', 'error'] as const;
+
+/** A failure line (it carries all of SAID_IN_MESSAGE) without those fields; any other line as it is. */
+function withoutRepeats(line: string): string | Record<string, unknown> {
+  if (!line.includes('"operation"')) return line;
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  if (!SAID_IN_MESSAGE.every((key) => key in entry)) return line;
+  for (const key of SAID_IN_MESSAGE) delete entry[key];
+  return entry;
 }
 
 /** Nodes whose injected failure was logged at warn and whose failure transition is still to come. */

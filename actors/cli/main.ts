@@ -8,11 +8,10 @@
 import { runCli } from './program.js';
 
 const controller = new AbortController();
-// `status --watch` just stops refreshing: nothing to drain, nothing to say.
-const listing = process.argv.slice(2).includes('status');
+// The first signal aborts with its name (a run then says it stops after the running steps; `status
+// --watch` just stops refreshing); a second one exits at once.
 const onSignal = (signal: NodeJS.Signals): void => {
   if (controller.signal.aborted) process.exit(130);
-  if (!listing) process.stderr.write(`metal-conductor: ${signal}: stopping after the running steps (again to exit at once)\n`);
   controller.abort(new Error(signal));
 };
 process.on('SIGINT', onSignal);

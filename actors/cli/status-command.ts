@@ -17,6 +17,7 @@ import { hostname } from 'node:os';
 import { Conductor, type ConductorStatus } from '../conductor.js';
 import { createLogger } from '../../src/logging.js';
 import type { NodeRecord } from '../../src/node.js';
+import { describe } from '../../src/errors.js';
 import { readOnlySnapshot } from '../../src/store/read-only-snapshot.js';
 import { orThrow } from '../../src/task/scope.js';
 import { EnvironmentFailure, environmentCode } from './environment.js';
@@ -312,8 +313,21 @@ export async function runStatus(options: StatusOptions, io: CliIo): Promise<numb
   }
   // Cursor home + clear screen on a terminal (not with --json: one line per refresh).
   const inPlace = io.isTTY && !options.json;
-  while (io.signal?.aborted !== true) {
-    const text = render(await report(), options);
+  const stopped = (): boolean => io.signal?.aborted === true;
+  for (let refresh = 0; !stopped(); refresh++) {
+    let fresh: StatusReport;
+    try {
+      fresh = await report();
+    } catch (error) {
+      // The first refresh fails as a plain `status` would; a later one (the run ended mid-read,
+      // a checkpoint outlasted the retries) is said and retried at the next interval.
+      if (refresh === 0) throw error;
+      io.stderr.write(`metal-conductor: status refresh failed (retrying in ${options.watchSeconds} s): ${oneLine(describe(error))}\n`);
+      await pause(options.watchSeconds * 1000, io.signal);
+      continue;
+    }
+    if (stopped()) break;
+    const text = render(fresh, options);
     if (inPlace) {
       const stamp = `every ${options.watchSeconds} s · ${new Date().toISOString()} · Ctrl-C to stop\n\n`;
       io.stdout.write(`\x1b[H\x1b[2J${stamp}${text}`);

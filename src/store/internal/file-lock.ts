@@ -69,6 +69,8 @@ interface LockEntry {
   readonly generation: number;
   /** Its pid, null if unreadable (removed meanwhile, or not ours). */
   readonly pid: number | null;
+  /** The status URL its holder advertised (second line), or null. */
+  readonly statusUrl: string | null;
 }
 
 /** A held lock. */
@@ -200,7 +202,8 @@ async function listLocks(dbPath: string): Promise<LockEntry[]> {
       generation = Number(name.slice(prefix.length));
     else continue;
     const path = join(dir, name);
-    entries.push({ path, generation, pid: await readPid(path) });
+    const text = await readLockText(path);
+    entries.push({ path, generation, pid: text === null ? null : parsePid(text), statusUrl: text === null ? null : parseStatusUrl(text) });
   }
   return entries;
 }
@@ -267,30 +270,21 @@ function parseStatusUrl(text: string): string | null {
  * I/O errors other than a missing directory or file are thrown.
  */
 export async function readLiveHolder(dbPath: string): Promise<{ pid: number; statusUrl: string | null } | null> {
-  let dir: string;
-  let names: string[];
+  let absolute: string;
+  let entries: LockEntry[];
   try {
     // The directory's real path, as the holder spells its lock file (see FileLock.acquire).
-    dir = await realpath(dirname(resolve(dbPath)));
-    names = await readdir(dir);
+    absolute = join(await realpath(dirname(resolve(dbPath))), basename(dbPath));
+    entries = await listLocks(absolute);
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw cause;
   }
-  const absolute = join(dir, basename(dbPath));
-  const prefix = `${basename(lockPathOf(absolute))}.`;
-  for (const name of names) {
-    const isLock =
-      name === basename(lockPathOf(absolute)) || (name.startsWith(prefix) && /^[1-9][0-9]{0,14}$/.test(name.slice(prefix.length)));
-    if (!isLock) continue;
-    const path = join(dir, name);
-    const text = await readLockText(path);
-    if (text === null) continue;
-    const pid = parsePid(text);
-    if (pid === null) continue;
-    // Our own pid: live only if a store of this process holds that file (or is taking it).
-    const live = pid === process.pid ? held.has(path) || checking.has(path) : isProcessAlive(pid);
-    if (live) return { pid, statusUrl: parseStatusUrl(text) };
-  }
-  return null;
+  // An opener racing the holder links a file of its own for a moment: prefer the one that
+  // advertised, then the oldest generation (the settled holder's).
+  const live = entries
+    .filter(isLive)
+    .sort((a, b) => Number(b.statusUrl !== null) - Number(a.statusUrl !== null) || a.generation - b.generation);
+  const holder = live[0];
+  return holder === undefined || holder.pid === null ? null : { pid: holder.pid, statusUrl: holder.statusUrl };
 }
