@@ -33,6 +33,7 @@ async function scrape(conductor: Conductor): Promise<Exposition> {
 }
 
 const m = (suffix: string): string => `${METRIC_PREFIX}${suffix}`;
+// Restarts and escalations of a crashing component: test/supervision/conductor-supervision.test.ts.
 
 describe('metrics', () => {
   it('counts what the conductor did, as a scraper reads it over HTTP', async () => {
@@ -301,45 +302,6 @@ describe('metrics', () => {
       assert.equal(valueOf(scraped, m('transitions_total'), { event: 'manage', state: 'verifying' }), 1);
     } finally {
       await okValue(conductor.stop());
-    }
-  });
-
-  it('counts restarts and escalations of a component that keeps crashing', async () => {
-    const clock = new ManualClock(Date.now());
-    const inner = await okValue(openSqlJsStore());
-    const spy = new SpyStore(inner);
-    // Every listing answers something that is not a Result: the check's tick crashes.
-    spy.inject('listNodes', () => Promise.resolve(undefined) as never, Number.POSITIVE_INFINITY);
-    const conductor = await okValue(
-      openConductor(
-        {
-          logger: silentLogger(),
-          checkProvisionStateInterval: 1_000,
-          checkRescueStateInterval: 1_000,
-          cleanCallbackTimeout: 0,
-          inspectWaitTimeout: 0,
-          rescueCallbackTimeout: 0,
-          serviceCallbackTimeout: 0,
-          startupRecovery: false,
-          restartPolicy: { minBackoffMs: 100, maxBackoffMs: 400, randomFactor: 0, maxRestarts: 2, withinMs: 60_000 },
-          clock,
-        },
-        { store: spy.store },
-      ),
-    );
-    try {
-      for (let i = 0; i < 12; i++) await clock.advance(500);
-      const component = conductor.status().components.find((c) => c.name === 'check-deploy-timeouts');
-      assert.equal(component?.escalated, true);
-      const scraped = parseExposition(await conductor.metricsRegistry.metrics());
-      assert.equal(valueOf(scraped, m('component_restarts_total'), { component: 'check-deploy-timeouts' }), 2);
-      assert.equal(valueOf(scraped, m('component_escalations_total'), { component: 'check-deploy-timeouts' }), 1);
-      assert.equal(valueOf(scraped, m('component_escalations_total'), { component: 'conductor-heartbeat' }), 0);
-      // Each crash was a run that ended in an error: the first and the two after its restarts.
-      assert.equal(valueOf(scraped, m('periodic_runs_total'), { check: 'check-deploy-timeouts', outcome: 'error' }), 3);
-    } finally {
-      await okValue(conductor.stop());
-      await okValue(inner.close());
     }
   });
 });

@@ -15,6 +15,8 @@ import { promisify } from 'node:util';
 import { Conductor, openConductor } from '../../actors/conductor.js';
 import { storeOf } from '../helpers/internals.js';
 import { ManualClock } from '../../src/clock.js';
+import { METRIC_PREFIX } from '../../src/metrics/conductor-metrics.js';
+import { parseExposition, valueOf } from '../observability/prometheus-text.js';
 import { createRequestContext } from '../../src/context.js';
 import { silentLogger } from '../../src/logging.js';
 import { openSqlJsStore } from '../../src/store/sqljs-store.js';
@@ -146,6 +148,13 @@ describe('conductor supervision', () => {
       assert.equal(component.state, 'failed');
       assert.equal(component.escalated, true);
       assert.equal(component.restarts, 2);
+      // And so do the metrics: each crash was a run that ended in an error (the first and the two after its restarts).
+      const scraped = parseExposition(await conductor.metricsRegistry.metrics());
+      const metric = (suffix: string): string => `${METRIC_PREFIX}${suffix}`;
+      assert.equal(valueOf(scraped, metric('component_restarts_total'), { component: 'check-deploy-timeouts' }), 2);
+      assert.equal(valueOf(scraped, metric('component_escalations_total'), { component: 'check-deploy-timeouts' }), 1);
+      assert.equal(valueOf(scraped, metric('component_escalations_total'), { component: 'conductor-heartbeat' }), 0);
+      assert.equal(valueOf(scraped, metric('periodic_runs_total'), { check: 'check-deploy-timeouts', outcome: 'error' }), 3);
       // The rest of the conductor still serves.
       const served = await conductor.withTask(ctx, node.id, {}, (task) => task.processEvent('manage'));
       assert.ok(served.isOk());
