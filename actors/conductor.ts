@@ -550,7 +550,8 @@ export class Conductor {
           const left = await this.#store.listNodes({ reservedBy: row.hostname });
           if (left.isOk() && left.value.length === 0) {
             const marked = await coordination.markOffline(row.hostname);
-            if (marked.isErr()) this.#logger.warn({ err: marked.error, host: row.hostname }, 'marking a dead conductor offline failed');
+            if (marked.isErr())
+              this.#logger.warn({ err: marked.error, dead_host: row.hostname }, 'marking a dead conductor offline failed');
           }
         }
         return touched;

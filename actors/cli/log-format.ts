@@ -29,7 +29,9 @@ export function createCliLogDestination(format: LogFormat | 'auto', sink: TextSi
   const pretty = prettyFactory({
     colorize: sink.isTTY === true && process.env.NO_COLOR === undefined,
     translateTime: 'SYS:HH:MM:ss.l',
-    ignore: 'pid,hostname,name',
+    // The same on every line of a run (the conductor's own host is bound to its lines; lines about
+    // another conductor name it as stale_host or dead_host).
+    ignore: 'pid,hostname,name,host,project',
     singleLine: true,
     // Only pino's `err` is an error object; the `error` of an injected failure is its message.
     errorLikeObjectKeys: ['err'],

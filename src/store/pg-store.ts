@@ -670,7 +670,10 @@ export class PostgresStore implements Store {
               continue;
             }
             // Half-open: the claim is held but the conductor stopped beating. Its session goes, and the claim with it.
-            this.#opts.logger.warn({ host: row.hostname, pid: row.pid }, 'terminating the session of a conductor whose heartbeat is stale');
+            this.#opts.logger.warn(
+              { stale_host: row.hostname, backend_pid: row.pid },
+              'terminating the session of a conductor whose heartbeat is stale',
+            );
             await pool.query('SELECT pg_terminate_backend($1)', [row.pid]);
           }
           return ok(live);
