@@ -8,13 +8,12 @@
  * - A file not in use (or held by a process without a status endpoint): the file is read
  *   read-only (src/store/read-only-snapshot.ts): no lock, nothing written, no write access needed.
  *   There is no conductor then, so no pool or dead-letter figures.
- * - `--pg`: a conductor of its own is opened on the shared store (host `<hostname>-status-<pid>`),
- *   without start-up recovery and periodic checks, and its nodes listed.
+ * - `--pg`: the shared store is read through the store alone (no conductor: nothing registered,
+ *   the live conductors' hash rings unchanged); a note lists the conductors online.
  *
  * `--watch [seconds]` refreshes in place on a terminal, one report per interval otherwise.
  */
-import { hostname } from 'node:os';
-import { Conductor, type ConductorStatus } from '../conductor.js';
+import type { ConductorStatus } from '../conductor.js';
 import { createLogger } from '../../src/logging.js';
 import type { NodeRecord } from '../../src/node.js';
 import { describe } from '../../src/errors.js';
@@ -150,6 +149,9 @@ export function renderTable(report: StatusReport, filter: readonly string[]): st
       `pool: ${p.inUse}/${p.capacity} workers in use (${p.reserved} reserved, ${p.reservedInUse} reserved in use, ${p.rejected} refused)` +
         ` · dead letters: ${report.deadLetters ?? 0} · store: ${report.db}`,
     );
+  } else if (report.source === 'postgres') {
+    // Several conductors share the database: the holders are the table's, each pool is its conductor's.
+    lines.push(`holders as in the database (shared by the conductors below) · store: ${report.db}`);
   } else {
     // A holder without a (working) status endpoint is live, but could not be asked: the note says why.
     const who = report.note === null ? 'no live conductor' : 'no live status';
@@ -254,35 +256,36 @@ async function dbReport(options: StatusOptions): Promise<StatusReport> {
 }
 
 /** The report of a PostgreSQL store, through a conductor of our own (as before). */
+/**
+ * The nodes in PostgreSQL, read through the store alone: no conductor is opened, so no host is
+ * claimed or registered and the live conductors' hash rings do not change (which a conductor of
+ * our own, once per `--watch` refresh, would do). The live conductors are listed from the table.
+ */
 async function pgReport(options: StatusOptions, pg: string, io: CliIo): Promise<StatusReport> {
   const logger = createLogger({ level: options.logLevel }, createCliLogDestination(options.logFormat, io.stderr));
   const where = redactUrl(pg);
-  const opened = await Conductor.open({
-    logger,
-    // A host of its own: the live conductors' hosts are claimed (a running fleet's too).
-    store: { postgres: { url: pg } },
-    host: `${hostname()}-status-${process.pid}`,
-    startupRecovery: false,
-    periodicChecks: false,
-  });
+  // Loaded only here: a status of a file never loads the PostgreSQL client.
+  const { openPostgresStore } = await import('../../src/store/pg-store.js');
+  const opened = await openPostgresStore({ logger, url: pg });
   if (opened.isErr()) {
     const errno = environmentCode(opened.error);
     if (errno !== null) throw new EnvironmentFailure(errno, { db: null });
     throw new UsageError(`cannot open the PostgreSQL store ${where}: ${opened.error.message}`);
   }
-  const conductor = opened.value;
+  const store = opened.value;
   try {
-    const all = await orThrow(conductor.listNodes());
+    const all = await orThrow(store.listNodes());
+    const online = (await orThrow(store.listConductors())).filter((c) => c.online).map((c) => c.hostname);
     const now = Date.now();
-    const status = conductor.status();
+    const note = `conductors online in the table: ${online.length === 0 ? 'none' : online.join(', ')} (each has its own pool)`;
     return assemble(
-      { db: where, source: 'postgres', live: null, note: null, pool: { ...status.workers.pool }, deadLetters: status.deadLetters },
+      { db: where, source: 'postgres', live: null, note, pool: null, deadLetters: null },
       all.map((n) => row(n, now)),
       options,
     );
   } finally {
-    const stopped = await conductor.stop();
-    if (stopped.isErr()) io.stderr.write(`metal-conductor: ${stopped.error.message}\n`);
+    const closed = await store.close();
+    if (closed.isErr()) io.stderr.write(`metal-conductor: ${closed.error.message}\n`);
   }
 }
 

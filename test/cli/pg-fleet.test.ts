@@ -113,6 +113,11 @@ test('--pg URL --conductors 3: three conductor processes drive 30 nodes to activ
   const report = JSON.parse(status.stdout) as { total: number; states: Record<string, number> };
   assert.equal(report.total, 30);
   assert.deepEqual(report.states, { active: 30 });
+  // A listing, not a conductor: nothing registered (the live conductors' hash rings stay as they are).
+  const after = (await query<{ hostname: string }>(url, 'SELECT hostname FROM conductors')).map((r) => r.hostname).sort();
+  assert.deepEqual(after, [...registered].sort(), 'status --pg registers no conductor');
+  const table = await bin(['status', '--pg', url]);
+  assert.match(table.stdout, /^note: conductors online in the table: /m);
 });
 
 test('bad input with --pg / --conductors: one line on stderr, exit 2, nothing run', async () => {
