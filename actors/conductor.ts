@@ -204,10 +204,6 @@ export class Conductor {
   readonly #metrics: ConductorMetrics;
   /** The registry was the caller's (`metrics.registry`): our metrics leave it at stop. */
   readonly #registryGiven: boolean;
-  /** Records an exclusive acquisition's outcome and wait. */
-  readonly #recordExclusive: (retry: boolean, started: number, result: Result<Task, AcquireError>) => void;
-  /** Shared acquires never wait for a lock: counted, not timed (no closure, no clock read on that path). */
-  readonly #recordShared: (result: Result<Task, AcquireError>) => void;
 
   private constructor(parts: {
     config: ConductorConfig;
@@ -224,9 +220,6 @@ export class Conductor {
     const metrics = parts.metrics;
     this.#metrics = metrics;
     this.#registryGiven = parts.registryGiven;
-    this.#recordExclusive = (retry, started, result) =>
-      metrics.acquired('exclusive', result.isOk() ? 'granted' : acquireOutcome(result.error, retry), (performance.now() - started) / 1000);
-    this.#recordShared = (result) => metrics.acquired('shared', result.isOk() ? 'granted' : acquireOutcome(result.error, false), null);
     // Guarded: a store that throws or rejects answers StoreError (the node registry guards its own calls too).
     this.#store = guardStore(parts.store);
     this.#ownsStore = parts.ownsStore;
@@ -300,6 +293,13 @@ export class Conductor {
         buildDriver: parts.seams.buildDriver ?? ((node) => buildDriverForTask({ node }, drivers)),
         newFsm: parts.seams.newFsm ?? newProvisionFsm,
         transitionSaved: (event, state) => metrics.transition(event, state),
+        // Shared acquires never wait for a lock: counted, not timed.
+        acquireEnded: (shared, mayWait, error, seconds) =>
+          metrics.acquired(
+            shared ? 'shared' : 'exclusive',
+            error === null ? 'granted' : acquireOutcome(error, shared ? false : mayWait),
+            shared ? null : seconds,
+          ),
         notifications: { emit: (notification) => bus.emit(notification), wants: (level) => bus.wants(level) },
         spawnWorker: (request) => (this.#stopping ? err(new ConductorStopping()) : spawner(request)),
       },
@@ -679,19 +679,7 @@ export class Conductor {
   acquire(context: RequestContext, nodeId: NodeIdentity, options?: AcquireOptions): ResultAsync<Task, AcquireError>;
   acquire(context: RequestContext, nodeId: NodeIdentity, options: AcquireOptions = {}): ResultAsync<Task, AcquireError> {
     if (this.#stopping) return errAsync(new ConductorStopping());
-    // Untyped callers may pass anything (acquireTask refuses it): read nothing that could throw.
-    const given = options as AcquireOptions | null | undefined;
-    // Recorded on a side branch: the caller's chain gets no extra step.
-    if (given?.shared === true) {
-      const acquired = acquireTask(this.#ports, context, nodeId, options);
-      void acquired.then(this.#recordShared);
-      return acquired;
-    }
-    const started = performance.now();
-    const acquired = acquireTask(this.#ports, context, nodeId, options);
-    const retry = given?.retry !== false || given?.patient === true;
-    void acquired.then((result) => this.#recordExclusive(retry, started, result));
-    return acquired;
+    return acquireTask(this.#ports, context, nodeId, options);
   }
 
   /**

@@ -27,17 +27,18 @@ import {
   driveFleet,
   enrollWithProgress,
   finishRun,
-  LogSink,
+  type LogSink,
   noteRecovery,
   openFleetConductor,
   recoveryFigures,
+  runOutput,
   runSignal,
   type DriveReport,
 } from './fleet-run.js';
 import { EXIT, oneLine, printError, UsageError, type CliIo } from './io.js';
 import { createCliLogger, resolveLogFormat } from './log-format.js';
 import type { FleetOptions } from './options.js';
-import { BarProgress, createProgress, type Progress, type ProgressPhase } from './progress.js';
+import type { Progress, ProgressPhase } from './progress.js';
 
 /** The hidden command a child runs. */
 export const CHILD_COMMAND = '__fleet-child';
@@ -88,10 +89,7 @@ export async function runFleetCluster(options: FleetOptions, io: CliIo): Promise
   const started = performance.now();
   const { controller: stopping, dispose } = runSignal(io);
   const signal = stopping.signal;
-  const progressOut = options.json ? io.stderr : io.stdout;
-  const progressTTY = options.json ? io.stderr.isTTY === true : io.isTTY;
-  const logs = new LogSink(io.stderr);
-  const logger = createCliLogger(options.logLevel, options.logFormat, logs);
+  const { logs, logger, startProgress } = runOutput(options, io);
   // The children write to a pipe: they get the format chosen here.
   options = { ...options, logFormat: resolveLogFormat(options.logFormat, io.stderr) };
 
@@ -108,8 +106,7 @@ export async function runFleetCluster(options: FleetOptions, io: CliIo): Promise
     let fleet: NodeRecord[];
     let enrolled: number;
     let recovery;
-    progress = createProgress(options.progress, progressOut, progressTTY);
-    if (progress instanceof BarProgress && io.stderr.isTTY === true) logs.hold();
+    progress = startProgress();
     try {
       noteRecovery(conductor, progress);
       recovery = recoveryFigures(conductor);

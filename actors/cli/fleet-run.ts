@@ -728,11 +728,7 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
   // Our own signal (every waiting node lane listens to it), following the caller's.
   const { controller: stopping, dispose } = runSignal(io);
   const signal = stopping.signal;
-  // With --json only the summary goes to stdout; progress goes to stderr then.
-  const progressOut = options.json ? io.stderr : io.stdout;
-  const progressTTY = options.json ? io.stderr.isTTY === true : io.isTTY;
-  const logs = new LogSink(io.stderr);
-  const logger = createCliLogger(options.logLevel, options.logFormat, logs);
+  const { logs, logger, startProgress } = runOutput(options, io);
 
   let conductor: Conductor;
   try {
@@ -744,9 +740,7 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
   // --quiet: not even this line (the lock file still tells `status` where to ask).
   if (options.progress !== 'none') announceStatusServer(conductor, io, options.db);
 
-  const progress = createProgress(options.progress, progressOut, progressTTY);
-  // Live bars and log lines on the same terminal would garble each other: hold the lines until the bars stop.
-  if (progress instanceof BarProgress && io.stderr.isTTY === true) logs.hold();
+  const progress = startProgress();
   let environmentFailed = false;
   try {
     noteRecovery(conductor, progress);
@@ -784,6 +778,24 @@ export async function runFleet(options: FleetOptions, io: CliIo): Promise<number
     if (stopped.isErr() && !environmentFailed) io.stderr.write(`metal-conductor: ${oneLine(stopped.error.message)}\n`);
     dispose();
   }
+}
+
+/**
+ * Where a run's output goes: progress on stdout (on stderr with --json, so that stdout carries only
+ * the summary), logs on stderr through a sink that `startProgress` holds back while live bars are
+ * on the terminal (bars and log lines on one terminal would garble each other).
+ */
+export function runOutput(options: FleetOptions, io: CliIo): { logs: LogSink; logger: Logger; startProgress: () => Progress } {
+  const progressOut = options.json ? io.stderr : io.stdout;
+  const progressTTY = options.json ? io.stderr.isTTY === true : io.isTTY;
+  const logs = new LogSink(io.stderr);
+  const logger = createCliLogger(options.logLevel, options.logFormat, logs);
+  const startProgress = (): Progress => {
+    const progress = createProgress(options.progress, progressOut, progressTTY);
+    if (progress instanceof BarProgress && io.stderr.isTTY === true) logs.hold();
+    return progress;
+  };
+  return { logs, logger, startProgress };
 }
 
 /** The log destination: stderr, or held back (bounded) while live bars are on the terminal. */

@@ -27,6 +27,7 @@ import {
   type Reply,
   type TakeReply,
 } from './protocol.js';
+import type { ContentionCounts } from '../lib/contention-figure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TAKEOVER_TEXT = 'Operation was aborted due to conductor take over';
@@ -213,20 +214,9 @@ function loopFigure(replies: readonly LoopReply[]): LoopFigure {
   };
 }
 
-interface ContentionFigure {
-  readonly processes: number;
-  readonly callersPerProcess: readonly number[];
-  readonly cyclesPerCaller: number;
-  readonly attempts: number;
-  readonly grants: number;
-  readonly nodeLocked: number;
-  readonly nodeLockedShare: number;
+interface ContentionFigure extends ContentionCounts {
   readonly other: number;
   readonly firstError?: string;
-  readonly waitUs: LatencyUs;
-  /** The whole distribution of the granted waits (lib/histogram.ts). */
-  readonly waitHistogram: HistogramJson | null;
-  readonly grantsPerSec: number;
   /** Share of the grants per process (callers' share beside it in callersPerProcess). */
   readonly grantShare: readonly number[];
   /** Grants that overtook an earlier-requested waiter of another process / grants. */

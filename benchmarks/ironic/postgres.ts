@@ -27,8 +27,9 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { recorderOf, type HistogramJson } from '../lib/histogram.js';
+import { recorderOf } from '../lib/histogram.js';
 import type { LatencyUs } from '../lib/result.js';
+import type { ContentionCounts } from '../lib/contention-figure.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoDir = dirname(dirname(here));
@@ -52,20 +53,8 @@ export interface IronicExclusiveFigure {
   readonly latencyUs: LatencyUs;
 }
 
-export interface IronicContentionFigure {
-  readonly processes: number;
+export interface IronicContentionFigure extends ContentionCounts {
   readonly callers: number;
-  readonly callersPerProcess: readonly number[];
-  readonly cyclesPerCaller: number;
-  readonly attempts: number;
-  readonly grants: number;
-  readonly nodeLocked: number;
-  /** NodeLocked / attempts. */
-  readonly nodeLockedShare: number;
-  /** acquire → granted, granted acquisitions only, all processes merged. */
-  readonly waitUs: LatencyUs;
-  /** The whole distribution of the same waits (lib/histogram.ts), for bench:report. */
-  readonly waitHistogram: HistogramJson | null;
   /** Waits of every attempt, NodeLocked ones included. */
   readonly allWaitUs: LatencyUs;
   /** acquire → NodeLocked raised. */
@@ -73,7 +62,6 @@ export interface IronicContentionFigure {
   readonly callersNeverGranted: number;
   /** Wall time of the slowest process. */
   readonly seconds: number;
-  readonly grantsPerSec: number;
   readonly budget: string;
 }
 

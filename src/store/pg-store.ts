@@ -20,7 +20,7 @@ import {
   StoreError,
   type LockHolder,
 } from '../errors.js';
-import { parseIdentity, type ParsedIdentity } from '../identity.js';
+import { parseIdentity } from '../identity.js';
 import { silentLogger, type Logger } from '../logging.js';
 import type {
   ConductorRow,
@@ -61,11 +61,11 @@ import {
   updateNodeQuery,
   WAITERS_OF_SQL,
   type HolderRow,
-  type IdentityColumn,
   type PgChangeRow,
   type PgChildTable,
 } from './internal/pg/queries.js';
 import { Announcer, type ChangedRow } from './internal/pg/announcer.js';
+import { assertFence, assertNodeId, assertTag, assertToken, identityColumn } from './internal/arguments.js';
 import { pgRowToConductor, pgRowToNode, type PgRow } from './internal/pg/rows.js';
 import { createOrMigrate, LOCK_NAMESPACE } from './internal/pg/schema.js';
 import { PgSession } from './internal/pg/session.js';
@@ -941,17 +941,6 @@ function locked(holder: HolderRow): NodeLocked {
   return new NodeLocked(holder.uuid, info);
 }
 
-function identityColumn(identity: ParsedIdentity): [column: IdentityColumn, key: number | string] {
-  switch (identity.kind) {
-    case 'id':
-      return ['id', identity.id];
-    case 'uuid':
-      return ['uuid', identity.uuid];
-    case 'name':
-      return ['name', identity.name];
-  }
-}
-
 function now(): string {
   return new Date().toISOString();
 }
@@ -964,26 +953,14 @@ function timestamp(at: Date | undefined, operation: string): string {
 
 function fenceOf(operation: string, fence: Fence | undefined): { tag: string; token: number } | null {
   if (fence === undefined || fence === null) return null;
-  if (typeof fence !== 'object' || typeof fence.tag !== 'string' || !Number.isSafeInteger(fence.token)) {
-    throw new TypeError(`${operation}: fence must be { tag: string, token: integer }`);
-  }
+  assertFence(operation, fence);
   return { tag: fence.tag, token: fence.token };
 }
 
 function tokenOf(operation: string, token: number | undefined): number | null {
   if (token === undefined || token === null) return null;
-  if (!Number.isSafeInteger(token)) throw new TypeError(`${operation}: token must be an integer`);
+  assertToken(operation, token);
   return token;
-}
-
-function assertNodeId(operation: string, nodeId: unknown): asserts nodeId is number {
-  if (!Number.isSafeInteger(nodeId)) throw new TypeError(`${operation}: node id must be an integer, got ${String(nodeId)}`);
-}
-
-function assertTag(operation: string, tag: unknown): asserts tag is string {
-  if (typeof tag !== 'string' || tag === '' || tag.length > 255) {
-    throw new TypeError(`${operation}: tag/host must be a non-empty string of at most 255 characters`);
-  }
 }
 
 /** A change row (or a full row) as the announcer wants it: numbers, and ISO-8601 times. */

@@ -61,12 +61,13 @@ import type {
 } from './store.js';
 import { renameTempIntoPlace, tempPathOf, withTrailer, writeFileAtomic, type CheckpointHook } from './internal/checkpoint.js';
 import { WorkerReplica } from './internal/checkpointer.js';
+import { assertFence, assertNodeId, assertTag, assertToken, identityColumn, type IdentityColumn } from './internal/arguments.js';
 import type { Statement } from './internal/journal.js';
 import { Committer, type CheckpointWriter, type CommitterStats } from './internal/committer.js';
 import { SqlDatabase, type SqlParam, type SqlRow } from './internal/database.js';
 import { encodeFields, FieldProblem, NODE_CREATABLE, NODE_UPDATABLE } from './internal/fields.js';
 import type { FileLock } from './internal/file-lock.js';
-import { parseIdentity, type ParsedIdentity } from '../identity.js';
+import { parseIdentity } from '../identity.js';
 import { resolveStoreOptions, type ResolvedStoreOptions } from './internal/options.js';
 import { loadFile, openFile, type LoadedFile } from './internal/recovery.js';
 import { rowToConductor, rowToNode, SELECT_CONDUCTOR, SELECT_NODE } from './internal/rows.js';
@@ -1014,8 +1015,6 @@ export class SqlJsStore implements Store {
   }
 }
 
-type IdentityColumn = 'id' | 'uuid' | 'name';
-
 /** The reserve statements per identity column, built once (reserve is on every exclusive grant). */
 const RESERVE_STATEMENTS: Readonly<Record<IdentityColumn, { reserve: string; select: string; holder: string }>> = Object.freeze(
   Object.fromEntries(
@@ -1035,45 +1034,10 @@ function fenced(sql: string, params: readonly SqlParam[], fence: Fence): [string
   return [`${sql} AND ${FENCE_CONDITION}`, [...params, fence.tag, fence.token]];
 }
 
-function assertFence(operation: string, fence: unknown): asserts fence is Fence | undefined {
-  if (fence === undefined) return;
-  const valid =
-    typeof fence === 'object' &&
-    fence !== null &&
-    typeof (fence as Partial<Fence>).tag === 'string' &&
-    Number.isSafeInteger((fence as Partial<Fence>).token);
-  if (!valid) throw new TypeError(`${operation}: a fence must be { tag: string, token: integer }`);
-}
-
-function assertToken(operation: string, token: unknown): asserts token is number | undefined {
-  if (token !== undefined && !Number.isSafeInteger(token)) throw new TypeError(`${operation}: token must be an integer`);
-}
-
-function identityColumn(identity: ParsedIdentity): [column: IdentityColumn, key: SqlParam] {
-  switch (identity.kind) {
-    case 'id':
-      return ['id', identity.id];
-    case 'uuid':
-      return ['uuid', identity.uuid];
-    case 'name':
-      return ['name', identity.name];
-  }
-}
-
 function lastInsertId(db: SqlDatabase): number {
   return db.get(LAST_ID_SQL)![0] as number;
 }
 
 function asStoreError(operation: string, cause: unknown): StoreError {
   return cause instanceof StoreError ? cause : new StoreError(operation, cause);
-}
-
-function assertNodeId(operation: string, nodeId: unknown): asserts nodeId is number {
-  if (!Number.isSafeInteger(nodeId)) throw new TypeError(`${operation}: node id must be an integer, got ${String(nodeId)}`);
-}
-
-function assertTag(operation: string, tag: unknown): asserts tag is string {
-  if (typeof tag !== 'string' || tag === '' || tag.length > 255) {
-    throw new TypeError(`${operation}: tag/host must be a non-empty string of at most 255 characters`);
-  }
 }

@@ -32,6 +32,7 @@ import type { NodeChanges, NodeIdentity, NodeRecord, Port, Portgroup, VolumeConn
 import type { ProvisionSetNotification } from '../notifications/notification.js';
 import type { ProvisionEvent, ProvisionState } from '../states/provision-states.js';
 import type { NewPort, NewPortgroup } from '../store/store.js';
+import type { AcquireError } from './types.js';
 
 /** How an exclusive lock is requested (Ironic's TaskManager arguments). */
 export interface LockRequest {
@@ -182,6 +183,11 @@ export interface TaskEnvironment {
   readonly notifications: NotificationSink;
   /** Submit background work. */
   readonly spawnWorker: WorkerSpawner;
+  /**
+   * Told how each acquisition ended (metrics), `seconds` after it was asked: `error` null when
+   * granted; `mayWait` false for `retry: false` (a NodeLocked is then a refusal, not a timeout). Optional.
+   */
+  readonly acquireEnded?: (shared: boolean, mayWait: boolean, error: AcquireError | null, seconds: number) => void;
   /** Told each saved transition: the event and the resulting provision state (metrics). Optional. */
   readonly transitionSaved?: (event: ProvisionEvent, state: ProvisionState) => void;
 }

@@ -164,7 +164,15 @@ export class TaskManager {
     const invalid = invalidAcquire(context, options);
     if (invalid !== null) return errAsync(invalid);
     const task = new TaskManager(ports, context, nodeId, options ?? {});
-    return new ResultAsync(task.#init(options ?? {}));
+    const ended = ports.env.acquireEnded;
+    if (ended === undefined) return new ResultAsync(task.#init(options ?? {}));
+    const started = performance.now();
+    const init = task.#init(options ?? {});
+    // Told on a side branch: the caller's chain gets no extra step.
+    void init.then((result) =>
+      ended(task.#shared, task.#retry || task.#patient, result.isOk() ? null : result.error, (performance.now() - started) / 1000),
+    );
+    return new ResultAsync(init);
   }
 
   async #init(options: AcquireOptions): Promise<Result<TaskManager, AcquireError>> {

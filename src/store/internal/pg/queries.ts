@@ -10,6 +10,7 @@ import type { SqlParam } from '../database.js';
 import { type ColumnKind, PORT_CREATABLE, PORTGROUP_CREATABLE, VOLUME_CONNECTOR_CREATABLE, VOLUME_TARGET_CREATABLE } from '../fields.js';
 import { pgRowToPort, pgRowToPortgroup, pgRowToVolumeConnector, pgRowToVolumeTarget, type PgRow } from './rows.js';
 import { LOCK_NAMESPACE } from './schema.js';
+import type { IdentityColumn } from '../arguments.js';
 
 /** A statement for pg: text, parameters and, for the hot ones, a prepared statement name. */
 export interface PgQuery {
@@ -41,9 +42,6 @@ export function pgType(kind: ColumnKind | 'timestamptz' | 'bigint'): string {
 export function pgParam(kind: ColumnKind, value: SqlParam): unknown {
   return kind === 'bool' && value !== null ? value === 1 : value;
 }
-
-/** Identity columns of a node lookup. */
-export type IdentityColumn = 'id' | 'uuid' | 'name';
 
 /** The conditional reserve (one statement: a new token from the sequence, version bumped). */
 export function reserveQuery(column: IdentityColumn, tag: string, purpose: string | null, at: string, key: number | string): PgQuery {
